@@ -1,0 +1,15 @@
+"""The commands: what citizens, students and moderators can do. Transport-free: no Matrix here."""
+
+from handlers.commands import challenges, general, ideas, moderation
+from handlers.registry import CommandRegistry
+
+
+def build_registry() -> CommandRegistry:
+    registry = CommandRegistry()
+    for router in (general.router, challenges.router, ideas.router, moderation.router):
+        registry.include(router)
+    registry.include(general.help_command(registry))
+    return registry
+
+
+__all__ = ["build_registry"]

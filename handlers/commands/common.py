@@ -1,0 +1,99 @@
+"""Look-ups and renderings that several command modules share."""
+
+from __future__ import annotations
+
+from handlers.context import Context
+from handlers.errors import BotError, Conflict, NotFound
+from handlers.i18n import Catalogue
+from handlers.reply import Bold, Code, Inline, Reply, Span, Text
+from storage import Challenge, Idea, IdeaStatus
+
+VOTE_REACTION = "👍"
+
+
+async def find_challenge(ctx: Context, slug: str | None) -> Challenge:
+    """The challenge named, else the one whose room this is."""
+    if slug is None:
+        if ctx.room_challenge is None:
+            raise BotError(
+                "error.which_challenge", command=Code(f"{ctx.settings.prefix}challenges")
+            )
+        return ctx.room_challenge
+    challenge = await ctx.store.challenges.by_slug(slug)
+    if challenge is None:
+        raise NotFound("error.no_such_challenge", slug=Code(slug))
+    return challenge
+
+
+def can_see(ctx: Context, idea: Idea, challenge: Challenge) -> bool:
+    """Ideas of a pre-moderated challenge are public only once a moderator let them through."""
+    if not challenge.premoderated or idea.status in (IdeaStatus.ACCEPTED, IdeaStatus.IMPLEMENTED):
+        return True
+    return ctx.is_moderator or idea.author == ctx.sender
+
+
+async def find_idea(ctx: Context, idea_id: int) -> tuple[Idea, Challenge]:
+    idea = await ctx.store.ideas.get(idea_id)
+    challenge = None if idea is None else await ctx.store.challenges.get(idea.challenge_id)
+    if idea is None or challenge is None or not can_see(ctx, idea, challenge):
+        raise NotFound("error.no_such_idea", id=idea_ref(idea_id))
+    return idea, challenge
+
+
+def require_open(challenge: Challenge, ctx: Context) -> None:
+    if not challenge.is_open:
+        raise Conflict("error.challenge_closed", slug=Code(challenge.slug))
+    if challenge.deadline is not None and ctx.now.date() > challenge.deadline:
+        raise Conflict(
+            "error.deadline_passed", slug=Code(challenge.slug), deadline=challenge.deadline
+        )
+
+
+def check_length(ctx: Context, what: str, value: str | None, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        raise BotError(
+            "error.too_long", what=ctx.t(f"label.{what}"), limit=limit, length=len(value)
+        )
+
+
+def idea_ref(idea_id: int) -> Code:
+    return Code(f"#{idea_id}")
+
+
+def status_text(catalogue: Catalogue, locale: str, status: IdeaStatus) -> Span:
+    return catalogue.span(locale, f"status.{status.value}")
+
+
+def idea_line(ctx: Context, idea: Idea) -> Inline:
+    """One idea in a list: number, title, status and votes."""
+    return ctx.t(
+        "idea.line",
+        id=idea_ref(idea.id),
+        title=Bold(Text(idea.title)),
+        status=status_text(ctx.catalogue, ctx.locale, idea.status),
+        count=idea.votes,
+    )
+
+
+def card(catalogue: Catalogue, locale: str, idea: Idea, prefix: str) -> Reply:
+    """The message in a challenge's room that shows an idea; a 👍 on it is a vote."""
+    return Reply.of(
+        catalogue.span(
+            locale,
+            "card.title",
+            id=idea_ref(idea.id),
+            title=Bold(Text(idea.title)),
+        ),
+        catalogue.span(
+            locale,
+            "card.status",
+            status=status_text(catalogue, locale, idea.status),
+            count=idea.votes,
+        ),
+        catalogue.span(
+            locale,
+            "card.how_to_vote",
+            reaction=VOTE_REACTION,
+            command=Code(f"{prefix}vote {idea.id}"),
+        ),
+    )

@@ -1,0 +1,247 @@
+"""What citizens and students do with ideas: submit, list, show, vote, withdraw."""
+
+from __future__ import annotations
+
+from handlers.commands.common import (
+    can_see,
+    card,
+    check_length,
+    find_challenge,
+    find_idea,
+    idea_line,
+    idea_ref,
+    require_open,
+    status_text,
+)
+from handlers.context import Context
+from handlers.effects import Announce, Effect, Outcome, SendRoom
+from handlers.errors import BotError, Conflict, Forbidden
+from handlers.registry import CommandRouter, Kind, Param
+from handlers.reply import Bold, Code, Items, Quote, Reply, Text
+from storage import Challenge, Idea, IdeaStatus
+
+router = CommandRouter()
+
+
+@router.command(
+    "idea",
+    aliases=("idee",),
+    params=(
+        Param("challenge", Kind.SLUG, implied_by_room=True),
+        Param("title", Kind.REST),
+        Param("description", Kind.BODY, required=False),
+    ),
+)
+async def submit(
+    ctx: Context, challenge: str | None, title: str, description: str | None
+) -> Outcome:
+    target = await find_challenge(ctx, challenge)
+    require_open(target, ctx)
+    check_length(ctx, "title", title, ctx.settings.max_title_length)
+    check_length(ctx, "description", description, ctx.settings.max_description_length)
+    idea = await ctx.store.ideas.add(
+        challenge_id=target.id,
+        title=title,
+        description=description or "",
+        author=ctx.sender,
+        now=ctx.now,
+    )
+    effects: list[Effect] = [
+        Announce(
+            Reply.of(
+                ctx.t_moderators(
+                    "moderation.new_idea",
+                    id=idea_ref(idea.id),
+                    title=Bold(Text(idea.title)),
+                    slug=Code(target.slug),
+                    author=Text(ctx.sender),
+                )
+            )
+        )
+    ]
+    if target.premoderated:
+        return Outcome(
+            ctx.reply("idea.submitted_premoderated", id=idea_ref(idea.id), title=Bold(Text(title))),
+            effects=tuple(effects),
+        )
+    thanks = ctx.reply(
+        "idea.submitted", id=idea_ref(idea.id), title=Bold(Text(title)), slug=Code(target.slug)
+    )
+    if target.room_id == ctx.room_id:
+        return Outcome(
+            thanks + card(ctx.catalogue, ctx.locale, idea, ctx.settings.prefix),
+            reply_card=idea.id,
+            effects=tuple(effects),
+        )
+    effects.extend(room_card(ctx, target, idea))
+    return Outcome(thanks, effects=tuple(effects))
+
+
+def room_card(ctx: Context, challenge: Challenge, idea: Idea) -> list[Effect]:
+    """The idea's card in its challenge's room, where there is one."""
+    if challenge.room_id is None:
+        return []
+    content = card(ctx.catalogue, ctx.settings.language, idea, ctx.settings.prefix)
+    return [SendRoom(challenge.room_id, content, card=idea.id)]
+
+
+@router.command(
+    "ideas",
+    aliases=("ideeen", "ideeën"),
+    params=(
+        Param("challenge", Kind.SLUG, required=False),
+        Param("order", Kind.CHOICE, required=False, choices=("top", "new")),
+        Param("page", Kind.NUMBER, required=False),
+    ),
+)
+async def list_ideas(
+    ctx: Context, challenge: str | None, order: str | None, page: int | None
+) -> Outcome:
+    target = await find_challenge(ctx, challenge)
+    size = ctx.settings.page_size
+    page = page or 1
+    total = await ctx.store.ideas.count_visible_in_challenge(target.id)
+    pages = max(1, -(-total // size))
+    if page > pages:
+        page = pages
+    ideas = await ctx.store.ideas.visible_in_challenge(
+        target.id, order="new" if order == "new" else "top", limit=size, offset=(page - 1) * size
+    )
+    if not ideas:
+        return Outcome(ctx.reply("ideas.none", slug=Code(target.slug)))
+    reply = Reply.of(
+        ctx.t("ideas.header", title=Bold(Text(target.title)), page=page, pages=pages, count=total),
+        Items(tuple(idea_line(ctx, idea) for idea in ideas)),
+    )
+    if page < pages:
+        more = f"{ctx.settings.prefix}ideas {target.slug} {order or 'top'} {page + 1}"
+        reply += ctx.reply("ideas.more", command=Code(more))
+    return Outcome(reply)
+
+
+@router.command("show", aliases=("toon",), params=(Param("idea", Kind.IDEA),))
+async def show(ctx: Context, idea: int) -> Outcome:
+    found, challenge = await find_idea(ctx, idea)
+    reply = Reply.of(
+        ctx.t("card.title", id=idea_ref(found.id), title=Bold(Text(found.title))),
+        ctx.t(
+            "idea.details",
+            slug=Code(challenge.slug),
+            status=status_text(ctx.catalogue, ctx.locale, found.status),
+            count=found.votes,
+            author=Text(found.author),
+            created=found.created_at,
+        ),
+    )
+    if found.description:
+        reply += Reply.of(Quote(found.description))
+    if found.duplicate_of is not None:
+        reply += ctx.reply("idea.duplicate_of", id=idea_ref(found.duplicate_of))
+    return Outcome(reply)
+
+
+@router.command("vote", aliases=("stem",), params=(Param("idea", Kind.IDEA),))
+async def vote(ctx: Context, idea: int) -> Outcome:
+    found, challenge = await find_idea(ctx, idea)
+    await cast_vote(ctx, found, challenge)
+    if not await ctx.store.votes.add(found.id, ctx.sender, ctx.now):
+        return Outcome(ctx.reply("vote.already", id=idea_ref(found.id)))
+    count = await ctx.store.votes.count(found.id)
+    return Outcome(
+        ctx.reply("vote.counted", id=idea_ref(found.id), title=Bold(Text(found.title)), count=count)
+    )
+
+
+async def cast_vote(ctx: Context, idea: Idea, challenge: Challenge) -> None:
+    """Refuse a vote the rules do not allow; the caller records it."""
+    require_open(challenge, ctx)
+    if not idea.votable:
+        raise Conflict(
+            "vote.not_votable",
+            id=idea_ref(idea.id),
+            status=status_text(ctx.catalogue, ctx.locale, idea.status),
+        )
+    budget = challenge.vote_budget
+    if budget is not None:
+        used = await ctx.store.votes.used_in_challenge(ctx.sender, challenge.id)
+        already = await ctx.store.votes.has_voted(idea.id, ctx.sender)
+        if not already and used >= budget:
+            raise Conflict("vote.budget_spent", count=budget, slug=Code(challenge.slug))
+
+
+@router.command("unvote", aliases=("ontstem",), params=(Param("idea", Kind.IDEA),))
+async def unvote(ctx: Context, idea: int) -> Outcome:
+    found, challenge = await find_idea(ctx, idea)
+    require_open(challenge, ctx)
+    if not await ctx.store.votes.remove(found.id, ctx.sender):
+        return Outcome(ctx.reply("vote.not_voted", id=idea_ref(found.id)))
+    count = await ctx.store.votes.count(found.id)
+    return Outcome(ctx.reply("vote.removed", id=idea_ref(found.id), count=count))
+
+
+@router.command("mine", aliases=("mijn",))
+async def mine(ctx: Context) -> Outcome:
+    ideas = await ctx.store.ideas.by_author(ctx.sender)
+    if not ideas:
+        return Outcome(ctx.reply("mine.none", command=Code(f"{ctx.settings.prefix}idea")))
+    lines = [
+        ctx.t("mine.line", slug=Code(idea.challenge_slug), idea=idea_line(ctx, idea))
+        for idea in ideas
+    ]
+    return Outcome(Reply.of(ctx.t("mine.header", count=len(ideas)), Items(tuple(lines))))
+
+
+@router.command("withdraw", aliases=("intrekken",), params=(Param("idea", Kind.IDEA),))
+async def withdraw(ctx: Context, idea: int) -> Outcome:
+    found, _challenge = await find_idea(ctx, idea)
+    if found.author != ctx.sender:
+        raise Forbidden("withdraw.not_author", id=idea_ref(found.id))
+    if found.status not in (IdeaStatus.NEW, IdeaStatus.NEEDS_INFO, IdeaStatus.ACCEPTED):
+        raise Conflict(
+            "withdraw.not_possible",
+            id=idea_ref(found.id),
+            status=status_text(ctx.catalogue, ctx.locale, found.status),
+        )
+    await ctx.store.ideas.set_status(found.id, IdeaStatus.WITHDRAWN, ctx.now)
+    await ctx.store.audit.record(
+        actor=ctx.sender,
+        action="withdraw",
+        now=ctx.now,
+        challenge_id=found.challenge_id,
+        idea_id=found.id,
+    )
+    return Outcome(ctx.reply("withdraw.done", id=idea_ref(found.id)))
+
+
+async def vote_by_reaction(
+    ctx: Context, card_event_id: str, reaction_event_id: str
+) -> Outcome | None:
+    """A 👍 on a card: the same vote as ``!vote``. Silent: a reaction gets no reply."""
+    idea_id = await ctx.store.cards.idea_for(card_event_id)
+    if idea_id is None:
+        return None
+    idea = await ctx.store.ideas.get(idea_id)
+    challenge = None if idea is None else await ctx.store.challenges.get(idea.challenge_id)
+    if idea is None or challenge is None or not can_see(ctx, idea, challenge):
+        return None
+    try:
+        await cast_vote(ctx, idea, challenge)
+    except BotError:
+        return None
+    await ctx.store.votes.record_reaction(reaction_event_id, idea.id, ctx.sender)
+    await ctx.store.votes.add(idea.id, ctx.sender, ctx.now)
+    return None
+
+
+async def unvote_by_redaction(ctx: Context, reaction_event_id: str) -> Outcome | None:
+    """The removal of a 👍 that voted takes that person's vote back."""
+    found = await ctx.store.votes.pop_reaction(reaction_event_id)
+    if found is None:
+        return None
+    idea_id, voter = found
+    idea = await ctx.store.ideas.get(idea_id)
+    challenge = None if idea is None else await ctx.store.challenges.get(idea.challenge_id)
+    if challenge is None or not challenge.is_open:
+        return None
+    await ctx.store.votes.remove(idea_id, voter)
+    return None

@@ -1,0 +1,194 @@
+"""Triage by moderators: the queue, and the decisions that the author hears about."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers.commands.common import (
+    check_length,
+    find_challenge,
+    find_idea,
+    idea_line,
+    idea_ref,
+    status_text,
+)
+from handlers.commands.ideas import room_card
+from handlers.context import Context
+from handlers.effects import Effect, Outcome, SendDirect
+from handlers.errors import Conflict
+from handlers.registry import CommandRouter, Kind, Param, Role
+from handlers.reply import Bold, Code, Items, Quote, Reply, Text
+from storage import Idea, IdeaStatus
+
+router = CommandRouter()
+
+_OPEN = (IdeaStatus.NEW, IdeaStatus.NEEDS_INFO)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    status: IdeaStatus
+    allowed_from: tuple[IdeaStatus, ...]
+
+
+ACCEPT = Decision("accept", IdeaStatus.ACCEPTED, (*_OPEN, IdeaStatus.REJECTED))
+REJECT = Decision("reject", IdeaStatus.REJECTED, (*_OPEN, IdeaStatus.ACCEPTED))
+NEEDINFO = Decision("needinfo", IdeaStatus.NEEDS_INFO, (IdeaStatus.NEW, IdeaStatus.ACCEPTED))
+IMPLEMENTED = Decision("implemented", IdeaStatus.IMPLEMENTED, (*_OPEN, IdeaStatus.ACCEPTED))
+DUPLICATE = Decision(
+    "duplicate", IdeaStatus.DUPLICATE, (*_OPEN, IdeaStatus.ACCEPTED, IdeaStatus.REJECTED)
+)
+
+
+@router.command(
+    "queue",
+    aliases=("wachtrij",),
+    role=Role.MODERATOR,
+    params=(Param("challenge", Kind.SLUG, required=False),),
+)
+async def queue(ctx: Context, challenge: str | None) -> Outcome:
+    target = await find_challenge(ctx, challenge) if challenge else ctx.room_challenge
+    ideas = await ctx.store.ideas.awaiting_triage(
+        None if target is None else target.id, limit=ctx.settings.page_size * 2
+    )
+    if not ideas:
+        return Outcome(ctx.reply("queue.empty"))
+    lines = [
+        ctx.t(
+            "queue.line",
+            slug=Code(idea.challenge_slug),
+            idea=idea_line(ctx, idea),
+            created=idea.created_at,
+        )
+        for idea in ideas
+    ]
+    return Outcome(Reply.of(ctx.t("queue.header", count=len(ideas)), Items(tuple(lines))))
+
+
+async def decide(
+    ctx: Context,
+    idea_id: int,
+    decision: Decision,
+    message: str | None,
+    *,
+    duplicate_of: int | None = None,
+) -> tuple[Idea, list[Effect]]:
+    """Apply a triage decision: check it, store it, audit it, and tell the author."""
+    check_length(ctx, "reason", message, ctx.settings.max_reason_length)
+    idea, _challenge = await find_idea(ctx, idea_id)
+    if idea.status not in decision.allowed_from:
+        raise Conflict(
+            "triage.not_from_status",
+            id=idea_ref(idea.id),
+            status=status_text(ctx.catalogue, ctx.locale, idea.status),
+        )
+    await ctx.store.ideas.set_status(idea.id, decision.status, ctx.now, duplicate_of=duplicate_of)
+    await ctx.store.audit.record(
+        actor=ctx.sender,
+        action=decision.action,
+        now=ctx.now,
+        challenge_id=idea.challenge_id,
+        idea_id=idea.id,
+        detail=message or "",
+    )
+    author_text = Reply.of(
+        await ctx.t_for(
+            idea.author,
+            f"triage.author.{decision.action}",
+            id=idea_ref(idea.id),
+            title=Bold(Text(idea.title)),
+            original=idea_ref(duplicate_of) if duplicate_of else None,
+            command=Code(f"{ctx.settings.prefix}show {idea.id}"),
+        )
+    )
+    if message:
+        author_text += Reply.of(Quote(message))
+    return idea, [SendDirect(idea.author, author_text)]
+
+
+def _done(ctx: Context, idea: Idea, decision: Decision, effects: list[Effect]) -> Outcome:
+    return Outcome(
+        ctx.reply(
+            "triage.done",
+            id=idea_ref(idea.id),
+            status=status_text(ctx.catalogue, ctx.locale, decision.status),
+        ),
+        effects=tuple(effects),
+    )
+
+
+@router.command(
+    "accept",
+    aliases=("aanvaard",),
+    role=Role.MODERATOR,
+    params=(Param("idea", Kind.IDEA), Param("message", Kind.REST, required=False)),
+)
+async def accept(ctx: Context, idea: int, message: str | None) -> Outcome:
+    found, effects = await decide(ctx, idea, ACCEPT, message)
+    challenge = await ctx.store.challenges.get(found.challenge_id)
+    if challenge is not None and challenge.premoderated:
+        accepted = await ctx.store.ideas.get(found.id)
+        assert accepted is not None
+        effects.extend(room_card(ctx, challenge, accepted))
+    return _done(ctx, found, ACCEPT, effects)
+
+
+@router.command(
+    "reject",
+    aliases=("weiger",),
+    role=Role.MODERATOR,
+    params=(Param("idea", Kind.IDEA), Param("reason", Kind.REST)),
+)
+async def reject(ctx: Context, idea: int, reason: str) -> Outcome:
+    found, effects = await decide(ctx, idea, REJECT, reason)
+    return _done(ctx, found, REJECT, effects)
+
+
+@router.command(
+    "needinfo",
+    aliases=("meerinfo",),
+    role=Role.MODERATOR,
+    params=(Param("idea", Kind.IDEA), Param("question", Kind.REST)),
+)
+async def needinfo(ctx: Context, idea: int, question: str) -> Outcome:
+    found, effects = await decide(ctx, idea, NEEDINFO, question)
+    return _done(ctx, found, NEEDINFO, effects)
+
+
+@router.command(
+    "implemented",
+    aliases=("uitgevoerd",),
+    role=Role.MODERATOR,
+    params=(Param("idea", Kind.IDEA), Param("message", Kind.REST, required=False)),
+)
+async def implemented(ctx: Context, idea: int, message: str | None) -> Outcome:
+    found, effects = await decide(ctx, idea, IMPLEMENTED, message)
+    return _done(ctx, found, IMPLEMENTED, effects)
+
+
+@router.command(
+    "duplicate",
+    aliases=("dubbel",),
+    role=Role.MODERATOR,
+    params=(Param("idea", Kind.IDEA), Param("original", Kind.IDEA)),
+)
+async def duplicate(ctx: Context, idea: int, original: int) -> Outcome:
+    if idea == original:
+        raise Conflict("duplicate.same", id=idea_ref(idea))
+    target, _challenge = await find_idea(ctx, original)
+    copy, _ = await find_idea(ctx, idea)
+    if target.challenge_id != copy.challenge_id:
+        raise Conflict("duplicate.other_challenge", id=idea_ref(idea), original=idea_ref(original))
+    if not target.votable:
+        raise Conflict(
+            "duplicate.original_closed",
+            original=idea_ref(original),
+            status=status_text(ctx.catalogue, ctx.locale, target.status),
+        )
+    found, effects = await decide(ctx, idea, DUPLICATE, None, duplicate_of=original)
+    moved = await ctx.store.votes.move(found.id, original)
+    return Outcome(
+        ctx.reply("duplicate.done", id=idea_ref(idea), original=idea_ref(original), count=moved),
+        effects=tuple(effects),
+    )

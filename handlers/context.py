@@ -1,0 +1,47 @@
+"""The one object a command handler gets: who asks, where, in which language, and the storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from handlers.i18n import Catalogue
+from handlers.registry import Role
+from handlers.reply import Reply, Span
+from handlers.settings import BotSettings
+from storage import Challenge, Store
+
+
+@dataclass
+class Context:
+    sender: str
+    room_id: str
+    is_direct: bool
+    room_challenge: Challenge | None  # the challenge whose room this is, if any
+    role: Role
+    locale: str
+    store: Store
+    catalogue: Catalogue
+    settings: BotSettings
+    now: datetime
+
+    @property
+    def is_moderator(self) -> bool:
+        return self.role >= Role.MODERATOR
+
+    def t(self, key: str, **params: Any) -> Span:
+        return self.catalogue.span(self.locale, key, **params)
+
+    def reply(self, key: str, **params: Any) -> Reply:
+        return Reply.of(self.t(key, **params))
+
+    async def locale_of(self, user_id: str) -> str:
+        return await self.store.users.language(user_id) or self.settings.language
+
+    async def t_for(self, user_id: str, key: str, **params: Any) -> Span:
+        """Text in the language of another person (the author who is told an outcome)."""
+        return self.catalogue.span(await self.locale_of(user_id), key, **params)
+
+    def t_moderators(self, key: str, **params: Any) -> Span:
+        return self.catalogue.span(self.settings.language, key, **params)

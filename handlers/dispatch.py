@@ -1,0 +1,129 @@
+"""From an incoming message or reaction to an ``Outcome``: parse, check the role, run, map errors."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from handlers.context import Context
+from handlers.effects import Outcome
+from handlers.errors import BotError, Forbidden, UsageError
+from handlers.i18n import Catalogue
+from handlers.parsing import split_command
+from handlers.registry import CommandRegistry, Role, parse_arguments
+from handlers.reply import Code, Reply
+from handlers.settings import BotSettings
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who acts and where; the bot layer works out the role and whether the room is a DM."""
+
+    user_id: str
+    room_id: str
+    is_direct: bool
+    is_moderator: bool
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        registry: CommandRegistry,
+        store: Store,
+        catalogue: Catalogue,
+        settings: BotSettings,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.catalogue = catalogue
+        self.settings = settings
+        self.clock = clock
+
+    async def context(self, sender: Sender) -> Context:
+        locale = await self.store.users.language(sender.user_id) or self.settings.language
+        return Context(
+            sender=sender.user_id,
+            room_id=sender.room_id,
+            is_direct=sender.is_direct,
+            room_challenge=await self.store.challenges.by_room(sender.room_id),
+            role=Role.MODERATOR if sender.is_moderator else Role.CITIZEN,
+            locale=locale,
+            store=self.store,
+            catalogue=self.catalogue,
+            settings=self.settings,
+            now=self.clock(),
+        )
+
+    async def handle_message(self, sender: Sender, body: str) -> Outcome | None:
+        """The outcome of a message, or None when it is not meant for the bot.
+
+        Call inside a transaction: a command that fails leaves nothing behind.
+        """
+        text = split_command(body, self.settings.prefix, prefix_optional=sender.is_direct)
+        if text is None:
+            return None
+        ctx = await self.context(sender)
+        resolved = self.registry.resolve(text)
+        if resolved is None:
+            return Outcome(
+                ctx.reply(
+                    "error.unknown_command",
+                    command=Code(text.name),
+                    help=Code(self.settings.prefix + "help"),
+                )
+            )
+        command, line = resolved
+        in_room = ctx.room_challenge is not None
+        try:
+            if command.role > ctx.role:
+                raise Forbidden(
+                    "error.moderators_only", command=Code(self.settings.prefix + command.name)
+                )
+            arguments = parse_arguments(command, line, text.body, in_challenge_room=in_room)
+            async with self.store.db.savepoint("command"):
+                return await command.handler(ctx, **arguments)
+        except UsageError as error:
+            usage = command.usage(
+                self.settings.prefix,
+                lambda name: ctx.catalogue.plain(ctx.locale, f"label.{name}"),
+                in_challenge_room=in_room,
+            )
+            params = dict(error.params)
+            if "name" in params:
+                params["name"] = ctx.t(f"label.{params['name']}")
+            return Outcome(
+                Reply.of(ctx.t(error.key, **params), ctx.t("error.usage", usage=Code(usage)))
+            )
+        except BotError as error:
+            return Outcome(ctx.reply(error.key, **error.params))
+        except Exception:
+            return Outcome(self._internal_error(ctx, f"command {command.name!r}"))
+
+    async def run(
+        self, sender: Sender, action: Callable[[Context], Awaitable[Outcome | None]]
+    ) -> Outcome | None:
+        """Run a non-command action (a reaction, a redaction) with the same error mapping."""
+        ctx = await self.context(sender)
+        try:
+            async with self.store.db.savepoint("action"):
+                return await action(ctx)
+        except BotError as error:
+            return Outcome(ctx.reply(error.key, **error.params))
+        except Exception:
+            return Outcome(self._internal_error(ctx, "action"))
+
+    def _internal_error(self, ctx: Context, what: str) -> Reply:
+        reference = secrets.token_hex(4)
+        log.exception("Unexpected error in %s from %s (ref %s)", what, ctx.sender, reference)
+        return ctx.reply("error.internal", reference=Code(reference))

@@ -1,0 +1,60 @@
+"""What a handler asks the bot to do on Matrix. Handlers return these; they never send anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from handlers.reply import Reply
+
+
+@dataclass(frozen=True)
+class SendDirect:
+    """A message to one person in their direct chat with the bot."""
+
+    user_id: str
+    reply: Reply
+
+
+@dataclass(frozen=True)
+class SendRoom:
+    """A message to a room; with ``card`` set it is the card of that idea (👍 on it votes)."""
+
+    room_id: str
+    reply: Reply
+    card: int | None = None
+
+
+@dataclass(frozen=True)
+class Announce:
+    """A message to the moderation room."""
+
+    reply: Reply
+
+
+@dataclass(frozen=True)
+class Invite:
+    room_id: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class CreateChallengeRoom:
+    challenge_id: int
+    slug: str
+    name: str
+    topic: str
+    invite: tuple[str, ...]
+    notify_room: str  # where to say that the room is ready
+    locale: str
+
+
+Effect = SendDirect | SendRoom | Announce | Invite | CreateChallengeRoom
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A command's result: the reply to the command, and what else should happen."""
+
+    reply: Reply | None = None
+    reply_card: int | None = None  # the reply is this idea's card
+    effects: tuple[Effect, ...] = field(default=())

@@ -1,0 +1,292 @@
+"""Commands: how they are declared, found and given their arguments.
+
+Each feature module has a ``CommandRouter``; ``handlers.build_registry`` composes them into one
+``CommandRegistry``. A command declares its name, aliases, required role and arguments; the
+registry parses a message against that declaration, and builds the usage line from it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date
+from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING, Any
+
+from handlers.errors import UsageError
+from handlers.parsing import CommandText, Token, rest_of_line, tokenize
+
+if TYPE_CHECKING:
+    from handlers.effects import Outcome
+
+SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,47}")
+MAX_NUMBER = 2**62
+
+
+class Role(IntEnum):
+    CITIZEN = 0
+    MODERATOR = 1
+
+
+class Kind(StrEnum):
+    WORD = "word"
+    SLUG = "slug"
+    IDEA = "idea"
+    NUMBER = "number"
+    CHOICE = "choice"
+    DATE = "date"
+    FLAG = "flag"
+    REST = "rest"  # the rest of the first line (and the body, when the command takes no body)
+    BODY = "body"  # the lines after the first
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: Kind
+    required: bool = True
+    choices: tuple[str, ...] = ()
+    #: Left out inside a challenge's room, where the room says which challenge is meant.
+    implied_by_room: bool = False
+
+
+@dataclass(frozen=True)
+class Option:
+    """``--name=value`` (or ``--name`` for a flag) anywhere on the first line."""
+
+    name: str
+    kind: Kind
+
+
+Handler = Callable[..., Awaitable["Outcome"]]
+
+
+@dataclass
+class Command:
+    path: tuple[str, ...]
+    handler: Handler
+    aliases: tuple[str, ...] = ()
+    role: Role = Role.CITIZEN
+    params: tuple[Param, ...] = ()
+    options: tuple[Option, ...] = ()
+    subcommands: dict[str, Command] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.path)
+
+    @property
+    def key(self) -> str:
+        return ".".join(self.path)
+
+    def usage(
+        self, prefix: str, label: Callable[[str], str], *, in_challenge_room: bool = False
+    ) -> str:
+        parts = [prefix + self.name]
+        parts += [
+            f"[--{option.name}{'' if option.kind is Kind.FLAG else '=' + label(option.name)}]"
+            for option in self.options
+        ]
+        body = ""
+        for param in self.params:
+            if param.implied_by_room and in_challenge_room:
+                continue
+            text = "|".join(param.choices) if param.kind is Kind.CHOICE else label(param.name)
+            shown = f"<{text}>" if param.required else f"[{text}]"
+            if param.kind is Kind.BODY:
+                body = "\n" + shown
+            else:
+                parts.append(shown)
+        return " ".join(parts) + body
+
+
+class CommandRouter:
+    """The commands of one feature module."""
+
+    def __init__(self) -> None:
+        self.commands: list[Command] = []
+
+    def command(
+        self,
+        name: str,
+        *,
+        parent: str | None = None,
+        aliases: tuple[str, ...] = (),
+        role: Role = Role.CITIZEN,
+        params: tuple[Param, ...] = (),
+        options: tuple[Option, ...] = (),
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            path = (parent, name) if parent else (name,)
+            self.commands.append(Command(path, handler, aliases, role, params, options))
+            return handler
+
+        return register
+
+
+class CommandRegistry:
+    def __init__(self) -> None:
+        self._top: dict[str, Command] = {}
+        self._by_alias: dict[str, Command] = {}
+
+    def include(self, router: CommandRouter) -> None:
+        for command in sorted(router.commands, key=lambda c: len(c.path)):
+            if len(command.path) == 1:
+                self._add(self._by_alias, command, command.path[0])
+                self._top[command.path[0]] = command
+            else:
+                parent = self._top[command.path[0]]
+                self._add(parent.subcommands, command, command.path[1])
+
+    @staticmethod
+    def _add(table: dict[str, Command], command: Command, name: str) -> None:
+        for alias in (name, *command.aliases):
+            if alias in table:
+                raise ValueError(f"command name {alias!r} is declared twice")
+            table[alias] = command
+
+    def commands(self) -> list[Command]:
+        """Every command, subcommands after their parent, in declaration order."""
+        found: list[Command] = []
+        for command in self._top.values():
+            found.append(command)
+            found.extend(dict.fromkeys(command.subcommands.values()))
+        return found
+
+    def find(self, name: str) -> Command | None:
+        return self._by_alias.get(name.lower())
+
+    def find_path(self, words: list[str]) -> Command | None:
+        command = self.find(words[0]) if words else None
+        if command and len(words) > 1:
+            return command.subcommands.get(words[1].lower())
+        return command
+
+    def resolve(self, text: CommandText) -> tuple[Command, str] | None:
+        """The command a message names, and the part of its first line left for arguments."""
+        command = self.find(text.name)
+        if command is None:
+            return None
+        tokens = tokenize(text.line)
+        if command.subcommands and tokens:
+            sub = command.subcommands.get(tokens[0].value.lower())
+            if sub is not None:
+                return sub, text.line[tokens[0].start + len(tokens[0].value) :].lstrip()
+        return command, text.line
+
+
+def parse_arguments(
+    command: Command, line: str, body: str, *, in_challenge_room: bool
+) -> dict[str, Any]:
+    """Match the message against the command's declaration; raise ``UsageError`` when it doesn't."""
+    values: dict[str, Any] = {}
+    line = _take_options(command, line, values)
+    tokens = tokenize(line)
+    takes_body = any(param.kind is Kind.BODY for param in command.params)
+    index = 0
+    for position, param in enumerate(command.params):
+        if param.implied_by_room and in_challenge_room:
+            values[param.name] = None
+            continue
+        if param.kind is Kind.BODY:
+            values[param.name] = body or None
+        elif param.kind is Kind.REST:
+            text = rest_of_line(line, tokens[index]) if index < len(tokens) else ""
+            index = len(tokens)
+            if not takes_body and body:
+                text = f"{text}\n{body}".strip()
+            values[param.name] = text or None
+        elif index >= len(tokens):
+            values[param.name] = None
+        else:
+            token = tokens[index]
+            later_choice = any(
+                token.value.lower() in later.choices for later in command.params[position + 1 :]
+            )
+            if not param.required and later_choice:
+                values[param.name] = None
+                continue
+            try:
+                values[param.name] = convert(param.kind, token.value, param.choices)
+            except ValueError:
+                if param.required:
+                    raise UsageError(f"error.bad_{param.kind.value}", value=token.value) from None
+                values[param.name] = None
+                continue
+            index += 1
+        if param.required and values[param.name] is None:
+            raise UsageError("error.missing_argument", name=param.name)
+    if index < len(tokens):
+        raise UsageError("error.too_many_arguments", value=_tail(tokens[index:]))
+    return values
+
+
+def convert(kind: Kind, raw: str, choices: tuple[str, ...] = ()) -> Any:
+    if kind is Kind.WORD:
+        return raw
+    if kind is Kind.SLUG:
+        slug = raw.lower().lstrip("#")
+        if not SLUG_PATTERN.fullmatch(slug):
+            raise ValueError(raw)
+        return slug
+    if kind in (Kind.IDEA, Kind.NUMBER):
+        digits = raw.removeprefix("#") if kind is Kind.IDEA else raw
+        if not digits.isascii() or not digits.isdigit() or len(digits) > 18:
+            raise ValueError(raw)
+        number = int(digits)
+        if not 0 < number < MAX_NUMBER:
+            raise ValueError(raw)
+        return number
+    if kind is Kind.CHOICE:
+        if raw.lower() not in choices:
+            raise ValueError(raw)
+        return raw.lower()
+    if kind is Kind.DATE:
+        return date.fromisoformat(raw)
+    raise ValueError(kind)
+
+
+def _take_options(command: Command, line: str, values: dict[str, Any]) -> str:
+    """Pull the declared ``--options`` out of the line, keeping other positions intact."""
+    for option in command.options:
+        values[option.name] = False if option.kind is Kind.FLAG else None
+    if not command.options:
+        return line
+    known = {option.name: option for option in command.options}
+    chars = list(line)
+    tokens = tokenize(line)
+    skip_next = False
+    for position, token in enumerate(tokens):
+        if skip_next:
+            skip_next = False
+            continue
+        if not re.match(r"--[a-zA-Z]", token.value):
+            continue
+        name, has_value, raw = token.value[2:].partition("=")
+        found = known.get(name.lower())
+        if found is None:
+            raise UsageError("error.unknown_option", value=token.value)
+        option = found
+        end = token.start + len(token.value)
+        if option.kind is Kind.FLAG:
+            values[option.name] = True
+        else:
+            if not has_value:
+                if position + 1 >= len(tokens):
+                    raise UsageError("error.missing_argument", name=option.name)
+                following: Token = tokens[position + 1]
+                raw = following.value
+                end = following.start + len(following.value)
+                skip_next = True
+            try:
+                values[option.name] = convert(option.kind, raw)
+            except ValueError:
+                raise UsageError(f"error.bad_{option.kind.value}", value=raw) from None
+        chars[token.start : end] = " " * (end - token.start)
+    return "".join(chars)
+
+
+def _tail(tokens: list[Token]) -> str:
+    text = " ".join(token.value for token in tokens)
+    return text if len(text) <= 40 else text[:39] + "…"

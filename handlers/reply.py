@@ -1,0 +1,109 @@
+"""What the bot says, as a small tree of nodes. Escaping happens once, when `bot.render` renders it.
+
+Handlers never build HTML or Markdown: user text goes into ``Text`` nodes as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Text:
+    value: str
+
+
+@dataclass(frozen=True)
+class Bold:
+    child: Inline
+
+
+@dataclass(frozen=True)
+class Italic:
+    child: Inline
+
+
+@dataclass(frozen=True)
+class Code:
+    value: str
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A user the message is meant to notify; listed in ``m.mentions``."""
+
+    user_id: str
+
+
+@dataclass(frozen=True)
+class Span:
+    children: tuple[Inline, ...]
+
+
+Inline = Text | Bold | Italic | Code | Mention | Span
+
+
+@dataclass(frozen=True)
+class Para:
+    content: Inline
+
+
+@dataclass(frozen=True)
+class Items:
+    items: tuple[Inline, ...]
+
+
+@dataclass(frozen=True)
+class Quote:
+    """Text a person wrote (a description, a reason), shown as a block quote."""
+
+    value: str
+
+
+Block = Para | Items | Quote
+
+
+@dataclass(frozen=True)
+class Reply:
+    blocks: tuple[Block, ...] = field(default=())
+
+    @classmethod
+    def of(cls, *parts: Inline | Block) -> Reply:
+        return cls(
+            tuple(part if isinstance(part, Para | Items | Quote) else Para(part) for part in parts)
+        )
+
+    def __add__(self, other: Reply) -> Reply:
+        return Reply(self.blocks + other.blocks)
+
+    @property
+    def mentions(self) -> tuple[str, ...]:
+        found: list[str] = []
+        for block in self.blocks:
+            inlines: tuple[Inline, ...] = ()
+            if isinstance(block, Para):
+                inlines = (block.content,)
+            elif isinstance(block, Items):
+                inlines = block.items
+            for inline in inlines:
+                _collect_mentions(inline, found)
+        return tuple(dict.fromkeys(found))
+
+
+def _collect_mentions(node: Inline, found: list[str]) -> None:
+    if isinstance(node, Mention):
+        found.append(node.user_id)
+    elif isinstance(node, Bold | Italic):
+        _collect_mentions(node.child, found)
+    elif isinstance(node, Span):
+        for child in node.children:
+            _collect_mentions(child, found)
+
+
+def join(parts: list[Inline], separator: str = " ") -> Span:
+    children: list[Inline] = []
+    for index, part in enumerate(parts):
+        if index:
+            children.append(Text(separator))
+        children.append(part)
+    return Span(tuple(children))

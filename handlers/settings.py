@@ -1,0 +1,21 @@
+"""The `[bot]` section of the configuration: what the command layer needs to know."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BotSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prefix: str = Field(default="!", min_length=1, max_length=8)
+    language: Literal["nl", "en"] = "nl"
+    moderators: tuple[str, ...] = ()
+    moderation_room: str | None = None
+    moderator_power_level: int = Field(default=50, ge=0, le=100)
+    page_size: int = Field(default=10, ge=1, le=50)
+    max_title_length: int = Field(default=200, ge=10, le=1000)
+    max_description_length: int = Field(default=5000, ge=100, le=60000)
+    max_reason_length: int = Field(default=2000, ge=10, le=20000)

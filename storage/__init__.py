@@ -1,0 +1,27 @@
+"""SQLite storage: schema, migrations and repositories. The only package that imports aiosqlite."""
+
+from storage.database import Database, DatabaseTooNew
+from storage.models import (
+    CLOSED_FOR_VOTES,
+    AuditEntry,
+    Challenge,
+    ChallengeStatus,
+    Idea,
+    IdeaStatus,
+    OutboxItem,
+)
+from storage.repositories import IdeaOrder, Store
+
+__all__ = [
+    "CLOSED_FOR_VOTES",
+    "AuditEntry",
+    "Challenge",
+    "ChallengeStatus",
+    "Database",
+    "DatabaseTooNew",
+    "Idea",
+    "IdeaOrder",
+    "IdeaStatus",
+    "OutboxItem",
+    "Store",
+]

@@ -1,0 +1,128 @@
+"""Schema migrations, applied in order; each runs in one transaction with its version bump."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "challenges, ideas, votes, moderation audit, event log and outbox",
+        """
+        CREATE TABLE challenges (
+            id            INTEGER PRIMARY KEY,
+            slug          TEXT NOT NULL UNIQUE,
+            title         TEXT NOT NULL,
+            description   TEXT NOT NULL DEFAULT '',
+            status        TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+            room_id       TEXT UNIQUE,
+            deadline      TEXT,
+            vote_budget   INTEGER CHECK (vote_budget IS NULL OR vote_budget > 0),
+            premoderated  INTEGER NOT NULL DEFAULT 0 CHECK (premoderated IN (0, 1)),
+            created_by    TEXT NOT NULL,
+            created_at    TEXT NOT NULL,
+            updated_at    TEXT NOT NULL
+        );
+
+        CREATE TABLE ideas (
+            id            INTEGER PRIMARY KEY,
+            challenge_id  INTEGER NOT NULL REFERENCES challenges (id),
+            title         TEXT NOT NULL,
+            description   TEXT NOT NULL DEFAULT '',
+            author        TEXT NOT NULL,
+            status        TEXT NOT NULL DEFAULT 'new' CHECK (status IN (
+                              'new', 'needs_info', 'accepted', 'rejected',
+                              'duplicate', 'withdrawn', 'implemented')),
+            duplicate_of  INTEGER REFERENCES ideas (id),
+            created_at    TEXT NOT NULL,
+            updated_at    TEXT NOT NULL,
+            CHECK ((status = 'duplicate') = (duplicate_of IS NOT NULL)),
+            CHECK (duplicate_of IS NULL OR duplicate_of <> id)
+        );
+        CREATE INDEX ideas_by_challenge ON ideas (challenge_id, status);
+        CREATE INDEX ideas_by_author ON ideas (author);
+
+        CREATE TABLE votes (
+            idea_id     INTEGER NOT NULL REFERENCES ideas (id),
+            voter       TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            PRIMARY KEY (idea_id, voter)
+        ) WITHOUT ROWID;
+        CREATE INDEX votes_by_voter ON votes (voter);
+
+        -- Which reaction event made which vote, so that its redaction can undo it.
+        CREATE TABLE reaction_votes (
+            reaction_event_id  TEXT PRIMARY KEY,
+            idea_id            INTEGER NOT NULL REFERENCES ideas (id),
+            voter              TEXT NOT NULL
+        );
+
+        -- The bot's message that shows an idea in its challenge's room.
+        CREATE TABLE idea_cards (
+            event_id  TEXT PRIMARY KEY,
+            idea_id   INTEGER NOT NULL REFERENCES ideas (id),
+            room_id   TEXT NOT NULL
+        );
+        CREATE INDEX idea_cards_by_idea ON idea_cards (idea_id);
+
+        CREATE TABLE users (
+            user_id   TEXT PRIMARY KEY,
+            language  TEXT CHECK (language IN ('nl', 'en'))
+        );
+
+        CREATE TABLE direct_rooms (
+            user_id  TEXT PRIMARY KEY,
+            room_id  TEXT NOT NULL
+        );
+
+        CREATE TABLE audit_log (
+            id            INTEGER PRIMARY KEY,
+            actor         TEXT NOT NULL,
+            action        TEXT NOT NULL,
+            challenge_id  INTEGER REFERENCES challenges (id),
+            idea_id       INTEGER REFERENCES ideas (id),
+            detail        TEXT NOT NULL DEFAULT '',
+            at            TEXT NOT NULL
+        );
+        CREATE INDEX audit_by_idea ON audit_log (idea_id);
+
+        -- Events whose effects are committed: a replayed event is recognised here.
+        CREATE TABLE handled_events (
+            event_id    TEXT PRIMARY KEY,
+            handled_at  TEXT NOT NULL
+        ) WITHOUT ROWID;
+
+        -- Small named values: the sync checkpoint, the login session, the outbox's txn prefix.
+        CREATE TABLE bot_state (
+            key    TEXT PRIMARY KEY,
+            value  TEXT NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE joined_rooms (
+            room_id    TEXT PRIMARY KEY,
+            joined_at  TEXT NOT NULL
+        ) WITHOUT ROWID;
+
+        -- What the bot still has to do on the homeserver, in order.
+        CREATE TABLE outbox (
+            id          INTEGER PRIMARY KEY,
+            kind        TEXT NOT NULL,
+            room_id     TEXT,
+            payload     TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            attempts    INTEGER NOT NULL DEFAULT 0,
+            done_at     TEXT,
+            failed      TEXT
+        );
+        CREATE INDEX outbox_pending ON outbox (id) WHERE done_at IS NULL;
+        """,
+    ),
+)

@@ -1,0 +1,88 @@
+"""Domain records as frozen pydantic models, built from rows by the repositories."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ChallengeStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class IdeaStatus(StrEnum):
+    NEW = "new"
+    NEEDS_INFO = "needs_info"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    WITHDRAWN = "withdrawn"
+    IMPLEMENTED = "implemented"
+
+
+#: Statuses in which an idea can no longer receive votes.
+CLOSED_FOR_VOTES = frozenset({IdeaStatus.REJECTED, IdeaStatus.DUPLICATE, IdeaStatus.WITHDRAWN})
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Challenge(Record):
+    id: int
+    slug: str
+    title: str
+    description: str
+    status: ChallengeStatus
+    room_id: str | None
+    deadline: date | None
+    vote_budget: int | None
+    premoderated: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    idea_count: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is ChallengeStatus.OPEN
+
+
+class Idea(Record):
+    id: int
+    challenge_id: int
+    challenge_slug: str
+    title: str
+    description: str
+    author: str
+    status: IdeaStatus
+    duplicate_of: int | None
+    created_at: datetime
+    updated_at: datetime
+    votes: int = 0
+
+    @property
+    def votable(self) -> bool:
+        return self.status not in CLOSED_FOR_VOTES
+
+
+class AuditEntry(Record):
+    id: int
+    actor: str
+    action: str
+    challenge_id: int | None
+    idea_id: int | None
+    detail: str
+    at: datetime
+
+
+class OutboxItem(Record):
+    id: int
+    kind: str
+    room_id: str | None
+    payload: dict[str, Any]
+    attempts: int

@@ -1,0 +1,436 @@
+"""Repositories: the SQL of each kind of record, with bound parameters only."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any, Literal
+
+from storage.database import Database, Row
+from storage.models import (
+    AuditEntry,
+    Challenge,
+    ChallengeStatus,
+    Idea,
+    IdeaStatus,
+    OutboxItem,
+)
+
+IdeaOrder = Literal["top", "new"]
+
+
+def _ts(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+class ChallengeRepository:
+    _SELECT = """
+        SELECT c.*,
+               (SELECT COUNT(*) FROM ideas i
+                 WHERE i.challenge_id = c.id
+                   AND i.status NOT IN ('withdrawn', 'duplicate', 'rejected')
+                   AND (c.premoderated = 0 OR i.status IN ('accepted', 'implemented'))
+               ) AS idea_count
+          FROM challenges c
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self,
+        *,
+        slug: str,
+        title: str,
+        description: str,
+        created_by: str,
+        now: datetime,
+        deadline: date | None = None,
+        vote_budget: int | None = None,
+        premoderated: bool = False,
+    ) -> Challenge:
+        challenge_id = await self._db.execute(
+            """INSERT INTO challenges (slug, title, description, created_by, created_at,
+                                       updated_at, deadline, vote_budget, premoderated)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                slug,
+                title,
+                description,
+                created_by,
+                _ts(now),
+                _ts(now),
+                deadline.isoformat() if deadline else None,
+                vote_budget,
+                int(premoderated),
+            ),
+        )
+        challenge = await self.get(challenge_id)
+        assert challenge is not None
+        return challenge
+
+    async def get(self, challenge_id: int) -> Challenge | None:
+        return _challenge(
+            await self._db.fetch_one(self._SELECT + " WHERE c.id = ?", (challenge_id,))
+        )
+
+    async def by_slug(self, slug: str) -> Challenge | None:
+        return _challenge(await self._db.fetch_one(self._SELECT + " WHERE c.slug = ?", (slug,)))
+
+    async def by_room(self, room_id: str) -> Challenge | None:
+        return _challenge(
+            await self._db.fetch_one(self._SELECT + " WHERE c.room_id = ?", (room_id,))
+        )
+
+    async def list(self, *, open_only: bool) -> list[Challenge]:
+        where = " WHERE c.status = 'open'" if open_only else ""
+        rows = await self._db.fetch_all(self._SELECT + where + " ORDER BY c.created_at, c.id")
+        return [Challenge.model_validate(dict(row)) for row in rows]
+
+    async def set_status(self, challenge_id: int, status: ChallengeStatus, now: datetime) -> None:
+        await self._db.execute(
+            "UPDATE challenges SET status = ?, updated_at = ? WHERE id = ?",
+            (status.value, _ts(now), challenge_id),
+        )
+
+    async def set_room(self, challenge_id: int, room_id: str, now: datetime) -> None:
+        await self._db.execute(
+            "UPDATE challenges SET room_id = ?, updated_at = ? WHERE id = ?",
+            (room_id, _ts(now), challenge_id),
+        )
+
+
+def _challenge(row: Row | None) -> Challenge | None:
+    return None if row is None else Challenge.model_validate(dict(row))
+
+
+class IdeaRepository:
+    _SELECT = """
+        SELECT i.*, c.slug AS challenge_slug,
+               (SELECT COUNT(*) FROM votes v WHERE v.idea_id = i.id) AS votes
+          FROM ideas i JOIN challenges c ON c.id = i.challenge_id
+    """
+    #: What citizens see of a challenge: not the withdrawn, merged or rejected ones, and in
+    #: a pre-moderated challenge only what a moderator let through.
+    _VISIBLE = """
+        i.status NOT IN ('withdrawn', 'duplicate', 'rejected')
+        AND (c.premoderated = 0 OR i.status IN ('accepted', 'implemented'))
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(
+        self, *, challenge_id: int, title: str, description: str, author: str, now: datetime
+    ) -> Idea:
+        idea_id = await self._db.execute(
+            """INSERT INTO ideas (challenge_id, title, description, author, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (challenge_id, title, description, author, _ts(now), _ts(now)),
+        )
+        idea = await self.get(idea_id)
+        assert idea is not None
+        return idea
+
+    async def get(self, idea_id: int) -> Idea | None:
+        row = await self._db.fetch_one(self._SELECT + " WHERE i.id = ?", (idea_id,))
+        return None if row is None else Idea.model_validate(dict(row))
+
+    async def visible_in_challenge(
+        self, challenge_id: int, *, order: IdeaOrder, limit: int, offset: int
+    ) -> list[Idea]:
+        order_by = "votes DESC, i.id ASC" if order == "top" else "i.id DESC"
+        rows = await self._db.fetch_all(
+            self._SELECT
+            + f" WHERE i.challenge_id = ? AND {self._VISIBLE} ORDER BY {order_by} LIMIT ? OFFSET ?",
+            (challenge_id, limit, offset),
+        )
+        return [Idea.model_validate(dict(row)) for row in rows]
+
+    async def count_visible_in_challenge(self, challenge_id: int) -> int:
+        value = await self._db.fetch_value(
+            "SELECT COUNT(*) FROM ideas i JOIN challenges c ON c.id = i.challenge_id"
+            f" WHERE i.challenge_id = ? AND {self._VISIBLE}",
+            (challenge_id,),
+        )
+        return int(value)
+
+    async def in_challenge(self, challenge_id: int) -> list[Idea]:
+        rows = await self._db.fetch_all(
+            self._SELECT + " WHERE i.challenge_id = ? ORDER BY i.id", (challenge_id,)
+        )
+        return [Idea.model_validate(dict(row)) for row in rows]
+
+    async def by_author(self, author: str) -> list[Idea]:
+        rows = await self._db.fetch_all(
+            self._SELECT + " WHERE i.author = ? ORDER BY i.id DESC", (author,)
+        )
+        return [Idea.model_validate(dict(row)) for row in rows]
+
+    async def awaiting_triage(self, challenge_id: int | None, *, limit: int) -> list[Idea]:
+        where = " WHERE i.status IN ('new', 'needs_info')"
+        params: tuple[Any, ...] = ()
+        if challenge_id is not None:
+            where += " AND i.challenge_id = ?"
+            params = (challenge_id,)
+        rows = await self._db.fetch_all(
+            self._SELECT + where + " ORDER BY i.created_at, i.id LIMIT ?", (*params, limit)
+        )
+        return [Idea.model_validate(dict(row)) for row in rows]
+
+    async def set_status(
+        self, idea_id: int, status: IdeaStatus, now: datetime, *, duplicate_of: int | None = None
+    ) -> None:
+        await self._db.execute(
+            "UPDATE ideas SET status = ?, duplicate_of = ?, updated_at = ? WHERE id = ?",
+            (status.value, duplicate_of, _ts(now), idea_id),
+        )
+
+
+class VoteRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, idea_id: int, voter: str, now: datetime) -> bool:
+        """Record a vote; False when this person had already voted for the idea."""
+        changed = await self._db.execute_rowcount(
+            "INSERT OR IGNORE INTO votes (idea_id, voter, created_at) VALUES (?, ?, ?)",
+            (idea_id, voter, _ts(now)),
+        )
+        return changed == 1
+
+    async def remove(self, idea_id: int, voter: str) -> bool:
+        changed = await self._db.execute_rowcount(
+            "DELETE FROM votes WHERE idea_id = ? AND voter = ?", (idea_id, voter)
+        )
+        return changed == 1
+
+    async def count(self, idea_id: int) -> int:
+        return int(
+            await self._db.fetch_value("SELECT COUNT(*) FROM votes WHERE idea_id = ?", (idea_id,))
+        )
+
+    async def has_voted(self, idea_id: int, voter: str) -> bool:
+        return (
+            await self._db.fetch_value(
+                "SELECT 1 FROM votes WHERE idea_id = ? AND voter = ?", (idea_id, voter)
+            )
+            is not None
+        )
+
+    async def used_in_challenge(self, voter: str, challenge_id: int) -> int:
+        value = await self._db.fetch_value(
+            """SELECT COUNT(*) FROM votes v JOIN ideas i ON i.id = v.idea_id
+                WHERE v.voter = ? AND i.challenge_id = ?""",
+            (voter, challenge_id),
+        )
+        return int(value)
+
+    async def move(self, from_idea: int, to_idea: int) -> int:
+        """Move votes to another idea, once per person; returns how many were added there."""
+        added = await self._db.execute_rowcount(
+            """INSERT OR IGNORE INTO votes (idea_id, voter, created_at)
+               SELECT ?, voter, created_at FROM votes WHERE idea_id = ?""",
+            (to_idea, from_idea),
+        )
+        await self._db.execute("DELETE FROM votes WHERE idea_id = ?", (from_idea,))
+        await self._db.execute(
+            "UPDATE reaction_votes SET idea_id = ? WHERE idea_id = ?", (to_idea, from_idea)
+        )
+        return added
+
+    async def record_reaction(self, reaction_event_id: str, idea_id: int, voter: str) -> None:
+        await self._db.execute(
+            "INSERT OR IGNORE INTO reaction_votes (reaction_event_id, idea_id, voter) VALUES (?, ?, ?)",
+            (reaction_event_id, idea_id, voter),
+        )
+
+    async def pop_reaction(self, reaction_event_id: str) -> tuple[int, str] | None:
+        row = await self._db.fetch_one(
+            "SELECT idea_id, voter FROM reaction_votes WHERE reaction_event_id = ?",
+            (reaction_event_id,),
+        )
+        if row is None:
+            return None
+        await self._db.execute(
+            "DELETE FROM reaction_votes WHERE reaction_event_id = ?", (reaction_event_id,)
+        )
+        return int(row["idea_id"]), str(row["voter"])
+
+
+class CardRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, event_id: str, idea_id: int, room_id: str) -> None:
+        await self._db.execute(
+            "INSERT OR IGNORE INTO idea_cards (event_id, idea_id, room_id) VALUES (?, ?, ?)",
+            (event_id, idea_id, room_id),
+        )
+
+    async def idea_for(self, event_id: str) -> int | None:
+        value = await self._db.fetch_value(
+            "SELECT idea_id FROM idea_cards WHERE event_id = ?", (event_id,)
+        )
+        return None if value is None else int(value)
+
+
+class UserRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def language(self, user_id: str) -> str | None:
+        value = await self._db.fetch_value(
+            "SELECT language FROM users WHERE user_id = ?", (user_id,)
+        )
+        return None if value is None else str(value)
+
+    async def set_language(self, user_id: str, language: str) -> None:
+        await self._db.execute(
+            """INSERT INTO users (user_id, language) VALUES (?, ?)
+               ON CONFLICT (user_id) DO UPDATE SET language = excluded.language""",
+            (user_id, language),
+        )
+
+    async def direct_room(self, user_id: str) -> str | None:
+        value = await self._db.fetch_value(
+            "SELECT room_id FROM direct_rooms WHERE user_id = ?", (user_id,)
+        )
+        return None if value is None else str(value)
+
+    async def set_direct_room(self, user_id: str, room_id: str) -> None:
+        await self._db.execute(
+            """INSERT INTO direct_rooms (user_id, room_id) VALUES (?, ?)
+               ON CONFLICT (user_id) DO UPDATE SET room_id = excluded.room_id""",
+            (user_id, room_id),
+        )
+
+
+class AuditRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record(
+        self,
+        *,
+        actor: str,
+        action: str,
+        now: datetime,
+        challenge_id: int | None = None,
+        idea_id: int | None = None,
+        detail: str = "",
+    ) -> None:
+        await self._db.execute(
+            """INSERT INTO audit_log (actor, action, challenge_id, idea_id, detail, at)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (actor, action, challenge_id, idea_id, detail, _ts(now)),
+        )
+
+    async def for_idea(self, idea_id: int) -> list[AuditEntry]:
+        rows = await self._db.fetch_all(
+            "SELECT * FROM audit_log WHERE idea_id = ? ORDER BY id", (idea_id,)
+        )
+        return [AuditEntry.model_validate(dict(row)) for row in rows]
+
+    async def all(self) -> list[AuditEntry]:
+        rows = await self._db.fetch_all("SELECT * FROM audit_log ORDER BY id")
+        return [AuditEntry.model_validate(dict(row)) for row in rows]
+
+
+class StateRepository:
+    """Small named values: the sync checkpoint, the login session, the rooms joined."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, key: str) -> str | None:
+        value = await self._db.fetch_value("SELECT value FROM bot_state WHERE key = ?", (key,))
+        return None if value is None else str(value)
+
+    async def set(self, key: str, value: str) -> None:
+        await self._db.execute(
+            """INSERT INTO bot_state (key, value) VALUES (?, ?)
+               ON CONFLICT (key) DO UPDATE SET value = excluded.value""",
+            (key, value),
+        )
+
+    async def is_handled(self, event_id: str) -> bool:
+        return (
+            await self._db.fetch_value(
+                "SELECT 1 FROM handled_events WHERE event_id = ?", (event_id,)
+            )
+            is not None
+        )
+
+    async def mark_handled(self, event_id: str, now: datetime) -> None:
+        await self._db.execute(
+            "INSERT OR IGNORE INTO handled_events (event_id, handled_at) VALUES (?, ?)",
+            (event_id, _ts(now)),
+        )
+
+    async def record_join(self, room_id: str, now: datetime) -> bool:
+        """Remember a room the bot joined; False if it was known already."""
+        changed = await self._db.execute_rowcount(
+            "INSERT OR IGNORE INTO joined_rooms (room_id, joined_at) VALUES (?, ?)",
+            (room_id, _ts(now)),
+        )
+        return changed == 1
+
+    async def forget_room(self, room_id: str) -> None:
+        await self._db.execute("DELETE FROM joined_rooms WHERE room_id = ?", (room_id,))
+
+
+class OutboxRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def enqueue(
+        self, kind: str, payload: dict[str, Any], now: datetime, *, room_id: str | None = None
+    ) -> int:
+        return await self._db.execute(
+            "INSERT INTO outbox (kind, room_id, payload, created_at) VALUES (?, ?, ?, ?)",
+            (kind, room_id, json.dumps(payload, ensure_ascii=False), _ts(now)),
+        )
+
+    async def pending(self, limit: int = 50) -> list[OutboxItem]:
+        rows = await self._db.fetch_all(
+            """SELECT id, kind, room_id, payload, attempts FROM outbox
+                WHERE done_at IS NULL ORDER BY id LIMIT ?""",
+            (limit,),
+        )
+        return [
+            OutboxItem(
+                id=row["id"],
+                kind=row["kind"],
+                room_id=row["room_id"],
+                payload=json.loads(row["payload"]),
+                attempts=row["attempts"],
+            )
+            for row in rows
+        ]
+
+    async def count_pending(self) -> int:
+        return int(await self._db.fetch_value("SELECT COUNT(*) FROM outbox WHERE done_at IS NULL"))
+
+    async def mark_attempt(self, item_id: int) -> None:
+        await self._db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (item_id,))
+
+    async def mark_done(self, item_id: int, now: datetime, *, failed: str | None = None) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET done_at = ?, failed = ? WHERE id = ?", (_ts(now), failed, item_id)
+        )
+
+
+class Store:
+    """All repositories over one database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.challenges = ChallengeRepository(db)
+        self.ideas = IdeaRepository(db)
+        self.votes = VoteRepository(db)
+        self.cards = CardRepository(db)
+        self.users = UserRepository(db)
+        self.audit = AuditRepository(db)
+        self.state = StateRepository(db)
+        self.outbox = OutboxRepository(db)
