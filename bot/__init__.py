@@ -1,0 +1,1 @@
+"""The Matrix side: client, sync loop, events to commands, rendering and sending. Only here is nio."""

@@ -1,0 +1,113 @@
+"""``challenge-bot``: run the bot, check a config, export the data, back up the database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+from handlers.export import UnknownChallenge, export_data, to_csv, to_json
+from storage import Database, Store
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="challenge-bot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the bot until SIGINT/SIGTERM")
+    check = commands.add_parser("check-config", help="validate a configuration and explain it")
+    export = commands.add_parser("export", help="write challenges and ideas as JSON or CSV")
+    export.add_argument("--challenge", metavar="SLUG", help="only this challenge")
+    export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    backup = commands.add_parser(
+        "backup", help="consistent copy of the database, safe while running"
+    )
+    backup.add_argument("--output", type=Path, required=True)
+    for sub in (run, check, export, backup):
+        sub.add_argument("--config", type=Path, required=True, help="path to the TOML config")
+        sub.add_argument(
+            "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+        )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        print(explain(config))
+        return 0
+    if args.command == "run":
+        from bot.app import run_bot
+
+        asyncio.run(run_bot(config))
+        return 0
+    if args.command == "export":
+        try:
+            text = asyncio.run(_export(config, args.challenge, args.format))
+        except UnknownChallenge as error:
+            print(f"No challenge with slug {error}", file=sys.stderr)
+            return 1
+        if args.output:
+            args.output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return 0
+    asyncio.run(_backup(config, args.output))
+    print(f"Backed up {config.storage.path} to {args.output}")
+    return 0
+
+
+def explain(config: Config) -> str:
+    bot = config.bot
+    secret = "access token" if config.matrix.access_token else "password"
+    return "\n".join(
+        [
+            "Configuration is valid.",
+            f"  homeserver:       {config.matrix.homeserver}",
+            f"  bot account:      {config.matrix.user_id} (logs in with a {secret})",
+            f"  database:         {config.storage.path}",
+            f"  encryption keys:  {config.storage.crypto_store}",
+            f"  command prefix:   {bot.prefix}",
+            f"  default language: {bot.language}",
+            f"  moderators:       {', '.join(bot.moderators) or '(none listed)'}",
+            f"  moderation room:  {bot.moderation_room or '(none: moderators get no announcements)'}"
+            + (
+                f", power level >= {bot.moderator_power_level} makes a moderator"
+                if bot.moderation_room
+                else ""
+            ),
+        ]
+    )
+
+
+async def _export(config: Config, slug: str | None, output_format: str) -> str:
+    db = Database(config.storage.path)
+    await db.open()
+    try:
+        async with db.transaction():
+            data = await export_data(Store(db), slug)
+    finally:
+        await db.close()
+    return to_json(data) if output_format == "json" else to_csv(data)
+
+
+async def _backup(config: Config, output: Path) -> None:
+    db = Database(config.storage.path)
+    await db.open()
+    try:
+        await db.backup_to(output)
+    finally:
+        await db.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The matrix-nio client: one device for the bot's lifetime, restored on every start."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from nio import AsyncClient, AsyncClientConfig, LoginResponse, WhoamiResponse
+
+from bot.config import Config
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+SESSION_KEY = "session"
+
+
+class LoginFailed(RuntimeError):
+    pass
+
+
+def make_client(config: Config) -> AsyncClient:
+    store_path = config.storage.crypto_store
+    store_path.mkdir(parents=True, exist_ok=True)
+    client_config = AsyncClientConfig(
+        # Retries are ours: the outbox and the sync loop back off and honour rate limits.
+        max_limit_exceeded=0,
+        max_timeouts=0,
+        store_sync_tokens=False,
+        encryption_enabled=True,
+        request_timeout=config.matrix.sync_timeout_ms / 1000 + 30,
+    )
+    return AsyncClient(
+        config.matrix.homeserver,
+        config.matrix.user_id,
+        store_path=str(store_path),
+        config=client_config,
+    )
+
+
+async def log_in(client: AsyncClient, config: Config, store: Store) -> None:
+    """Restore the saved device; log in with the password only the very first time.
+
+    Logging in again would create a new device and strand the encryption keys, so the session
+    (device id and access token) is kept in the database and reused.
+    """
+    async with store.db.transaction():
+        saved = await store.state.get(SESSION_KEY)
+    if saved is not None:
+        session = json.loads(saved)
+        if session["user_id"] == config.matrix.user_id:
+            client.restore_login(session["user_id"], session["device_id"], session["access_token"])
+            log.info("Restored device %s", session["device_id"])
+            return
+        log.warning(
+            "Saved session is for %s; logging in as %s", session["user_id"], config.matrix.user_id
+        )
+    if config.matrix.access_token is not None:
+        token = config.matrix.access_token.get_secret_value()
+        client.access_token = token
+        whoami = await client.whoami()
+        if not isinstance(whoami, WhoamiResponse) or whoami.device_id is None:
+            raise LoginFailed(f"the access token was not accepted: {whoami}")
+        client.restore_login(whoami.user_id, whoami.device_id, token)
+    else:
+        assert config.matrix.password is not None
+        response = await client.login(
+            config.matrix.password.get_secret_value(), device_name=config.matrix.device_name
+        )
+        if not isinstance(response, LoginResponse):
+            raise LoginFailed(f"could not log in as {config.matrix.user_id}: {response}")
+    session = {
+        "user_id": client.user_id,
+        "device_id": client.device_id,
+        "access_token": client.access_token,
+    }
+    async with store.db.transaction():
+        await store.state.set(SESSION_KEY, json.dumps(session))
+    log.info("Logged in as %s, device %s", client.user_id, client.device_id)

@@ -1,0 +1,99 @@
+"""The TOML configuration, loaded into frozen pydantic models. A wrong or missing key is an error."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from handlers.settings import BotSettings
+
+ENV_PASSWORD = "CHALLENGE_BOT_PASSWORD"
+ENV_ACCESS_TOKEN = "CHALLENGE_BOT_ACCESS_TOKEN"
+
+
+class ConfigError(Exception):
+    """The configuration can't be used; the message names each offending key."""
+
+
+class MatrixSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    homeserver: str = Field(pattern=r"^https?://\S+$")
+    user_id: str = Field(pattern=r"^@[^:\s]+:\S+$")
+    password: SecretStr | None = None
+    access_token: SecretStr | None = None
+    device_name: str = "challenge-bot"
+    sync_timeout_ms: int = Field(default=30_000, ge=0, le=120_000)
+
+    @model_validator(mode="after")
+    def _has_credentials(self) -> MatrixSettings:
+        if self.password is None and self.access_token is None:
+            raise ValueError(
+                f"set matrix.password or matrix.access_token (or {ENV_PASSWORD} / {ENV_ACCESS_TOKEN})"
+            )
+        return self
+
+
+class StorageSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: Path = Path("data/challenge-bot.sqlite3")
+
+    @property
+    def crypto_store(self) -> Path:
+        """matrix-nio's encryption key store, beside the database."""
+        return self.path.parent / "crypto"
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    matrix: MatrixSettings
+    bot: BotSettings = BotSettings()
+    storage: StorageSettings = StorageSettings()
+
+
+def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:
+    """Read and validate a config file; secrets may come from the environment instead."""
+    path = Path(path)
+    environ = dict(os.environ) if environ is None else environ
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    matrix = raw.get("matrix")
+    if isinstance(matrix, dict):
+        if environ.get(ENV_PASSWORD):
+            matrix["password"] = environ[ENV_PASSWORD]
+        if environ.get(ENV_ACCESS_TOKEN):
+            matrix["access_token"] = environ[ENV_ACCESS_TOKEN]
+        for key in ("password", "access_token"):
+            if matrix.get(key) == "":
+                del matrix[key]
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_explain(path, error)) from None
+    if not config.storage.path.is_absolute():
+        storage = config.storage.model_copy(update={"path": path.parent / config.storage.path})
+        config = config.model_copy(update={"storage": storage})
+    return config
+
+
+def _explain(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: {error.error_count()} problem(s) in the configuration:"]
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling and its [section])"
+        elif problem["type"] == "missing":
+            message = "missing key"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""Turns a ``Reply`` into Matrix event content: plain body, escaped HTML, and ``m.mentions``."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+from urllib.parse import quote
+
+from handlers.reply import (
+    Block,
+    Bold,
+    Code,
+    Inline,
+    Italic,
+    Items,
+    Mention,
+    Para,
+    Quote,
+    Reply,
+    Span,
+    Text,
+)
+
+
+def render(reply: Reply, *, reply_to: str | None = None) -> dict[str, Any]:
+    content: dict[str, Any] = {
+        "msgtype": "m.notice",
+        "body": "\n".join(_plain_block(block) for block in reply.blocks),
+        "format": "org.matrix.custom.html",
+        "formatted_body": "".join(_html_block(block) for block in reply.blocks),
+        # Only the people a message is meant for get notified; never @room.
+        "m.mentions": {"user_ids": list(reply.mentions)} if reply.mentions else {},
+    }
+    if reply_to is not None:
+        content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+    return content
+
+
+def _plain_block(block: Block) -> str:
+    if isinstance(block, Para):
+        return _plain(block.content)
+    if isinstance(block, Items):
+        return "\n".join(f"• {_plain(item)}" for item in block.items)
+    return "\n".join(f"> {line}" for line in block.value.split("\n"))
+
+
+def _html_block(block: Block) -> str:
+    if isinstance(block, Para):
+        return f"<p>{_html(block.content)}</p>"
+    if isinstance(block, Items):
+        return "<ul>" + "".join(f"<li>{_html(item)}</li>" for item in block.items) + "</ul>"
+    assert isinstance(block, Quote)
+    return f"<blockquote>{_escape(block.value)}</blockquote>"
+
+
+def _plain(node: Inline) -> str:
+    if isinstance(node, Text | Code):
+        return node.value
+    if isinstance(node, Mention):
+        return node.user_id
+    if isinstance(node, Bold | Italic):
+        return _plain(node.child)
+    assert isinstance(node, Span)
+    return "".join(_plain(child) for child in node.children)
+
+
+def _html(node: Inline) -> str:
+    if isinstance(node, Text):
+        return _escape(node.value)
+    if isinstance(node, Code):
+        return f"<code>{_escape(node.value)}</code>"
+    if isinstance(node, Bold):
+        return f"<strong>{_html(node.child)}</strong>"
+    if isinstance(node, Italic):
+        return f"<em>{_html(node.child)}</em>"
+    if isinstance(node, Mention):
+        href = "https://matrix.to/#/" + quote(node.user_id, safe="@:")
+        return f'<a href="{_escape(href)}">{_escape(node.user_id)}</a>'
+    return "".join(_html(child) for child in node.children)
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=True).replace("\n", "<br>")

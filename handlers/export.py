@@ -1,0 +1,87 @@
+"""The city's open-data export: challenges with their ideas, as JSON or as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from storage import Store
+
+IDEA_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "author",
+    "status",
+    "votes",
+    "duplicate_of",
+    "created_at",
+    "updated_at",
+)
+
+
+class UnknownChallenge(LookupError):
+    pass
+
+
+async def export_data(store: Store, slug: str | None = None) -> dict[str, Any]:
+    """Call inside a transaction, so that the export is one consistent snapshot."""
+    if slug is None:
+        challenges = await store.challenges.list(open_only=False)
+    else:
+        found = await store.challenges.by_slug(slug)
+        if found is None:
+            raise UnknownChallenge(slug)
+        challenges = [found]
+    result = []
+    for challenge in challenges:
+        ideas = await store.ideas.in_challenge(challenge.id)
+        result.append(
+            {
+                "slug": challenge.slug,
+                "title": challenge.title,
+                "description": challenge.description,
+                "status": challenge.status.value,
+                "room_id": challenge.room_id,
+                "deadline": challenge.deadline.isoformat() if challenge.deadline else None,
+                "ideas": [
+                    {
+                        "id": idea.id,
+                        "title": idea.title,
+                        "description": idea.description,
+                        "author": idea.author,
+                        "status": idea.status.value,
+                        "votes": idea.votes,
+                        "duplicate_of": idea.duplicate_of,
+                        "created_at": idea.created_at.isoformat(),
+                        "updated_at": idea.updated_at.isoformat(),
+                    }
+                    for idea in ideas
+                ],
+            }
+        )
+    return {"challenges": result}
+
+
+def to_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def to_csv(data: dict[str, Any]) -> str:
+    """One row per idea, with the challenge's slug first."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("challenge", *IDEA_FIELDS))
+    for challenge in data["challenges"]:
+        for idea in challenge["ideas"]:
+            writer.writerow((challenge["slug"], *(_cell(idea[field]) for field in IDEA_FIELDS)))
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    # A cell starting with = + - @ is a formula to spreadsheet programs; keep it text.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value

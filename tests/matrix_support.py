@@ -1,0 +1,208 @@
+"""Real Matrix clients for the integration tests, and the bot run in-process against Synapse."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    InviteMemberEvent,
+    RoomCreateResponse,
+    RoomPreset,
+    RoomSendResponse,
+    SyncResponse,
+)
+from pydantic import SecretStr
+
+from bot.app import BotApp
+from bot.config import Config, MatrixSettings, StorageSettings
+from devtools.homeserver import Homeserver
+from handlers.settings import BotSettings
+
+PASSWORD = "correct horse battery staple"
+WAIT = 20.0
+_counter = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(_counter)}{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Seen:
+    room_id: str
+    event_id: str
+    sender: str
+    type: str
+    content: dict[str, Any]
+
+
+@dataclass
+class Person:
+    """A Matrix user driven by a test: sends, reacts, and records everything it sees."""
+
+    client: AsyncClient
+    seen: list[Seen] = field(default_factory=list)
+    invites: list[str] = field(default_factory=list)
+    auto_join: bool = True
+    _task: asyncio.Task[None] | None = None
+
+    @property
+    def user_id(self) -> str:
+        return str(self.client.user_id)
+
+    @classmethod
+    async def create(cls, homeserver: Homeserver, name: str) -> Person:
+        user_id = homeserver.register_user(unique(name), PASSWORD)
+        client = AsyncClient(homeserver.url, user_id, config=AsyncClientConfig(encryption_enabled=False))
+        response = await client.login(PASSWORD)
+        assert response.__class__.__name__ == "LoginResponse", response
+        person = cls(client)
+        first = await client.sync(timeout=0)
+        assert isinstance(first, SyncResponse), first
+        person._task = asyncio.create_task(person._sync_forever())
+        return person
+
+    async def _sync_forever(self) -> None:
+        while True:
+            response = await self.client.sync(timeout=500)
+            if not isinstance(response, SyncResponse):
+                await asyncio.sleep(0.2)
+                continue
+            for room_id, info in response.rooms.join.items():
+                for event in info.timeline.events:
+                    source = event.source
+                    self.seen.append(
+                        Seen(room_id, source["event_id"], source["sender"], source["type"], source.get("content", {}))
+                    )
+            for room_id, info in response.rooms.invite.items():
+                if any(isinstance(e, InviteMemberEvent) and e.state_key == self.user_id for e in info.invite_state):
+                    self.invites.append(room_id)
+                    if self.auto_join:
+                        await self.client.join(room_id)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.client.close()
+
+    async def send(self, room_id: str, text: str) -> str:
+        response = await self.client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": text})
+        assert isinstance(response, RoomSendResponse), response
+        return str(response.event_id)
+
+    async def react(self, room_id: str, event_id: str, key: str = "👍") -> str:
+        content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
+        response = await self.client.room_send(room_id, "m.reaction", content)
+        assert isinstance(response, RoomSendResponse), response
+        return str(response.event_id)
+
+    async def redact(self, room_id: str, event_id: str) -> None:
+        response = await self.client.room_redact(room_id, event_id)
+        assert response.__class__.__name__ == "RoomRedactResponse", response
+
+    async def direct_chat_with(self, other: str) -> str:
+        """A DM created the way clients create one: is_direct, trusted private chat."""
+        response = await self.client.room_create(is_direct=True, invite=[other], preset=RoomPreset.trusted_private_chat)
+        assert isinstance(response, RoomCreateResponse), response
+        await self.wait_joined(response.room_id, other)
+        return str(response.room_id)
+
+    async def create_room(self, invite: list[str], name: str = "room") -> str:
+        response = await self.client.room_create(name=name, invite=invite)
+        assert isinstance(response, RoomCreateResponse), response
+        return str(response.room_id)
+
+    async def wait_for(self, predicate: Callable[[Seen], bool], timeout: float = WAIT) -> Seen:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for item in self.seen:
+                if predicate(item):
+                    return item
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{self.user_id} did not see the expected event within {timeout}s")
+
+    async def reply_to(self, room_id: str, event_id: str, timeout: float = WAIT) -> Seen:
+        """The bot's reply to one of this person's messages."""
+        return await self.wait_for(
+            lambda s: s.room_id == room_id
+            and s.content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == event_id,
+            timeout,
+        )
+
+    async def ask(self, room_id: str, text: str) -> Seen:
+        return await self.reply_to(room_id, await self.send(room_id, text))
+
+    async def wait_joined(self, room_id: str, user_id: str, timeout: float = WAIT) -> None:
+        await self.wait_for(
+            lambda s: s.room_id == room_id
+            and s.type == "m.room.member"
+            and s.content.get("membership") == "join"
+            and s.sender == user_id,
+            timeout,
+        )
+
+    async def wait_invite(self, timeout: float = WAIT) -> str:
+        deadline = time.monotonic() + timeout
+        count = len(self.invites)
+        while time.monotonic() < deadline:
+            if len(self.invites) > count:
+                return self.invites[-1]
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{self.user_id} got no invite within {timeout}s")
+
+    def messages_from(self, sender: str, room_id: str | None = None) -> list[Seen]:
+        return [
+            s
+            for s in self.seen
+            if s.sender == sender and s.type == "m.room.message" and (room_id is None or s.room_id == room_id)
+        ]
+
+
+@dataclass
+class RunningBot:
+    app: BotApp
+    task: asyncio.Task[None]
+    config: Config
+
+    @property
+    def user_id(self) -> str:
+        return self.config.matrix.user_id
+
+    async def stop(self) -> None:
+        self.app.stop.set()
+        await asyncio.wait_for(self.task, timeout=30)
+
+
+def bot_config(homeserver: Homeserver, bot_user: str, data_dir: Path, **bot: Any) -> Config:
+    return Config(
+        matrix=MatrixSettings(
+            homeserver=homeserver.url, user_id=bot_user, password=SecretStr(PASSWORD), sync_timeout_ms=1000
+        ),
+        bot=BotSettings(**bot),
+        storage=StorageSettings(path=data_dir / "bot.sqlite3"),
+    )
+
+
+async def start_bot(config: Config) -> RunningBot:
+    app = BotApp(config)
+    task = asyncio.create_task(app.run())
+    deadline = time.monotonic() + WAIT
+    while not app.sync.first_sync_done.is_set():
+        if task.done():
+            task.result()
+        if time.monotonic() > deadline:
+            raise AssertionError("the bot did not complete its first sync")
+        await asyncio.sleep(0.05)
+    return RunningBot(app, task, config)
