@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # matrix-nio logs every state event at INFO; its warnings are what a deployer needs.
+    logging.getLogger("nio").setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
     try:
         config = load_config(args.config)
     except ConfigError as error:
