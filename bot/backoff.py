@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from typing import Any
 
 
 class Backoff:
@@ -36,3 +37,23 @@ async def sleep_unless(stop: asyncio.Event, delay: float) -> None:
     """Wait ``delay`` seconds, or less if ``stop`` is set meanwhile."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=delay)
+
+
+def retry_after(response: Any) -> float | None:
+    """Seconds a rate-limited (429) response asks us to wait, or None if it is not one.
+
+    ``Retry-After`` (the header, newer servers) wins over ``retry_after_ms`` (the body).
+    """
+    transport = getattr(response, "transport_response", None)
+    limited = getattr(response, "status_code", None) in ("M_LIMIT_EXCEEDED", 429)
+    if not limited and getattr(transport, "status", None) != 429:
+        return None
+    headers = getattr(transport, "headers", None) or {}
+    header = headers.get("Retry-After")
+    if header is not None:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass  # an HTTP date: fall back to the body
+    retry_ms = getattr(response, "retry_after_ms", None)
+    return (retry_ms or 5000) / 1000

@@ -24,7 +24,7 @@ from nio import (
     RoomVisibility,
 )
 
-from bot.backoff import Backoff, sleep_unless
+from bot.backoff import Backoff, retry_after, sleep_unless
 from bot.render import render
 from handlers.commands.challenges import room_ready
 from handlers.dispatch import utc_now
@@ -287,9 +287,9 @@ def _raise_for(response: Any) -> None:
     """Classify an error response from the homeserver."""
     status = getattr(response, "status_code", None)
     message = getattr(response, "message", str(response))
-    if status == "M_LIMIT_EXCEEDED" or status == 429:
-        retry_ms = getattr(response, "retry_after_ms", None)
-        raise Retry("rate limited", after=(retry_ms or 5000) / 1000)
+    wait = retry_after(response)
+    if wait is not None:
+        raise Retry("rate limited", after=wait)
     transport = getattr(response, "transport_response", None)
     http_status = getattr(transport, "status", None)
     if isinstance(response, ErrorResponse) and http_status is not None and 400 <= http_status < 500:

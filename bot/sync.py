@@ -23,7 +23,7 @@ from nio import (
     SyncResponse,
 )
 
-from bot.backoff import Backoff, sleep_unless
+from bot.backoff import Backoff, retry_after, sleep_unless
 from bot.events import EventHandler
 from storage import Store
 
@@ -110,6 +110,10 @@ class SyncLoop:
         if isinstance(response, SyncError):
             if response.status_code == "M_UNKNOWN_TOKEN":
                 raise RuntimeError("The homeserver no longer accepts the bot's access token")
+            wait = retry_after(response)
+            if wait is not None:
+                await sleep_unless(stop, wait)
+                return None
             await sleep_unless(
                 stop, self._backoff.failed(f"{response.status_code}: {response.message}")
             )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import signal
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -63,7 +65,9 @@ class Person:
     @classmethod
     async def create(cls, homeserver: Homeserver, name: str) -> Person:
         user_id = homeserver.register_user(unique(name), PASSWORD)
-        client = AsyncClient(homeserver.url, user_id, config=AsyncClientConfig(encryption_enabled=False))
+        client = AsyncClient(
+            homeserver.url, user_id, config=AsyncClientConfig(encryption_enabled=False)
+        )
         response = await client.login(PASSWORD)
         assert response.__class__.__name__ == "LoginResponse", response
         person = cls(client)
@@ -82,10 +86,19 @@ class Person:
                 for event in info.timeline.events:
                     source = event.source
                     self.seen.append(
-                        Seen(room_id, source["event_id"], source["sender"], source["type"], source.get("content", {}))
+                        Seen(
+                            room_id,
+                            source["event_id"],
+                            source["sender"],
+                            source["type"],
+                            source.get("content", {}),
+                        )
                     )
             for room_id, info in response.rooms.invite.items():
-                if any(isinstance(e, InviteMemberEvent) and e.state_key == self.user_id for e in info.invite_state):
+                if any(
+                    isinstance(e, InviteMemberEvent) and e.state_key == self.user_id
+                    for e in info.invite_state
+                ):
                     self.invites.append(room_id)
                     if self.auto_join:
                         await self.client.join(room_id)
@@ -98,7 +111,9 @@ class Person:
         await self.client.close()
 
     async def send(self, room_id: str, text: str) -> str:
-        response = await self.client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": text})
+        response = await self.client.room_send(
+            room_id, "m.room.message", {"msgtype": "m.text", "body": text}
+        )
         assert isinstance(response, RoomSendResponse), response
         return str(response.event_id)
 
@@ -114,7 +129,9 @@ class Person:
 
     async def direct_chat_with(self, other: str) -> str:
         """A DM created the way clients create one: is_direct, trusted private chat."""
-        response = await self.client.room_create(is_direct=True, invite=[other], preset=RoomPreset.trusted_private_chat)
+        response = await self.client.room_create(
+            is_direct=True, invite=[other], preset=RoomPreset.trusted_private_chat
+        )
         assert isinstance(response, RoomCreateResponse), response
         await self.wait_joined(response.room_id, other)
         return str(response.room_id)
@@ -136,8 +153,11 @@ class Person:
     async def reply_to(self, room_id: str, event_id: str, timeout: float = WAIT) -> Seen:
         """The bot's reply to one of this person's messages."""
         return await self.wait_for(
-            lambda s: s.room_id == room_id
-            and s.content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == event_id,
+            lambda s: (
+                s.room_id == room_id
+                and s.content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+                == event_id
+            ),
             timeout,
         )
 
@@ -146,10 +166,12 @@ class Person:
 
     async def wait_joined(self, room_id: str, user_id: str, timeout: float = WAIT) -> None:
         await self.wait_for(
-            lambda s: s.room_id == room_id
-            and s.type == "m.room.member"
-            and s.content.get("membership") == "join"
-            and s.sender == user_id,
+            lambda s: (
+                s.room_id == room_id
+                and s.type == "m.room.member"
+                and s.content.get("membership") == "join"
+                and s.sender == user_id
+            ),
             timeout,
         )
 
@@ -166,7 +188,9 @@ class Person:
         return [
             s
             for s in self.seen
-            if s.sender == sender and s.type == "m.room.message" and (room_id is None or s.room_id == room_id)
+            if s.sender == sender
+            and s.type == "m.room.message"
+            and (room_id is None or s.room_id == room_id)
         ]
 
 
@@ -188,7 +212,10 @@ class RunningBot:
 def bot_config(homeserver: Homeserver, bot_user: str, data_dir: Path, **bot: Any) -> Config:
     return Config(
         matrix=MatrixSettings(
-            homeserver=homeserver.url, user_id=bot_user, password=SecretStr(PASSWORD), sync_timeout_ms=1000
+            homeserver=homeserver.url,
+            user_id=bot_user,
+            password=SecretStr(PASSWORD),
+            sync_timeout_ms=1000,
         ),
         bot=BotSettings(**bot),
         storage=StorageSettings(path=data_dir / "bot.sqlite3"),
@@ -206,3 +233,79 @@ async def start_bot(config: Config) -> RunningBot:
             raise AssertionError("the bot did not complete its first sync")
         await asyncio.sleep(0.05)
     return RunningBot(app, task, config)
+
+
+def write_config(config: Config, path: Path) -> Path:
+    """The same configuration as a TOML file, for the bot run as its own process."""
+    password = config.matrix.password.get_secret_value() if config.matrix.password else ""
+    moderators = ", ".join(f'"{user}"' for user in config.bot.moderators)
+    lines = [
+        "[matrix]",
+        f'homeserver = "{config.matrix.homeserver}"',
+        f'user_id = "{config.matrix.user_id}"',
+        f'password = "{password}"',
+        f"sync_timeout_ms = {config.matrix.sync_timeout_ms}",
+        "[bot]",
+        f"moderators = [{moderators}]",
+    ]
+    if config.bot.moderation_room:
+        lines.append(f'moderation_room = "{config.bot.moderation_room}"')
+    lines += ["[storage]", f'path = "{config.storage.path}"']
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class BotProcess:
+    """The bot as a deployer runs it: ``python -m bot.cli run``, in its own process."""
+
+    def __init__(self, config_path: Path, log_path: Path) -> None:
+        self.config_path = config_path
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "run",
+                "--config",
+                str(self.config_path),
+                stderr=log,
+            )
+
+    async def kill(self) -> None:
+        """``kill -9``: no chance to finish anything."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+
+    async def terminate(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.process.wait(), timeout=60)
+
+    async def close(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            await self.kill()
+
+
+def replies_by_command(person: Person, bot_user: str) -> dict[str, int]:
+    """How many replies the bot sent to each of the person's messages."""
+    counts: dict[str, int] = {}
+    for message in person.messages_from(bot_user):
+        target = message.content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+        if target:
+            counts[target] = counts.get(target, 0) + 1
+    return counts
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll until ``condition`` holds; returns the seconds it took."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - start

@@ -45,7 +45,11 @@ async def world(homeserver: Homeserver, tmp_path: Path) -> AsyncIterator[World]:
     student = await Person.create(homeserver, "student")
     moderation_room = await moderator.create_room([bot_user], name="Moderation")
     config = bot_config(
-        homeserver, bot_user, tmp_path, moderators=(moderator.user_id,), moderation_room=moderation_room
+        homeserver,
+        bot_user,
+        tmp_path,
+        moderators=(moderator.user_id,),
+        moderation_room=moderation_room,
     )
     bot = await start_bot(config)
     await moderator.wait_joined(moderation_room, bot_user)
@@ -64,11 +68,16 @@ async def test_the_whole_journey(world: World) -> None:
 
     # A moderator opens a challenge; the bot creates its room and says where it is.
     created = await moderator.ask(
-        room, f"!challenge new --budget=3 {slug} Safer bike routes\nHow do we make cycling to school safer?"
+        room,
+        f"!challenge new --budget=3 {slug} Safer bike routes\nHow do we make cycling to school safer?",
     )
     assert slug in created.content["body"]
     ready = await moderator.wait_for(
-        lambda s: s.room_id == room and s.sender == bot.user_id and f"#{slug}:" in s.content.get("body", "")
+        lambda s: (
+            s.room_id == room
+            and s.sender == bot.user_id
+            and f"#{slug}:" in s.content.get("body", "")
+        )
     )
     assert ready.content["m.mentions"] == {}
     async with bot.app.db.transaction():
@@ -89,14 +98,24 @@ async def test_the_whole_journey(world: World) -> None:
     await student.wait_joined(challenge_room, student.user_id)
 
     # A citizen submits an idea in a DM: reply with its number, an announcement, a card.
-    submitted = await citizen.ask(dm, f"!idea {slug} Protected lanes on the Coupure\nSeparate bikes from cars.")
+    submitted = await citizen.ask(
+        dm, f"!idea {slug} Protected lanes on the Coupure\nSeparate bikes from cars."
+    )
     first = idea_number(submitted)
     assert f"#{first}" in submitted.content["formatted_body"]
     await moderator.wait_for(
-        lambda s: s.room_id == room and f"#{first}" in s.content.get("body", "") and "Coupure" in s.content["body"]
+        lambda s: (
+            s.room_id == room
+            and f"#{first}" in s.content.get("body", "")
+            and "Coupure" in s.content["body"]
+        )
     )
     card = await student.wait_for(
-        lambda s: s.room_id == challenge_room and s.sender == bot.user_id and f"#{first}" in s.content.get("body", "")
+        lambda s: (
+            s.room_id == challenge_room
+            and s.sender == bot.user_id
+            and f"#{first}" in s.content.get("body", "")
+        )
     )
 
     # The student submits in the challenge's room, where the slug is implied; the reply is its card.
@@ -130,7 +149,9 @@ async def test_the_whole_journey(world: World) -> None:
     done = await moderator.ask(room, f"!accept {first} Great idea, we will study it")
     assert f"#{first}" in done.content["body"]
     told = await citizen.wait_for(
-        lambda s: s.sender == bot.user_id and "Great idea, we will study it" in s.content.get("body", "")
+        lambda s: (
+            s.sender == bot.user_id and "Great idea, we will study it" in s.content.get("body", "")
+        )
     )
     assert f"#{first}" in told.content["body"] and told.room_id == dm
     assert len(citizen.messages_from(bot.user_id)) > before
@@ -145,7 +166,9 @@ async def test_the_whole_journey(world: World) -> None:
     await moderator.ask(room, f"!vote {first}")
     merged = await moderator.ask(room, f"!duplicate {third} {first}")
     assert f"#{first}" in merged.content["body"]
-    await citizen.wait_for(lambda s: f"#{third}" in s.content.get("body", "") and f"#{first}" in s.content["body"])
+    await citizen.wait_for(
+        lambda s: f"#{third}" in s.content.get("body", "") and f"#{first}" in s.content["body"]
+    )
     shown = await citizen.ask(dm, f"!show {first}")
     assert "1 stem" in shown.content["body"]  # the moderator voted on both: counted once
 
@@ -164,7 +187,12 @@ async def test_the_whole_journey(world: World) -> None:
         f'[storage]\npath = "{bot.config.storage.path}"\n'
     )
     exported = world.data_dir / "export.json"
-    assert await run_cli("export", "--config", str(config_path), "--challenge", slug, "--output", str(exported)) == 0
+    assert (
+        await run_cli(
+            "export", "--config", str(config_path), "--challenge", slug, "--output", str(exported)
+        )
+        == 0
+    )
     data = json.loads(exported.read_text())
     (only,) = data["challenges"]
     assert only["slug"] == slug and only["room_id"] == challenge_room and only["status"] == "open"
@@ -174,7 +202,12 @@ async def test_the_whole_journey(world: World) -> None:
     assert ideas[fourth]["status"] == "rejected" and ideas[second]["status"] == "needs_info"
     assert ideas[second]["votes"] == 2 and ideas[second]["author"] == student.user_id
     as_csv = world.data_dir / "export.csv"
-    assert await run_cli("export", "--config", str(config_path), "--format", "csv", "--output", str(as_csv)) == 0
+    assert (
+        await run_cli(
+            "export", "--config", str(config_path), "--format", "csv", "--output", str(as_csv)
+        )
+        == 0
+    )
     rows = list(csv.DictReader(io.StringIO(as_csv.read_text())))
     assert {int(row["id"]) for row in rows if row["challenge"] == slug} == set(ideas)
 
@@ -191,7 +224,9 @@ async def run_cli(*args: str) -> int:
     return await process.wait()
 
 
-async def _eventually(person: Person, room_id: str, command: str, expected: str, tries: int = 20) -> None:
+async def _eventually(
+    person: Person, room_id: str, command: str, expected: str, tries: int = 20
+) -> None:
     """Ask until the answer contains ``expected``: a redaction reaches the bot asynchronously."""
     for _ in range(tries):
         answer = await person.ask(room_id, command)
@@ -209,7 +244,9 @@ async def test_history_before_joining_is_not_acted_on_and_device_is_kept(world: 
 
     restarted = await start_bot(bot.config)
     world.bot = restarted
-    assert restarted.app.client.device_id == first_device  # the session was restored, not a new login
+    assert (
+        restarted.app.client.device_id == first_device
+    )  # the session was restored, not a new login
     invite = await citizen.client.room_invite(room_id, restarted.user_id)
     assert invite.__class__.__name__ == "RoomInviteResponse", invite
     await citizen.wait_joined(room_id, restarted.user_id)

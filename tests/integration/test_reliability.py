@@ -1,0 +1,239 @@
+"""Nothing lost, nothing counted twice: kill -9, restarts with a gap, outages and rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools.homeserver import Homeserver
+from storage import Database, Store
+from tests.matrix_support import (
+    PASSWORD,
+    BotProcess,
+    Person,
+    bot_config,
+    replies_by_command,
+    start_bot,
+    unique,
+    wait_until,
+    write_config,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def seed(db_path: Path, slug: str, titles: list[str], author: str) -> list[int]:
+    """A challenge and some ideas, written the way the bot would have stored them."""
+    db = Database(db_path)
+    await db.open()
+    store = Store(db)
+    now = datetime.now(UTC)
+    try:
+        async with db.transaction():
+            challenge = await store.challenges.create(
+                slug=slug, title=slug, description="", created_by=author, now=now
+            )
+            ideas = [
+                await store.ideas.add(
+                    challenge_id=challenge.id, title=title, description="", author=author, now=now
+                )
+                for title in titles
+            ]
+    finally:
+        await db.close()
+    return [idea.id for idea in ideas]
+
+
+def count_rows(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> int:
+    with sqlite3.connect(db_path) as conn:
+        return int(conn.execute(sql, params).fetchone()[0])
+
+
+async def test_kill_9_in_a_burst_loses_nothing_and_doubles_nothing(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
+    config = bot_config(homeserver, bot_user, tmp_path)
+    slug = unique("burst-")
+    seeded = await seed(
+        config.storage.path, slug, ["Seed one", "Seed two", "Seed three"], "@city:localhost"
+    )
+    bot = BotProcess(write_config(config, tmp_path / "config.toml"), tmp_path / "bot.log")
+    people = [await Person.create(homeserver, f"voter{n}-") for n in range(3)]
+    try:
+        await bot.start()
+        rooms = [await person.direct_chat_with(bot_user) for person in people]
+
+        async def burst(person: Person, room: str, index: int) -> list[str]:
+            sent = []
+            for step in range(10):
+                text = (
+                    f"!vote {seeded[step % 3]}" if step < 3 else f"!idea {slug} Idea {index}-{step}"
+                )
+                sent.append(await person.send(room, text))
+            return sent
+
+        sending = asyncio.gather(
+            *(burst(p, r, i) for i, (p, r) in enumerate(zip(people, rooms, strict=True)))
+        )
+        await wait_until(
+            lambda: sum(len(replies_by_command(p, bot_user)) for p in people) >= 4,
+            60,
+            "first replies",
+        )
+        await bot.kill()
+        commands = await sending
+        answered_before_kill = sum(len(replies_by_command(p, bot_user)) for p in people)
+        await bot.start()
+        everything = [event_id for sent in commands for event_id in sent]
+
+        def all_answered() -> bool:
+            replies: dict[str, int] = {}
+            for person in people:
+                replies.update(replies_by_command(person, bot_user))
+            return all(event_id in replies for event_id in everything)
+
+        await wait_until(all_answered, 90, "a reply to every command")
+        await asyncio.sleep(2)  # room for a duplicate to show up, if there were one
+        for person, sent in zip(people, commands, strict=True):
+            counts = replies_by_command(person, bot_user)
+            assert [counts.get(event_id) for event_id in sent] == [1] * len(sent)
+        assert answered_before_kill < len(everything)  # the kill really came mid-burst
+        assert await bot.terminate() == 0
+        db = config.storage.path
+        assert count_rows(db, "SELECT COUNT(*) FROM ideas WHERE title LIKE 'Idea %'") == 3 * 7
+        assert (
+            count_rows(db, "SELECT COUNT(DISTINCT title) FROM ideas WHERE title LIKE 'Idea %'")
+            == 3 * 7
+        )
+        for idea_id in seeded:
+            assert count_rows(db, "SELECT COUNT(*) FROM votes WHERE idea_id = ?", (idea_id,)) == 3
+    finally:
+        await bot.close()
+        for person in people:
+            await person.close()
+
+
+async def test_messages_sent_while_stopped_are_all_handled_beyond_one_sync(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
+    config = bot_config(homeserver, bot_user, tmp_path)
+    slug = unique("gap-")
+    await seed(config.storage.path, slug, [], "@city:localhost")
+    bot = BotProcess(write_config(config, tmp_path / "config.toml"), tmp_path / "bot.log")
+    citizen = await Person.create(homeserver, "citizen")
+    try:
+        await bot.start()
+        room = await citizen.direct_chat_with(bot_user)
+        await citizen.ask(room, "!challenges")
+        assert await bot.terminate() == 0  # SIGTERM: a clean stop
+
+        # More than one sync's timeline (50 events) while the bot is away.
+        sent = [await citizen.send(room, f"!idea {slug} Away {n}") for n in range(70)]
+        await bot.start()
+        await wait_until(
+            lambda: all(event_id in replies_by_command(citizen, bot_user) for event_id in sent),
+            90,
+            "70 replies",
+        )
+        counts = replies_by_command(citizen, bot_user)
+        assert [counts[event_id] for event_id in sent] == [1] * 70
+        assert await bot.terminate() == 0
+        assert (
+            count_rows(
+                config.storage.path,
+                "SELECT COUNT(DISTINCT title) FROM ideas WHERE title LIKE 'Away %'",
+            )
+            == 70
+        )
+    finally:
+        await bot.close()
+        await citizen.close()
+
+
+async def test_the_bot_rides_out_a_homeserver_outage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = Homeserver(tmp_path / "synapse")
+    server.start()
+    try:
+        bot_user = server.register_user(unique("bot"), PASSWORD)
+        bot = await start_bot(bot_config(server, bot_user, tmp_path))
+        citizen = await Person.create(server, "citizen")
+        requests: list[float] = []
+        original_send = bot.app.client.send
+
+        async def counting_send(*args: Any, **kwargs: Any) -> Any:
+            requests.append(time.monotonic())
+            return await original_send(*args, **kwargs)
+
+        bot.app.client.send = counting_send  # type: ignore[method-assign]
+        try:
+            room = await citizen.direct_chat_with(bot_user)
+            await citizen.ask(room, "!challenges")
+            server.stop()
+            outage_start = time.monotonic()
+            await asyncio.sleep(20)
+            server.start()
+            outage_end = time.monotonic()
+            during = [t for t in requests if outage_start <= t <= outage_end]
+            recovery = time.monotonic()
+            answered = await citizen.ask(room, "!challenges")
+            recovered_after = time.monotonic() - recovery
+            assert answered.sender == bot_user
+            assert not bot.task.done()  # recovered without a restart
+            # Exponential backoff from 1 s: about five tries in 20 s, never a tight loop.
+            assert len(during) <= 12, len(during)
+            with capsys.disabled():
+                sys.stdout.write(
+                    f"\n[outage] 20 s outage: {len(during)} requests during it; "
+                    f"answered {recovered_after:.1f} s after the homeserver was back\n"
+                )
+        finally:
+            await bot.stop()
+            await citizen.close()
+    finally:
+        server.stop()
+
+
+async def test_a_strict_rate_limit_delays_replies_but_loses_none(tmp_path: Path) -> None:
+    server = Homeserver(
+        tmp_path / "synapse", rate_limits={"rc_message": {"per_second": 0.5, "burst_count": 3}}
+    )
+    server.start()
+    try:
+        admin = server.register_user(unique("admin"), PASSWORD, admin=True)
+        admin_token, _device = server.login(admin, PASSWORD)
+        bot_user = server.register_user(unique("bot"), PASSWORD)
+        bot = await start_bot(bot_config(server, bot_user, tmp_path))
+        citizen = await Person.create(server, "citizen")
+        server.override_ratelimit(admin_token, citizen.user_id)  # only the bot is limited
+        try:
+            room = await citizen.direct_chat_with(bot_user)
+            sent = [await citizen.send(room, f"!lang {'en' if n % 2 else 'nl'}") for n in range(10)]
+            await wait_until(
+                lambda: all(event_id in replies_by_command(citizen, bot_user) for event_id in sent),
+                120,
+                "10 replies",
+            )
+            counts = replies_by_command(citizen, bot_user)
+            assert [counts[event_id] for event_id in sent] == [1] * 10
+            order = [
+                m.content["m.relates_to"]["m.in_reply_to"]["event_id"]
+                for m in citizen.messages_from(bot_user, room)
+                if "m.relates_to" in m.content
+            ]
+            assert order == sent  # in order, per room
+        finally:
+            await bot.stop()
+            await citizen.close()
+    finally:
+        server.stop()
