@@ -71,7 +71,12 @@ async def seed_sample(homeserver: Homeserver, directory: Path) -> None:
     while time.monotonic() < deadline:
         sync = await moderator.sync(timeout=1000)
         room = moderator.rooms.get(room_id)
-        if isinstance(sync, SyncResponse) and room is not None and bot_id in room.users and bot_id not in room.invited_users:
+        if (
+            isinstance(sync, SyncResponse)
+            and room is not None
+            and bot_id in room.users
+            and bot_id not in room.invited_users
+        ):
             break
     else:
         raise RuntimeError("the bot did not join the moderation room within a minute")
@@ -82,7 +87,9 @@ async def seed_sample(homeserver: Homeserver, directory: Path) -> None:
 
 
 async def _client(homeserver: Homeserver, user_id: str) -> AsyncClient:
-    client = AsyncClient(homeserver.url, user_id, config=AsyncClientConfig(encryption_enabled=False))
+    client = AsyncClient(
+        homeserver.url, user_id, config=AsyncClientConfig(encryption_enabled=False)
+    )
     response = await client.login(PASSWORD)
     assert isinstance(response, LoginResponse), response
     return client
@@ -93,7 +100,9 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8008)
     parser.add_argument("--directory", type=Path, default=Path("demo"))
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     directory: Path = args.directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     homeserver = Homeserver(directory / "synapse", port=args.port)
@@ -102,7 +111,9 @@ def main() -> int:
     bot: subprocess.Popen[bytes] | None = None
     try:
         config_path = asyncio.run(prepare(homeserver, directory))
-        bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--config", str(config_path)])
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run", "--config", str(config_path)]
+        )
         asyncio.run(seed_sample(homeserver, directory))
         print(
             f"""

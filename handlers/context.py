@@ -36,6 +36,10 @@ class Context:
     def reply(self, key: str, **params: Any) -> Reply:
         return Reply.of(self.t(key, **params))
 
+    def label(self, name: str) -> str:
+        """What an argument is called in a usage line, in the asker's language: ``titel``."""
+        return self.catalogue.plain(self.locale, f"label.{name}")
+
     async def locale_of(self, user_id: str) -> str:
         return await self.store.users.language(user_id) or self.settings.language
 

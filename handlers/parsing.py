@@ -19,6 +19,7 @@ _QUOTE_TABLE = str.maketrans(_QUOTES)
 class Token:
     value: str
     start: int  # index in the line where the token (with any quote) begins
+    end: int  # index just past the token (and its closing quote)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def split_command(text: str, prefix: str, *, prefix_optional: bool) -> CommandTe
         first = first[len(prefix) :].lstrip()
     elif not prefix_optional:
         return None
-    name, _, line = first.partition(" ")
+    name, _, line = re.sub(r"\s", " ", first, count=1).partition(" ")
     name = name.strip().lower()
     if not name or not re.fullmatch(r"[\w-]{1,32}", name):
         return None
@@ -72,18 +73,22 @@ def tokenize(line: str) -> list[Token]:
             end = line.find('"', index + 1)
             if end == -1:
                 end = length
-            tokens.append(Token(line[index + 1 : end], start))
+            tokens.append(Token(line[index + 1 : end], start, min(end + 1, length)))
             index = end + 1
         else:
             while index < length and not line[index].isspace():
                 index += 1
-            tokens.append(Token(line[start:index], start))
+            tokens.append(Token(line[start:index], start, index))
     return tokens
 
 
 def rest_of_line(line: str, token: Token) -> str:
-    """The text from ``token`` to the end of the line; one fully quoted token loses its quotes."""
-    tail = line.translate(_QUOTE_TABLE)[token.start :].strip()
-    if len(tail) >= 2 and tail[0] == '"' and tail[-1] == '"' and '"' not in tail[1:-1]:
+    """The text from ``token`` to the end of the line; one fully quoted token loses its quotes.
+
+    Quotes inside the text stay as the person typed them (``«vélo»`` is not ``"vélo"``).
+    """
+    tail = line[token.start :].strip()
+    plain = tail.translate(_QUOTE_TABLE)  # one character for one: the positions still match
+    if len(plain) >= 2 and plain[0] == '"' and plain[-1] == '"' and '"' not in plain[1:-1]:
         return tail[1:-1].strip()
     return tail

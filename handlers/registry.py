@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any
@@ -62,7 +62,8 @@ class Option:
 Handler = Callable[..., Awaitable["Outcome"]]
 
 
-@dataclass
+# eq=False: a command is one declared thing, equal only to itself, and hashable as such.
+@dataclass(eq=False)
 class Command:
     path: tuple[str, ...]
     handler: Handler
@@ -133,6 +134,9 @@ class CommandRegistry:
     def include(self, router: CommandRouter) -> None:
         for command in sorted(router.commands, key=lambda c: len(c.path)):
             if len(command.path) == 1:
+                # Our own copy: the routers are module-level, and subcommands are added to the
+                # parent, so a second registry built from them must not see the first one's.
+                command = replace(command, subcommands={})
                 self._add(self._by_alias, command, command.path[0])
                 self._top[command.path[0]] = command
             else:
@@ -172,7 +176,7 @@ class CommandRegistry:
         if command.subcommands and tokens:
             sub = command.subcommands.get(tokens[0].value.lower())
             if sub is not None:
-                return sub, text.line[tokens[0].start + len(tokens[0].value) :].lstrip()
+                return sub, text.line[tokens[0].end :].lstrip()
         return command, text.line
 
 
@@ -268,7 +272,7 @@ def _take_options(command: Command, line: str, values: dict[str, Any]) -> str:
         if found is None:
             raise UsageError("error.unknown_option", value=token.value)
         option = found
-        end = token.start + len(token.value)
+        end = token.end
         if option.kind is Kind.FLAG:
             values[option.name] = True
         else:
@@ -277,7 +281,7 @@ def _take_options(command: Command, line: str, values: dict[str, Any]) -> str:
                     raise UsageError("error.missing_argument", name=option.name)
                 following: Token = tokens[position + 1]
                 raw = following.value
-                end = following.start + len(following.value)
+                end = following.end
                 skip_next = True
             try:
                 values[option.name] = convert(option.kind, raw)

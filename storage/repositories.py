@@ -221,7 +221,8 @@ class VoteRepository:
     async def used_in_challenge(self, voter: str, challenge_id: int) -> int:
         value = await self._db.fetch_value(
             """SELECT COUNT(*) FROM votes v JOIN ideas i ON i.id = v.idea_id
-                WHERE v.voter = ? AND i.challenge_id = ?""",
+                WHERE v.voter = ? AND i.challenge_id = ?
+                  AND i.status NOT IN ('rejected', 'withdrawn', 'duplicate')""",
             (voter, challenge_id),
         )
         return int(value)
@@ -267,6 +268,10 @@ class CardRepository:
             "INSERT OR IGNORE INTO idea_cards (event_id, idea_id, room_id) VALUES (?, ?, ?)",
             (event_id, idea_id, room_id),
         )
+
+    async def exists_for(self, idea_id: int) -> bool:
+        value = await self._db.fetch_value("SELECT 1 FROM idea_cards WHERE idea_id = ?", (idea_id,))
+        return value is not None
 
     async def idea_for(self, event_id: str) -> int | None:
         value = await self._db.fetch_value(

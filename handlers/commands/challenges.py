@@ -38,7 +38,10 @@ async def list_challenges(ctx: Context) -> Outcome:
         Reply.of(
             ctx.t("challenges.header", count=len(challenges)),
             Items(tuple(lines)),
-            ctx.t("challenges.footer", command=Code(f"{ctx.settings.prefix}challenge <slug>")),
+            ctx.t(
+                "challenges.footer",
+                command=Code(f"{ctx.settings.prefix}challenge <{ctx.label('challenge')}>"),
+            ),
         )
     )
 
@@ -62,7 +65,7 @@ async def show_challenge(ctx: Context, challenge: str | None) -> Outcome:
     reply += ctx.reply(
         "challenge.how_to_take_part",
         join=Code(f"{ctx.settings.prefix}join {found.slug}"),
-        idea=Code(f"{ctx.settings.prefix}idea {found.slug} <title>"),
+        idea=Code(f"{ctx.settings.prefix}idea {found.slug} <{ctx.label('title')}>"),
         ideas=Code(f"{ctx.settings.prefix}ideas {found.slug}"),
     )
     return Outcome(reply)

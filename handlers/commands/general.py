@@ -62,7 +62,10 @@ def help_command(registry: CommandRegistry) -> CommandRouter:
             Reply.of(
                 ctx.t("help.header"),
                 Items(entries),
-                ctx.t("help.footer", command=Code(f"{ctx.settings.prefix}help <command>")),
+                ctx.t(
+                    "help.footer",
+                    command=Code(f"{ctx.settings.prefix}help <{ctx.label('command')}>"),
+                ),
             )
         )
 

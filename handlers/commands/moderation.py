@@ -126,12 +126,18 @@ def _done(ctx: Context, idea: Idea, decision: Decision, effects: list[Effect]) -
 )
 async def accept(ctx: Context, idea: int, message: str | None) -> Outcome:
     found, effects = await decide(ctx, idea, ACCEPT, message)
-    challenge = await ctx.store.challenges.get(found.challenge_id)
-    if challenge is not None and challenge.premoderated:
-        accepted = await ctx.store.ideas.get(found.id)
-        assert accepted is not None
-        effects.extend(room_card(ctx, challenge, accepted))
+    effects.extend(await _publish(ctx, found))
     return _done(ctx, found, ACCEPT, effects)
+
+
+async def _publish(ctx: Context, idea: Idea) -> list[Effect]:
+    """In a pre-moderated challenge an idea gets its card when a moderator lets it through."""
+    challenge = await ctx.store.challenges.get(idea.challenge_id)
+    if challenge is None or not challenge.premoderated or await ctx.store.cards.exists_for(idea.id):
+        return []
+    published = await ctx.store.ideas.get(idea.id)
+    assert published is not None
+    return room_card(ctx, challenge, published)
 
 
 @router.command(
@@ -164,6 +170,7 @@ async def needinfo(ctx: Context, idea: int, question: str) -> Outcome:
 )
 async def implemented(ctx: Context, idea: int, message: str | None) -> Outcome:
     found, effects = await decide(ctx, idea, IMPLEMENTED, message)
+    effects.extend(await _publish(ctx, found))
     return _done(ctx, found, IMPLEMENTED, effects)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import sys
 import time
@@ -237,3 +238,82 @@ async def test_a_strict_rate_limit_delays_replies_but_loses_none(tmp_path: Path)
             await citizen.close()
     finally:
         server.stop()
+
+
+async def test_simultaneous_votes_by_command_and_reaction_count_exactly(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
+    moderator = await Person.create(homeserver, "moderator")
+    voters = [await Person.create(homeserver, f"voter{n}-") for n in range(10)]
+    moderation_room = await moderator.create_room([bot_user], name="Moderation")
+    bot = await start_bot(
+        bot_config(
+            homeserver,
+            bot_user,
+            tmp_path,
+            moderators=(moderator.user_id,),
+            moderation_room=moderation_room,
+        )
+    )
+    try:
+        await moderator.wait_joined(moderation_room, bot_user)
+        slug = unique("rush-")
+        await moderator.ask(moderation_room, f"!challenge new {slug} Livestream vote")
+        await moderator.wait_for(lambda s: f"#{slug}:" in s.content.get("body", ""))
+        async with bot.app.db.transaction():
+            challenge = await bot.app.store.challenges.by_slug(slug)
+        assert challenge is not None and challenge.room_id is not None
+        room = challenge.room_id
+        for voter in voters:
+            joined = await voter.client.join(room)
+            assert joined.__class__.__name__ == "JoinResponse", joined
+        card = await voters[0].ask(room, "!idea One idea for everyone")
+        idea_id = int(re.search(r"#(\d+)", card.content["body"]).group(1))  # type: ignore[union-attr]
+        for voter in voters:
+            await voter.wait_for(lambda s, event_id=card.event_id: s.event_id == event_id)
+
+        async def cast(index: int, voter: Person) -> None:
+            if index % 3 != 1:
+                await voter.react(room, card.event_id)
+            if index % 3 != 0:
+                await voter.send(room, f"!vote {idea_id}")
+
+        await asyncio.gather(*(cast(index, voter) for index, voter in enumerate(voters)))
+
+        async def votes() -> int:
+            async with bot.app.db.transaction():
+                return await bot.app.store.votes.count(idea_id)
+
+        deadline = time.monotonic() + 30
+        while await votes() < len(voters) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1)
+        assert await votes() == len(voters)
+
+        # A consistent backup while the bot runs.
+        config_path = write_config(bot.config, tmp_path / "config.toml")
+        backup = tmp_path / "backup.sqlite3"
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "backup",
+            "--config",
+            str(config_path),
+            "--output",
+            str(backup),
+        )
+        assert await process.wait() == 0
+        with sqlite3.connect(backup) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert (
+                conn.execute("SELECT COUNT(*) FROM votes WHERE idea_id = ?", (idea_id,)).fetchone()[
+                    0
+                ]
+                == 10
+            )
+    finally:
+        await bot.stop()
+        for person in (moderator, *voters):
+            await person.close()
