@@ -175,14 +175,12 @@ class Person:
             timeout,
         )
 
-    async def wait_invite(self, timeout: float = WAIT) -> str:
+    async def wait_invited(self, room_id: str, timeout: float = WAIT) -> None:
         deadline = time.monotonic() + timeout
-        count = len(self.invites)
-        while time.monotonic() < deadline:
-            if len(self.invites) > count:
-                return self.invites[-1]
+        while room_id not in self.invites:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.user_id} got no invite to {room_id} within {timeout}s")
             await asyncio.sleep(0.05)
-        raise AssertionError(f"{self.user_id} got no invite within {timeout}s")
 
     def messages_from(self, sender: str, room_id: str | None = None) -> list[Seen]:
         return [
