@@ -33,7 +33,11 @@ class BotApp:
         self.outbox = OutboxSender(self.client, self.store, self.catalogue, config.bot)
         self.events = EventHandler(self.client, self.store, self.dispatcher, self.outbox)
         self.sync = SyncLoop(
-            self.client, self.store, self.events, timeout_ms=config.matrix.sync_timeout_ms
+            self.client,
+            self.store,
+            self.events,
+            timeout_ms=config.matrix.sync_timeout_ms,
+            allowed_servers=config.bot.allowed_servers,
         )
         self.stop = asyncio.Event()
 

@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--challenge", metavar="SLUG", help="only this challenge")
     export.add_argument("--format", choices=("json", "csv"), default="json")
     export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    export.add_argument(
+        "--include-authors", action="store_true", help="include authors' Matrix IDs (personal data)"
+    )
     backup = commands.add_parser(
         "backup", help="consistent copy of the database, safe while running"
     )
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "export":
         try:
-            text = asyncio.run(_export(config, args.challenge, args.format))
+            text = asyncio.run(_export(config, args.challenge, args.format, args.include_authors))
         except UnknownChallenge as error:
             print(f"No challenge with slug {error}", file=sys.stderr)
             return 1
@@ -91,12 +94,14 @@ def explain(config: Config) -> str:
     )
 
 
-async def _export(config: Config, slug: str | None, output_format: str) -> str:
+async def _export(
+    config: Config, slug: str | None, output_format: str, include_authors: bool
+) -> str:
     db = Database(config.storage.path)
     await db.open()
     try:
         async with db.transaction():
-            data = await export_data(Store(db), slug)
+            data = await export_data(Store(db), slug, include_authors=include_authors)
     finally:
         await db.close()
     return to_json(data) if output_format == "json" else to_csv(data)

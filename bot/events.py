@@ -107,13 +107,14 @@ class EventHandler:
             if await self.store.state.is_handled(event.event_id):
                 log.debug("Event %s was handled before; skipping", event.event_id)
                 return
+            if sender.is_direct and isinstance(event, RoomMessageText):
+                # Before the command runs, so that !forget erases it like everything else.
+                await self.store.users.set_direct_room(sender.user_id, room.room_id)
             outcome: Outcome | None = await run(sender)
             if outcome is None and not always_mark:
                 return
             now = self.dispatcher.clock()
             if outcome is not None:
-                if sender.is_direct:
-                    await self.store.users.set_direct_room(sender.user_id, room.room_id)
                 await enqueue_outcome(
                     self.store,
                     outcome,

@@ -7,6 +7,7 @@ dropped by the homeserver as a duplicate. Rows go out one at a time, in order.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import secrets
 from dataclasses import asdict
@@ -22,13 +23,22 @@ from nio import (
     RoomPreset,
     RoomSendResponse,
     RoomVisibility,
+    UploadResponse,
 )
 
 from bot.backoff import Backoff, retry_after, sleep_unless
 from bot.render import render
 from handlers.commands.challenges import room_ready
 from handlers.dispatch import utc_now
-from handlers.effects import Announce, CreateChallengeRoom, Invite, Outcome, SendDirect, SendRoom
+from handlers.effects import (
+    Announce,
+    CreateChallengeRoom,
+    Invite,
+    Outcome,
+    SendDirect,
+    SendDirectFile,
+    SendRoom,
+)
 from handlers.i18n import Catalogue
 from handlers.settings import BotSettings
 from storage import OutboxItem, Store
@@ -81,6 +91,16 @@ async def enqueue_outcome(
         elif isinstance(effect, SendDirect):
             payload = {"user_id": effect.user_id, "content": render(effect.reply)}
             await store.outbox.enqueue("direct", payload, now)
+        elif isinstance(effect, SendDirectFile):
+            note = {"user_id": effect.user_id, "content": render(effect.reply)}
+            await store.outbox.enqueue("direct", note, now)
+            payload = {
+                "user_id": effect.user_id,
+                "filename": effect.filename,
+                "mimetype": effect.mimetype,
+                "data": effect.data,
+            }
+            await store.outbox.enqueue("direct_file", payload, now)
         elif isinstance(effect, Invite):
             payload = {"user_id": effect.user_id}
             await store.outbox.enqueue("invite", payload, now, room_id=effect.room_id)
@@ -184,6 +204,10 @@ class OutboxSender:
         elif item.kind == "direct":
             room_id = await self._direct_room(payload["user_id"])
             await self._send_message(item, room_id, payload["content"], None, attempt)
+        elif item.kind == "direct_file":
+            room_id = await self._direct_room(payload["user_id"])
+            content = await self._upload_file(room_id, payload)
+            await self._send_message(item, room_id, content, None, attempt)
         elif item.kind == "invite":
             assert item.room_id is not None
             await self._invite(item, item.room_id, payload["user_id"])
@@ -220,6 +244,33 @@ class OutboxSender:
             if card is not None:
                 await self.store.cards.add(response.event_id, card, room_id)
             await self.store.outbox.mark_done(item.id, utc_now())
+
+    async def _upload_file(self, room_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Upload a file (encrypted where the room is) and return the m.file content for it."""
+        data = payload["data"].encode("utf-8")
+        room = self.client.rooms.get(room_id)
+        encrypted = bool(room is not None and room.encrypted)
+        response, keys = await self.client.upload(
+            io.BytesIO(data),
+            content_type=payload["mimetype"],
+            filename=payload["filename"],
+            encrypt=encrypted,
+            filesize=len(data),
+        )
+        if not isinstance(response, UploadResponse):
+            _raise_for(response)
+        content: dict[str, Any] = {
+            "msgtype": "m.file",
+            "body": payload["filename"],
+            "filename": payload["filename"],
+            "info": {"mimetype": payload["mimetype"], "size": len(data)},
+            "m.mentions": {},
+        }
+        if encrypted and keys is not None:
+            content["file"] = {**keys, "url": response.content_uri}
+        else:
+            content["url"] = response.content_uri
+        return content
 
     async def _direct_room(self, user_id: str) -> str:
         async with self.store.db.transaction():

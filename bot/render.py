@@ -25,7 +25,7 @@ from handlers.reply import (
 def render(reply: Reply, *, reply_to: str | None = None) -> dict[str, Any]:
     content: dict[str, Any] = {
         "msgtype": "m.notice",
-        "body": "\n".join(_plain_block(block) for block in reply.blocks),
+        "body": _defuse_room_mention("\n".join(_plain_block(block) for block in reply.blocks)),
         "format": "org.matrix.custom.html",
         "formatted_body": "".join(_html_block(block) for block in reply.blocks),
         # Only the people a message is meant for get notified; never @room.
@@ -81,3 +81,9 @@ def _html(node: Inline) -> str:
 
 def _escape(text: str) -> str:
     return html.escape(text, quote=True).replace("\n", "<br>")
+
+
+def _defuse_room_mention(body: str) -> str:
+    """Older clients and push rules treat "@room" in a body as a mention of everyone; a word
+    joiner keeps the text readable and harmless. ``m.mentions`` is what counts for new ones."""
+    return body.replace("@room", "@\u2060room")

@@ -59,12 +59,19 @@ def sync_filter(timeline_limit: int = 50) -> dict[str, Any]:
 
 class SyncLoop:
     def __init__(
-        self, client: AsyncClient, store: Store, events: EventHandler, *, timeout_ms: int = 30_000
+        self,
+        client: AsyncClient,
+        store: Store,
+        events: EventHandler,
+        *,
+        timeout_ms: int = 30_000,
+        allowed_servers: tuple[str, ...] = (),
     ) -> None:
         self.client = client
         self.store = store
         self.events = events
         self.timeout_ms = timeout_ms
+        self.allowed_servers = allowed_servers
         self.filter = sync_filter()
         self._backoff = Backoff("Sync with the homeserver", log)
         self._failed_invites: set[str] = set()
@@ -219,8 +226,15 @@ class SyncLoop:
             await self.store.state.set(CHECKPOINT_TS_KEY, str(latest))
 
     async def _accept_invites(self) -> None:
-        for room_id in list(self.client.invited_rooms):
+        for room_id, room in list(self.client.invited_rooms.items()):
             if room_id in self._failed_invites:
+                continue
+            if not self._may_invite(room.inviter):
+                log.warning(
+                    "Declining the invite to %s from %s: server not allowed", room_id, room.inviter
+                )
+                await self.client.room_leave(room_id)
+                self._failed_invites.add(room_id)
                 continue
             response = await self.client.join(room_id)
             if isinstance(response, JoinError):
@@ -228,6 +242,14 @@ class SyncLoop:
                 self._failed_invites.add(room_id)
             else:
                 log.info("Joined %s", room_id)
+
+    def _may_invite(self, inviter: str | None) -> bool:
+        """Only users of allowed servers (by default the bot's own) may bring the bot into a room."""
+        if not inviter or ":" not in inviter:
+            return False
+        server = inviter.split(":", 1)[1]
+        allowed = self.allowed_servers or (self.client.user_id.split(":", 1)[1],)
+        return server in allowed
 
     async def _maintain_encryption(self) -> None:
         if not self.client.olm:

@@ -1,12 +1,19 @@
 """The commands: what citizens, students and moderators can do. Transport-free: no Matrix here."""
 
-from handlers.commands import challenges, general, ideas, moderation
+from handlers.commands import abuse, challenges, general, ideas, moderation, privacy
 from handlers.registry import CommandRegistry
 
 
 def build_registry() -> CommandRegistry:
     registry = CommandRegistry()
-    for router in (general.router, challenges.router, ideas.router, moderation.router):
+    for router in (
+        general.router,
+        challenges.router,
+        ideas.router,
+        moderation.router,
+        abuse.router,
+        privacy.router,
+    ):
         registry.include(router)
     registry.include(general.help_command(registry))
     return registry

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from aiolimiter import AsyncLimiter
+
 from handlers.context import Context
 from handlers.effects import Outcome
 from handlers.errors import BotError, Forbidden, UsageError
@@ -19,6 +21,44 @@ from handlers.settings import BotSettings
 from storage import Store
 
 log = logging.getLogger(__name__)
+
+#: Above this many people with a limiter in memory, the idle ones are forgotten.
+_MAX_TRACKED_PEOPLE = 10_000
+
+
+class CommandLimiter:
+    """Commands per person per minute. The first refused command gets a reply; the rest of a
+    flood is ignored, so that the bot never amplifies it."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._limiters: dict[str, AsyncLimiter] = {}
+        self._warned: set[str] = set()
+
+    async def admit(self, user_id: str) -> bool | None:
+        """True: go ahead. False: refuse with a reply. None: refuse silently."""
+        limiter = self._limiters.get(user_id)
+        if limiter is None:
+            if len(self._limiters) >= _MAX_TRACKED_PEOPLE:
+                self._forget_idle()
+            limiter = self._limiters[user_id] = AsyncLimiter(self.per_minute, 60)
+        if limiter.has_capacity():
+            await limiter.acquire()
+            self._warned.discard(user_id)
+            return True
+        if user_id in self._warned:
+            return None
+        self._warned.add(user_id)
+        return False
+
+    def _forget_idle(self) -> None:
+        for user_id in [
+            user
+            for user, limiter in self._limiters.items()
+            if limiter.has_capacity(self.per_minute)
+        ]:
+            del self._limiters[user_id]
+            self._warned.discard(user_id)
 
 
 def utc_now() -> datetime:
@@ -49,6 +89,7 @@ class Dispatcher:
         self.catalogue = catalogue
         self.settings = settings
         self.clock = clock
+        self.limiter = CommandLimiter(settings.commands_per_minute)
 
     async def context(self, sender: Sender) -> Context:
         locale = await self.store.users.language(sender.user_id) or self.settings.language
@@ -74,6 +115,12 @@ class Dispatcher:
         if text is None:
             return None
         ctx = await self.context(sender)
+        if not ctx.is_moderator:
+            admitted = await self.limiter.admit(sender.user_id)
+            if admitted is None:
+                return None
+            if not admitted:
+                return Outcome(ctx.reply("limit.commands", count=self.settings.commands_per_minute))
         resolved = self.registry.resolve(text)
         if resolved is None:
             return Outcome(

@@ -16,6 +16,17 @@ class SendDirect:
 
 
 @dataclass(frozen=True)
+class SendDirectFile:
+    """A file (a person's own data) sent to them in their direct chat, with a message."""
+
+    user_id: str
+    filename: str
+    mimetype: str
+    data: str
+    reply: Reply
+
+
+@dataclass(frozen=True)
 class SendRoom:
     """A message to a room; with ``card`` set it is the card of that idea (👍 on it votes)."""
 
@@ -48,7 +59,7 @@ class CreateChallengeRoom:
     locale: str
 
 
-Effect = SendDirect | SendRoom | Announce | Invite | CreateChallengeRoom
+Effect = SendDirect | SendDirectFile | SendRoom | Announce | Invite | CreateChallengeRoom
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,13 @@ class UnknownChallenge(LookupError):
     pass
 
 
-async def export_data(store: Store, slug: str | None = None) -> dict[str, Any]:
-    """Call inside a transaction, so that the export is one consistent snapshot."""
+async def export_data(
+    store: Store, slug: str | None = None, *, include_authors: bool = False
+) -> dict[str, Any]:
+    """Call inside a transaction, so that the export is one consistent snapshot.
+
+    Authors' Matrix IDs are personal data: they are left out (``null``) unless asked for.
+    """
     if slug is None:
         challenges = await store.challenges.list(open_only=False)
     else:
@@ -51,7 +56,7 @@ async def export_data(store: Store, slug: str | None = None) -> dict[str, Any]:
                         "id": idea.id,
                         "title": idea.title,
                         "description": idea.description,
-                        "author": idea.author,
+                        "author": idea.author if include_authors else None,
                         "status": idea.status.value,
                         "votes": idea.votes,
                         "duplicate_of": idea.duplicate_of,

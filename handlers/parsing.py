@@ -32,11 +32,19 @@ class CommandText:
         return tokenize(self.line)
 
 
+#: Bidirectional embeddings, overrides and isolates: right-to-left text needs none of them, and
+#: they can make a title display as something else than it says.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def clean(text: str) -> str:
-    """Drop control characters other than newlines and tabs; normalise to NFC."""
+    """Drop control characters (but newlines and tabs) and bidi overrides; normalise to NFC."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     return "".join(
-        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs")
+        ch
+        for ch in text
+        if ch in "\n\t"
+        or (unicodedata.category(ch) not in ("Cc", "Cs") and ch not in _BIDI_CONTROLS)
     )
 
 

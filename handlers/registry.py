@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,47}")
 MAX_NUMBER = 2**62
+USER_PATTERN = re.compile(r"@[^\s:]+:[^\s:]+(:\d+)?")
 
 
 class Role(IntEnum):
@@ -37,6 +38,7 @@ class Kind(StrEnum):
     CHOICE = "choice"
     DATE = "date"
     FLAG = "flag"
+    USER = "user"  # a Matrix user ID
     REST = "rest"  # the rest of the first line (and the body, when the command takes no body)
     BODY = "body"  # the lines after the first
 
@@ -248,6 +250,10 @@ def convert(kind: Kind, raw: str, choices: tuple[str, ...] = ()) -> Any:
         return raw.lower()
     if kind is Kind.DATE:
         return date.fromisoformat(raw)
+    if kind is Kind.USER:
+        if len(raw) > 255 or not USER_PATTERN.fullmatch(raw):
+            raise ValueError(raw)
+        return raw
     raise ValueError(kind)
 
 

@@ -19,3 +19,9 @@ class BotSettings(BaseModel):
     max_title_length: int = Field(default=200, ge=10, le=1000)
     max_description_length: int = Field(default=5000, ge=100, le=60000)
     max_reason_length: int = Field(default=2000, ge=10, le=20000)
+    #: Servers whose users may invite the bot into rooms; empty means the bot's own server.
+    allowed_servers: tuple[str, ...] = ()
+    report_threshold: int = Field(default=3, ge=1, le=100)
+    ideas_per_hour: int = Field(default=10, ge=1, le=1000)
+    commands_per_minute: int = Field(default=30, ge=1, le=600)
+    forget_ideas: Literal["anonymise", "delete"] = "anonymise"

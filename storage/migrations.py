@@ -125,4 +125,40 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX outbox_pending ON outbox (id) WHERE done_at IS NULL;
         """,
     ),
+    Migration(
+        2,
+        "abuse handling: reports, hidden ideas, blocked users, confirmations",
+        """
+        ALTER TABLE ideas ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0 CHECK (hidden IN (0, 1));
+
+        CREATE TABLE reports (
+            idea_id   INTEGER NOT NULL REFERENCES ideas (id),
+            reporter  TEXT NOT NULL,
+            reason    TEXT NOT NULL,
+            at        TEXT NOT NULL,
+            PRIMARY KEY (idea_id, reporter)
+        ) WITHOUT ROWID;
+        CREATE INDEX reports_by_reporter ON reports (reporter);
+
+        CREATE TABLE blocked_users (
+            user_id     TEXT PRIMARY KEY,
+            blocked_by  TEXT NOT NULL,
+            reason      TEXT NOT NULL DEFAULT '',
+            at          TEXT NOT NULL
+        ) WITHOUT ROWID;
+
+        -- A destructive request waiting for the person to confirm it (!forget).
+        CREATE TABLE confirmations (
+            user_id     TEXT NOT NULL,
+            action      TEXT NOT NULL,
+            expires_at  TEXT NOT NULL,
+            PRIMARY KEY (user_id, action)
+        ) WITHOUT ROWID;
+
+        -- The person a moderation action was about (a block), besides the one who took it.
+        ALTER TABLE audit_log ADD COLUMN subject TEXT;
+        CREATE INDEX audit_by_actor ON audit_log (actor);
+        CREATE INDEX audit_by_subject ON audit_log (subject);
+        """,
+    ),
 )

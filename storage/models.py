@@ -63,6 +63,7 @@ class Idea(Record):
     duplicate_of: int | None
     created_at: datetime
     updated_at: datetime
+    hidden: bool = False
     votes: int = 0
 
     @property
@@ -78,6 +79,7 @@ class AuditEntry(Record):
     idea_id: int | None
     detail: str
     at: datetime
+    subject: str | None = None
 
 
 class OutboxItem(Record):

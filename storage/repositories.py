@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from storage.database import Database, Row
 from storage.models import (
@@ -29,6 +29,7 @@ class ChallengeRepository:
                (SELECT COUNT(*) FROM ideas i
                  WHERE i.challenge_id = c.id
                    AND i.status NOT IN ('withdrawn', 'duplicate', 'rejected')
+                   AND i.hidden = 0
                    AND (c.premoderated = 0 OR i.status IN ('accepted', 'implemented'))
                ) AS idea_count
           FROM challenges c
@@ -114,6 +115,7 @@ class IdeaRepository:
     #: a pre-moderated challenge only what a moderator let through.
     _VISIBLE = """
         i.status NOT IN ('withdrawn', 'duplicate', 'rejected')
+        AND i.hidden = 0
         AND (c.premoderated = 0 OR i.status IN ('accepted', 'implemented'))
     """
 
@@ -177,6 +179,29 @@ class IdeaRepository:
             self._SELECT + where + " ORDER BY i.created_at, i.id LIMIT ?", (*params, limit)
         )
         return [Idea.model_validate(dict(row)) for row in rows]
+
+    async def set_hidden(self, idea_id: int, hidden: bool, now: datetime) -> None:
+        await self._db.execute(
+            "UPDATE ideas SET hidden = ?, updated_at = ? WHERE id = ?",
+            (int(hidden), _ts(now), idea_id),
+        )
+
+    async def update_text(
+        self, idea_id: int, *, title: str, description: str | None, now: datetime
+    ) -> None:
+        await self._db.execute(
+            """UPDATE ideas SET title = ?, description = COALESCE(?, description), updated_at = ?
+                WHERE id = ?""",
+            (title, description, _ts(now), idea_id),
+        )
+
+    async def submitted_since(self, author: str, since: datetime) -> list[datetime]:
+        """When the author submitted ideas from ``since`` on, oldest first (for rate limits)."""
+        rows = await self._db.fetch_all(
+            "SELECT created_at FROM ideas WHERE author = ? AND created_at >= ? ORDER BY created_at",
+            (author, _ts(since)),
+        )
+        return [datetime.fromisoformat(row["created_at"]) for row in rows]
 
     async def set_status(
         self, idea_id: int, status: IdeaStatus, now: datetime, *, duplicate_of: int | None = None
@@ -280,6 +305,162 @@ class CardRepository:
         return None if value is None else int(value)
 
 
+class ReportRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, idea_id: int, reporter: str, reason: str, now: datetime) -> bool:
+        """Record a report; False when this person had reported the idea already."""
+        changed = await self._db.execute_rowcount(
+            "INSERT OR IGNORE INTO reports (idea_id, reporter, reason, at) VALUES (?, ?, ?, ?)",
+            (idea_id, reporter, reason, _ts(now)),
+        )
+        return changed == 1
+
+    async def count(self, idea_id: int) -> int:
+        value = await self._db.fetch_value(
+            "SELECT COUNT(*) FROM reports WHERE idea_id = ?", (idea_id,)
+        )
+        return int(value)
+
+    async def clear(self, idea_id: int) -> None:
+        await self._db.execute("DELETE FROM reports WHERE idea_id = ?", (idea_id,))
+
+
+class BlockRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def block(self, user_id: str, *, by: str, reason: str, now: datetime) -> bool:
+        changed = await self._db.execute_rowcount(
+            """INSERT OR IGNORE INTO blocked_users (user_id, blocked_by, reason, at)
+               VALUES (?, ?, ?, ?)""",
+            (user_id, by, reason, _ts(now)),
+        )
+        return changed == 1
+
+    async def unblock(self, user_id: str) -> bool:
+        changed = await self._db.execute_rowcount(
+            "DELETE FROM blocked_users WHERE user_id = ?", (user_id,)
+        )
+        return changed == 1
+
+    async def is_blocked(self, user_id: str) -> bool:
+        value = await self._db.fetch_value(
+            "SELECT 1 FROM blocked_users WHERE user_id = ?", (user_id,)
+        )
+        return value is not None
+
+
+class ConfirmationRepository:
+    """Destructive requests that wait for the person to say yes, with an expiry."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def request(self, user_id: str, action: str, expires_at: datetime) -> None:
+        await self._db.execute(
+            """INSERT INTO confirmations (user_id, action, expires_at) VALUES (?, ?, ?)
+               ON CONFLICT (user_id, action) DO UPDATE SET expires_at = excluded.expires_at""",
+            (user_id, action, _ts(expires_at)),
+        )
+
+    async def take(self, user_id: str, action: str, now: datetime) -> bool:
+        """True once if a request is pending and not expired; it is used up either way."""
+        value = await self._db.fetch_value(
+            "SELECT expires_at FROM confirmations WHERE user_id = ? AND action = ?",
+            (user_id, action),
+        )
+        if value is None:
+            return False
+        await self._db.execute(
+            "DELETE FROM confirmations WHERE user_id = ? AND action = ?", (user_id, action)
+        )
+        return datetime.fromisoformat(str(value)) >= now
+
+
+class PersonalDataRepository:
+    """Everything kept about one person: to hand it over, or to erase it."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def collect(self, user_id: str) -> dict[str, Any]:
+        ideas = await self._db.fetch_all(
+            """SELECT i.id, c.slug AS challenge, i.title, i.description, i.status, i.created_at,
+                      i.updated_at
+                 FROM ideas i JOIN challenges c ON c.id = i.challenge_id
+                WHERE i.author = ? ORDER BY i.id""",
+            (user_id,),
+        )
+        votes = await self._db.fetch_all(
+            "SELECT idea_id, created_at FROM votes WHERE voter = ? ORDER BY idea_id", (user_id,)
+        )
+        reports = await self._db.fetch_all(
+            "SELECT idea_id, reason, at FROM reports WHERE reporter = ? ORDER BY idea_id",
+            (user_id,),
+        )
+        language = await self._db.fetch_value(
+            "SELECT language FROM users WHERE user_id = ?", (user_id,)
+        )
+        return {
+            "user_id": user_id,
+            "language": language,
+            "ideas": [dict(row) for row in ideas],
+            "votes": [dict(row) for row in votes],
+            "reports": [dict(row) for row in reports],
+        }
+
+    async def erase(self, user_id: str, *, delete_ideas: bool, placeholder: str) -> dict[str, int]:
+        """Remove a person's votes, reports and settings; their ideas are deleted or anonymised.
+
+        An idea that other ideas were merged into is anonymised even when deleting, so that
+        the merged ideas keep pointing somewhere. The audit log keeps the actions, not the person.
+        """
+        counts = {
+            "votes": await self._db.execute_rowcount(
+                "DELETE FROM votes WHERE voter = ?", (user_id,)
+            ),
+            "reports": await self._db.execute_rowcount(
+                "DELETE FROM reports WHERE reporter = ?", (user_id,)
+            ),
+        }
+        await self._db.execute("DELETE FROM reaction_votes WHERE voter = ?", (user_id,))
+        await self._db.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+        await self._db.execute("DELETE FROM direct_rooms WHERE user_id = ?", (user_id,))
+        await self._db.execute("DELETE FROM confirmations WHERE user_id = ?", (user_id,))
+        deleted = 0
+        if delete_ideas:
+            rows = await self._db.fetch_all(
+                """SELECT id FROM ideas i WHERE author = ?
+                     AND NOT EXISTS (SELECT 1 FROM ideas d WHERE d.duplicate_of = i.id)""",
+                (user_id,),
+            )
+            for row in rows:
+                idea_id = row["id"]
+                for table in ("votes", "reaction_votes", "idea_cards", "reports"):
+                    await self._db.execute(f"DELETE FROM {table} WHERE idea_id = ?", (idea_id,))
+                await self._db.execute(
+                    "UPDATE audit_log SET idea_id = NULL WHERE idea_id = ?", (idea_id,)
+                )
+                await self._db.execute("DELETE FROM ideas WHERE id = ?", (idea_id,))
+                deleted += 1
+        counts["ideas_deleted"] = deleted
+        counts["ideas_anonymised"] = await self._db.execute_rowcount(
+            "UPDATE ideas SET author = ? WHERE author = ?", (placeholder, user_id)
+        )
+        await self._db.execute(
+            "UPDATE audit_log SET actor = ? WHERE actor = ?", (placeholder, user_id)
+        )
+        await self._db.execute(
+            "UPDATE audit_log SET subject = ? WHERE subject = ?", (placeholder, user_id)
+        )
+        await self._db.execute(
+            "UPDATE challenges SET created_by = ? WHERE created_by = ?", (placeholder, user_id)
+        )
+        return counts
+
+
 class UserRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -324,11 +505,12 @@ class AuditRepository:
         challenge_id: int | None = None,
         idea_id: int | None = None,
         detail: str = "",
+        subject: str | None = None,
     ) -> None:
         await self._db.execute(
-            """INSERT INTO audit_log (actor, action, challenge_id, idea_id, detail, at)
-               VALUES (?, ?, ?, ?, ?, ?)""",
-            (actor, action, challenge_id, idea_id, detail, _ts(now)),
+            """INSERT INTO audit_log (actor, action, challenge_id, idea_id, detail, at, subject)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (actor, action, challenge_id, idea_id, detail, _ts(now), subject),
         )
 
     async def for_idea(self, idea_id: int) -> list[AuditEntry]:
@@ -339,6 +521,20 @@ class AuditRepository:
 
     async def all(self) -> list[AuditEntry]:
         rows = await self._db.fetch_all("SELECT * FROM audit_log ORDER BY id")
+        return [AuditEntry.model_validate(dict(row)) for row in rows]
+
+    async def recent(
+        self, *, idea_id: int | None = None, actor: str | None = None, limit: int = 20
+    ) -> list[AuditEntry]:
+        """The latest entries, newest first; optionally of one idea or one person."""
+        where, params = "", cast(tuple[Any, ...], ())
+        if idea_id is not None:
+            where, params = " WHERE idea_id = ?", (idea_id,)
+        elif actor is not None:
+            where, params = " WHERE actor = ? OR subject = ?", (actor, actor)
+        rows = await self._db.fetch_all(
+            f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ?", (*params, limit)
+        )
         return [AuditEntry.model_validate(dict(row)) for row in rows]
 
 
@@ -439,3 +635,7 @@ class Store:
         self.audit = AuditRepository(db)
         self.state = StateRepository(db)
         self.outbox = OutboxRepository(db)
+        self.reports = ReportRepository(db)
+        self.blocks = BlockRepository(db)
+        self.confirmations = ConfirmationRepository(db)
+        self.personal_data = PersonalDataRepository(db)

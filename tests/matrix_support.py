@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import signal
 import sys
 import time
@@ -236,7 +237,6 @@ async def start_bot(config: Config) -> RunningBot:
 def write_config(config: Config, path: Path) -> Path:
     """The same configuration as a TOML file, for the bot run as its own process."""
     password = config.matrix.password.get_secret_value() if config.matrix.password else ""
-    moderators = ", ".join(f'"{user}"' for user in config.bot.moderators)
     lines = [
         "[matrix]",
         f'homeserver = "{config.matrix.homeserver}"',
@@ -244,13 +244,23 @@ def write_config(config: Config, path: Path) -> Path:
         f'password = "{password}"',
         f"sync_timeout_ms = {config.matrix.sync_timeout_ms}",
         "[bot]",
-        f"moderators = [{moderators}]",
     ]
-    if config.bot.moderation_room:
-        lines.append(f'moderation_room = "{config.bot.moderation_room}"')
+    for key, value in config.bot.model_dump().items():
+        if value is not None:
+            lines.append(f"{key} = {_toml(value)}")
     lines += ["[storage]", f'path = "{config.storage.path}"']
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return json.dumps(str(value))
 
 
 class BotProcess:

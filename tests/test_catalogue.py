@@ -22,6 +22,16 @@ HANDLERS = Path(__file__).resolve().parent.parent / "handlers"
 #: The first part of every catalogue key. A new area is added here on purpose, so that the
 #: scan below looks for its keys too.
 AREAS = (
+    "audit",
+    "block",
+    "edit",
+    "forget",
+    "hide",
+    "limit",
+    "mydata",
+    "report",
+    "unblock",
+    "unhide",
     "card",
     "challenge",
     "challenges",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.context import Context
-from handlers.errors import BotError, Conflict, NotFound
+from handlers.errors import BotError, Conflict, Forbidden, NotFound
 from handlers.i18n import Catalogue
 from handlers.reply import Bold, Code, Inline, Reply, Span, Text
 from storage import Challenge, Idea, IdeaStatus
@@ -26,10 +26,16 @@ async def find_challenge(ctx: Context, slug: str | None) -> Challenge:
 
 
 def can_see(ctx: Context, idea: Idea, challenge: Challenge) -> bool:
-    """Ideas of a pre-moderated challenge are public only once a moderator let them through."""
-    if not challenge.premoderated or idea.status in (IdeaStatus.ACCEPTED, IdeaStatus.IMPLEMENTED):
+    """Hidden ideas, and those of a pre-moderated challenge until a moderator let them through,
+    are seen only by moderators and their author."""
+    if ctx.is_moderator or idea.author == ctx.sender:
         return True
-    return ctx.is_moderator or idea.author == ctx.sender
+    if idea.hidden:
+        return False
+    return not challenge.premoderated or idea.status in (
+        IdeaStatus.ACCEPTED,
+        IdeaStatus.IMPLEMENTED,
+    )
 
 
 async def find_idea(ctx: Context, idea_id: int) -> tuple[Idea, Challenge]:
@@ -97,3 +103,8 @@ def card(catalogue: Catalogue, locale: str, idea: Idea, prefix: str) -> Reply:
             command=Code(f"{prefix}vote {idea.id}"),
         ),
     )
+
+
+async def require_not_blocked(ctx: Context) -> None:
+    if await ctx.store.blocks.is_blocked(ctx.sender):
+        raise Forbidden("error.blocked")

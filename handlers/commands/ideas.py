@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
+
 from handlers.commands.common import (
     can_see,
     card,
@@ -10,6 +13,7 @@ from handlers.commands.common import (
     find_idea,
     idea_line,
     idea_ref,
+    require_not_blocked,
     require_open,
     status_text,
 )
@@ -36,9 +40,11 @@ async def submit(
     ctx: Context, challenge: str | None, title: str, description: str | None
 ) -> Outcome:
     target = await find_challenge(ctx, challenge)
+    await require_not_blocked(ctx)
     require_open(target, ctx)
     check_length(ctx, "title", title, ctx.settings.max_title_length)
     check_length(ctx, "description", description, ctx.settings.max_description_length)
+    await _check_submission_rate(ctx)
     idea = await ctx.store.ideas.add(
         challenge_id=target.id,
         title=title,
@@ -75,6 +81,16 @@ async def submit(
         )
     effects.extend(room_card(ctx, target, idea))
     return Outcome(thanks, effects=tuple(effects))
+
+
+async def _check_submission_rate(ctx: Context) -> None:
+    """At most ``ideas_per_hour`` ideas per person in any hour."""
+    hour = timedelta(hours=1)
+    recent = await ctx.store.ideas.submitted_since(ctx.sender, ctx.now - hour)
+    if len(recent) >= ctx.settings.ideas_per_hour:
+        wait = recent[0] + hour - ctx.now
+        minutes = max(1, math.ceil(wait.total_seconds() / 60))
+        raise Conflict("limit.ideas", count=ctx.settings.ideas_per_hour, minutes=minutes)
 
 
 def room_card(ctx: Context, challenge: Challenge, idea: Idea) -> list[Effect]:
@@ -154,7 +170,10 @@ async def vote(ctx: Context, idea: int) -> Outcome:
 
 async def cast_vote(ctx: Context, idea: Idea, challenge: Challenge) -> None:
     """Refuse a vote the rules do not allow; the caller records it."""
+    await require_not_blocked(ctx)
     require_open(challenge, ctx)
+    if idea.hidden:
+        raise Conflict("vote.hidden", id=idea_ref(idea.id))
     if not idea.votable:
         raise Conflict(
             "vote.not_votable",
@@ -211,6 +230,52 @@ async def withdraw(ctx: Context, idea: int) -> Outcome:
         idea_id=found.id,
     )
     return Outcome(ctx.reply("withdraw.done", id=idea_ref(found.id)))
+
+
+@router.command(
+    "edit",
+    aliases=("wijzig",),
+    params=(
+        Param("idea", Kind.IDEA),
+        Param("title", Kind.REST),
+        Param("description", Kind.BODY, required=False),
+    ),
+)
+async def edit(ctx: Context, idea: int, title: str, description: str | None) -> Outcome:
+    """The author rewords their idea; an answer to a moderator's question sends it back to triage."""
+    found, challenge = await find_idea(ctx, idea)
+    if found.author != ctx.sender:
+        raise Forbidden("edit.not_author", id=idea_ref(found.id))
+    if found.status not in (IdeaStatus.NEW, IdeaStatus.NEEDS_INFO):
+        raise Conflict(
+            "edit.not_possible",
+            id=idea_ref(found.id),
+            status=status_text(ctx.catalogue, ctx.locale, found.status),
+        )
+    require_open(challenge, ctx)
+    check_length(ctx, "title", title, ctx.settings.max_title_length)
+    check_length(ctx, "description", description, ctx.settings.max_description_length)
+    await ctx.store.ideas.update_text(found.id, title=title, description=description, now=ctx.now)
+    effects: list[Effect] = []
+    if found.status is IdeaStatus.NEEDS_INFO:
+        await ctx.store.ideas.set_status(found.id, IdeaStatus.NEW, ctx.now)
+        effects.append(
+            Announce(
+                Reply.of(
+                    ctx.t_moderators(
+                        "moderation.idea_answered", id=idea_ref(found.id), title=Bold(Text(title))
+                    )
+                )
+            )
+        )
+    await ctx.store.audit.record(
+        actor=ctx.sender,
+        action="edit",
+        now=ctx.now,
+        challenge_id=found.challenge_id,
+        idea_id=found.id,
+    )
+    return Outcome(ctx.reply("edit.done", id=idea_ref(found.id)), effects=tuple(effects))
 
 
 async def vote_by_reaction(

@@ -126,6 +126,9 @@ def _done(ctx: Context, idea: Idea, decision: Decision, effects: list[Effect]) -
 )
 async def accept(ctx: Context, idea: int, message: str | None) -> Outcome:
     found, effects = await decide(ctx, idea, ACCEPT, message)
+    if found.hidden:  # accepting is the decision that a reported idea may be seen
+        await ctx.store.ideas.set_hidden(found.id, False, ctx.now)
+        await ctx.store.reports.clear(found.id)
     effects.extend(await _publish(ctx, found))
     return _done(ctx, found, ACCEPT, effects)
 

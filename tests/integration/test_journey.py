@@ -188,7 +188,14 @@ async def test_the_whole_journey(world: World) -> None:
     exported = world.data_dir / "export.json"
     assert (
         await run_cli(
-            "export", "--config", str(config_path), "--challenge", slug, "--output", str(exported)
+            "export",
+            "--config",
+            str(config_path),
+            "--challenge",
+            slug,
+            "--include-authors",
+            "--output",
+            str(exported),
         )
         == 0
     )

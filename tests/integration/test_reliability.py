@@ -129,7 +129,10 @@ async def test_messages_sent_while_stopped_are_all_handled_beyond_one_sync(
     homeserver: Homeserver, tmp_path: Path
 ) -> None:
     bot_user = homeserver.register_user(unique("bot"), PASSWORD)
-    config = bot_config(homeserver, bot_user, tmp_path)
+    # 70 ideas from one person: well past the per-person limits meant for real people.
+    config = bot_config(
+        homeserver, bot_user, tmp_path, commands_per_minute=600, ideas_per_hour=1000
+    )
     slug = unique("gap-")
     await seed(config.storage.path, slug, [], "@city:localhost")
     bot = BotProcess(write_config(config, tmp_path / "config.toml"), tmp_path / "bot.log")

@@ -1,0 +1,167 @@
+"""Abuse handling: anyone reports, moderators hide, block and read the audit log."""
+
+from __future__ import annotations
+
+from handlers.commands.common import check_length, find_idea, idea_ref
+from handlers.context import Context
+from handlers.effects import Announce, Effect, Outcome
+from handlers.errors import Conflict, UsageError
+from handlers.registry import USER_PATTERN, CommandRouter, Kind, Param, Role, convert
+from handlers.reply import Bold, Code, Items, Quote, Reply, Text
+from storage import AuditEntry
+
+router = CommandRouter()
+
+
+@router.command(
+    "report",
+    aliases=("meld",),
+    params=(Param("idea", Kind.IDEA), Param("reason", Kind.REST)),
+)
+async def report(ctx: Context, idea: int, reason: str) -> Outcome:
+    check_length(ctx, "reason", reason, ctx.settings.max_reason_length)
+    found, _challenge = await find_idea(ctx, idea)
+    if not await ctx.store.reports.add(found.id, ctx.sender, reason, ctx.now):
+        return Outcome(ctx.reply("report.already", id=idea_ref(found.id)))
+    count = await ctx.store.reports.count(found.id)
+    effects: list[Effect] = [
+        Announce(
+            Reply.of(
+                ctx.t_moderators(
+                    "report.announce",
+                    id=idea_ref(found.id),
+                    title=Bold(Text(found.title)),
+                    reporter=Text(ctx.sender),
+                    count=count,
+                ),
+                Quote(reason),
+            )
+        )
+    ]
+    if count >= ctx.settings.report_threshold and not found.hidden:
+        await ctx.store.ideas.set_hidden(found.id, True, ctx.now)
+        await ctx.store.audit.record(
+            actor=ctx.sender,
+            action="auto_hide",
+            now=ctx.now,
+            challenge_id=found.challenge_id,
+            idea_id=found.id,
+            detail=f"{count} reports",
+        )
+        effects.append(
+            Announce(
+                Reply.of(
+                    ctx.t_moderators(
+                        "report.hidden",
+                        id=idea_ref(found.id),
+                        count=count,
+                        unhide=Code(f"{ctx.settings.prefix}unhide {found.id}"),
+                        reject=Code(f"{ctx.settings.prefix}reject {found.id} <reason>"),
+                    )
+                )
+            )
+        )
+    return Outcome(ctx.reply("report.thanks", id=idea_ref(found.id)), effects=tuple(effects))
+
+
+@router.command(
+    "hide",
+    aliases=("verberg",),
+    role=Role.MODERATOR,
+    params=(Param("idea", Kind.IDEA), Param("reason", Kind.REST, required=False)),
+)
+async def hide(ctx: Context, idea: int, reason: str | None) -> Outcome:
+    check_length(ctx, "reason", reason, ctx.settings.max_reason_length)
+    found, _challenge = await find_idea(ctx, idea)
+    if found.hidden:
+        return Outcome(ctx.reply("hide.already", id=idea_ref(found.id)))
+    await ctx.store.ideas.set_hidden(found.id, True, ctx.now)
+    await ctx.store.audit.record(
+        actor=ctx.sender,
+        action="hide",
+        now=ctx.now,
+        challenge_id=found.challenge_id,
+        idea_id=found.id,
+        detail=reason or "",
+    )
+    return Outcome(ctx.reply("hide.done", id=idea_ref(found.id)))
+
+
+@router.command(
+    "unhide", aliases=("toon-weer",), role=Role.MODERATOR, params=(Param("idea", Kind.IDEA),)
+)
+async def unhide(ctx: Context, idea: int) -> Outcome:
+    found, _challenge = await find_idea(ctx, idea)
+    if not found.hidden:
+        return Outcome(ctx.reply("unhide.not_hidden", id=idea_ref(found.id)))
+    await ctx.store.ideas.set_hidden(found.id, False, ctx.now)
+    await ctx.store.reports.clear(found.id)
+    await ctx.store.audit.record(
+        actor=ctx.sender,
+        action="unhide",
+        now=ctx.now,
+        challenge_id=found.challenge_id,
+        idea_id=found.id,
+    )
+    return Outcome(ctx.reply("unhide.done", id=idea_ref(found.id)))
+
+
+@router.command(
+    "block",
+    aliases=("blokkeer",),
+    role=Role.MODERATOR,
+    params=(Param("user", Kind.USER), Param("reason", Kind.REST, required=False)),
+)
+async def block(ctx: Context, user: str, reason: str | None) -> Outcome:
+    check_length(ctx, "reason", reason, ctx.settings.max_reason_length)
+    if user == ctx.sender:
+        raise Conflict("block.self")
+    if not await ctx.store.blocks.block(user, by=ctx.sender, reason=reason or "", now=ctx.now):
+        return Outcome(ctx.reply("block.already", user=Code(user)))
+    await ctx.store.audit.record(
+        actor=ctx.sender, action="block", now=ctx.now, detail=reason or "", subject=user
+    )
+    return Outcome(ctx.reply("block.done", user=Code(user)))
+
+
+@router.command(
+    "unblock", aliases=("deblokkeer",), role=Role.MODERATOR, params=(Param("user", Kind.USER),)
+)
+async def unblock(ctx: Context, user: str) -> Outcome:
+    if not await ctx.store.blocks.unblock(user):
+        return Outcome(ctx.reply("unblock.not_blocked", user=Code(user)))
+    await ctx.store.audit.record(actor=ctx.sender, action="unblock", now=ctx.now, subject=user)
+    return Outcome(ctx.reply("unblock.done", user=Code(user)))
+
+
+@router.command("audit", role=Role.MODERATOR, params=(Param("subject", Kind.WORD, required=False),))
+async def audit(ctx: Context, subject: str | None) -> Outcome:
+    if subject is None:
+        entries = await ctx.store.audit.recent()
+    elif USER_PATTERN.fullmatch(subject):
+        entries = await ctx.store.audit.recent(actor=subject)
+    else:
+        try:
+            idea_id = convert(Kind.IDEA, subject)
+        except ValueError:
+            raise UsageError("error.bad_audit_subject", value=subject) from None
+        entries = await ctx.store.audit.recent(idea_id=idea_id)
+    if not entries:
+        return Outcome(ctx.reply("audit.none"))
+    return Outcome(
+        Reply.of(
+            ctx.t("audit.header", count=len(entries)),
+            Items(tuple(_line(ctx, entry) for entry in entries)),
+        )
+    )
+
+
+def _line(ctx: Context, entry: AuditEntry) -> Text | Bold | Code:
+    parts = [entry.at.strftime("%Y-%m-%d %H:%M"), entry.actor, entry.action]
+    if entry.idea_id is not None:
+        parts.append(f"#{entry.idea_id}")
+    if entry.subject:
+        parts.append(entry.subject)
+    if entry.detail:
+        parts.append(f"“{entry.detail}”")
+    return Text(" — ".join(parts))

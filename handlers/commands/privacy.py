@@ -1,0 +1,74 @@
+"""A person's rights over their data: a copy of it, and erasure."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from handlers.context import Context
+from handlers.effects import Outcome, SendDirectFile
+from handlers.registry import CommandRouter, Kind, Param
+from handlers.reply import Code, Reply
+
+router = CommandRouter()
+
+FORGET = "forget"
+CONFIRM_WITHIN = timedelta(minutes=10)
+#: What an erased person's ideas and moderation actions are attributed to.
+FORGOTTEN = "(forgotten)"
+
+
+@router.command("mydata", aliases=("mijngegevens",))
+async def my_data(ctx: Context) -> Outcome:
+    data = await ctx.store.personal_data.collect(ctx.sender)
+    data["exported_at"] = ctx.now.isoformat()
+    document = json.dumps(data, ensure_ascii=False, indent=2)
+    letter = Reply.of(ctx.t("mydata.file_note"))
+    return Outcome(
+        ctx.reply("mydata.sent"),
+        effects=(
+            SendDirectFile(
+                ctx.sender, "challenge-bot-data.json", "application/json", document, letter
+            ),
+        ),
+    )
+
+
+@router.command(
+    "forget",
+    aliases=("vergeet",),
+    params=(Param("confirm", Kind.CHOICE, required=False, choices=("confirm", "bevestig")),),
+)
+async def forget(ctx: Context, confirm: str | None) -> Outcome:
+    if confirm is None:
+        await ctx.store.confirmations.request(ctx.sender, FORGET, ctx.now + CONFIRM_WITHIN)
+        keep = (
+            "forget.ideas_deleted"
+            if ctx.settings.forget_ideas == "delete"
+            else "forget.ideas_anonymised"
+        )
+        return Outcome(
+            Reply.of(
+                ctx.t("forget.explain"),
+                ctx.t(keep),
+                ctx.t(
+                    "forget.ask_confirmation",
+                    command=Code(f"{ctx.settings.prefix}forget confirm"),
+                    minutes=int(CONFIRM_WITHIN.total_seconds() // 60),
+                ),
+            )
+        )
+    if not await ctx.store.confirmations.take(ctx.sender, FORGET, ctx.now):
+        return Outcome(ctx.reply("forget.no_request", command=Code(f"{ctx.settings.prefix}forget")))
+    counts = await ctx.store.personal_data.erase(
+        ctx.sender, delete_ideas=ctx.settings.forget_ideas == "delete", placeholder=FORGOTTEN
+    )
+    await ctx.store.audit.record(actor=FORGOTTEN, action="forget", now=ctx.now)
+    return Outcome(
+        ctx.reply(
+            "forget.done",
+            votes=counts["votes"],
+            deleted=counts["ideas_deleted"],
+            anonymised=counts["ideas_anonymised"],
+        )
+    )

@@ -1,0 +1,87 @@
+"""The configuration: the example documents every key, and mistakes are named."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from bot.config import Config, ConfigError, load_config
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+
+
+def keys_of(model: type[BaseModel], prefix: str = "") -> set[str]:
+    found: set[str] = set()
+    for name, field in model.model_fields.items():
+        annotation: Any = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found |= keys_of(annotation, f"{prefix}{name}.")
+        else:
+            found.add(prefix + name)
+    return found
+
+
+def keys_in(table: dict[str, Any], prefix: str = "") -> set[str]:
+    found: set[str] = set()
+    for name, value in table.items():
+        if isinstance(value, dict):
+            found |= keys_in(value, f"{prefix}{name}.")
+        else:
+            found.add(prefix + name)
+    return found
+
+
+def test_the_example_documents_every_key_and_no_other() -> None:
+    with EXAMPLE.open("rb") as handle:
+        example = tomllib.load(handle)
+    assert keys_in(example) == keys_of(Config)
+
+
+def test_the_example_loads_once_a_secret_is_given() -> None:
+    config = load_config(EXAMPLE, environ={"CHALLENGE_BOT_PASSWORD": "from-the-environment"})
+    assert config.matrix.password is not None
+    assert config.matrix.password.get_secret_value() == "from-the-environment"
+    assert config.storage.path == EXAMPLE.parent / "data" / "challenge-bot.sqlite3"
+    assert config.bot.language == "nl"
+
+
+def test_the_example_holds_no_secret() -> None:
+    with EXAMPLE.open("rb") as handle:
+        example = tomllib.load(handle)
+    assert example["matrix"]["password"] == ""
+    assert example["matrix"]["access_token"] == ""
+    with pytest.raises(ConfigError, match="password"):
+        load_config(EXAMPLE, environ={})
+
+
+def test_an_unknown_key_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[matrix]\nhomeserver = "http://127.0.0.1:8008"\nuser_id = "@bot:localhost"\npassword = "x"\n'
+        '[bot]\nprefx = "!"\n'
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    assert "bot.prefx: unknown key" in str(error.value)
+
+
+def test_a_missing_key_and_a_bad_value_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[matrix]\nuser_id = "not-a-user"\npassword = "x"\n[bot]\nlanguage = "fr"\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    message = str(error.value)
+    assert "matrix.homeserver: missing key" in message
+    assert "matrix.user_id" in message
+    assert "bot.language" in message
+
+
+def test_broken_toml_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[matrix\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path, environ={})
