@@ -6,8 +6,10 @@ import asyncio
 import logging
 import signal
 
+from bot.cards import CardRefresher
 from bot.client import log_in, make_client
 from bot.config import Config
+from bot.dialogues import DialogueSweeper
 from bot.events import EventHandler
 from bot.outbox import OutboxSender
 from bot.sync import SyncLoop
@@ -31,6 +33,8 @@ class BotApp:
         self.dispatcher = Dispatcher(build_registry(), self.store, self.catalogue, config.bot)
         self.client = make_client(config)
         self.outbox = OutboxSender(self.client, self.store, self.catalogue, config.bot)
+        self.dialogues = DialogueSweeper(self.dispatcher, self.outbox)
+        self.cards = CardRefresher(self.store, self.catalogue, config.bot, self.outbox)
         self.events = EventHandler(self.client, self.store, self.dispatcher, self.outbox)
         self.sync = SyncLoop(
             self.client,
@@ -45,12 +49,21 @@ class BotApp:
         await self.db.open()
         try:
             await log_in(self.client, self.config, self.store)
+            if self.client.olm is not None:
+                # For moderators who verify the bot's device by hand (see the README).
+                fingerprint = self.client.olm.account.identity_keys["ed25519"]
+                log.info("Device %s, ed25519 fingerprint %s", self.client.device_id, fingerprint)
             outbox_task = asyncio.create_task(self.outbox.run(self.stop), name="outbox")
+            cards_task = asyncio.create_task(self.cards.run(self.stop), name="cards")
+            sweep_task = asyncio.create_task(self.dialogues.run(self.stop), name="dialogues")
             try:
                 await self.sync.run(self.stop)
             finally:
                 self.stop.set()
                 await outbox_task
+                await cards_task
+                await sweep_task
+                await self.cards.refresh_due()
                 await self.outbox.drain(DRAIN_SECONDS)
         finally:
             # Never log out: that would delete the device and its encryption keys.

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import unicodedata
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from nio import AsyncClient, MatrixRoom, ReactionEvent, RedactionEvent, RoomMessageText
+from nio import (
+    AsyncClient,
+    MatrixRoom,
+    MegolmEvent,
+    ReactionEvent,
+    RedactionEvent,
+    RoomMessageText,
+)
 
 from bot.outbox import OutboxSender, enqueue_outcome
 from handlers.commands.common import VOTE_REACTION
+from handlers.commands.general import undecryptable
 from handlers.commands.ideas import unvote_by_redaction, vote_by_reaction
 from handlers.dispatch import Dispatcher, Sender
 from handlers.effects import Outcome
 from storage import Store
 
 log = logging.getLogger(__name__)
+
+#: A command that takes longer than this shows the bot as typing.
+TYPING_AFTER = 0.4
 
 _SKIN_TONES_AND_VARIANTS = {chr(code) for code in range(0x1F3FB, 0x1F400)} | {"\ufe0f", "\ufe0e"}
 
@@ -61,68 +75,141 @@ class EventHandler:
     def is_direct(self, room: MatrixRoom) -> bool:
         return room.room_id != self.settings.moderation_room and int(room.member_count) <= 2
 
-    async def handle(self, room: MatrixRoom, event: Any) -> None:
+    async def handle(self, room: MatrixRoom, event: Any) -> bool:
+        """Handle one event; True when it was addressed to the bot (and is now handled)."""
         if event.sender == self.client.user_id:
-            return
+            return False
         if isinstance(event, RoomMessageText):
             relation = event.source.get("content", {}).get("m.relates_to", {})
             if relation.get("rel_type") == "m.replace":
-                return  # an edit: the original was the command
-            body = strip_reply_fallback(event.body)
-            await self._handle(
-                room, event, lambda sender: self.dispatcher.handle_message(sender, body)
+                return False  # an edit: the original was the command
+            thread_root = (
+                relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
             )
-        elif isinstance(event, ReactionEvent):
-            if is_vote_reaction(event.key):
-                reacts_to, reaction_id = event.reacts_to, event.event_id
-                await self._handle(
+            body = strip_reply_fallback(event.body)
+            async with self._typing(room.room_id):
+                return await self._handle(
                     room,
-                    event,
-                    lambda sender: self.dispatcher.run(
-                        sender, lambda ctx: vote_by_reaction(ctx, reacts_to, reaction_id)
-                    ),
-                    always_mark=True,
+                    event.sender,
+                    event.event_id,
+                    lambda sender: self.dispatcher.handle_message(sender, body),
+                    thread_root=thread_root,
                 )
-        elif isinstance(event, RedactionEvent):
-            redacts = event.redacts
-            await self._handle(
+        if isinstance(event, ReactionEvent):
+            if not is_vote_reaction(event.key):
+                return False
+            reacts_to, reaction_id = event.reacts_to, event.event_id
+            return await self._handle(
                 room,
-                event,
+                event.sender,
+                event.event_id,
+                lambda sender: self.dispatcher.run(
+                    sender, lambda ctx: vote_by_reaction(ctx, reacts_to, reaction_id)
+                ),
+                always_mark=True,
+            )
+        if isinstance(event, RedactionEvent):
+            redacts = event.redacts
+            return await self._handle(
+                room,
+                event.sender,
+                event.event_id,
                 lambda sender: self.dispatcher.run(
                     sender, lambda ctx: unvote_by_redaction(ctx, redacts)
                 ),
                 always_mark=True,
             )
+        if isinstance(event, MegolmEvent):
+            await self._undecryptable(room, event)
+        return False
 
-    async def _handle(
-        self, room: MatrixRoom, event: Any, run: Any, *, always_mark: bool = False
-    ) -> None:
-        sender = Sender(
-            user_id=event.sender,
-            room_id=room.room_id,
-            is_direct=self.is_direct(room),
-            is_moderator=self.is_moderator(event.sender),
+    async def _undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
+        """Keep the event for when its key arrives, ask for the key, and explain once per
+        session (not once per message: a missing session fails every message sent with it)."""
+        log.warning(
+            "Cannot decrypt %s from %s in %s yet (session %s)",
+            event.event_id,
+            event.sender,
+            room.room_id,
+            event.session_id,
         )
         async with self.store.db.transaction():
-            if await self.store.state.is_handled(event.event_id):
-                log.debug("Event %s was handled before; skipping", event.event_id)
-                return
-            if sender.is_direct and isinstance(event, RoomMessageText):
+            await self.store.undecrypted.add(
+                event.event_id, room.room_id, event.source, self.dispatcher.clock()
+            )
+        with contextlib.suppress(Exception):  # a key request is a courtesy; failing it is fine
+            await self.client.request_room_key(event)
+        explained = f"undecryptable:{room.room_id}:{event.sender}:{event.session_id}"
+        await self._handle(
+            room,
+            event.sender,
+            explained,
+            lambda sender: self.dispatcher.run(sender, undecryptable),
+            reply_to=event.event_id,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _typing(self, room_id: str) -> AsyncIterator[None]:
+        """Show "typing" when a command takes more than a moment."""
+        shown = False
+
+        async def show() -> None:
+            nonlocal shown
+            await asyncio.sleep(TYPING_AFTER)
+            shown = True
+            await self.client.room_typing(room_id, True, timeout=10_000)
+
+        task = asyncio.create_task(show())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            if shown:
+                with contextlib.suppress(Exception):
+                    await self.client.room_typing(room_id, False)
+
+    async def _handle(
+        self,
+        room: MatrixRoom,
+        user_id: str,
+        key: str,
+        run: Callable[[Sender], Awaitable[Outcome | None]],
+        *,
+        always_mark: bool = False,
+        reply_to: str | None = None,
+        thread_root: str | None = None,
+    ) -> bool:
+        """Run ``run`` exactly once for ``key`` (an event id), with its effects in one transaction."""
+        sender = Sender(
+            user_id=user_id,
+            room_id=room.room_id,
+            is_direct=self.is_direct(room),
+            is_moderator=self.is_moderator(user_id),
+        )
+        async with self.store.db.transaction():
+            if await self.store.state.is_handled(key):
+                log.debug("Event %s was handled before; skipping", key)
+                return False
+            if sender.is_direct and not always_mark:
                 # Before the command runs, so that !forget erases it like everything else.
-                await self.store.users.set_direct_room(sender.user_id, room.room_id)
-            outcome: Outcome | None = await run(sender)
+                await self.store.users.set_direct_room(user_id, room.room_id)
+            outcome = await run(sender)
             if outcome is None and not always_mark:
-                return
+                return False
             now = self.dispatcher.clock()
             if outcome is not None:
                 await enqueue_outcome(
                     self.store,
                     outcome,
                     room_id=room.room_id,
-                    event_id=event.event_id,
+                    event_id=reply_to or key,
                     settings=self.settings,
                     now=now,
+                    thread_root=thread_root,
                 )
-            await self.store.state.mark_handled(event.event_id, now)
+            await self.store.state.mark_handled(key, now)
         if outcome is not None:
             self.outbox.wake()
+        return True

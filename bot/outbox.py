@@ -11,7 +11,7 @@ import io
 import logging
 import secrets
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from nio import (
@@ -32,6 +32,7 @@ from handlers.commands.challenges import room_ready
 from handlers.dispatch import utc_now
 from handlers.effects import (
     Announce,
+    CardChanged,
     CreateChallengeRoom,
     Invite,
     Outcome,
@@ -45,6 +46,9 @@ from storage import OutboxItem, Store
 
 log = logging.getLogger(__name__)
 
+
+#: Votes within this time after a change are shown by the same edit of a card.
+CARD_EDIT_DELAY = timedelta(seconds=2)
 
 #: How many times a message waits for its room to appear in the sync (a quarter second each).
 MAX_WAIT_FOR_ROOM = 120
@@ -70,10 +74,11 @@ async def enqueue_outcome(
     event_id: str | None,
     settings: BotSettings,
     now: datetime,
+    thread_root: str | None = None,
 ) -> None:
     """Write an outcome's messages and actions to the outbox, inside the caller's transaction."""
     if outcome.reply is not None:
-        content = render(outcome.reply, reply_to=event_id)
+        content = render(outcome.reply, reply_to=event_id, thread_root=thread_root)
         await store.outbox.enqueue(
             "message", {"content": content, "card": outcome.reply_card}, now, room_id=room_id
         )
@@ -104,6 +109,8 @@ async def enqueue_outcome(
         elif isinstance(effect, Invite):
             payload = {"user_id": effect.user_id}
             await store.outbox.enqueue("invite", payload, now, room_id=effect.room_id)
+        elif isinstance(effect, CardChanged):
+            await store.cards.mark_stale(effect.idea_id, now + CARD_EDIT_DELAY)
         elif isinstance(effect, CreateChallengeRoom):
             await store.outbox.enqueue("create_challenge_room", asdict(effect), now)
 

@@ -22,7 +22,9 @@ from handlers.reply import (
 )
 
 
-def render(reply: Reply, *, reply_to: str | None = None) -> dict[str, Any]:
+def render(
+    reply: Reply, *, reply_to: str | None = None, thread_root: str | None = None
+) -> dict[str, Any]:
     content: dict[str, Any] = {
         "msgtype": "m.notice",
         "body": _defuse_room_mention("\n".join(_plain_block(block) for block in reply.blocks)),
@@ -31,9 +33,28 @@ def render(reply: Reply, *, reply_to: str | None = None) -> dict[str, Any]:
         # Only the people a message is meant for get notified; never @room.
         "m.mentions": {"user_ids": list(reply.mentions)} if reply.mentions else {},
     }
-    if reply_to is not None:
+    if thread_root is not None:
+        relation: dict[str, Any] = {"rel_type": "m.thread", "event_id": thread_root}
+        if reply_to is not None:
+            relation |= {"is_falling_back": False, "m.in_reply_to": {"event_id": reply_to}}
+        content["m.relates_to"] = relation
+    elif reply_to is not None:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
     return content
+
+
+def render_edit(reply: Reply, original_event_id: str) -> dict[str, Any]:
+    """An edit (``m.replace``) that makes ``original_event_id`` show ``reply`` instead."""
+    new_content = render(reply)
+    return {
+        "msgtype": new_content["msgtype"],
+        "body": "* " + new_content["body"],
+        "format": new_content["format"],
+        "formatted_body": "* " + new_content["formatted_body"],
+        "m.new_content": new_content,
+        "m.relates_to": {"rel_type": "m.replace", "event_id": original_event_id},
+        "m.mentions": {},
+    }
 
 
 def _plain_block(block: Block) -> str:

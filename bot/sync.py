@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import ClientError
 from nio import (
     AsyncClient,
+    EncryptionError,
     JoinError,
+    MegolmEvent,
     MessageDirection,
     RoomMemberEvent,
     RoomMessagesResponse,
@@ -41,6 +43,9 @@ HANDLED_TYPES = [
 #: How far before the last checkpoint a gap fill looks; replays are harmless, misses are not.
 GAP_MARGIN_MS = 5 * 60 * 1000
 MAX_GAP_PAGES = 50
+#: Encrypted events whose keys never came are given up after this long.
+UNDECRYPTED_KEPT_FOR = timedelta(days=7)
+MAX_UNDECRYPTED_RETRIES = 200
 
 
 def sync_filter(timeline_limit: int = 50) -> dict[str, Any]:
@@ -87,7 +92,7 @@ class SyncLoop:
             if token is None:
                 await self._start_fresh(response)
             else:
-                await self._handle_batch(response)
+                await self._handle_batch(response, since=token)
             await self._accept_invites()
             await self._maintain_encryption()
             token = response.next_batch
@@ -140,7 +145,7 @@ class SyncLoop:
             len(response.rooms.join),
         )
 
-    async def _handle_batch(self, response: SyncResponse) -> None:
+    async def _handle_batch(self, response: SyncResponse, *, since: str) -> None:
         for room_id, info in response.rooms.join.items():
             room = self.client.rooms.get(room_id)
             if room is None:
@@ -152,14 +157,51 @@ class SyncLoop:
                 async with self.store.db.transaction():
                     await self.store.state.record_join(room_id, datetime.now(UTC))
             elif info.timeline.limited and info.timeline.prev_batch:
-                events = await self._fill_gap(room_id, info.timeline.prev_batch) + events
+                events = await self._fill_gap(room_id, info.timeline.prev_batch, since) + events
+            last_handled = None
             for event in events:
-                await self.events.handle(room, event)
+                if await self.events.handle(room, event):
+                    last_handled = event.event_id
+            if last_handled is not None:
+                await self._mark_read(room_id, last_handled)
         for room_id in response.rooms.leave:
             async with self.store.db.transaction():
                 await self.store.state.forget_room(room_id)
+        if self.client.olm:
+            await self._retry_undecrypted()
         async with self.store.db.transaction():
             await self._checkpoint(response)
+
+    async def _mark_read(self, room_id: str, event_id: str) -> None:
+        """A read receipt: the person sees that the bot has read their command."""
+        try:
+            await self.client.room_read_markers(
+                room_id, fully_read_event=event_id, read_event=event_id
+            )
+        except (ClientError, OSError, TimeoutError) as error:
+            log.debug("Read receipt for %s not sent: %s", room_id, error)
+
+    async def _retry_undecrypted(self) -> None:
+        """Handle the kept encrypted events whose keys have arrived since."""
+        async with self.store.db.transaction():
+            await self.store.undecrypted.drop_older_than(datetime.now(UTC) - UNDECRYPTED_KEPT_FOR)
+            pending = await self.store.undecrypted.all()
+        for event_id, room_id, source in pending[-MAX_UNDECRYPTED_RETRIES:]:
+            room = self.client.rooms.get(room_id)
+            if room is None:
+                continue
+            encrypted = MegolmEvent.from_dict(source)
+            if not isinstance(encrypted, MegolmEvent):
+                continue
+            encrypted.room_id = room_id
+            try:
+                decrypted = self.client.decrypt_event(encrypted)
+            except EncryptionError:
+                continue
+            log.info("Decrypted %s now that its key has arrived", event_id)
+            await self.events.handle(room, decrypted)  # exactly once: safe to repeat after a crash
+            async with self.store.db.transaction():
+                await self.store.undecrypted.remove(event_id)
 
     def _own_join_index(self, events: list[Any]) -> int | None:
         found = None
@@ -173,8 +215,12 @@ class SyncLoop:
                 found = index
         return found
 
-    async def _fill_gap(self, room_id: str, prev_batch: str) -> list[Any]:
-        """Events the sync skipped, oldest first, back to the last checkpoint or our join."""
+    async def _fill_gap(self, room_id: str, prev_batch: str, since: str) -> list[Any]:
+        """Events the sync skipped, oldest first, back to the last checkpoint or our join.
+
+        ``since`` bounds the pages to the sync's own gap: without it, every gap in a busy room
+        would page back through all of the margin's events again.
+        """
         async with self.store.db.transaction():
             checkpoint = await self.store.state.get(CHECKPOINT_TS_KEY)
         horizon = int(checkpoint or 0) - GAP_MARGIN_MS
@@ -184,6 +230,7 @@ class SyncLoop:
             page = await self.client.room_messages(
                 room_id,
                 start=start,
+                end=since,
                 direction=MessageDirection.back,
                 limit=100,
                 message_filter={"types": HANDLED_TYPES},
@@ -208,13 +255,15 @@ class SyncLoop:
         return [self._decrypt(room_id, event) for event in reversed(collected)]
 
     def _decrypt(self, room_id: str, event: Any) -> Any:
-        decrypt = getattr(self.client, "decrypt_event", None)
-        if decrypt is not None and type(event).__name__ == "MegolmEvent":
-            try:
-                return decrypt(event)
-            except Exception:  # an undecryptable event stays as it is
-                return event
-        return event
+        """Events paged from /messages come encrypted; those we cannot read stay MegolmEvents
+        and take the undecryptable path."""
+        if not isinstance(event, MegolmEvent) or not self.client.olm:
+            return event
+        event.room_id = room_id
+        try:
+            return self.client.decrypt_event(event)
+        except EncryptionError:
+            return event
 
     async def _checkpoint(self, response: SyncResponse) -> None:
         latest = 0

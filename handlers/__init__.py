@@ -1,6 +1,6 @@
 """The commands: what citizens, students and moderators can do. Transport-free: no Matrix here."""
 
-from handlers.commands import abuse, challenges, general, ideas, moderation, privacy
+from handlers.commands import abuse, challenges, dialogue, general, ideas, moderation, privacy
 from handlers.registry import CommandRegistry
 
 
@@ -13,6 +13,7 @@ def build_registry() -> CommandRegistry:
         moderation.router,
         abuse.router,
         privacy.router,
+        dialogue.router,
     ):
         registry.include(router)
     registry.include(general.help_command(registry))

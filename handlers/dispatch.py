@@ -5,20 +5,22 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from aiolimiter import AsyncLimiter
 
+from handlers.commands.dialogue import answer as answer_dialogue
+from handlers.commands.dialogue import expiry_note
 from handlers.context import Context
 from handlers.effects import Outcome
 from handlers.errors import BotError, Forbidden, UsageError
 from handlers.i18n import Catalogue
-from handlers.parsing import split_command
+from handlers.parsing import clean, split_command
 from handlers.registry import CommandRegistry, Role, parse_arguments
 from handlers.reply import Code, Reply
 from handlers.settings import BotSettings
-from storage import Store
+from storage import Dialogue, Store
 
 log = logging.getLogger(__name__)
 
@@ -109,18 +111,76 @@ class Dispatcher:
     async def handle_message(self, sender: Sender, body: str) -> Outcome | None:
         """The outcome of a message, or None when it is not meant for the bot.
 
+        While the sender has a dialogue open in this room (``!idea`` alone starts one), a message
+        without the prefix is its answer, in a direct chat too; a command with the prefix runs
+        as usual and leaves the dialogue open, and ``!cancel`` ends it. A dialogue that ran out
+        of time ends when its person writes again: the reply starts with a note saying so, and
+        the message is handled as if there had been no dialogue.
+
         Call inside a transaction: a command that fails leaves nothing behind.
         """
+        dialogue, note = await self._open_dialogue(sender)
+        typed = clean(body).strip()
+        if dialogue is not None and typed and not typed.startswith(self.settings.prefix):
+            return _with_note(note, await self._answer(sender, dialogue, typed))
+        return _with_note(note, await self._command(sender, body))
+
+    async def expire_dialogues(self) -> list[tuple[str, str, Outcome]]:
+        """End every dialogue that ran out of time: ``(user_id, room_id, outcome)`` for each.
+
+        The outcome has no effects; its reply is the friendly note for that person, to be sent
+        to ``room_id``, where the dialogue ran (it answers no particular event). Meant for the
+        bot's periodic sweep, which must call it inside a transaction (``async with
+        store.db.transaction():``) and queue the notes in that same transaction, so that each
+        note is sent once, and only for a dialogue that is gone. A person who writes before the
+        sweep comes by gets the same note from :meth:`handle_message` instead.
+        """
+        ended: list[tuple[str, str, Outcome]] = []
+        for dialogue in await self.store.dialogues.expired(self.clock()):
+            await self.store.dialogues.delete(dialogue.user_id, dialogue.room_id)
+            note = expiry_note(self.catalogue, await self._locale(dialogue.user_id), self.settings)
+            ended.append((dialogue.user_id, dialogue.room_id, Outcome(note)))
+        return ended
+
+    async def _open_dialogue(self, sender: Sender) -> tuple[Dialogue | None, Reply | None]:
+        """The sender's open dialogue in this room; one that ran out of time ends, with a note."""
+        dialogue = await self.store.dialogues.get(sender.user_id, sender.room_id)
+        if dialogue is None or dialogue.expires_at > self.clock():
+            return dialogue, None
+        await self.store.dialogues.delete(sender.user_id, sender.room_id)
+        return None, expiry_note(self.catalogue, await self._locale(sender.user_id), self.settings)
+
+    async def _locale(self, user_id: str) -> str:
+        return await self.store.users.language(user_id) or self.settings.language
+
+    async def _admit(self, ctx: Context) -> tuple[bool, Outcome | None]:
+        """Whether the person may go on; if not, the refusal (None: silence, during a flood)."""
+        if ctx.is_moderator:
+            return True, None
+        admitted = await self.limiter.admit(ctx.sender)
+        if admitted is None:
+            return False, None
+        if not admitted:
+            return False, Outcome(
+                ctx.reply("limit.commands", count=self.settings.commands_per_minute)
+            )
+        return True, None
+
+    async def _answer(self, sender: Sender, dialogue: Dialogue, typed: str) -> Outcome | None:
+        ctx = await self.context(sender)
+        admitted, refusal = await self._admit(ctx)
+        if not admitted:
+            return refusal
+        return await self._guarded(ctx, "dialogue", lambda: answer_dialogue(ctx, dialogue, typed))
+
+    async def _command(self, sender: Sender, body: str) -> Outcome | None:
         text = split_command(body, self.settings.prefix, prefix_optional=sender.is_direct)
         if text is None:
             return None
         ctx = await self.context(sender)
-        if not ctx.is_moderator:
-            admitted = await self.limiter.admit(sender.user_id)
-            if admitted is None:
-                return None
-            if not admitted:
-                return Outcome(ctx.reply("limit.commands", count=self.settings.commands_per_minute))
+        admitted, refusal = await self._admit(ctx)
+        if not admitted:
+            return refusal
         resolved = self.registry.resolve(text)
         if resolved is None:
             return Outcome(
@@ -162,15 +222,30 @@ class Dispatcher:
     ) -> Outcome | None:
         """Run a non-command action (a reaction, a redaction) with the same error mapping."""
         ctx = await self.context(sender)
+        return await self._guarded(ctx, "action", lambda: action(ctx))
+
+    async def _guarded(
+        self, ctx: Context, what: str, action: Callable[[], Awaitable[Outcome | None]]
+    ) -> Outcome | None:
+        """``action`` in a savepoint named ``what``; a refusal or a failure becomes the reply."""
         try:
-            async with self.store.db.savepoint("action"):
-                return await action(ctx)
+            async with self.store.db.savepoint(what):
+                return await action()
         except BotError as error:
             return Outcome(ctx.reply(error.key, **error.params))
         except Exception:
-            return Outcome(self._internal_error(ctx, "action"))
+            return Outcome(self._internal_error(ctx, what))
 
     def _internal_error(self, ctx: Context, what: str) -> Reply:
         reference = secrets.token_hex(4)
         log.exception("Unexpected error in %s from %s (ref %s)", what, ctx.sender, reference)
         return ctx.reply("error.internal", reference=Code(reference))
+
+
+def _with_note(note: Reply | None, outcome: Outcome | None) -> Outcome | None:
+    """The outcome with ``note`` before its reply (the note alone when there is no reply)."""
+    if note is None:
+        return outcome
+    if outcome is None:
+        return Outcome(note)
+    return replace(outcome, reply=note + outcome.reply if outcome.reply else note)

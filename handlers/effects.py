@@ -43,6 +43,13 @@ class Announce:
 
 
 @dataclass(frozen=True)
+class CardChanged:
+    """An idea's votes, status or title changed: its cards in the challenge room get edited."""
+
+    idea_id: int
+
+
+@dataclass(frozen=True)
 class Invite:
     room_id: str
     user_id: str
@@ -59,7 +66,9 @@ class CreateChallengeRoom:
     locale: str
 
 
-Effect = SendDirect | SendDirectFile | SendRoom | Announce | Invite | CreateChallengeRoom
+Effect = (
+    SendDirect | SendDirectFile | SendRoom | Announce | Invite | CreateChallengeRoom | CardChanged
+)
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,9 @@ class Command:
     params: tuple[Param, ...] = ()
     options: tuple[Option, ...] = ()
     subcommands: dict[str, Command] = field(default_factory=dict)
+    #: Sent with nothing after its name, the command runs with every argument None instead of
+    #: failing on the missing ones: ``!idea`` alone starts the guided dialogue.
+    may_be_bare: bool = False
 
     @property
     def name(self) -> str:
@@ -119,10 +122,13 @@ class CommandRouter:
         role: Role = Role.CITIZEN,
         params: tuple[Param, ...] = (),
         options: tuple[Option, ...] = (),
+        may_be_bare: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             path = (parent, name) if parent else (name,)
-            self.commands.append(Command(path, handler, aliases, role, params, options))
+            self.commands.append(
+                Command(path, handler, aliases, role, params, options, may_be_bare=may_be_bare)
+            )
             return handler
 
         return register
@@ -188,6 +194,8 @@ def parse_arguments(
     """Match the message against the command's declaration; raise ``UsageError`` when it doesn't."""
     values: dict[str, Any] = {}
     line = _take_options(command, line, values)
+    if command.may_be_bare and not line.strip() and not body:
+        return values | {param.name: None for param in command.params}
     tokens = tokenize(line)
     takes_body = any(param.kind is Kind.BODY for param in command.params)
     index = 0

@@ -25,3 +25,5 @@ class BotSettings(BaseModel):
     ideas_per_hour: int = Field(default=10, ge=1, le=1000)
     commands_per_minute: int = Field(default=30, ge=1, le=600)
     forget_ideas: Literal["anonymise", "delete"] = "anonymise"
+    #: Minutes without an answer after which a guided dialogue (``!idea`` alone) ends.
+    dialogue_timeout_minutes: int = Field(default=30, ge=1, le=1440)

@@ -161,4 +161,52 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX audit_by_subject ON audit_log (subject);
         """,
     ),
+    Migration(
+        3,
+        "an index for the triage queue of all challenges",
+        """
+        -- !queue without a challenge: the oldest ideas awaiting triage, read in order from here
+        -- instead of sorting every such idea of every challenge (50 ms at 100,000 ideas).
+        CREATE INDEX ideas_awaiting_triage ON ideas (created_at, id)
+            WHERE status IN ('new', 'needs_info');
+        """,
+    ),
+    Migration(
+        4,
+        "dialogues: a guided submission in progress, per person and room",
+        """
+        -- One open dialogue per person and room (!idea alone starts one); data is its answers
+        -- so far, as JSON. It ends when submitted or cancelled, or once expires_at has passed.
+        CREATE TABLE dialogues (
+            user_id     TEXT NOT NULL,
+            room_id     TEXT NOT NULL,
+            flow        TEXT NOT NULL,
+            step        TEXT NOT NULL,
+            data        TEXT NOT NULL DEFAULT '{}',
+            expires_at  TEXT NOT NULL,
+            updated_at  TEXT NOT NULL,
+            PRIMARY KEY (user_id, room_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX dialogues_by_expiry ON dialogues (expires_at);
+        """,
+    ),
+    Migration(
+        5,
+        "encrypted events waiting for their keys; cards waiting to be refreshed",
+        """
+        -- Messages the bot could not decrypt yet: handled once their room key arrives.
+        CREATE TABLE undecrypted_events (
+            event_id     TEXT PRIMARY KEY,
+            room_id      TEXT NOT NULL,
+            source       TEXT NOT NULL,
+            received_at  TEXT NOT NULL
+        ) WITHOUT ROWID;
+
+        -- Ideas whose cards show old votes or status; edited once due, so bursts coalesce.
+        CREATE TABLE card_refresh (
+            idea_id  INTEGER PRIMARY KEY REFERENCES ideas (id),
+            due_at   TEXT NOT NULL
+        );
+        """,
+    ),
 )

@@ -82,6 +82,18 @@ class AuditEntry(Record):
     subject: str | None = None
 
 
+class Dialogue(Record):
+    """A guided conversation in progress: which ``flow``, at which ``step``, the answers so far."""
+
+    user_id: str
+    room_id: str
+    flow: str
+    step: str
+    data: dict[str, Any]
+    expires_at: datetime
+    updated_at: datetime
+
+
 class OutboxItem(Record):
     id: int
     kind: str

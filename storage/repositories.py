@@ -11,6 +11,7 @@ from storage.models import (
     AuditEntry,
     Challenge,
     ChallengeStatus,
+    Dialogue,
     Idea,
     IdeaStatus,
     OutboxItem,
@@ -148,6 +149,17 @@ class IdeaRepository:
             (challenge_id, limit, offset),
         )
         return [Idea.model_validate(dict(row)) for row in rows]
+
+    async def visible_titles(self, challenge_id: int) -> list[tuple[int, str, int]]:
+        """(id, title, votes) of the ideas citizens see in a challenge, most votes first."""
+        rows = await self._db.fetch_all(
+            """SELECT i.id, i.title,
+                      (SELECT COUNT(*) FROM votes v WHERE v.idea_id = i.id) AS votes
+                 FROM ideas i JOIN challenges c ON c.id = i.challenge_id"""
+            f" WHERE i.challenge_id = ? AND {self._VISIBLE} ORDER BY votes DESC, i.id",
+            (challenge_id,),
+        )
+        return [(int(row["id"]), str(row["title"]), int(row["votes"])) for row in rows]
 
     async def count_visible_in_challenge(self, challenge_id: int) -> int:
         value = await self._db.fetch_value(
@@ -298,6 +310,29 @@ class CardRepository:
         value = await self._db.fetch_value("SELECT 1 FROM idea_cards WHERE idea_id = ?", (idea_id,))
         return value is not None
 
+    async def in_room(self, idea_id: int, room_id: str) -> list[str]:
+        rows = await self._db.fetch_all(
+            "SELECT event_id FROM idea_cards WHERE idea_id = ? AND room_id = ?", (idea_id, room_id)
+        )
+        return [str(row["event_id"]) for row in rows]
+
+    async def mark_stale(self, idea_id: int, due_at: datetime) -> None:
+        """Ask for the idea's cards to be edited at ``due_at``; later asks join the first."""
+        await self._db.execute(
+            "INSERT OR IGNORE INTO card_refresh (idea_id, due_at) VALUES (?, ?)",
+            (idea_id, _ts(due_at)),
+        )
+
+    async def take_due(self, now: datetime) -> list[int]:
+        """Ideas whose cards are due for an edit; they leave the queue."""
+        rows = await self._db.fetch_all(
+            "SELECT idea_id FROM card_refresh WHERE due_at <= ? ORDER BY due_at", (_ts(now),)
+        )
+        ids = [int(row["idea_id"]) for row in rows]
+        for idea_id in ids:
+            await self._db.execute("DELETE FROM card_refresh WHERE idea_id = ?", (idea_id,))
+        return ids
+
     async def idea_for(self, event_id: str) -> int | None:
         value = await self._db.fetch_value(
             "SELECT idea_id FROM idea_cards WHERE event_id = ?", (event_id,)
@@ -403,12 +438,18 @@ class PersonalDataRepository:
         language = await self._db.fetch_value(
             "SELECT language FROM users WHERE user_id = ?", (user_id,)
         )
+        dialogues = await self._db.fetch_all(
+            """SELECT room_id, flow, step, data, expires_at FROM dialogues
+                WHERE user_id = ? ORDER BY room_id""",
+            (user_id,),
+        )
         return {
             "user_id": user_id,
             "language": language,
             "ideas": [dict(row) for row in ideas],
             "votes": [dict(row) for row in votes],
             "reports": [dict(row) for row in reports],
+            "dialogues": [dict(row) | {"data": json.loads(row["data"])} for row in dialogues],
         }
 
     async def erase(self, user_id: str, *, delete_ideas: bool, placeholder: str) -> dict[str, int]:
@@ -429,6 +470,7 @@ class PersonalDataRepository:
         await self._db.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
         await self._db.execute("DELETE FROM direct_rooms WHERE user_id = ?", (user_id,))
         await self._db.execute("DELETE FROM confirmations WHERE user_id = ?", (user_id,))
+        await self._db.execute("DELETE FROM dialogues WHERE user_id = ?", (user_id,))
         deleted = 0
         if delete_ideas:
             rows = await self._db.fetch_all(
@@ -459,6 +501,106 @@ class PersonalDataRepository:
             "UPDATE challenges SET created_by = ? WHERE created_by = ?", (placeholder, user_id)
         )
         return counts
+
+
+class UndecryptedRepository:
+    """Encrypted events the bot could not read yet, kept until their keys arrive."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, event_id: str, room_id: str, source: dict[str, Any], now: datetime) -> None:
+        await self._db.execute(
+            """INSERT OR IGNORE INTO undecrypted_events (event_id, room_id, source, received_at)
+               VALUES (?, ?, ?, ?)""",
+            (event_id, room_id, json.dumps(source), _ts(now)),
+        )
+
+    async def all(self) -> list[tuple[str, str, dict[str, Any]]]:
+        rows = await self._db.fetch_all(
+            "SELECT event_id, room_id, source FROM undecrypted_events ORDER BY received_at"
+        )
+        return [(row["event_id"], row["room_id"], json.loads(row["source"])) for row in rows]
+
+    async def remove(self, event_id: str) -> None:
+        await self._db.execute("DELETE FROM undecrypted_events WHERE event_id = ?", (event_id,))
+
+    async def drop_older_than(self, moment: datetime) -> int:
+        return await self._db.execute_rowcount(
+            "DELETE FROM undecrypted_events WHERE received_at < ?", (_ts(moment),)
+        )
+
+
+class DialogueRepository:
+    """Guided conversations in progress, one per person and room, kept across restarts."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, user_id: str, room_id: str) -> Dialogue | None:
+        """The person's dialogue in the room, expired or not (the caller compares the time)."""
+        row = await self._db.fetch_one(
+            "SELECT * FROM dialogues WHERE user_id = ? AND room_id = ?", (user_id, room_id)
+        )
+        return None if row is None else _dialogue(row)
+
+    async def save(
+        self,
+        *,
+        user_id: str,
+        room_id: str,
+        flow: str,
+        step: str,
+        data: dict[str, Any],
+        expires_at: datetime,
+        now: datetime,
+    ) -> Dialogue:
+        """Start the dialogue, or move it on: it replaces what was kept for this person and room."""
+        dialogue = Dialogue(
+            user_id=user_id,
+            room_id=room_id,
+            flow=flow,
+            step=step,
+            data=data,
+            expires_at=expires_at,
+            updated_at=now,
+        )
+        await self._db.execute(
+            """INSERT INTO dialogues (user_id, room_id, flow, step, data, expires_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (user_id, room_id) DO UPDATE SET
+                   flow = excluded.flow, step = excluded.step, data = excluded.data,
+                   expires_at = excluded.expires_at, updated_at = excluded.updated_at""",
+            (
+                user_id,
+                room_id,
+                flow,
+                step,
+                json.dumps(data, ensure_ascii=False),
+                _ts(expires_at),
+                _ts(now),
+            ),
+        )
+        return dialogue
+
+    async def delete(self, user_id: str, room_id: str) -> bool:
+        """End the dialogue; False when there was none."""
+        changed = await self._db.execute_rowcount(
+            "DELETE FROM dialogues WHERE user_id = ? AND room_id = ?", (user_id, room_id)
+        )
+        return changed == 1
+
+    async def expired(self, now: datetime) -> list[Dialogue]:
+        """Dialogues whose time ran out at or before ``now``, oldest first."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM dialogues WHERE expires_at <= ? ORDER BY expires_at, user_id, room_id",
+            (_ts(now),),
+        )
+        return [_dialogue(row) for row in rows]
+
+
+def _dialogue(row: Row) -> Dialogue:
+    return Dialogue.model_validate(dict(row) | {"data": json.loads(row["data"])})
 
 
 class UserRepository:
@@ -639,3 +781,5 @@ class Store:
         self.blocks = BlockRepository(db)
         self.confirmations = ConfirmationRepository(db)
         self.personal_data = PersonalDataRepository(db)
+        self.dialogues = DialogueRepository(db)
+        self.undecrypted = UndecryptedRepository(db)

@@ -64,14 +64,28 @@ class Person:
         return str(self.client.user_id)
 
     @classmethod
-    async def create(cls, homeserver: Homeserver, name: str) -> Person:
-        user_id = homeserver.register_user(unique(name), PASSWORD)
-        client = AsyncClient(
-            homeserver.url, user_id, config=AsyncClientConfig(encryption_enabled=False)
-        )
+    async def create(
+        cls,
+        homeserver: Homeserver,
+        name: str,
+        *,
+        store_path: Path | None = None,
+        user_id: str | None = None,
+    ) -> Person:
+        """A new user, or ``user_id`` on a new device; with ``store_path``, one with encryption."""
+        user_id = user_id or homeserver.register_user(unique(name), PASSWORD)
+        if store_path is None:
+            config = AsyncClientConfig(encryption_enabled=False)
+            client = AsyncClient(homeserver.url, user_id, config=config)
+        else:
+            store_path.mkdir(parents=True, exist_ok=True)
+            config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False)
+            client = AsyncClient(homeserver.url, user_id, store_path=str(store_path), config=config)
         response = await client.login(PASSWORD)
         assert response.__class__.__name__ == "LoginResponse", response
         person = cls(client)
+        if client.olm is not None:
+            await person._maintain_encryption()
         first = await client.sync(timeout=0)
         assert isinstance(first, SyncResponse), first
         person._task = asyncio.create_task(person._sync_forever())
@@ -83,17 +97,14 @@ class Person:
             if not isinstance(response, SyncResponse):
                 await asyncio.sleep(0.2)
                 continue
+            if self.client.olm is not None:
+                await self._maintain_encryption()
             for room_id, info in response.rooms.join.items():
                 for event in info.timeline.events:
-                    source = event.source
+                    source = event.source  # the plaintext, for an event nio decrypted
+                    content = source.get("content", {})
                     self.seen.append(
-                        Seen(
-                            room_id,
-                            source["event_id"],
-                            source["sender"],
-                            source["type"],
-                            source.get("content", {}),
-                        )
+                        Seen(room_id, source["event_id"], source["sender"], source["type"], content)
                     )
             for room_id, info in response.rooms.invite.items():
                 if any(
@@ -104,6 +115,15 @@ class Person:
                     if self.auto_join:
                         await self.client.join(room_id)
 
+    async def _maintain_encryption(self) -> None:
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        if self.client.should_query_keys:
+            await self.client.keys_query()
+        if self.client.should_claim_keys:
+            await self.client.keys_claim(self.client.get_users_for_key_claiming())
+        await self.client.send_to_device_messages()
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -112,15 +132,18 @@ class Person:
         await self.client.close()
 
     async def send(self, room_id: str, text: str) -> str:
+        content = {"msgtype": "m.text", "body": text}
         response = await self.client.room_send(
-            room_id, "m.room.message", {"msgtype": "m.text", "body": text}
+            room_id, "m.room.message", content, ignore_unverified_devices=True
         )
         assert isinstance(response, RoomSendResponse), response
         return str(response.event_id)
 
     async def react(self, room_id: str, event_id: str, key: str = "👍") -> str:
         content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
-        response = await self.client.room_send(room_id, "m.reaction", content)
+        response = await self.client.room_send(
+            room_id, "m.reaction", content, ignore_unverified_devices=True
+        )
         assert isinstance(response, RoomSendResponse), response
         return str(response.event_id)
 
@@ -128,10 +151,18 @@ class Person:
         response = await self.client.room_redact(room_id, event_id)
         assert response.__class__.__name__ == "RoomRedactResponse", response
 
-    async def direct_chat_with(self, other: str) -> str:
-        """A DM created the way clients create one: is_direct, trusted private chat."""
+    async def direct_chat_with(self, other: str, *, encrypted: bool = False) -> str:
+        """A DM created the way clients create one: is_direct, trusted private chat, and (as
+        Element does) encrypted from the start when ``encrypted``."""
+        initial_state = []
+        if encrypted:
+            algorithm = {"algorithm": "m.megolm.v1.aes-sha2"}
+            initial_state.append({"type": "m.room.encryption", "state_key": "", "content": algorithm})
         response = await self.client.room_create(
-            is_direct=True, invite=[other], preset=RoomPreset.trusted_private_chat
+            is_direct=True,
+            invite=[other],
+            preset=RoomPreset.trusted_private_chat,
+            initial_state=initial_state,
         )
         assert isinstance(response, RoomCreateResponse), response
         await self.wait_joined(response.room_id, other)

@@ -22,6 +22,8 @@ HANDLERS = Path(__file__).resolve().parent.parent / "handlers"
 #: The first part of every catalogue key. A new area is added here on purpose, so that the
 #: scan below looks for its keys too.
 AREAS = (
+    "e2e",
+    "dialogue",
     "audit",
     "block",
     "edit",

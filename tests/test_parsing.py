@@ -408,7 +408,8 @@ async def test_a_missing_argument_gives_the_usage_in_the_users_language(
 
 
 async def test_the_usage_in_a_challenge_room_leaves_the_challenge_out(bot: Harness) -> None:
-    reply = await bot.ask(ALICE, "!idea", room=ROOM, direct=False)
+    # With nothing at all after it, !idea starts the guided dialogue (tests/test_dialogue.py).
+    reply = await bot.ask(ALICE, "!idea\nA description but no title", room=ROOM, direct=False)
 
     assert reply.splitlines() == [
         says("nl", "error.missing_argument", name="titel"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.commands.common import check_length, find_idea, idea_ref
 from handlers.context import Context
-from handlers.effects import Announce, Effect, Outcome
+from handlers.effects import Announce, CardChanged, Effect, Outcome
 from handlers.errors import Conflict, UsageError
 from handlers.registry import USER_PATTERN, CommandRouter, Kind, Param, Role, convert
 from handlers.reply import Bold, Code, Items, Quote, Reply, Text
@@ -48,6 +48,7 @@ async def report(ctx: Context, idea: int, reason: str) -> Outcome:
             idea_id=found.id,
             detail=f"{count} reports",
         )
+        effects.append(CardChanged(found.id))
         effects.append(
             Announce(
                 Reply.of(
@@ -84,7 +85,7 @@ async def hide(ctx: Context, idea: int, reason: str | None) -> Outcome:
         idea_id=found.id,
         detail=reason or "",
     )
-    return Outcome(ctx.reply("hide.done", id=idea_ref(found.id)))
+    return Outcome(ctx.reply("hide.done", id=idea_ref(found.id)), effects=(CardChanged(found.id),))
 
 
 @router.command(
@@ -103,7 +104,9 @@ async def unhide(ctx: Context, idea: int) -> Outcome:
         challenge_id=found.challenge_id,
         idea_id=found.id,
     )
-    return Outcome(ctx.reply("unhide.done", id=idea_ref(found.id)))
+    return Outcome(
+        ctx.reply("unhide.done", id=idea_ref(found.id)), effects=(CardChanged(found.id),)
+    )
 
 
 @router.command(

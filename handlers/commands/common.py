@@ -83,6 +83,8 @@ def idea_line(ctx: Context, idea: Idea) -> Inline:
 
 def card(catalogue: Catalogue, locale: str, idea: Idea, prefix: str) -> Reply:
     """The message in a challenge's room that shows an idea; a 👍 on it is a vote."""
+    if idea.hidden:  # what was reported stays out of sight, on the card too
+        return Reply.of(catalogue.span(locale, "card.hidden", id=idea_ref(idea.id)))
     return Reply.of(
         catalogue.span(
             locale,
@@ -102,6 +104,7 @@ def card(catalogue: Catalogue, locale: str, idea: Idea, prefix: str) -> Reply:
             reaction=VOTE_REACTION,
             command=Code(f"{prefix}vote {idea.id}"),
         ),
+        catalogue.span(locale, "card.discuss"),
     )
 
 

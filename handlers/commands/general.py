@@ -80,3 +80,8 @@ def help_command(registry: CommandRegistry) -> CommandRouter:
 async def set_language(ctx: Context, language: str) -> Outcome:
     await ctx.store.users.set_language(ctx.sender, language)
     return Outcome(Reply.of(ctx.catalogue.span(language, "lang.set")))
+
+
+async def undecryptable(ctx: Context) -> Outcome:
+    """What the bot says, once, about a message it could not decrypt."""
+    return Outcome(ctx.reply("e2e.undecryptable"))

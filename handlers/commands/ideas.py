@@ -6,6 +6,7 @@ import math
 from datetime import timedelta
 
 from handlers.commands.common import (
+    VOTE_REACTION,
     can_see,
     card,
     check_length,
@@ -18,7 +19,7 @@ from handlers.commands.common import (
     status_text,
 )
 from handlers.context import Context
-from handlers.effects import Announce, Effect, Outcome, SendRoom
+from handlers.effects import Announce, CardChanged, Effect, Outcome, SendRoom
 from handlers.errors import BotError, Conflict, Forbidden
 from handlers.registry import CommandRouter, Kind, Param
 from handlers.reply import Bold, Code, Items, Quote, Reply, Text
@@ -35,16 +36,29 @@ router = CommandRouter()
         Param("title", Kind.REST),
         Param("description", Kind.BODY, required=False),
     ),
+    may_be_bare=True,
 )
 async def submit(
+    ctx: Context, challenge: str | None, title: str | None, description: str | None
+) -> Outcome:
+    if title is None:  # only when the command came bare: the parser requires a title otherwise
+        # Imported here: the dialogue submits through submit_idea below, so it imports this module.
+        from handlers.commands.dialogue import start_idea_dialogue
+
+        return await start_idea_dialogue(ctx)
+    return await submit_idea(ctx, challenge, title, description)
+
+
+async def submit_idea(
     ctx: Context, challenge: str | None, title: str, description: str | None
 ) -> Outcome:
+    """Submit an idea, whether from ``!idea`` or from the confirmed guided dialogue."""
     target = await find_challenge(ctx, challenge)
     await require_not_blocked(ctx)
     require_open(target, ctx)
     check_length(ctx, "title", title, ctx.settings.max_title_length)
     check_length(ctx, "description", description, ctx.settings.max_description_length)
-    await _check_submission_rate(ctx)
+    await check_submission_rate(ctx)
     idea = await ctx.store.ideas.add(
         challenge_id=target.id,
         title=title,
@@ -83,7 +97,7 @@ async def submit(
     return Outcome(thanks, effects=tuple(effects))
 
 
-async def _check_submission_rate(ctx: Context) -> None:
+async def check_submission_rate(ctx: Context) -> None:
     """At most ``ideas_per_hour`` ideas per person in any hour."""
     hour = timedelta(hours=1)
     recent = await ctx.store.ideas.submitted_since(ctx.sender, ctx.now - hour)
@@ -153,7 +167,15 @@ async def show(ctx: Context, idea: int) -> Outcome:
         reply += Reply.of(Quote(found.description))
     if found.duplicate_of is not None:
         reply += ctx.reply("idea.duplicate_of", id=idea_ref(found.duplicate_of))
-    return Outcome(reply)
+    if not (found.votable and challenge.is_open and not found.hidden):
+        return Outcome(reply)
+    # Shown anywhere, an idea that can take votes is a card: a 👍 on this reply votes.
+    reply += ctx.reply(
+        "card.how_to_vote",
+        reaction=VOTE_REACTION,
+        command=Code(f"{ctx.settings.prefix}vote {found.id}"),
+    )
+    return Outcome(reply, reply_card=found.id)
 
 
 @router.command("vote", aliases=("stem",), params=(Param("idea", Kind.IDEA),))
@@ -164,7 +186,10 @@ async def vote(ctx: Context, idea: int) -> Outcome:
         return Outcome(ctx.reply("vote.already", id=idea_ref(found.id)))
     count = await ctx.store.votes.count(found.id)
     return Outcome(
-        ctx.reply("vote.counted", id=idea_ref(found.id), title=Bold(Text(found.title)), count=count)
+        ctx.reply(
+            "vote.counted", id=idea_ref(found.id), title=Bold(Text(found.title)), count=count
+        ),
+        effects=(CardChanged(found.id),),
     )
 
 
@@ -195,7 +220,10 @@ async def unvote(ctx: Context, idea: int) -> Outcome:
     if not await ctx.store.votes.remove(found.id, ctx.sender):
         return Outcome(ctx.reply("vote.not_voted", id=idea_ref(found.id)))
     count = await ctx.store.votes.count(found.id)
-    return Outcome(ctx.reply("vote.removed", id=idea_ref(found.id), count=count))
+    return Outcome(
+        ctx.reply("vote.removed", id=idea_ref(found.id), count=count),
+        effects=(CardChanged(found.id),),
+    )
 
 
 @router.command("mine", aliases=("mijn",))
@@ -229,7 +257,9 @@ async def withdraw(ctx: Context, idea: int) -> Outcome:
         challenge_id=found.challenge_id,
         idea_id=found.id,
     )
-    return Outcome(ctx.reply("withdraw.done", id=idea_ref(found.id)))
+    return Outcome(
+        ctx.reply("withdraw.done", id=idea_ref(found.id)), effects=(CardChanged(found.id),)
+    )
 
 
 @router.command(
@@ -275,6 +305,7 @@ async def edit(ctx: Context, idea: int, title: str, description: str | None) -> 
         challenge_id=found.challenge_id,
         idea_id=found.id,
     )
+    effects.append(CardChanged(found.id))
     return Outcome(ctx.reply("edit.done", id=idea_ref(found.id)), effects=tuple(effects))
 
 
@@ -294,8 +325,9 @@ async def vote_by_reaction(
     except BotError:
         return None
     await ctx.store.votes.record_reaction(reaction_event_id, idea.id, ctx.sender)
-    await ctx.store.votes.add(idea.id, ctx.sender, ctx.now)
-    return None
+    if not await ctx.store.votes.add(idea.id, ctx.sender, ctx.now):
+        return None
+    return Outcome(effects=(CardChanged(idea.id),))  # no reply: a reaction speaks for itself
 
 
 async def unvote_by_redaction(ctx: Context, reaction_event_id: str) -> Outcome | None:
@@ -308,5 +340,6 @@ async def unvote_by_redaction(ctx: Context, reaction_event_id: str) -> Outcome |
     challenge = None if idea is None else await ctx.store.challenges.get(idea.challenge_id)
     if challenge is None or not challenge.is_open:
         return None
-    await ctx.store.votes.remove(idea_id, voter)
-    return None
+    if not await ctx.store.votes.remove(idea_id, voter):
+        return None
+    return Outcome(effects=(CardChanged(idea_id),))

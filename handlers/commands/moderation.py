@@ -14,7 +14,7 @@ from handlers.commands.common import (
 )
 from handlers.commands.ideas import room_card
 from handlers.context import Context
-from handlers.effects import Effect, Outcome, SendDirect
+from handlers.effects import CardChanged, Effect, Outcome, SendDirect
 from handlers.errors import Conflict
 from handlers.registry import CommandRouter, Kind, Param, Role
 from handlers.reply import Bold, Code, Items, Quote, Reply, Text
@@ -104,7 +104,7 @@ async def decide(
     )
     if message:
         author_text += Reply.of(Quote(message))
-    return idea, [SendDirect(idea.author, author_text)]
+    return idea, [SendDirect(idea.author, author_text), CardChanged(idea.id)]
 
 
 def _done(ctx: Context, idea: Idea, decision: Decision, effects: list[Effect]) -> Outcome:
@@ -198,6 +198,7 @@ async def duplicate(ctx: Context, idea: int, original: int) -> Outcome:
         )
     found, effects = await decide(ctx, idea, DUPLICATE, None, duplicate_of=original)
     moved = await ctx.store.votes.move(found.id, original)
+    effects.append(CardChanged(original))
     return Outcome(
         ctx.reply("duplicate.done", id=idea_ref(idea), original=idea_ref(original), count=moved),
         effects=tuple(effects),

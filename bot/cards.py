@@ -1,0 +1,62 @@
+"""Living cards: an idea's card in its challenge's room is edited in place when the idea changes.
+
+Handlers mark an idea's cards stale; once the short delay has passed, one edit per card goes
+into the outbox with the idea as it is then. A burst of votes thus makes one edit, not many.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.backoff import sleep_unless
+from bot.outbox import OutboxSender
+from bot.render import render_edit
+from handlers.commands.common import card
+from handlers.dispatch import utc_now
+from handlers.i18n import Catalogue
+from handlers.settings import BotSettings
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+
+
+class CardRefresher:
+    def __init__(
+        self, store: Store, catalogue: Catalogue, settings: BotSettings, outbox: OutboxSender
+    ) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.settings = settings
+        self.outbox = outbox
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.refresh_due()
+            await sleep_unless(stop, POLL_SECONDS)
+
+    async def refresh_due(self) -> int:
+        """Queue the edits that are due; returns how many."""
+        edits = 0
+        now = utc_now()
+        async with self.store.db.transaction():
+            for idea_id in await self.store.cards.take_due(now):
+                idea = await self.store.ideas.get(idea_id)
+                challenge = (
+                    None if idea is None else await self.store.challenges.get(idea.challenge_id)
+                )
+                if idea is None or challenge is None or challenge.room_id is None:
+                    continue
+                reply = card(self.catalogue, self.settings.language, idea, self.settings.prefix)
+                for event_id in await self.store.cards.in_room(idea_id, challenge.room_id):
+                    payload = {"content": render_edit(reply, event_id), "card": None}
+                    await self.store.outbox.enqueue(
+                        "message", payload, now, room_id=challenge.room_id
+                    )
+                    edits += 1
+        if edits:
+            log.debug("Queued %d card edits", edits)
+            self.outbox.wake()
+        return edits

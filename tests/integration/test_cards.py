@@ -1,0 +1,117 @@
+"""Living cards edited in place, and commands answered inside a card's thread."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+
+from devtools.homeserver import Homeserver
+from tests.matrix_support import PASSWORD, Person, Seen, bot_config, start_bot, unique
+
+pytestmark = pytest.mark.integration
+
+
+def edits_of(person: Person, event_id: str) -> list[Seen]:
+    return [
+        s
+        for s in person.seen
+        if s.content.get("m.relates_to", {}).get("rel_type") == "m.replace"
+        and s.content["m.relates_to"].get("event_id") == event_id
+    ]
+
+
+async def test_a_card_is_edited_in_place_and_threads_are_answered_in_the_thread(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
+    moderator = await Person.create(homeserver, "moderator")
+    student = await Person.create(homeserver, "student")
+    voters = [await Person.create(homeserver, f"voter{n}-") for n in range(5)]
+    moderation_room = await moderator.create_room([bot_user], name="Moderation")
+    bot = await start_bot(
+        bot_config(
+            homeserver,
+            bot_user,
+            tmp_path,
+            moderators=(moderator.user_id,),
+            moderation_room=moderation_room,
+        )
+    )
+    try:
+        await moderator.wait_joined(moderation_room, bot_user)
+        slug = unique("cards-")
+        await moderator.ask(moderation_room, f"!challenge new {slug} Greener squares")
+        await moderator.wait_for(lambda s: f"#{slug}:" in s.content.get("body", ""))
+        async with bot.app.db.transaction():
+            challenge = await bot.app.store.challenges.by_slug(slug)
+        assert challenge is not None and challenge.room_id is not None
+        room = challenge.room_id
+        for person in (student, *voters):
+            joined = await person.client.join(room)
+            assert joined.__class__.__name__ == "JoinResponse", joined
+
+        card = await student.ask(room, "!idea Trees on the Vrijdagmarkt")
+        idea_id = int(re.search(r"#(\d+)", card.content["body"]).group(1))  # type: ignore[union-attr]
+        for voter in voters:
+            await voter.wait_for(lambda s: s.event_id == card.event_id)
+
+        # A burst of votes, by reaction and by command: few edits, the last one right.
+        await asyncio.gather(
+            *(
+                voter.react(room, card.event_id) if n % 2 else voter.send(room, f"!vote {idea_id}")
+                for n, voter in enumerate(voters)
+            )
+        )
+        final = await student.wait_for(
+            lambda s: (
+                s in edits_of(student, card.event_id)
+                and "5 stemmen" in s.content["m.new_content"]["body"]
+            ),
+            timeout=30,
+        )
+        new_content = final.content["m.new_content"]
+        assert (
+            f"#{idea_id}" in new_content["body"]
+            and "Trees on the Vrijdagmarkt" in new_content["body"]
+        )
+        assert new_content["m.mentions"] == {} and final.content["m.mentions"] == {}
+        assert final.content["body"].startswith("* ")
+        await asyncio.sleep(3)  # no edit still on its way
+        assert 1 <= len(edits_of(student, card.event_id)) < len(voters)
+
+        # A moderator's decision shows on the card too.
+        await moderator.ask(moderation_room, f"!accept {idea_id}")
+        await student.wait_for(
+            lambda s: (
+                s in edits_of(student, card.event_id)
+                and "aanvaard" in s.content["m.new_content"]["body"]
+            ),
+            timeout=30,
+        )
+
+        # A command inside the card's thread is answered in that thread.
+        thread = {"rel_type": "m.thread", "event_id": card.event_id, "is_falling_back": True,
+                  "m.in_reply_to": {"event_id": card.event_id}}  # fmt: skip
+        response = await student.client.room_send(
+            room,
+            "m.room.message",
+            {"msgtype": "m.text", "body": f"!show {idea_id}", "m.relates_to": thread},
+        )
+        asked = str(response.event_id)  # type: ignore[union-attr]
+        answer = await student.wait_for(
+            lambda s: (
+                s.sender == bot_user
+                and s.content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+                == asked
+            )
+        )
+        relation = answer.content["m.relates_to"]
+        assert relation["rel_type"] == "m.thread" and relation["event_id"] == card.event_id
+        assert relation["is_falling_back"] is False
+    finally:
+        await bot.stop()
+        for person in (moderator, student, *voters):
+            await person.close()

@@ -1,0 +1,94 @@
+"""Encrypted direct messages, created the way Element creates them, against the real Synapse."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from devtools.homeserver import Homeserver
+from storage import Database, Store
+from tests.integration.test_reliability import seed
+from tests.matrix_support import PASSWORD, Person, bot_config, start_bot, unique
+
+pytestmark = pytest.mark.integration
+
+
+async def test_encrypted_dm_submit_vote_by_reaction_across_a_restart(homeserver: Homeserver, tmp_path: Path) -> None:
+    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
+    config = bot_config(homeserver, bot_user, tmp_path / "bot")
+    slug = unique("crypto-")
+    await seed(config.storage.path, slug, [], "@city:localhost")
+    bot = await start_bot(config)
+    citizen = await Person.create(homeserver, "citizen", store_path=tmp_path / "citizen-keys")
+    try:
+        dm = await citizen.direct_chat_with(bot_user, encrypted=True)
+        submitted = await citizen.ask(dm, f"!idea {slug} Quiet streets at night\nLess noise after 22:00.")
+        assert submitted.type == "m.room.message"  # decrypted by the client
+        idea_id = int(re.search(r"#(\d+)", submitted.content["body"]).group(1))  # type: ignore[union-attr]
+        first_device = bot.app.client.device_id
+
+        await bot.stop()
+        bot = await start_bot(config)
+        assert bot.app.client.device_id == first_device
+
+        shown = await citizen.ask(dm, f"!show {idea_id}")
+        assert "Quiet streets at night" in shown.content["body"]
+        await citizen.react(dm, shown.event_id)
+
+        async def votes() -> int:
+            async with bot.app.db.transaction():
+                return await bot.app.store.votes.count(idea_id)
+
+        for _ in range(100):
+            if await votes() == 1:
+                break
+            await bot_sleep()
+        assert await votes() == 1
+    finally:
+        await bot.stop()
+        await citizen.close()
+
+
+async def test_an_undecryptable_message_is_explained_once(homeserver: Homeserver, tmp_path: Path) -> None:
+    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
+    bot = await start_bot(bot_config(homeserver, bot_user, tmp_path / "bot"))
+    citizen = await Person.create(homeserver, "citizen", store_path=tmp_path / "citizen-keys")
+    # The same person on a second device that never shares its keys with anyone.
+    other_device = await Person.create(homeserver, "citizen", user_id=citizen.user_id)
+    try:
+        dm = await citizen.direct_chat_with(bot_user, encrypted=True)
+        await citizen.ask(dm, "!help")  # the bot reads this room fine
+        garbage = {
+            "algorithm": "m.megolm.v1.aes-sha2",
+            "ciphertext": "AwgAEnACgAkLmt6qF84IK++J7UDH2Za1YVchHyprqTqsg2yyOwAtHaZTwyNg37afzg8f3r9IsN9r4RNFg",
+            "device_id": "NOSUCHDEVICE",
+            "sender_key": "ZXhhbXBsZS1zZW5kZXIta2V5LW5vdC1yZWFsLWF0LWFsbC0xMjM",
+            "session_id": "bm8tc3VjaC1zZXNzaW9uLWZvci10aGUtYm90LXRvLWRlY3J5cHQ",
+        }
+        for _ in range(2):
+            response = await other_device.client.room_send(dm, "m.room.encrypted", garbage)
+            assert response.__class__.__name__ == "RoomSendResponse", response
+        explanation = await citizen.wait_for(
+            lambda s: s.room_id == dm and s.sender == bot_user and "ontsleutelen" in s.content.get("body", "")
+        )
+        assert explanation.content["m.mentions"] == {}
+        await citizen.ask(dm, "!challenges")  # later messages are still answered
+        explanations = [
+            s for s in citizen.messages_from(bot_user, dm) if "ontsleutelen" in s.content.get("body", "")
+        ]
+        assert len(explanations) == 1
+    finally:
+        await bot.stop()
+        await citizen.close()
+        await other_device.close()
+
+
+async def bot_sleep() -> None:
+    import asyncio
+
+    await asyncio.sleep(0.1)
+
+
+__all__ = ["Database", "Store"]
