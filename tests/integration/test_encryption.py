@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import pytest
 
 from devtools.homeserver import Homeserver
-from storage import Database, Store
 from tests.integration.test_reliability import seed
 from tests.matrix_support import PASSWORD, Person, bot_config, start_bot, unique
 
 pytestmark = pytest.mark.integration
 
 
-async def test_encrypted_dm_submit_vote_by_reaction_across_a_restart(homeserver: Homeserver, tmp_path: Path) -> None:
+async def test_encrypted_dm_submit_vote_by_reaction_across_a_restart(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
     bot_user = homeserver.register_user(unique("bot"), PASSWORD)
     config = bot_config(homeserver, bot_user, tmp_path / "bot")
     slug = unique("crypto-")
@@ -24,7 +26,9 @@ async def test_encrypted_dm_submit_vote_by_reaction_across_a_restart(homeserver:
     citizen = await Person.create(homeserver, "citizen", store_path=tmp_path / "citizen-keys")
     try:
         dm = await citizen.direct_chat_with(bot_user, encrypted=True)
-        submitted = await citizen.ask(dm, f"!idea {slug} Quiet streets at night\nLess noise after 22:00.")
+        submitted = await citizen.ask(
+            dm, f"!idea {slug} Quiet streets at night\nLess noise after 22:00."
+        )
         assert submitted.type == "m.room.message"  # decrypted by the client
         idea_id = int(re.search(r"#(\d+)", submitted.content["body"]).group(1))  # type: ignore[union-attr]
         first_device = bot.app.client.device_id
@@ -44,14 +48,16 @@ async def test_encrypted_dm_submit_vote_by_reaction_across_a_restart(homeserver:
         for _ in range(100):
             if await votes() == 1:
                 break
-            await bot_sleep()
+            await asyncio.sleep(0.1)
         assert await votes() == 1
     finally:
         await bot.stop()
         await citizen.close()
 
 
-async def test_an_undecryptable_message_is_explained_once(homeserver: Homeserver, tmp_path: Path) -> None:
+async def test_an_undecryptable_message_is_explained_once(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
     bot_user = homeserver.register_user(unique("bot"), PASSWORD)
     bot = await start_bot(bot_config(homeserver, bot_user, tmp_path / "bot"))
     citizen = await Person.create(homeserver, "citizen", store_path=tmp_path / "citizen-keys")
@@ -71,12 +77,18 @@ async def test_an_undecryptable_message_is_explained_once(homeserver: Homeserver
             response = await other_device.client.room_send(dm, "m.room.encrypted", garbage)
             assert response.__class__.__name__ == "RoomSendResponse", response
         explanation = await citizen.wait_for(
-            lambda s: s.room_id == dm and s.sender == bot_user and "ontsleutelen" in s.content.get("body", "")
+            lambda s: (
+                s.room_id == dm
+                and s.sender == bot_user
+                and "ontsleutelen" in s.content.get("body", "")
+            )
         )
         assert explanation.content["m.mentions"] == {}
         await citizen.ask(dm, "!challenges")  # later messages are still answered
         explanations = [
-            s for s in citizen.messages_from(bot_user, dm) if "ontsleutelen" in s.content.get("body", "")
+            s
+            for s in citizen.messages_from(bot_user, dm)
+            if "ontsleutelen" in s.content.get("body", "")
         ]
         assert len(explanations) == 1
     finally:
@@ -85,10 +97,47 @@ async def test_an_undecryptable_message_is_explained_once(homeserver: Homeserver
         await other_device.close()
 
 
-async def bot_sleep() -> None:
-    import asyncio
-
-    await asyncio.sleep(0.1)
-
-
-__all__ = ["Database", "Store"]
+async def test_a_message_whose_key_arrives_late_is_handled_then(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
+    bot = await start_bot(bot_config(homeserver, bot_user, tmp_path / "bot"))
+    citizen = await Person.create(homeserver, "citizen", store_path=tmp_path / "citizen-keys")
+    try:
+        dm = await citizen.direct_chat_with(bot_user, encrypted=True)
+        await citizen.ask(dm, "!help")
+        # The bot's device holds back its to-device messages (the room keys) for a while, as
+        # when they are delayed on their way.
+        olm = bot.app.client.olm
+        assert olm is not None
+        held: list[object] = []
+        deliver = olm.handle_to_device_event
+        olm.handle_to_device_event = held.append  # type: ignore[method-assign]
+        assert citizen.client.olm is not None
+        citizen.client.olm.create_outbound_group_session(dm)  # a new key, shared with the message
+        late = await citizen.send(dm, "!challenges")
+        await citizen.wait_for(
+            lambda s: (
+                s.sender == bot_user
+                and s.content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+                == late
+                and "ontsleutelen" in s.content.get("body", "")
+            )
+        )
+        assert held  # the key really was held back
+        olm.handle_to_device_event = deliver  # type: ignore[method-assign]
+        for event in held:
+            deliver(event)
+        await citizen.send(dm, "!help")  # any new event wakes the bot's sync
+        answer = await citizen.wait_for(
+            lambda s: (
+                s.sender == bot_user
+                and s.content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+                == late
+                and "ontsleutelen" not in s.content.get("body", "")
+            )
+        )
+        assert "uitdagingen" in answer.content["body"]  # the answer to !challenges
+    finally:
+        await bot.stop()
+        await citizen.close()

@@ -164,3 +164,40 @@ async def test_mydata_and_forget_end_to_end(homeserver: Homeserver, tmp_path: Pa
         await bot.stop()
         for person in (moderator, citizen):
             await person.close()
+
+
+async def test_power_level_in_the_moderation_room_makes_a_moderator_at_command_time(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
+    owner = await Person.create(homeserver, "owner")
+    helper = await Person.create(homeserver, "helper")
+    moderation_room = await owner.create_room([bot_user, helper.user_id], name="Moderation")
+    bot = await start_bot(
+        bot_config(homeserver, bot_user, tmp_path, moderation_room=moderation_room)
+    )
+
+    async def set_level(level: int) -> None:
+        state = await owner.client.room_get_state_event(moderation_room, "m.room.power_levels")
+        content = dict(state.content)  # type: ignore[union-attr]
+        content["users"] = {**content.get("users", {}), helper.user_id: level}
+        response = await owner.client.room_put_state(
+            moderation_room, "m.room.power_levels", content
+        )
+        assert response.__class__.__name__ == "RoomPutStateResponse", response
+
+    try:
+        await owner.wait_joined(moderation_room, bot_user)
+        await owner.wait_joined(moderation_room, helper.user_id)
+        refused = await helper.ask(moderation_room, "!queue")
+        assert "moderator" in refused.content["body"]
+        await set_level(50)
+        allowed = await helper.ask(moderation_room, "!queue")
+        assert "moderator" not in allowed.content["body"]
+        await set_level(0)  # demoted: refused again, without a restart
+        refused = await helper.ask(moderation_room, "!queue")
+        assert "moderator" in refused.content["body"]
+    finally:
+        await bot.stop()
+        await owner.close()
+        await helper.close()
