@@ -10,7 +10,7 @@ from handlers.i18n import Catalogue
 from handlers.registry import Role
 from handlers.reply import Reply, Span
 from handlers.settings import BotSettings
-from storage import Challenge, Store
+from storage import Challenge, Idea, Store
 
 
 @dataclass
@@ -46,6 +46,17 @@ class Context:
     async def t_for(self, user_id: str, key: str, **params: Any) -> Span:
         """Text in the language of another person (the author who is told an outcome)."""
         return self.catalogue.span(await self.locale_of(user_id), key, **params)
+
+    async def audit_idea(self, action: str, idea: Idea, detail: str | None = None) -> None:
+        """Record what the sender did to an idea in the audit log."""
+        await self.store.audit.record(
+            actor=self.sender,
+            action=action,
+            now=self.now,
+            challenge_id=idea.challenge_id,
+            idea_id=idea.id,
+            detail=detail or "",
+        )
 
     def t_moderators(self, key: str, **params: Any) -> Span:
         return self.catalogue.span(self.settings.language, key, **params)

@@ -157,7 +157,9 @@ class Person:
         initial_state = []
         if encrypted:
             algorithm = {"algorithm": "m.megolm.v1.aes-sha2"}
-            initial_state.append({"type": "m.room.encryption", "state_key": "", "content": algorithm})
+            initial_state.append(
+                {"type": "m.room.encryption", "state_key": "", "content": algorithm}
+            )
         response = await self.client.room_create(
             is_direct=True,
             invite=[other],
@@ -348,3 +350,45 @@ async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.1)
     return time.monotonic() - start
+
+
+@dataclass
+class ModeratedBot:
+    """The bot with a moderator (listed in its config) and a moderation room."""
+
+    bot: RunningBot
+    moderator: Person
+    moderation_room: str
+
+    async def open_challenge(self, prefix: str, title: str) -> tuple[str, str]:
+        """A challenge opened by the moderator's command; returns its slug and its room."""
+        slug = unique(prefix)
+        await self.moderator.ask(self.moderation_room, f"!challenge new {slug} {title}")
+        await self.moderator.wait_for(lambda s: f"#{slug}:" in s.content.get("body", ""))
+        async with self.bot.app.db.transaction():
+            challenge = await self.bot.app.store.challenges.by_slug(slug)
+        assert challenge is not None and challenge.room_id is not None
+        return slug, challenge.room_id
+
+    async def close(self) -> None:
+        await self.bot.stop()
+        await self.moderator.close()
+
+
+async def start_moderated_bot(
+    homeserver: Homeserver, data_dir: Path, **settings: Any
+) -> ModeratedBot:
+    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
+    moderator = await Person.create(homeserver, "moderator")
+    room = await moderator.create_room([bot_user], name="Moderation")
+    config = bot_config(
+        homeserver,
+        bot_user,
+        data_dir,
+        moderators=(moderator.user_id,),
+        moderation_room=room,
+        **settings,
+    )
+    bot = await start_bot(config)
+    await moderator.wait_joined(room, bot_user)
+    return ModeratedBot(bot, moderator, room)

@@ -40,14 +40,7 @@ async def report(ctx: Context, idea: int, reason: str) -> Outcome:
     ]
     if count >= ctx.settings.report_threshold and not found.hidden:
         await ctx.store.ideas.set_hidden(found.id, True, ctx.now)
-        await ctx.store.audit.record(
-            actor=ctx.sender,
-            action="auto_hide",
-            now=ctx.now,
-            challenge_id=found.challenge_id,
-            idea_id=found.id,
-            detail=f"{count} reports",
-        )
+        await ctx.audit_idea("auto_hide", found, f"{count} reports")
         effects.append(CardChanged(found.id))
         effects.append(
             Announce(
@@ -77,14 +70,7 @@ async def hide(ctx: Context, idea: int, reason: str | None) -> Outcome:
     if found.hidden:
         return Outcome(ctx.reply("hide.already", id=idea_ref(found.id)))
     await ctx.store.ideas.set_hidden(found.id, True, ctx.now)
-    await ctx.store.audit.record(
-        actor=ctx.sender,
-        action="hide",
-        now=ctx.now,
-        challenge_id=found.challenge_id,
-        idea_id=found.id,
-        detail=reason or "",
-    )
+    await ctx.audit_idea("hide", found, reason)
     return Outcome(ctx.reply("hide.done", id=idea_ref(found.id)), effects=(CardChanged(found.id),))
 
 
@@ -97,13 +83,7 @@ async def unhide(ctx: Context, idea: int) -> Outcome:
         return Outcome(ctx.reply("unhide.not_hidden", id=idea_ref(found.id)))
     await ctx.store.ideas.set_hidden(found.id, False, ctx.now)
     await ctx.store.reports.clear(found.id)
-    await ctx.store.audit.record(
-        actor=ctx.sender,
-        action="unhide",
-        now=ctx.now,
-        challenge_id=found.challenge_id,
-        idea_id=found.id,
-    )
+    await ctx.audit_idea("unhide", found)
     return Outcome(
         ctx.reply("unhide.done", id=idea_ref(found.id)), effects=(CardChanged(found.id),)
     )

@@ -250,13 +250,7 @@ async def withdraw(ctx: Context, idea: int) -> Outcome:
             status=status_text(ctx.catalogue, ctx.locale, found.status),
         )
     await ctx.store.ideas.set_status(found.id, IdeaStatus.WITHDRAWN, ctx.now)
-    await ctx.store.audit.record(
-        actor=ctx.sender,
-        action="withdraw",
-        now=ctx.now,
-        challenge_id=found.challenge_id,
-        idea_id=found.id,
-    )
+    await ctx.audit_idea("withdraw", found)
     return Outcome(
         ctx.reply("withdraw.done", id=idea_ref(found.id)), effects=(CardChanged(found.id),)
     )
@@ -298,13 +292,7 @@ async def edit(ctx: Context, idea: int, title: str, description: str | None) -> 
                 )
             )
         )
-    await ctx.store.audit.record(
-        actor=ctx.sender,
-        action="edit",
-        now=ctx.now,
-        challenge_id=found.challenge_id,
-        idea_id=found.id,
-    )
+    await ctx.audit_idea("edit", found)
     effects.append(CardChanged(found.id))
     return Outcome(ctx.reply("edit.done", id=idea_ref(found.id)), effects=tuple(effects))
 

@@ -84,14 +84,7 @@ async def decide(
             status=status_text(ctx.catalogue, ctx.locale, idea.status),
         )
     await ctx.store.ideas.set_status(idea.id, decision.status, ctx.now, duplicate_of=duplicate_of)
-    await ctx.store.audit.record(
-        actor=ctx.sender,
-        action=decision.action,
-        now=ctx.now,
-        challenge_id=idea.challenge_id,
-        idea_id=idea.id,
-        detail=message or "",
-    )
+    await ctx.audit_idea(decision.action, idea, message)
     author_text = Reply.of(
         await ctx.t_for(
             idea.author,

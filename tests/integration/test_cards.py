@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from devtools.homeserver import Homeserver
-from tests.matrix_support import PASSWORD, Person, Seen, bot_config, start_bot, unique
+from tests.matrix_support import Person, Seen, start_moderated_bot
 
 pytestmark = pytest.mark.integration
 
@@ -26,29 +26,13 @@ def edits_of(person: Person, event_id: str) -> list[Seen]:
 async def test_a_card_is_edited_in_place_and_threads_are_answered_in_the_thread(
     homeserver: Homeserver, tmp_path: Path
 ) -> None:
-    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
-    moderator = await Person.create(homeserver, "moderator")
+    world = await start_moderated_bot(homeserver, tmp_path)
+    bot, moderator, moderation_room = world.bot, world.moderator, world.moderation_room
+    bot_user = bot.user_id
     student = await Person.create(homeserver, "student")
     voters = [await Person.create(homeserver, f"voter{n}-") for n in range(5)]
-    moderation_room = await moderator.create_room([bot_user], name="Moderation")
-    bot = await start_bot(
-        bot_config(
-            homeserver,
-            bot_user,
-            tmp_path,
-            moderators=(moderator.user_id,),
-            moderation_room=moderation_room,
-        )
-    )
     try:
-        await moderator.wait_joined(moderation_room, bot_user)
-        slug = unique("cards-")
-        await moderator.ask(moderation_room, f"!challenge new {slug} Greener squares")
-        await moderator.wait_for(lambda s: f"#{slug}:" in s.content.get("body", ""))
-        async with bot.app.db.transaction():
-            challenge = await bot.app.store.challenges.by_slug(slug)
-        assert challenge is not None and challenge.room_id is not None
-        room = challenge.room_id
+        _slug, room = await world.open_challenge("cards-", "Greener squares")
         for person in (student, *voters):
             joined = await person.client.join(room)
             assert joined.__class__.__name__ == "JoinResponse", joined
@@ -112,6 +96,6 @@ async def test_a_card_is_edited_in_place_and_threads_are_answered_in_the_thread(
         assert relation["rel_type"] == "m.thread" and relation["event_id"] == card.event_id
         assert relation["is_falling_back"] is False
     finally:
-        await bot.stop()
-        for person in (moderator, student, *voters):
+        await world.close()
+        for person in (student, *voters):
             await person.close()

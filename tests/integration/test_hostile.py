@@ -11,7 +11,14 @@ import pytest
 
 from devtools.homeserver import Homeserver
 from storage import IdeaStatus
-from tests.matrix_support import PASSWORD, Person, bot_config, start_bot, unique
+from tests.matrix_support import (
+    PASSWORD,
+    Person,
+    bot_config,
+    start_bot,
+    start_moderated_bot,
+    unique,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -23,24 +30,13 @@ HOSTILE_TITLE = (
 async def test_hostile_text_is_harmless_and_citizens_cannot_triage(
     homeserver: Homeserver, tmp_path: Path
 ) -> None:
-    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
-    moderator = await Person.create(homeserver, "moderator")
+    world = await start_moderated_bot(homeserver, tmp_path)
+    bot, moderator, moderation_room = world.bot, world.moderator, world.moderation_room
+    bot_user = bot.user_id
     citizen = await Person.create(homeserver, "citizen")
     reader = await Person.create(homeserver, "reader")
-    moderation_room = await moderator.create_room([bot_user], name="Moderation")
-    bot = await start_bot(
-        bot_config(
-            homeserver,
-            bot_user,
-            tmp_path,
-            moderators=(moderator.user_id,),
-            moderation_room=moderation_room,
-        )
-    )
     try:
-        await moderator.wait_joined(moderation_room, bot_user)
-        slug = unique("safe-")
-        await moderator.ask(moderation_room, f"!challenge new {slug} Safety first")
+        slug, _room = await world.open_challenge("safe-", "Safety first")
         dm = await citizen.direct_chat_with(bot_user)
         submitted = await citizen.ask(
             dm, f"!idea {slug} {HOSTILE_TITLE}\n<script>alert(1)</script> @room"
@@ -81,8 +77,8 @@ async def test_hostile_text_is_harmless_and_citizens_cannot_triage(
         assert idea is not None and idea.status is IdeaStatus.NEW and not idea.hidden
         assert audit == []
     finally:
-        await bot.stop()
-        for person in (moderator, citizen, reader):
+        await world.close()
+        for person in (citizen, reader):
             await person.close()
 
 
@@ -118,23 +114,12 @@ async def test_invites_from_servers_not_allowed_are_declined(
 
 
 async def test_mydata_and_forget_end_to_end(homeserver: Homeserver, tmp_path: Path) -> None:
-    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
-    moderator = await Person.create(homeserver, "moderator")
+    world = await start_moderated_bot(homeserver, tmp_path)
+    bot = world.bot
+    bot_user = bot.user_id
     citizen = await Person.create(homeserver, "citizen")
-    moderation_room = await moderator.create_room([bot_user], name="Moderation")
-    bot = await start_bot(
-        bot_config(
-            homeserver,
-            bot_user,
-            tmp_path,
-            moderators=(moderator.user_id,),
-            moderation_room=moderation_room,
-        )
-    )
     try:
-        await moderator.wait_joined(moderation_room, bot_user)
-        slug = unique("gdpr-")
-        await moderator.ask(moderation_room, f"!challenge new {slug} Privacy by design")
+        slug, _room = await world.open_challenge("gdpr-", "Privacy by design")
         dm = await citizen.direct_chat_with(bot_user)
         submitted = await citizen.ask(dm, f"!idea {slug} Benches in the park\nWith shade.")
         idea_id = int(re.search(r"#(\d+)", submitted.content["body"]).group(1))  # type: ignore[union-attr]
@@ -161,9 +146,8 @@ async def test_mydata_and_forget_end_to_end(homeserver: Homeserver, tmp_path: Pa
         assert idea is not None and idea.author != citizen.user_id and idea.votes == 0
         assert left["ideas"] == [] and left["votes"] == [] and left["reports"] == []
     finally:
-        await bot.stop()
-        for person in (moderator, citizen):
-            await person.close()
+        await world.close()
+        await citizen.close()
 
 
 async def test_power_level_in_the_moderation_room_makes_a_moderator_at_command_time(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from devtools.homeserver import Homeserver
-from tests.matrix_support import PASSWORD, Person, RunningBot, Seen, bot_config, start_bot, unique
+from tests.matrix_support import Person, RunningBot, Seen, start_bot, start_moderated_bot, unique
 
 pytestmark = pytest.mark.integration
 
@@ -39,25 +39,23 @@ class World:
 
 @pytest.fixture
 async def world(homeserver: Homeserver, tmp_path: Path) -> AsyncIterator[World]:
-    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
-    moderator = await Person.create(homeserver, "moderator")
+    moderated = await start_moderated_bot(homeserver, tmp_path)
     citizen = await Person.create(homeserver, "citizen")
     student = await Person.create(homeserver, "student")
-    moderation_room = await moderator.create_room([bot_user], name="Moderation")
-    config = bot_config(
+    world = World(
+        moderated.bot,
+        moderated.moderator,
+        citizen,
+        student,
+        moderated.moderation_room,
         homeserver,
-        bot_user,
         tmp_path,
-        moderators=(moderator.user_id,),
-        moderation_room=moderation_room,
     )
-    bot = await start_bot(config)
-    await moderator.wait_joined(moderation_room, bot_user)
     try:
-        yield World(bot, moderator, citizen, student, moderation_room, homeserver, tmp_path)
+        yield world
     finally:
-        await bot.stop()
-        for person in (moderator, citizen, student):
+        await world.bot.stop()  # the test may have restarted it
+        for person in (world.moderator, citizen, student):
             await person.close()
 
 

@@ -22,6 +22,7 @@ from tests.matrix_support import (
     bot_config,
     replies_by_command,
     start_bot,
+    start_moderated_bot,
     unique,
     wait_until,
     write_config,
@@ -249,28 +250,11 @@ async def test_a_strict_rate_limit_delays_replies_but_loses_none(tmp_path: Path)
 async def test_simultaneous_votes_by_command_and_reaction_count_exactly(
     homeserver: Homeserver, tmp_path: Path
 ) -> None:
-    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
-    moderator = await Person.create(homeserver, "moderator")
+    world = await start_moderated_bot(homeserver, tmp_path)
+    bot = world.bot
     voters = [await Person.create(homeserver, f"voter{n}-") for n in range(10)]
-    moderation_room = await moderator.create_room([bot_user], name="Moderation")
-    bot = await start_bot(
-        bot_config(
-            homeserver,
-            bot_user,
-            tmp_path,
-            moderators=(moderator.user_id,),
-            moderation_room=moderation_room,
-        )
-    )
     try:
-        await moderator.wait_joined(moderation_room, bot_user)
-        slug = unique("rush-")
-        await moderator.ask(moderation_room, f"!challenge new {slug} Livestream vote")
-        await moderator.wait_for(lambda s: f"#{slug}:" in s.content.get("body", ""))
-        async with bot.app.db.transaction():
-            challenge = await bot.app.store.challenges.by_slug(slug)
-        assert challenge is not None and challenge.room_id is not None
-        room = challenge.room_id
+        _slug, room = await world.open_challenge("rush-", "Livestream vote")
         for voter in voters:
             joined = await voter.client.join(room)
             assert joined.__class__.__name__ == "JoinResponse", joined
@@ -320,6 +304,6 @@ async def test_simultaneous_votes_by_command_and_reaction_count_exactly(
                 == 10
             )
     finally:
-        await bot.stop()
-        for person in (moderator, *voters):
+        await world.close()
+        for person in voters:
             await person.close()
