@@ -124,7 +124,7 @@ The demo is running.
   Citizen:     {USERS["citizen"]} / {PASSWORD}
 
 Start a direct chat with @{USERS["bot"]}:{homeserver.server_name} and send "help".
-Try: challenges, join fietsroutes, idea fietsroutes <your idea>, vote <number>.
+Try: idee (a guided submission), challenges, join fietsroutes, show <number>, vote <number>.
 
 Press Ctrl-C to stop.
 """,
