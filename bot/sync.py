@@ -43,6 +43,9 @@ HANDLED_TYPES = [
 #: How far before the last checkpoint a gap fill looks; replays are harmless, misses are not.
 GAP_MARGIN_MS = 5 * 60 * 1000
 MAX_GAP_PAGES = 50
+#: Read receipts wait this long after their batch: a receipt that reaches Synapse before the
+#: batch's replies delays them (it is handled first), and a busy room gets one per wait.
+RECEIPT_DELAY = 0.25
 #: Encrypted events whose keys never came are given up after this long.
 UNDECRYPTED_KEPT_FOR = timedelta(days=7)
 MAX_UNDECRYPTED_RETRIES = 200
@@ -80,6 +83,8 @@ class SyncLoop:
         self.filter = sync_filter()
         self._backoff = Backoff("Sync with the homeserver", log)
         self._failed_invites: set[str] = set()
+        self._unread: dict[str, str] = {}  # room -> newest handled event, not yet marked read
+        self._receipts: asyncio.Task[None] | None = None
         self.first_sync_done = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -97,15 +102,22 @@ class SyncLoop:
             await self._maintain_encryption()
             token = response.next_batch
             self.first_sync_done.set()
+        if self._receipts is not None:
+            self._receipts.cancel()
 
     async def _sync_once(self, token: str | None, stop: asyncio.Event) -> SyncResponse | None:
         """One sync request; None on failure (after waiting) or when asked to stop."""
+        # The first sync of a run returns at once, also after a restart with nothing new, and
+        # brings every joined room's state: matrix-nio keeps rooms in memory only, and the bot
+        # needs all of them (the moderation room's power levels, the direct chats), not only
+        # those with news since its checkpoint.
+        first = not self.first_sync_done.is_set()
         request = asyncio.create_task(
             self.client.sync(
-                timeout=self.timeout_ms if token else 0,
+                timeout=0 if first else self.timeout_ms,
                 sync_filter=self.filter,
                 since=token,
-                full_state=token is None,
+                full_state=first,
             )
         )
         stopping = asyncio.create_task(stop.wait())
@@ -163,7 +175,7 @@ class SyncLoop:
                 if await self.events.handle(room, event):
                     last_handled = event.event_id
             if last_handled is not None:
-                await self._mark_read(room_id, last_handled)
+                self._unread[room_id] = last_handled
         for room_id in response.rooms.leave:
             async with self.store.db.transaction():
                 await self.store.state.forget_room(room_id)
@@ -171,6 +183,16 @@ class SyncLoop:
             await self._retry_undecrypted()
         async with self.store.db.transaction():
             await self._checkpoint(response)
+        if self._unread and (self._receipts is None or self._receipts.done()):
+            self._receipts = asyncio.create_task(self._send_receipts(), name="read receipts")
+
+    async def _send_receipts(self) -> None:
+        """The newest handled event of each room marked read, once the replies are on their way."""
+        while self._unread:
+            await asyncio.sleep(RECEIPT_DELAY)
+            unread, self._unread = self._unread, {}
+            for room_id, event_id in unread.items():
+                await self._mark_read(room_id, event_id)
 
     async def _mark_read(self, room_id: str, event_id: str) -> None:
         """A read receipt: the person sees that the bot has read their command."""

@@ -115,23 +115,26 @@ class Database:
             raise
         await self.conn.execute(f"RELEASE {name}")
 
+    # Each helper is one trip to aiosqlite's thread, which costs more than most of our queries:
+    # no separate fetch, and no closing trip for a cursor that is done once it has run (sqlite3
+    # resets the statement when it finishes, and frees the cursor with its last reference).
+
     async def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> int:
         """Run one statement; returns the last inserted row id."""
-        async with self.conn.execute(sql, params) as cur:
-            return int(cur.lastrowid or 0)
+        cursor = await self.conn.execute(sql, params)
+        return int(cursor.lastrowid or 0)
 
     async def execute_rowcount(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        async with self.conn.execute(sql, params) as cur:
-            return int(cur.rowcount)
+        cursor = await self.conn.execute(sql, params)
+        return int(cursor.rowcount)
 
     async def fetch_one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
-        async with self.conn.execute(sql, params) as cur:
-            row: Row | None = await cur.fetchone()
-            return row
+        """The first row; for look-ups by key (all rows are fetched in the same trip)."""
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
 
     async def fetch_all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
-        async with self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self.conn.execute_fetchall(sql, params))
 
     async def fetch_value(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         row = await self.fetch_one(sql, params)
