@@ -209,4 +209,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        6,
+        "an index for the visible ideas of a challenge (hidden ones left out)",
+        """
+        DROP INDEX ideas_by_challenge;
+        CREATE INDEX ideas_by_challenge ON ideas (challenge_id, status, hidden);
+        """,
+    ),
 )
