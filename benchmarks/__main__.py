@@ -1,0 +1,134 @@
+"""``python -m benchmarks [latency|burst|engine|scale|sync ...]``: run the benchmarks, print figures.
+
+Without names, all five run, in that order, against one Synapse started on 127.0.0.1 for the
+run (and stopped after it). Everything lives in a temporary directory, removed afterwards
+unless ``--keep`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from benchmarks.common import Run, Target, show, table
+
+Benchmark = Callable[[Run, argparse.Namespace], Awaitable[list[Target]]]
+
+
+async def _latency(run: Run, args: argparse.Namespace) -> list[Target]:
+    from benchmarks.latency import run_latency
+
+    return await run_latency(run)
+
+
+async def _burst(run: Run, args: argparse.Namespace) -> list[Target]:
+    from benchmarks.burst import run_burst
+
+    return await run_burst(run)
+
+
+async def _engine(run: Run, args: argparse.Namespace) -> list[Target]:
+    from benchmarks.engine import run_engine
+
+    return await run_engine(run, profile=args.profile)
+
+
+async def _scale(run: Run, args: argparse.Namespace) -> list[Target]:
+    from benchmarks.scale import run_scale
+
+    return await run_scale(run)
+
+
+async def _sync(run: Run, args: argparse.Namespace) -> list[Target]:
+    from benchmarks.sync_cost import run_sync_cost
+
+    return await run_sync_cost(run)
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "latency": _latency,
+    "burst": _burst,
+    "engine": _engine,
+    "scale": _scale,
+    "sync": _sync,
+}
+
+
+def _machine() -> str:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = " (" + line.split(":", 1)[1].strip() + ")"
+                break
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs{model}, "
+        f"Python {platform.python_version()}, load average {load} at the start"
+    )
+
+
+async def main_async(args: argparse.Namespace, work_dir: Path) -> list[Target]:
+    run = Run(work_dir)
+    try:
+        for name in args.names or list(BENCHMARKS):
+            began = time.monotonic()
+            show(f"\n## {name}\n")
+            run.targets += await BENCHMARKS[name](run, args)
+            show(f"\n({name} took {time.monotonic() - began:.0f}s)")
+    finally:
+        run.close()
+    return run.targets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"benchmarks to run, of: {', '.join(BENCHMARKS)} (default: all)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the working directory")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="engine: print a pyinstrument profile of the bot path",
+    )
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    work_dir = Path(tempfile.mkdtemp(prefix="challenge-bot-bench-"))
+    show(f"# challenge-bot benchmarks\n\n{_machine()}; working directory {work_dir}")
+    began = time.monotonic()
+    try:
+        targets = asyncio.run(main_async(args, work_dir))
+    finally:
+        if args.keep:
+            show(f"(kept {work_dir})")
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    rows = [[t.benchmark, t.what, t.measured, t.limit, t.verdict] for t in targets]
+    show(table("Targets", ["benchmark", "target", "measured", "limit", "verdict"], rows))
+    show(f"\n(all done in {time.monotonic() - began:.0f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The floor: a minimal matrix-nio bot that answers every message with one notice.
+
+``python -m benchmarks.echo_bot --homeserver URL --user @echo:localhost`` (password: the
+benchmarks' one). It accepts every invitation, does not answer what was said before it started,
+and uses matrix-nio's own ``sync_forever``, as most matrix-nio bots do. It prints
+``{"ready": ...}`` once it listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import time
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    InviteMemberEvent,
+    LoginResponse,
+    MatrixRoom,
+    RoomMessageText,
+)
+
+from benchmarks.common import PASSWORD
+
+
+async def run(homeserver: str, user_id: str) -> None:
+    client = AsyncClient(
+        homeserver,
+        user_id,
+        config=AsyncClientConfig(encryption_enabled=False, store_sync_tokens=False),
+    )
+    login = await client.login(PASSWORD, device_name="echo")
+    if not isinstance(login, LoginResponse):
+        raise SystemExit(f"echo bot could not log in: {login}")
+    await client.sync(timeout=0, full_state=True)  # what came before is not answered
+
+    async def on_message(room: MatrixRoom, event: RoomMessageText) -> None:
+        if event.sender == client.user_id:
+            return
+        await client.room_send(
+            room.room_id,
+            "m.room.message",
+            {
+                "msgtype": "m.notice",
+                "body": event.body,
+                "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}},
+                "m.mentions": {},
+            },
+        )
+
+    async def on_invite(room: MatrixRoom, event: InviteMemberEvent) -> None:
+        if event.state_key == client.user_id and event.membership == "invite":
+            await client.join(room.room_id)
+
+    client.add_event_callback(on_message, RoomMessageText)
+    client.add_event_callback(on_invite, InviteMemberEvent)
+    print(json.dumps({"ready": time.time()}), flush=True)
+    try:
+        await client.sync_forever(timeout=30_000)
+    finally:
+        await client.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--homeserver", required=True)
+    parser.add_argument("--user", required=True)
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(args.homeserver, args.user))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
