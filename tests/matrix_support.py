@@ -19,6 +19,7 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     InviteMemberEvent,
+    ReceiptEvent,
     RoomCreateResponse,
     RoomPreset,
     RoomSendResponse,
@@ -56,6 +57,7 @@ class Person:
     client: AsyncClient
     seen: list[Seen] = field(default_factory=list)
     invites: list[str] = field(default_factory=list)
+    receipts: list[tuple[str, str, str]] = field(default_factory=list)  # room, event, reader
     auto_join: bool = True
     _task: asyncio.Task[None] | None = None
 
@@ -106,6 +108,12 @@ class Person:
                     self.seen.append(
                         Seen(room_id, source["event_id"], source["sender"], source["type"], content)
                     )
+            for room_id, info in response.rooms.join.items():
+                for ephemeral in info.ephemeral:
+                    if isinstance(ephemeral, ReceiptEvent):
+                        self.receipts.extend(
+                            (room_id, r.event_id, r.user_id) for r in ephemeral.receipts
+                        )
             for room_id, info in response.rooms.invite.items():
                 if any(
                     isinstance(e, InviteMemberEvent) and e.state_key == self.user_id
