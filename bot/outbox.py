@@ -330,7 +330,6 @@ class OutboxSender:
         now = utc_now()
         async with self.store.db.transaction():
             await self.store.challenges.set_room(challenge.id, room_id, now)
-            await self.store.state.record_join(room_id, now)
             notice = room_ready(self.catalogue, request.locale, challenge, shown)
             await self.store.outbox.enqueue(
                 "message",

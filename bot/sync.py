@@ -147,10 +147,7 @@ class SyncLoop:
 
     async def _start_fresh(self, response: SyncResponse) -> None:
         """First start: remember the rooms and the position; what came before is history."""
-        now = datetime.now(UTC)
         async with self.store.db.transaction():
-            for room_id in response.rooms.join:
-                await self.store.state.record_join(room_id, now)
             await self._checkpoint(response)
         log.info(
             "First start: joined to %d rooms; earlier messages are not acted on",
@@ -166,8 +163,6 @@ class SyncLoop:
             joined_at = self._own_join_index(events)
             if joined_at is not None:
                 events = events[joined_at + 1 :]
-                async with self.store.db.transaction():
-                    await self.store.state.record_join(room_id, datetime.now(UTC))
             elif info.timeline.limited and info.timeline.prev_batch:
                 events = await self._fill_gap(room_id, info.timeline.prev_batch, since) + events
             last_handled = None
@@ -176,9 +171,6 @@ class SyncLoop:
                     last_handled = event.event_id
             if last_handled is not None:
                 self._unread[room_id] = last_handled
-        for room_id in response.rooms.leave:
-            async with self.store.db.transaction():
-                await self.store.state.forget_room(room_id)
         if self.client.olm:
             await self._retry_undecrypted()
         async with self.store.db.transaction():
@@ -206,8 +198,10 @@ class SyncLoop:
     async def _retry_undecrypted(self) -> None:
         """Handle the kept encrypted events whose keys have arrived since."""
         async with self.store.db.transaction():
-            await self.store.undecrypted.drop_older_than(datetime.now(UTC) - UNDECRYPTED_KEPT_FOR)
             pending = await self.store.undecrypted.all()
+            if pending:  # nothing to write in the common case of nothing kept
+                cutoff = datetime.now(UTC) - UNDECRYPTED_KEPT_FOR
+                await self.store.undecrypted.drop_older_than(cutoff)
         for event_id, room_id, source in pending[-MAX_UNDECRYPTED_RETRIES:]:
             room = self.client.rooms.get(room_id)
             if room is None:

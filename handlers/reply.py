@@ -98,12 +98,3 @@ def _collect_mentions(node: Inline, found: list[str]) -> None:
     elif isinstance(node, Span):
         for child in node.children:
             _collect_mentions(child, found)
-
-
-def join(parts: list[Inline], separator: str = " ") -> Span:
-    children: list[Inline] = []
-    for index, part in enumerate(parts):
-        if index:
-            children.append(Text(separator))
-        children.append(part)
-    return Span(tuple(children))

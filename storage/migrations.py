@@ -217,4 +217,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX ideas_by_challenge ON ideas (challenge_id, status, hidden);
         """,
     ),
+    Migration(
+        7,
+        "drop joined_rooms: the join event in the timeline says where history ends",
+        """
+        DROP TABLE joined_rooms;
+        """,
+    ),
 )

@@ -711,17 +711,6 @@ class StateRepository:
             (event_id, _ts(now)),
         )
 
-    async def record_join(self, room_id: str, now: datetime) -> bool:
-        """Remember a room the bot joined; False if it was known already."""
-        changed = await self._db.execute_rowcount(
-            "INSERT OR IGNORE INTO joined_rooms (room_id, joined_at) VALUES (?, ?)",
-            (room_id, _ts(now)),
-        )
-        return changed == 1
-
-    async def forget_room(self, room_id: str) -> None:
-        await self._db.execute("DELETE FROM joined_rooms WHERE room_id = ?", (room_id,))
-
 
 class OutboxRepository:
     def __init__(self, db: Database) -> None:

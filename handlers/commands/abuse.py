@@ -134,12 +134,12 @@ async def audit(ctx: Context, subject: str | None) -> Outcome:
     return Outcome(
         Reply.of(
             ctx.t("audit.header", count=len(entries)),
-            Items(tuple(_line(ctx, entry) for entry in entries)),
+            Items(tuple(_line(entry) for entry in entries)),
         )
     )
 
 
-def _line(ctx: Context, entry: AuditEntry) -> Text | Bold | Code:
+def _line(entry: AuditEntry) -> Text:
     parts = [entry.at.strftime("%Y-%m-%d %H:%M"), entry.actor, entry.action]
     if entry.idea_id is not None:
         parts.append(f"#{entry.idea_id}")
