@@ -33,6 +33,7 @@ class Catalogue:
     def __init__(self, directory: Path = LOCALE_DIR, *, fallback: str = "en") -> None:
         self.fallback = fallback
         self._messages: dict[str, dict[str, _Template]] = {}
+        self._parse_cache: dict[str, tuple[tuple[str, str | None], ...]] = {}
         self._locales = {language: Locale.parse(language) for language in LANGUAGES}
         for language in LANGUAGES:
             with (directory / f"{language}.po").open("rb") as handle:
@@ -69,12 +70,20 @@ class Catalogue:
         count = params.get("count")
         template = self.template(language, key, count if isinstance(count, int) else None)
         children: list[Inline] = []
-        for literal, field, _spec, _conversion in _formatter.parse(template):
+        for literal, field in self._parsed(template):
             if literal:
                 children.append(Text(literal))
             if field is not None:
                 children.append(self._inline(language, params, field))
         return Span(tuple(children))
+
+    def _parsed(self, template: str) -> tuple[tuple[str, str | None], ...]:
+        """The template's literal text and placeholders, parsed once."""
+        parsed = self._parse_cache.get(template)
+        if parsed is None:
+            parsed = tuple((literal, field) for literal, field, _, _ in _formatter.parse(template))
+            self._parse_cache[template] = parsed
+        return parsed
 
     def plain(self, language: str, key: str, **params: Any) -> str:
         return plain_text(self.span(language, key, **params))
