@@ -45,7 +45,6 @@ class Challenge(Record):
     created_by: str
     created_at: datetime
     updated_at: datetime
-    idea_count: int = 0
 
     @property
     def is_open(self) -> bool:

@@ -25,16 +25,9 @@ def _ts(moment: datetime) -> str:
 
 
 class ChallengeRepository:
-    _SELECT = """
-        SELECT c.*,
-               (SELECT COUNT(*) FROM ideas i
-                 WHERE i.challenge_id = c.id
-                   AND i.status NOT IN ('withdrawn', 'duplicate', 'rejected')
-                   AND i.hidden = 0
-                   AND (c.premoderated = 0 OR i.status IN ('accepted', 'implemented'))
-               ) AS idea_count
-          FROM challenges c
-    """
+    # No count of ideas here: nearly every command looks up a challenge, and only the
+    # listings show how many ideas it has (IdeaRepository.count_visible_in_challenges).
+    _SELECT = "SELECT c.* FROM challenges c"
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -168,6 +161,21 @@ class IdeaRepository:
             (challenge_id,),
         )
         return int(value)
+
+    async def count_visible_in_challenges(self, challenge_ids: list[int]) -> dict[int, int]:
+        """How many ideas citizens see in each of these challenges (0 where there are none)."""
+        counts = dict.fromkeys(challenge_ids, 0)
+        if challenge_ids:
+            marks = ", ".join("?" * len(challenge_ids))
+            rows = await self._db.fetch_all(
+                "SELECT i.challenge_id, COUNT(*) FROM ideas i"
+                " JOIN challenges c ON c.id = i.challenge_id"
+                f" WHERE i.challenge_id IN ({marks}) AND {self._VISIBLE}"
+                " GROUP BY i.challenge_id",
+                tuple(challenge_ids),
+            )
+            counts.update((int(row[0]), int(row[1])) for row in rows)
+        return counts
 
     async def in_challenge(self, challenge_id: int) -> list[Idea]:
         rows = await self._db.fetch_all(

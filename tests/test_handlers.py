@@ -106,6 +106,10 @@ async def test_citizens_list_and_read_challenges(bot: Harness) -> None:
     await new_challenge(bot, options="--deadline=2099-12-31 --budget=2")
     await new_challenge(bot, "parks", options="", title="Greener parks")
     await submit(bot, ALICE, "Protected lanes")
+    hidden = await submit(bot, BOB, "Something reported")
+    await bot.ask(MODERATOR, f"!hide {hidden}", moderator=True)
+    reported = await bot.store.ideas.get(hidden)
+    assert reported is not None and reported.hidden
 
     listing = (await bot.ask(ALICE, "!challenges")).splitlines()
     details = await bot.ask(ALICE, "!challenge mobility")
@@ -119,12 +123,15 @@ async def test_citizens_list_and_read_challenges(bot: Harness) -> None:
         deadline=date(2099, 12, 31),
         count=1,
     )
-    assert listing[2].startswith("parks Greener parks")
+    assert listing[2] == says(
+        "nl", "challenges.line", slug="parks", title="Greener parks", deadline=None, count=0
+    )
     assert listing[3] == says("nl", "challenges.footer", command="!challenge <uitdaging>")
     assert "What would help?" in details
     assert says("nl", "challenge.status_open") in details
     assert says("nl", "challenge.deadline", deadline=date(2099, 12, 31)) in details
     assert says("nl", "challenge.budget", count=2) in details
+    assert says("nl", "challenge.idea_count", count=1) in details.splitlines()  # not the hidden one
     assert (
         says(
             "nl",

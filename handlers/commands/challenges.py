@@ -24,13 +24,14 @@ async def list_challenges(ctx: Context) -> Outcome:
     challenges = await ctx.store.challenges.list(open_only=True)
     if not challenges:
         return Outcome(ctx.reply("challenges.none"))
+    counts = await ctx.store.ideas.count_visible_in_challenges([c.id for c in challenges])
     lines = [
         ctx.t(
             "challenges.line",
             slug=Code(challenge.slug),
             title=Bold(Text(challenge.title)),
             deadline=challenge.deadline,
-            count=challenge.idea_count,
+            count=counts[challenge.id],
         )
         for challenge in challenges
     ]
@@ -58,7 +59,10 @@ async def show_challenge(ctx: Context, challenge: str | None) -> Outcome:
     reply += Reply.of(
         ctx.t(status_key),
         ctx.t("challenge.deadline", deadline=found.deadline),
-        ctx.t("challenge.idea_count", count=found.idea_count),
+        ctx.t(
+            "challenge.idea_count",
+            count=await ctx.store.ideas.count_visible_in_challenge(found.id),
+        ),
     )
     if found.vote_budget is not None:
         reply += ctx.reply("challenge.budget", count=found.vote_budget)
