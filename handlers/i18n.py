@@ -35,6 +35,9 @@ class Catalogue:
         self._messages: dict[str, dict[str, _Template]] = {}
         self._parse_cache: dict[str, tuple[tuple[str, str | None], ...]] = {}
         self._locales = {language: Locale.parse(language) for language in LANGUAGES}
+        self._plural_forms = {
+            language: self._locales[language].plural_form for language in LANGUAGES
+        }
         for language in LANGUAGES:
             with (directory / f"{language}.po").open("rb") as handle:
                 catalog = read_po(handle, locale=language)
@@ -62,7 +65,7 @@ class Catalogue:
             log.warning("Missing catalogue text %r for language %r", key, language)
             found = self.raw(self.fallback, key) or key
         if isinstance(found, tuple):
-            one = count is not None and self._locales[language].plural_form(count) == "one"
+            one = count is not None and self._plural_forms[language](count) == "one"
             return found[0] if one or len(found) == 1 else found[1]
         return found
 

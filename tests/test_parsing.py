@@ -11,7 +11,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from handlers import build_registry
-from handlers.parsing import split_command, tokenize
+from handlers.parsing import clean, split_command, tokenize
 from handlers.registry import MAX_NUMBER, Kind, convert, parse_arguments
 from tests.handler_support import ALICE, MODERATOR, Harness, new_challenge, open_harness, says
 
@@ -445,3 +445,23 @@ async def test_too_many_arguments(bot: Harness) -> None:
         says("nl", "error.too_many_arguments", value="2 3"),
         says("nl", "error.usage", usage="!vote <idee-nummer>"),
     ]
+
+
+def _dropped_by_category(text: str) -> str:
+    """What clean() keeps, by its definition: no Cc (but newline and tab), no Cs, no bidi
+    embeddings, overrides or isolates."""
+    bidi = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    return "".join(
+        ch
+        for ch in text
+        if ch in "\n\t" or (unicodedata.category(ch) not in ("Cc", "Cs") and ch not in bidi)
+    )
+
+
+@given(st.text())
+@example("\x00a\x07b\tc\x7fd\x9fe\u202ef\u2069g\ud800h\x0bi\x0cj")
+def test_clean_drops_exactly_the_controls_and_bidi_marks(text: str) -> None:
+    expected = _dropped_by_category(
+        unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    )
+    assert clean(text) == expected
