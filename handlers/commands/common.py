@@ -38,9 +38,17 @@ def can_see(ctx: Context, idea: Idea, challenge: Challenge) -> bool:
     )
 
 
+async def challenge_of(ctx: Context, idea: Idea) -> Challenge | None:
+    """The idea's challenge; in that challenge's own room (where most votes are cast) it is
+    the one the context already holds, read in the same transaction."""
+    if ctx.room_challenge is not None and ctx.room_challenge.id == idea.challenge_id:
+        return ctx.room_challenge
+    return await ctx.store.challenges.get(idea.challenge_id)
+
+
 async def find_idea(ctx: Context, idea_id: int) -> tuple[Idea, Challenge]:
     idea = await ctx.store.ideas.get(idea_id)
-    challenge = None if idea is None else await ctx.store.challenges.get(idea.challenge_id)
+    challenge = None if idea is None else await challenge_of(ctx, idea)
     if idea is None or challenge is None or not can_see(ctx, idea, challenge):
         raise NotFound("error.no_such_idea", id=idea_ref(idea_id))
     return idea, challenge

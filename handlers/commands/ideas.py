@@ -9,6 +9,7 @@ from handlers.commands.common import (
     VOTE_REACTION,
     can_see,
     card,
+    challenge_of,
     check_length,
     find_challenge,
     find_idea,
@@ -305,7 +306,7 @@ async def vote_by_reaction(
     if idea_id is None:
         return None
     idea = await ctx.store.ideas.get(idea_id)
-    challenge = None if idea is None else await ctx.store.challenges.get(idea.challenge_id)
+    challenge = None if idea is None else await challenge_of(ctx, idea)
     if idea is None or challenge is None or not can_see(ctx, idea, challenge):
         return None
     try:
@@ -325,7 +326,7 @@ async def unvote_by_redaction(ctx: Context, reaction_event_id: str) -> Outcome |
         return None
     idea_id, voter = found
     idea = await ctx.store.ideas.get(idea_id)
-    challenge = None if idea is None else await ctx.store.challenges.get(idea.challenge_id)
+    challenge = None if idea is None else await challenge_of(ctx, idea)
     if challenge is None or not challenge.is_open:
         return None
     if not await ctx.store.votes.remove(idea_id, voter):
