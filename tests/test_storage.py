@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -54,5 +56,55 @@ async def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
                 await db.execute("INSERT INTO bot_state (key, value) VALUES ('k', 'v')")
                 raise RuntimeError("crash mid-command")
         assert await db.fetch_value("SELECT COUNT(*) FROM bot_state") == 0
+    finally:
+        await db.close()
+
+
+async def test_a_failed_savepoint_undoes_only_its_own_writes(tmp_path: Path) -> None:
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    try:
+        async with db.transaction():
+            await db.execute("INSERT INTO bot_state (key, value) VALUES ('before', 'v')")
+            with pytest.raises(RuntimeError):
+                async with db.savepoint("command"):
+                    await db.execute("INSERT INTO bot_state (key, value) VALUES ('inside', 'v')")
+                    raise RuntimeError("the command failed")
+            await db.execute("INSERT INTO bot_state (key, value) VALUES ('after', 'v')")
+        rows = await db.fetch_all("SELECT key FROM bot_state ORDER BY key")
+        assert [row[0] for row in rows] == ["after", "before"]
+        with pytest.raises(RuntimeError):
+            async with db.savepoint():  # outside a transaction there is nothing to nest in
+                pass
+    finally:
+        await db.close()
+
+
+async def test_a_task_cancelled_at_any_point_leaves_the_connection_clean(tmp_path: Path) -> None:
+    """Statements run on the loop and COMMIT in aiosqlite's thread: a task cancelled while it
+    waits for the COMMIT must not let the next transaction start before the COMMIT is done."""
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    try:
+        outcomes: list[bool] = []
+        for steps in range(40):
+
+            async def write(key: str = f"k{steps}") -> None:
+                async with db.transaction():
+                    await db.execute("INSERT INTO bot_state (key, value) VALUES (?, 'v')", (key,))
+
+            task = asyncio.create_task(write())
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            async with db.transaction():  # fails if the cancelled one were still open
+                found = await db.fetch_value(
+                    "SELECT 1 FROM bot_state WHERE key = ?", (f"k{steps}",)
+                )
+            outcomes.append(found is not None)
+        assert await db.fetch_value("PRAGMA integrity_check") == "ok"
+        assert False in outcomes and True in outcomes  # cancelled before, and after, the commit
     finally:
         await db.close()
