@@ -19,6 +19,9 @@ from storage.models import (
 
 IdeaOrder = Literal["top", "new"]
 
+#: Challenge models kept for reuse (a city has dozens of challenges, not thousands).
+_MODELS_KEPT = 1024
+
 
 def _ts(moment: datetime) -> str:
     return moment.isoformat()
@@ -31,6 +34,21 @@ class ChallengeRepository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Models by the row they were built from: nearly every command reads its room's
+        # challenge, which seldom changes, and a frozen model can be handed out again.
+        self._models: dict[tuple[Any, ...], Challenge] = {}
+
+    def _challenge(self, row: Row | None) -> Challenge | None:
+        return None if row is None else self._model(row)
+
+    def _model(self, row: Row) -> Challenge:
+        key = tuple(row)
+        model = self._models.get(key)
+        if model is None:
+            if len(self._models) >= _MODELS_KEPT:
+                self._models.clear()
+            model = self._models[key] = Challenge.model_validate(dict(row))
+        return model
 
     async def create(
         self,
@@ -65,22 +83,24 @@ class ChallengeRepository:
         return challenge
 
     async def get(self, challenge_id: int) -> Challenge | None:
-        return _challenge(
+        return self._challenge(
             await self._db.fetch_one(self._SELECT + " WHERE c.id = ?", (challenge_id,))
         )
 
     async def by_slug(self, slug: str) -> Challenge | None:
-        return _challenge(await self._db.fetch_one(self._SELECT + " WHERE c.slug = ?", (slug,)))
+        return self._challenge(
+            await self._db.fetch_one(self._SELECT + " WHERE c.slug = ?", (slug,))
+        )
 
     async def by_room(self, room_id: str) -> Challenge | None:
-        return _challenge(
+        return self._challenge(
             await self._db.fetch_one(self._SELECT + " WHERE c.room_id = ?", (room_id,))
         )
 
     async def list(self, *, open_only: bool) -> list[Challenge]:
         where = " WHERE c.status = 'open'" if open_only else ""
         rows = await self._db.fetch_all(self._SELECT + where + " ORDER BY c.created_at, c.id")
-        return [Challenge.model_validate(dict(row)) for row in rows]
+        return [self._model(row) for row in rows]
 
     async def set_status(self, challenge_id: int, status: ChallengeStatus, now: datetime) -> None:
         await self._db.execute(
@@ -93,10 +113,6 @@ class ChallengeRepository:
             "UPDATE challenges SET room_id = ?, updated_at = ? WHERE id = ?",
             (room_id, _ts(now), challenge_id),
         )
-
-
-def _challenge(row: Row | None) -> Challenge | None:
-    return None if row is None else Challenge.model_validate(dict(row))
 
 
 class IdeaRepository:

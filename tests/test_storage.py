@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from storage import Database, DatabaseTooNew
+from storage import ChallengeStatus, Database, DatabaseTooNew, Store
 from storage.migrations import MIGRATIONS
 
 
@@ -106,5 +107,34 @@ async def test_a_task_cancelled_at_any_point_leaves_the_connection_clean(tmp_pat
             outcomes.append(found is not None)
         assert await db.fetch_value("PRAGMA integrity_check") == "ok"
         assert False in outcomes and True in outcomes  # cancelled before, and after, the commit
+    finally:
+        await db.close()
+
+
+async def test_a_challenge_read_again_shows_its_changes(tmp_path: Path) -> None:
+    """Challenge models are reused while their row is unchanged, and only then."""
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    store = Store(db)
+    now = datetime.now(UTC)
+    try:
+        async with db.transaction():
+            made = await store.challenges.create(
+                slug="mobility",
+                title="Safer bike lanes",
+                description="",
+                created_by="@m:x",
+                now=now,
+            )
+            first = await store.challenges.get(made.id)
+            again = await store.challenges.get(made.id)
+            await store.challenges.set_status(made.id, ChallengeStatus.CLOSED, now)
+            closed = await store.challenges.get(made.id)
+            await store.challenges.set_room(made.id, "!mobility:city.example", now)
+            in_room = await store.challenges.by_room("!mobility:city.example")
+        assert first is again and first is not None and first.is_open
+        assert closed is not None and not closed.is_open
+        assert in_room is not None and in_room.room_id == "!mobility:city.example"
+        assert not in_room.is_open
     finally:
         await db.close()
