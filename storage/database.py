@@ -41,7 +41,8 @@ class Database:
 
     Statements run inside :meth:`transaction`, which serialises users of the connection so that
     one command's effects are never interleaved with another's; a statement outside it waits its
-    turn the same way.
+    turn the same way. A transaction belongs to the task that opened it: a statement from any
+    other task waits until it ends (so a transaction must not wait for such a task).
     """
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
