@@ -180,17 +180,18 @@ class IdeaRepository:
 
     async def count_visible_in_challenges(self, challenge_ids: list[int]) -> dict[int, int]:
         """How many ideas citizens see in each of these challenges (0 where there are none)."""
+        if not challenge_ids:
+            return {}
+        marks = ", ".join("?" * len(challenge_ids))
+        # Counted per challenge, not joined per idea: the challenge's row is read once.
+        rows = await self._db.fetch_all(
+            f"""SELECT c.id, (SELECT COUNT(*) FROM ideas i
+                               WHERE i.challenge_id = c.id AND {self._VISIBLE})
+                  FROM challenges c WHERE c.id IN ({marks})""",
+            tuple(challenge_ids),
+        )
         counts = dict.fromkeys(challenge_ids, 0)
-        if challenge_ids:
-            marks = ", ".join("?" * len(challenge_ids))
-            rows = await self._db.fetch_all(
-                "SELECT i.challenge_id, COUNT(*) FROM ideas i"
-                " JOIN challenges c ON c.id = i.challenge_id"
-                f" WHERE i.challenge_id IN ({marks}) AND {self._VISIBLE}"
-                " GROUP BY i.challenge_id",
-                tuple(challenge_ids),
-            )
-            counts.update((int(row[0]), int(row[1])) for row in rows)
+        counts.update((int(row[0]), int(row[1])) for row in rows)
         return counts
 
     async def in_challenge(self, challenge_id: int) -> list[Idea]:
