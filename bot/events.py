@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nio import (
@@ -51,6 +51,38 @@ def strip_reply_fallback(body: str) -> str:
     while index < len(lines) and lines[index].startswith(">"):
         index += 1
     return "\n".join(lines[index:]).lstrip("\n")
+
+
+class _Typing:
+    """Shows "typing" in a room while a command takes more than a moment.
+
+    A timer, not a task, and a class, not a generator: nearly every command is done long
+    before the timer fires, and this costs a tenth of a task to set up and cancel.
+    """
+
+    __slots__ = ("_client", "_room_id", "_shown", "_timer")
+
+    def __init__(self, client: AsyncClient, room_id: str) -> None:
+        self._client = client
+        self._room_id = room_id
+        self._timer: asyncio.TimerHandle | None = None
+        self._shown: asyncio.Task[Any] | None = None
+
+    async def __aenter__(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(TYPING_AFTER, self._show)
+
+    def _show(self) -> None:
+        typing = self._client.room_typing(self._room_id, True, timeout=10_000)
+        self._shown = asyncio.create_task(typing)
+
+    async def __aexit__(self, *_exception: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._shown is not None:
+            with contextlib.suppress(Exception):
+                await self._shown
+            with contextlib.suppress(Exception):
+                await self._client.room_typing(self._room_id, False)
 
 
 class EventHandler:
@@ -148,29 +180,8 @@ class EventHandler:
             reply_to=event.event_id,
         )
 
-    @contextlib.asynccontextmanager
-    async def _typing(self, room_id: str) -> AsyncIterator[None]:
-        """Show "typing" when a command takes more than a moment.
-
-        A timer, not a task: nearly every command is done long before it fires, and a timer
-        costs a tenth of a task to set up and cancel.
-        """
-        shown: asyncio.Task[Any] | None = None
-
-        def show() -> None:
-            nonlocal shown
-            shown = asyncio.create_task(self.client.room_typing(room_id, True, timeout=10_000))
-
-        timer = asyncio.get_running_loop().call_later(TYPING_AFTER, show)
-        try:
-            yield
-        finally:
-            timer.cancel()
-            if shown is not None:
-                with contextlib.suppress(Exception):
-                    await shown
-                with contextlib.suppress(Exception):
-                    await self.client.room_typing(room_id, False)
+    def _typing(self, room_id: str) -> _Typing:
+        return _Typing(self.client, room_id)
 
     async def _handle(
         self,
