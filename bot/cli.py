@@ -100,7 +100,7 @@ async def _export(
     db = Database(config.storage.path)
     await db.open()
     try:
-        async with db.transaction():
+        async with db.snapshot():  # no write lock: the running bot goes on meanwhile
             data = await export_data(Store(db), slug, include_authors=include_authors)
     finally:
         await db.close()

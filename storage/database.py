@@ -6,7 +6,8 @@ task use it at a time. A statement's own work is small: a look-up by key or an i
 whatever the statement, and a vote took 16 of them. So statements run on the event loop's
 thread, on the connection that aiosqlite also holds, and only what waits on the disk goes to
 aiosqlite's thread: ``COMMIT`` (the fsync that makes a vote durable) and :meth:`backup_to`.
-The largest query a command makes, on a million votes, takes under 6 ms (docs/benchmarks.md).
+On a million votes the targets' commands take under 3 ms, statements and Python together, and
+the slowest statement, `!challenges`' count of ideas, some 35 ms (docs/benchmarks.md).
 
 The two threads never use the connection at once: every statement runs while its task holds
 the lock, and a trip to the other thread finishes before the lock is released, even when the
@@ -117,7 +118,12 @@ class Database:
     def transaction(self) -> _Transaction:
         """One SQLite transaction: ``async with db.transaction():`` commits on success and
         rolls back on any exception."""
-        return _Transaction(self)
+        return _Transaction(self, "BEGIN IMMEDIATE")
+
+    def snapshot(self) -> _Transaction:
+        """A transaction for reading only, such as an export: it sees the database as it was
+        at its first read, and takes no write lock, so the running bot can go on writing."""
+        return _Transaction(self, "BEGIN DEFERRED")
 
     def savepoint(self, name: str = "step") -> _Savepoint:
         """A nested unit inside the current transaction that can fail on its own."""
@@ -187,19 +193,20 @@ class Database:
 
 
 class _Transaction:
-    __slots__ = ("_db",)
+    __slots__ = ("_begin", "_db")
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, begin: str) -> None:
         self._db = db
+        self._begin = begin
 
     async def __aenter__(self) -> None:
         db = self._db
         await db._lock.acquire()
         try:
-            # Never waits: the bot is the only writer (backup and export only read, and in
-            # WAL mode readers and the writer go on together); another writer would make it
-            # wait up to the busy timeout, as the bot's next step would anyway.
-            db._sqlite.execute("BEGIN IMMEDIATE")
+            # BEGIN IMMEDIATE never waits: the bot is its database's only writer (backup and
+            # export only read, and in WAL mode readers and the writer go on together).
+            # Another writer would hold up the loop's thread up to the busy timeout.
+            db._sqlite.execute(self._begin)
         except BaseException:
             db._lock.release()
             raise

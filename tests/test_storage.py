@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -138,3 +139,27 @@ async def test_a_challenge_read_again_shows_its_changes(tmp_path: Path) -> None:
         assert not in_room.is_open
     finally:
         await db.close()
+
+
+async def test_an_export_snapshot_lets_the_bot_write_meanwhile(tmp_path: Path) -> None:
+    """The CLI's export reads in a snapshot: the running bot's writes neither wait for it nor
+    show up in it. A write transaction in its place would hold the bot up."""
+    path = tmp_path / "bot.sqlite3"
+    exporter, bot = Database(path), Database(path, busy_timeout_ms=100)
+    await exporter.open()
+    await bot.open()
+    try:
+        async with exporter.snapshot():
+            before = await exporter.fetch_value("SELECT COUNT(*) FROM bot_state")
+            async with bot.transaction():
+                await bot.execute("INSERT INTO bot_state (key, value) VALUES ('vote', '1')")
+            assert await exporter.fetch_value("SELECT COUNT(*) FROM bot_state") == before
+        assert await bot.fetch_value("SELECT value FROM bot_state WHERE key = 'vote'") == "1"
+
+        async with exporter.transaction():
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                async with bot.transaction():
+                    pass
+    finally:
+        await bot.close()
+        await exporter.close()
