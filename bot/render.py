@@ -17,8 +17,8 @@ from handlers.reply import (
     Para,
     Quote,
     Reply,
-    Span,
     Text,
+    plain_text,
 )
 
 
@@ -59,9 +59,9 @@ def render_edit(reply: Reply, original_event_id: str) -> dict[str, Any]:
 
 def _plain_block(block: Block) -> str:
     if isinstance(block, Para):
-        return _plain(block.content)
+        return plain_text(block.content)
     if isinstance(block, Items):
-        return "\n".join(f"• {_plain(item)}" for item in block.items)
+        return "\n".join(f"• {plain_text(item)}" for item in block.items)
     return "\n".join(f"> {line}" for line in block.value.split("\n"))
 
 
@@ -72,17 +72,6 @@ def _html_block(block: Block) -> str:
         return "<ul>" + "".join(f"<li>{_html(item)}</li>" for item in block.items) + "</ul>"
     assert isinstance(block, Quote)
     return f"<blockquote>{_escape(block.value)}</blockquote>"
-
-
-def _plain(node: Inline) -> str:
-    if isinstance(node, Text | Code):
-        return node.value
-    if isinstance(node, Mention):
-        return node.user_id
-    if isinstance(node, Bold | Italic):
-        return _plain(node.child)
-    assert isinstance(node, Span)
-    return "".join(_plain(child) for child in node.children)
 
 
 def _html(node: Inline) -> str:

@@ -18,7 +18,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.messages.pofile import read_po
 
-from handlers.reply import Bold, Code, Inline, Italic, Mention, Span, Text
+from handlers.reply import Bold, Code, Inline, Italic, Mention, Span, Text, plain_text
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +113,3 @@ class Catalogue:
         if value is None:
             return Text("–")
         return Text(str(value))
-
-
-def plain_text(node: Inline) -> str:
-    if isinstance(node, Text | Code):
-        return node.value
-    if isinstance(node, Mention):
-        return node.user_id
-    if isinstance(node, Bold | Italic):
-        return plain_text(node.child)
-    return "".join(plain_text(child) for child in node.children)

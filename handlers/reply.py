@@ -98,3 +98,14 @@ def _collect_mentions(node: Inline, found: list[str]) -> None:
     elif isinstance(node, Span):
         for child in node.children:
             _collect_mentions(child, found)
+
+
+def plain_text(node: Inline) -> str:
+    """What a node says, without its formatting (a mention is the user's ID)."""
+    if isinstance(node, Text | Code):
+        return node.value
+    if isinstance(node, Mention):
+        return node.user_id
+    if isinstance(node, Bold | Italic):
+        return plain_text(node.child)
+    return "".join(plain_text(child) for child in node.children)

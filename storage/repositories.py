@@ -171,12 +171,7 @@ class IdeaRepository:
         return [(int(row["id"]), str(row["title"]), int(row["votes"])) for row in rows]
 
     async def count_visible_in_challenge(self, challenge_id: int) -> int:
-        value = await self._db.fetch_value(
-            "SELECT COUNT(*) FROM ideas i JOIN challenges c ON c.id = i.challenge_id"
-            f" WHERE i.challenge_id = ? AND {self._VISIBLE}",
-            (challenge_id,),
-        )
-        return int(value)
+        return (await self.count_visible_in_challenges([challenge_id]))[challenge_id]
 
     async def count_visible_in_challenges(self, challenge_ids: list[int]) -> dict[int, int]:
         """How many ideas citizens see in each of these challenges (0 where there are none)."""

@@ -17,8 +17,8 @@ from handlers.commands.ideas import unvote_by_redaction, vote_by_reaction
 from handlers.context import Context
 from handlers.dispatch import Dispatcher, Sender
 from handlers.effects import CreateChallengeRoom, Effect, Outcome, SendRoom
-from handlers.i18n import Catalogue, plain_text
-from handlers.reply import Items, Para, Quote, Reply
+from handlers.i18n import Catalogue
+from handlers.reply import Items, Para, Quote, Reply, plain_text
 from handlers.settings import BotSettings
 from storage import Challenge, Database, Idea, Store
 
