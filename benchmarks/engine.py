@@ -30,7 +30,9 @@ from nio import AsyncClient, AsyncClientConfig, RoomReadMarkersResponse, SyncRes
 
 from benchmarks.common import Run, Target, show, table
 from bot.events import EventHandler
-from bot.outbox import OutboxSender
+from bot.homeserver import Reachability
+from bot.roles import ModeratorRoles
+from bot.rooms import Rooms
 from bot.sync import SyncLoop
 from handlers import build_registry
 from handlers.dispatch import Dispatcher
@@ -217,9 +219,11 @@ async def bot_path(path: Path, kind: str, votes: int, catalogue: Catalogue) -> E
         client.sync = replay.sync
         client.room_read_markers = replay.read_markers
         dispatcher = Dispatcher(build_registry(), store, catalogue, settings)
-        outbox = OutboxSender(client, store, catalogue, settings)  # never run: rows stay queued
-        events = EventHandler(client, store, dispatcher, outbox)
-        loop = SyncLoop(client, store, events, timeout_ms=0)
+        rooms, roles = Rooms(client, store, settings), ModeratorRoles(settings)
+        await rooms.load()
+        # No delivery loop: the replies stay queued in the outbox.
+        events = EventHandler(client, store, dispatcher, rooms, roles, wake_outbox=lambda: None)
+        loop = SyncLoop(client, store, events, rooms, roles, Reachability(client), timeout_ms=0)
         async with asyncio.timeout(TIME_LIMIT):
             await loop.run(stop)
         await client.close()

@@ -1,17 +1,31 @@
-"""Wires the pieces together and runs the bot until SIGINT or SIGTERM."""
+"""Wires the pieces together and runs the bot until SIGINT or SIGTERM.
+
+Background work is supervised: the delivery loop, the card refresher and the dialogue sweeper
+each run under :meth:`BotApp._supervise`, which logs a failure with a reference and starts the
+loop again after a backoff, so that a bug in one never silences the bot. The sync loop is the
+bot itself: if it fails (the homeserver no longer accepts the access token, say), the process
+exits with status 1 for its supervisor (systemd's ``Restart=on-failure``) to restart it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
+from collections.abc import Awaitable, Callable
 
+from bot.backoff import Backoff, sleep_unless
 from bot.cards import CardRefresher
 from bot.client import log_in, make_client
 from bot.config import Config
+from bot.delivery import Delivery
 from bot.dialogues import DialogueSweeper
 from bot.events import EventHandler
-from bot.outbox import OutboxSender
+from bot.homeserver import Reachability
+from bot.outgoing import Outgoing
+from bot.roles import ModeratorRoles
+from bot.rooms import Rooms
 from bot.sync import SyncLoop
 from handlers import build_registry
 from handlers.dispatch import Dispatcher
@@ -22,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: On shutdown, how long queued replies may take to go out before the bot stops anyway.
 DRAIN_SECONDS = 10.0
+#: On shutdown, how long a background loop may take to finish its step before it is cancelled.
+STOP_GRACE_SECONDS = 2.0
 
 
 class BotApp:
@@ -32,50 +48,99 @@ class BotApp:
         self.catalogue = Catalogue()
         self.dispatcher = Dispatcher(build_registry(), self.store, self.catalogue, config.bot)
         self.client = make_client(config)
-        self.outbox = OutboxSender(self.client, self.store, self.catalogue, config.bot)
-        self.dialogues = DialogueSweeper(self.dispatcher, self.outbox)
-        self.cards = CardRefresher(self.store, self.catalogue, config.bot, self.outbox)
-        self.events = EventHandler(self.client, self.store, self.dispatcher, self.outbox)
+        self.reachability = Reachability(self.client)
+        self.rooms = Rooms(self.client, self.store, config.bot)
+        self.roles = ModeratorRoles(config.bot)
+        self.outgoing = Outgoing(self.client, self.store, self.catalogue, config.bot, self.rooms)
+        self.events = EventHandler(
+            self.client,
+            self.store,
+            self.dispatcher,
+            self.rooms,
+            self.roles,
+            wake_outbox=lambda: self.delivery.wake(),
+        )
         self.sync = SyncLoop(
             self.client,
             self.store,
             self.events,
+            self.rooms,
+            self.roles,
+            self.reachability,
             timeout_ms=config.matrix.sync_timeout_ms,
             allowed_servers=config.bot.allowed_servers,
         )
+        self.delivery = Delivery(
+            self.store, self.outgoing.carry_out, self.reachability, self.sync.first_sync_done
+        )
+        self.dialogues = DialogueSweeper(self.dispatcher, self.delivery)
+        self.cards = CardRefresher(self.store, self.catalogue, config.bot, self.delivery)
         self.stop = asyncio.Event()
 
     async def run(self) -> None:
         await self.db.open()
         try:
             await log_in(self.client, self.config, self.store)
+            await self.rooms.load()
             if self.client.olm is not None:
                 # For moderators who verify the bot's device by hand (see the README).
                 fingerprint = self.client.olm.account.identity_keys["ed25519"]
                 log.info("Device %s, ed25519 fingerprint %s", self.client.device_id, fingerprint)
-            outbox_task = asyncio.create_task(self.outbox.run(self.stop), name="outbox")
-            cards_task = asyncio.create_task(self.cards.run(self.stop), name="cards")
-            sweep_task = asyncio.create_task(self.dialogues.run(self.stop), name="dialogues")
+            background = [
+                asyncio.create_task(self._supervise("delivery", self.delivery.run)),
+                asyncio.create_task(self._supervise("cards", self.cards.run)),
+                asyncio.create_task(self._supervise("dialogues", self.dialogues.run)),
+            ]
             try:
                 await self.sync.run(self.stop)
             finally:
                 self.stop.set()
-                await outbox_task
-                await cards_task
-                await sweep_task
-                await self.cards.refresh_due()
-                await self.outbox.drain(DRAIN_SECONDS)
+                await self._shut_down(background)
         finally:
             # Never log out: that would delete the device and its encryption keys.
+            await self.reachability.close()
             await self.client.close()
             await self.db.close()
         log.info("Stopped")
+
+    async def _supervise(self, name: str, loop: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        """Run a background loop until ``stop``; one that fails is logged and started again."""
+        backoff = Backoff(f"Background task {name}", log, cap=30.0)
+        while not self.stop.is_set():
+            try:
+                await loop(self.stop)
+            except Exception:
+                reference = secrets.token_hex(4)
+                log.exception("Background task %s failed; restarting it (ref %s)", name, reference)
+                await sleep_unless(self.stop, backoff.failed(f"ref {reference}"))
+
+    async def _shut_down(self, background: list[asyncio.Task[None]]) -> None:
+        """Finish within the drain time whatever the bot was doing: loops that do not end in a
+        moment are cancelled, and what is in flight is abandoned after ``DRAIN_SECONDS``."""
+        _done, hanging = await asyncio.wait(background, timeout=STOP_GRACE_SECONDS)
+        for task in hanging:
+            task.cancel()
+        await asyncio.gather(*hanging, return_exceptions=True)
+        try:
+            async with asyncio.timeout(STOP_GRACE_SECONDS):
+                await self.cards.refresh_due()
+        except Exception as error:
+            log.warning("Card edits not queued at shutdown: %s", error)
+        await self.delivery.drain(DRAIN_SECONDS)
 
 
 async def run_bot(config: Config) -> None:
     app = BotApp(config)
     loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def on_signal() -> None:
+        if app.stop.is_set() and main is not None:
+            log.warning("Second signal: stopping now")
+            main.cancel()
+        app.stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, app.stop.set)
+        loop.add_signal_handler(signum, on_signal)
     log.info("Starting as %s on %s", config.matrix.user_id, config.matrix.homeserver)
     await app.run()

@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from bot.backoff import sleep_unless
-from bot.outbox import OutboxSender
+from bot.delivery import Delivery
 from bot.render import render_edit
 from handlers.commands.common import card
 from handlers.dispatch import utc_now
@@ -25,7 +25,7 @@ POLL_SECONDS = 0.5
 
 class CardRefresher:
     def __init__(
-        self, store: Store, catalogue: Catalogue, settings: BotSettings, outbox: OutboxSender
+        self, store: Store, catalogue: Catalogue, settings: BotSettings, outbox: Delivery
     ) -> None:
         self.store = store
         self.catalogue = catalogue

@@ -6,7 +6,8 @@ import asyncio
 import logging
 
 from bot.backoff import sleep_unless
-from bot.outbox import OutboxSender, enqueue_outcome
+from bot.delivery import Delivery
+from bot.effects import enqueue_outcome
 from handlers.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -15,7 +16,7 @@ SWEEP_SECONDS = 5.0
 
 
 class DialogueSweeper:
-    def __init__(self, dispatcher: Dispatcher, outbox: OutboxSender) -> None:
+    def __init__(self, dispatcher: Dispatcher, outbox: Delivery) -> None:
         self.dispatcher = dispatcher
         self.store = dispatcher.store
         self.outbox = outbox

@@ -1,24 +1,27 @@
-"""One Matrix event in, its effects out: each event is handled exactly once, in one transaction."""
+"""One Matrix event in, its effects out: each event is handled exactly once, in one transaction.
+
+No event can stop the bot. Its content is validated first (:mod:`bot.content`); one that does
+not fit is not for the bot. An unexpected failure while handling one is logged with a
+reference, the event is marked handled on its own, and the next event goes on.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import secrets
 import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nio import (
-    AsyncClient,
-    MatrixRoom,
-    MegolmEvent,
-    ReactionEvent,
-    RedactionEvent,
-    RoomMessageText,
-)
+from nio import AsyncClient, MatrixRoom, MegolmEvent
 
-from bot.outbox import OutboxSender, enqueue_outcome
+from bot.content import Incoming, Message, Reaction, Redaction, judged_at, parse
+from bot.effects import enqueue_outcome
+from bot.roles import ModeratorRoles
+from bot.rooms import Rooms
 from handlers.commands.common import VOTE_REACTION
 from handlers.commands.general import undecryptable
 from handlers.commands.ideas import unvote_by_redaction, vote_by_reaction
@@ -87,81 +90,94 @@ class _Typing:
 
 class EventHandler:
     def __init__(
-        self, client: AsyncClient, store: Store, dispatcher: Dispatcher, outbox: OutboxSender
+        self,
+        client: AsyncClient,
+        store: Store,
+        dispatcher: Dispatcher,
+        rooms: Rooms,
+        roles: ModeratorRoles,
+        wake_outbox: Callable[[], None],
     ) -> None:
         self.client = client
         self.store = store
         self.dispatcher = dispatcher
-        self.outbox = outbox
+        self.rooms = rooms
+        self.roles = roles
+        self.wake_outbox = wake_outbox
         self.settings = dispatcher.settings
 
-    def is_moderator(self, user_id: str) -> bool:
-        if user_id in self.settings.moderators:
-            return True
-        room = self.client.rooms.get(self.settings.moderation_room or "")
-        if room is None:
-            return False
-        level = int(room.power_levels.get_user_level(user_id))
-        return level >= self.settings.moderator_power_level
-
-    def is_direct(self, room: MatrixRoom) -> bool:
-        return room.room_id != self.settings.moderation_room and int(room.member_count) <= 2
-
     async def handle(self, room: MatrixRoom, event: Any) -> bool:
-        """Handle one event; True when it was addressed to the bot (and is now handled)."""
-        if event.sender == self.client.user_id:
+        """Handle one event; True when it was addressed to the bot (and is now handled).
+
+        Raises only when the database cannot record that the event was handled.
+        """
+        if isinstance(event, MegolmEvent):
+            await self._guard(room, event.event_id, lambda: self._undecryptable(room, event))
             return False
-        if isinstance(event, RoomMessageText):
-            relation = event.source.get("content", {}).get("m.relates_to", {})
-            if relation.get("rel_type") == "m.replace":
-                return False  # an edit: the original was the command
-            thread_root = (
-                relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
+        parsed = parse(getattr(event, "source", None))
+        if parsed is None or parsed.sender == self.client.user_id:
+            return False
+        return await self._guard(room, parsed.event_id, lambda: self._handle_parsed(room, parsed))
+
+    async def _guard(
+        self, room: MatrixRoom, event_id: str, handle: Callable[[], Awaitable[bool]]
+    ) -> bool:
+        try:
+            return await handle()
+        except Exception:
+            reference = secrets.token_hex(4)
+            log.exception(
+                "Unexpected error handling %s in %s; passed over (ref %s)",
+                event_id,
+                room.room_id,
+                reference,
             )
+        async with self.store.db.transaction():
+            await self.store.state.mark_handled(event_id, self.dispatcher.clock())
+        return True
+
+    async def _handle_parsed(self, room: MatrixRoom, event: Incoming) -> bool:
+        if isinstance(event, Message):
+            if event.is_edit:
+                return False  # an edit: the original was the command
             body = strip_reply_fallback(event.body)
             async with self._typing(room.room_id):
                 return await self._handle(
                     room,
-                    event.sender,
-                    event.event_id,
+                    event,
                     lambda sender: self.dispatcher.handle_message(sender, body),
-                    thread_root=thread_root,
+                    thread_root=event.thread_root,
                 )
-        if isinstance(event, ReactionEvent):
+        if isinstance(event, Reaction):
             if not is_vote_reaction(event.key):
                 return False
             reacts_to, reaction_id = event.reacts_to, event.event_id
             return await self._handle(
                 room,
-                event.sender,
-                event.event_id,
+                event,
                 lambda sender: self.dispatcher.run(
                     sender, lambda ctx: vote_by_reaction(ctx, reacts_to, reaction_id)
                 ),
                 always_mark=True,
             )
-        if isinstance(event, RedactionEvent):
+        if isinstance(event, Redaction):
             redacts = event.redacts
             return await self._handle(
                 room,
-                event.sender,
-                event.event_id,
+                event,
                 lambda sender: self.dispatcher.run(
                     sender, lambda ctx: unvote_by_redaction(ctx, redacts)
                 ),
                 always_mark=True,
             )
-        if isinstance(event, MegolmEvent):
-            await self._undecryptable(room, event)
-        return False
+        return False  # memberships and power levels: the sync loop reads those
 
-    async def _undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
+    async def _undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> bool:
         """Keep the event for when its key arrives, ask for the key, and explain once per
         session (not once per message: a missing session fails every message sent with it)."""
         log.warning(
-            "Cannot decrypt %s from %s in %s yet (session %s)",
+            "Cannot decrypt %s in %s yet (session %s)",
             event.event_id,
-            event.sender,
             room.room_id,
             event.session_id,
         )
@@ -171,14 +187,20 @@ class EventHandler:
             )
         with contextlib.suppress(Exception):  # a key request is a courtesy; failing it is fine
             await self.client.request_room_key(event)
-        explained = f"undecryptable:{room.room_id}:{event.sender}:{event.session_id}"
+        # The key names no person: it is a hash of the room, the sender and the session.
+        parts = f"{room.room_id}\n{event.sender}\n{event.session_id}".encode()
+        explained = Incoming(
+            event_id="undecryptable:" + hashlib.sha256(parts).hexdigest()[:32],
+            sender=event.sender,
+            sent_at=self.dispatcher.clock(),
+        )
         await self._handle(
             room,
-            event.sender,
             explained,
             lambda sender: self.dispatcher.run(sender, undecryptable),
             reply_to=event.event_id,
         )
+        return False
 
     def _typing(self, room_id: str) -> _Typing:
         return _Typing(self.client, room_id)
@@ -186,32 +208,37 @@ class EventHandler:
     async def _handle(
         self,
         room: MatrixRoom,
-        user_id: str,
-        key: str,
+        event: Incoming,
         run: Callable[[Sender], Awaitable[Outcome | None]],
         *,
         always_mark: bool = False,
         reply_to: str | None = None,
         thread_root: str | None = None,
     ) -> bool:
-        """Run ``run`` exactly once for ``key`` (an event id), with its effects in one transaction."""
+        """Run ``run`` exactly once for the event, with its effects in one transaction.
+
+        The command is judged at the time it was sent: the moderator's role then, and its
+        timestamp (within reason, :func:`judged_at`) for deadlines and limits.
+        """
+        now = self.dispatcher.clock()
         sender = Sender(
-            user_id=user_id,
+            user_id=event.sender,
             room_id=room.room_id,
-            is_direct=self.is_direct(room),
-            is_moderator=self.is_moderator(user_id),
+            is_direct=self.rooms.is_direct(room),
+            is_moderator=self.roles.is_moderator(event.sender, event.sent_at),
+            sent_at=judged_at(event.sent_at, now),
         )
+        key = event.event_id
         async with self.store.db.transaction():
             if await self.store.state.is_handled(key):
                 log.debug("Event %s was handled before; skipping", key)
                 return False
             if sender.is_direct and not always_mark:
                 # Before the command runs, so that !forget erases it like everything else.
-                await self.store.users.set_direct_room(user_id, room.room_id)
+                await self.store.users.set_direct_room(event.sender, room.room_id)
             outcome = await run(sender)
             if outcome is None and not always_mark:
                 return False
-            now = self.dispatcher.clock()
             if outcome is not None:
                 await enqueue_outcome(
                     self.store,
@@ -224,5 +251,5 @@ class EventHandler:
                 )
             await self.store.state.mark_handled(key, now)
         if outcome is not None:
-            self.outbox.wake()
+            self.wake_outbox()
         return True

@@ -1,32 +1,43 @@
 """Our own sync loop: the checkpoint lives in SQLite and moves only after a batch is handled.
 
 A crash between handling and checkpoint replays the batch; ``handled_events`` makes the replay
-a no-op. A limited timeline is filled from ``/messages`` before the batch is handled. Events
-from before the bot joined a room are history, not commands.
+a no-op. A limited timeline is filled from ``/messages`` before the batch is handled, retrying
+until it can be read: the checkpoint never moves past an event that was not handled.
+
+Where history ends in a room: at the bot's own invite. Element creates a direct chat only when
+its first message is sent, so that message reaches the room before the bot joins; a moderator
+who invites the bot and types a command at once does the same. What came after the invite is
+meant for the bot; what came before is history. Where the bot joined without an invite (a
+public room, by its alias), its join marks the line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiohttp import ClientError
 from nio import (
     AsyncClient,
     EncryptionError,
     JoinError,
+    MatrixRoom,
     MegolmEvent,
     MessageDirection,
-    RoomMemberEvent,
     RoomMessagesResponse,
     SyncError,
     SyncResponse,
 )
 
 from bot.backoff import Backoff, retry_after, sleep_unless
+from bot.content import Membership, PowerLevels, parse
 from bot.events import EventHandler
+from bot.homeserver import NETWORK_ERRORS, REQUEST_TIMEOUT, Reachability, is_server_failure
+from bot.roles import ModeratorRoles
+from bot.rooms import Rooms
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -39,16 +50,31 @@ HANDLED_TYPES = [
     "m.room.redaction",
     "m.room.encrypted",
     "m.room.member",
+    # In the timeline too, not only in the state block, which Synapse can leave a change out
+    # of: a demoted moderator loses the rights from the next command.
+    "m.room.power_levels",
 ]
 #: How far before the last checkpoint a gap fill looks; replays are harmless, misses are not.
 GAP_MARGIN_MS = 5 * 60 * 1000
-MAX_GAP_PAGES = 50
 #: Read receipts wait this long after their batch: a receipt that reaches Synapse before the
 #: batch's replies delays them (it is handled first), and a busy room gets one per wait.
 RECEIPT_DELAY = 0.25
 #: Encrypted events whose keys never came are given up after this long.
 UNDECRYPTED_KEPT_FOR = timedelta(days=7)
 MAX_UNDECRYPTED_RETRIES = 200
+
+
+class Stopped(Exception):
+    """The bot was asked to stop in the middle of a batch: it is not checkpointed."""
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """The bot's own membership event before which a room's events are history."""
+
+    index: int
+    invited: bool  # the line is the bot's invite
+    invite_earlier: bool = False  # a join after an invite that lies further back
 
 
 def sync_filter(timeline_limit: int = 50) -> dict[str, Any]:
@@ -65,12 +91,44 @@ def sync_filter(timeline_limit: int = 50) -> dict[str, Any]:
     }
 
 
+def own_membership(event: Any, bot_user: str) -> Membership | None:
+    source = getattr(event, "source", None)
+    if not isinstance(source, dict) or source.get("type") != "m.room.member":
+        return None
+    if source.get("state_key") != bot_user:
+        return None
+    parsed = parse(source)
+    return parsed if isinstance(parsed, Membership) else None
+
+
+def history_line(events: list[Any], bot_user: str) -> HistoryLine | None:
+    """Where history ends among ``events`` (oldest first), or None if they don't say."""
+    line: HistoryLine | None = None
+    for index, event in enumerate(events):
+        membership = own_membership(event, bot_user)
+        if membership is None:
+            continue
+        if membership.membership == "invite":
+            line = HistoryLine(index, invited=True)
+        elif membership.membership == "join" and membership.previous != "join":
+            if line is None or not line.invited:
+                line = HistoryLine(
+                    index, invited=False, invite_earlier=membership.previous == "invite"
+                )
+        elif membership.membership in ("leave", "ban"):
+            line = HistoryLine(index, invited=False)
+    return line
+
+
 class SyncLoop:
     def __init__(
         self,
         client: AsyncClient,
         store: Store,
         events: EventHandler,
+        rooms: Rooms,
+        roles: ModeratorRoles,
+        reachability: Reachability,
         *,
         timeout_ms: int = 30_000,
         allowed_servers: tuple[str, ...] = (),
@@ -78,6 +136,9 @@ class SyncLoop:
         self.client = client
         self.store = store
         self.events = events
+        self.rooms = rooms
+        self.roles = roles
+        self.reachability = reachability
         self.timeout_ms = timeout_ms
         self.allowed_servers = allowed_servers
         self.filter = sync_filter()
@@ -90,20 +151,28 @@ class SyncLoop:
     async def run(self, stop: asyncio.Event) -> None:
         async with self.store.db.transaction():
             token = await self.store.state.get(TOKEN_KEY)
-        while not stop.is_set():
-            response = await self._sync_once(token, stop)
-            if response is None:
-                continue
-            if token is None:
-                await self._start_fresh(response)
-            else:
-                await self._handle_batch(response, since=token)
-            await self._accept_invites()
-            await self._maintain_encryption()
-            token = response.next_batch
-            self.first_sync_done.set()
-        if self._receipts is not None:
-            self._receipts.cancel()
+        try:
+            while not stop.is_set():
+                response = await self._sync_once(token, stop)
+                if response is None:
+                    continue
+                try:
+                    await self._handle_batch(response, since=token, stop=stop)
+                except Stopped:
+                    break
+                except Exception:
+                    # Not checkpointed: the same batch comes again, and handled events are
+                    # recognised. An event's own failure never gets here (EventHandler).
+                    reference = secrets.token_hex(4)
+                    log.exception("A sync batch could not be handled (ref %s)", reference)
+                    await sleep_unless(stop, self._backoff.failed(f"ref {reference}"))
+                    continue
+                await self._after_batch(response)
+                token = response.next_batch
+                self.first_sync_done.set()
+        finally:
+            if self._receipts is not None:
+                self._receipts.cancel()
 
     async def _sync_once(self, token: str | None, stop: asyncio.Event) -> SyncResponse | None:
         """One sync request; None on failure (after waiting) or when asked to stop."""
@@ -112,14 +181,8 @@ class SyncLoop:
         # needs all of them (the moderation room's power levels, the direct chats), not only
         # those with news since its checkpoint.
         first = not self.first_sync_done.is_set()
-        request = asyncio.create_task(
-            self.client.sync(
-                timeout=0 if first else self.timeout_ms,
-                sync_filter=self.filter,
-                since=token,
-                full_state=first,
-            )
-        )
+        timeout_ms = 0 if first else self.timeout_ms
+        request = asyncio.create_task(self._request_sync(token, timeout_ms, first))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
@@ -128,8 +191,13 @@ class SyncLoop:
             return None
         try:
             response = request.result()
-        except (ClientError, OSError, TimeoutError) as error:
-            await sleep_unless(stop, self._backoff.failed(f"{type(error).__name__}: {error}"))
+        except NETWORK_ERRORS as error:
+            await self.reachability.outage(f"{type(error).__name__}: {error}", stop)
+            return None
+        except Exception:
+            reference = secrets.token_hex(4)
+            log.exception("Unexpected error in a sync request (ref %s)", reference)
+            await sleep_unless(stop, self._backoff.failed(f"ref {reference}"))
             return None
         if isinstance(response, SyncError):
             if response.status_code == "M_UNKNOWN_TOKEN":
@@ -137,46 +205,171 @@ class SyncLoop:
             wait = retry_after(response)
             if wait is not None:
                 await sleep_unless(stop, wait)
-                return None
-            await sleep_unless(
-                stop, self._backoff.failed(f"{response.status_code}: {response.message}")
-            )
+            elif is_server_failure(response):
+                await self.reachability.outage(f"{response.status_code}", stop)
+            else:
+                reason = f"{response.status_code}: {response.message}"
+                await sleep_unless(stop, self._backoff.failed(reason))
             return None
         self._backoff.succeeded()
         return response
 
-    async def _start_fresh(self, response: SyncResponse) -> None:
-        """First start: remember the rooms and the position; what came before is history."""
-        async with self.store.db.transaction():
-            await self._checkpoint(response)
-        log.info(
-            "First start: joined to %d rooms; earlier messages are not acted on",
-            len(response.rooms.join),
-        )
+    async def _request_sync(self, token: str | None, timeout_ms: int, full_state: bool) -> Any:
+        # A stalled connection must not hang the bot: past the long poll and a margin, give up.
+        async with asyncio.timeout(timeout_ms / 1000 + REQUEST_TIMEOUT):
+            return await self.client.sync(
+                timeout=timeout_ms, sync_filter=self.filter, since=token, full_state=full_state
+            )
 
-    async def _handle_batch(self, response: SyncResponse, *, since: str) -> None:
+    async def _handle_batch(
+        self, response: SyncResponse, *, since: str | None, stop: asyncio.Event
+    ) -> None:
+        """Handle every room's new events, then checkpoint. On the very first start (no
+        ``since``) everything is history: only the position and the moderators' levels count."""
+        batch: list[tuple[MatrixRoom, list[Any]]] = []
         for room_id, info in response.rooms.join.items():
             room = self.client.rooms.get(room_id)
             if room is None:
                 continue
-            events = list(info.timeline.events)
-            joined_at = self._own_join_index(events)
-            if joined_at is not None:
-                events = events[joined_at + 1 :]
-            elif info.timeline.limited and info.timeline.prev_batch:
-                events = await self._fill_gap(room_id, info.timeline.prev_batch, since) + events
+            events, start = list(info.timeline.events), len(info.timeline.events)
+            if since is not None:
+                events, start = await self._events_for(room_id, info, since, stop)
+            if room_id == self.roles.room_id:
+                self._follow_power_levels(info, events)
+            batch.append((room, events[start:]))
+        self.roles.seed(self.client.rooms.get(self.roles.room_id or ""))
+        for room, events in batch:
             last_handled = None
             for event in events:
                 if await self.events.handle(room, event):
                     last_handled = event.event_id
             if last_handled is not None:
-                self._unread[room_id] = last_handled
+                self._unread[room.room_id] = last_handled
         if self.client.olm:
             await self._retry_undecrypted()
         async with self.store.db.transaction():
             await self._checkpoint(response)
+        if since is None:
+            log.info(
+                "First start: joined to %d rooms; earlier messages are not acted on",
+                len(response.rooms.join),
+            )
         if self._unread and (self._receipts is None or self._receipts.done()):
             self._receipts = asyncio.create_task(self._send_receipts(), name="read receipts")
+
+    def _follow_power_levels(self, info: Any, events: list[Any]) -> None:
+        """The moderation room's levels: its state before the timeline, then each change."""
+        state = None
+        for event in info.state:
+            parsed = parse(getattr(event, "source", None))
+            if isinstance(parsed, PowerLevels):
+                state = parsed
+        self.roles.start_batch(state)
+        for event in events:
+            parsed = parse(getattr(event, "source", None))
+            if isinstance(parsed, PowerLevels):
+                self.roles.changed(parsed)
+
+    async def _events_for(
+        self, room_id: str, info: Any, since: str, stop: asyncio.Event
+    ) -> tuple[list[Any], int]:
+        """A room's events of this batch, oldest first, gaps filled; and the index of the first
+        one meant for the bot (those before it are history)."""
+        events = list(info.timeline.events)
+        bot = self.client.user_id
+        line = history_line(events, bot)
+        if info.timeline.limited and info.timeline.prev_batch:
+            if line is None:  # events skipped since the last batch
+                async with self.store.db.transaction():
+                    checkpoint = await self.store.state.get(CHECKPOINT_TS_KEY)
+                horizon = int(checkpoint or 0) - GAP_MARGIN_MS
+                gap = await self._fill_gap(room_id, info.timeline.prev_batch, since, horizon, stop)
+                events = gap + events
+            elif line.invite_earlier:  # joined now; what followed the invite lies further back
+                gap = await self._fill_gap(room_id, info.timeline.prev_batch, None, None, stop)
+                events = gap + events
+            line = history_line(events, bot)
+        return events, 0 if line is None else line.index + 1
+
+    async def _fill_gap(
+        self,
+        room_id: str,
+        prev_batch: str,
+        end: str | None,
+        horizon: int | None,
+        stop: asyncio.Event,
+    ) -> list[Any]:
+        """Events the sync skipped, oldest first: back to ``end`` (the last batch's position),
+        ``horizon`` (a time), or the bot's own invite or join, which is included.
+
+        ``end`` bounds the pages to the sync's own gap: without it, every gap in a busy room
+        would page back through all of the margin's events again.
+        """
+        collected: list[Any] = []
+        start = prev_batch
+        bot = self.client.user_id
+        while True:
+            page = await self._page(room_id, start, end, stop)
+            if page is None:
+                break
+            reached_end = not page.chunk or not page.end
+            for event in page.chunk:  # newest first
+                if horizon is not None and event.server_timestamp < horizon:
+                    reached_end = True
+                    break
+                collected.append(event)
+                line = history_line([event], bot)
+                if line is not None and not line.invite_earlier:
+                    reached_end = True
+                    break
+            if reached_end:
+                break
+            start = page.end
+        log.info("Filled a gap of %d events in %s", len(collected), room_id)
+        return [self._decrypt(room_id, event) for event in reversed(collected)]
+
+    async def _page(
+        self, room_id: str, start: str, end: str | None, stop: asyncio.Event
+    ) -> RoomMessagesResponse | None:
+        """One page of ``/messages``, tried until the homeserver gives it; None only when it
+        refuses for good (the bot may not read that history)."""
+        while True:
+            if stop.is_set():
+                raise Stopped
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    page = await self.client.room_messages(
+                        room_id,
+                        start=start,
+                        end=end,
+                        direction=MessageDirection.back,
+                        limit=100,
+                        message_filter={"types": HANDLED_TYPES},
+                    )
+            except NETWORK_ERRORS as error:
+                await self.reachability.outage(f"{type(error).__name__}: {error}", stop)
+                continue
+            if isinstance(page, RoomMessagesResponse):
+                return page
+            wait = retry_after(page)
+            if wait is not None:
+                await sleep_unless(stop, wait)
+            elif is_server_failure(page):
+                await self.reachability.outage(f"paging back: {page}", stop)
+            else:
+                log.error("Cannot page back in %s (%s); that gap is not handled", room_id, page)
+                return None
+
+    async def _after_batch(self, response: SyncResponse) -> None:
+        """Invites and encryption upkeep; a failure here waits for the next batch."""
+        self.rooms.note_invites(response)
+        try:
+            await self._accept_invites()
+            await self._maintain_encryption()
+        except NETWORK_ERRORS as error:
+            log.warning("Invites or key upkeep postponed: %s: %s", type(error).__name__, error)
+        except Exception:
+            log.exception("Invites or key upkeep failed; tried again after the next sync")
 
     async def _send_receipts(self) -> None:
         """The newest handled event of each room marked read, once the replies are on their way."""
@@ -189,10 +382,11 @@ class SyncLoop:
     async def _mark_read(self, room_id: str, event_id: str) -> None:
         """A read receipt: the person sees that the bot has read their command."""
         try:
-            await self.client.room_read_markers(
-                room_id, fully_read_event=event_id, read_event=event_id
-            )
-        except (ClientError, OSError, TimeoutError) as error:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                await self.client.room_read_markers(
+                    room_id, fully_read_event=event_id, read_event=event_id
+                )
+        except Exception as error:  # a receipt is a courtesy; the next one will do
             log.debug("Read receipt for %s not sent: %s", room_id, error)
 
     async def _retry_undecrypted(self) -> None:
@@ -214,61 +408,15 @@ class SyncLoop:
                 decrypted = self.client.decrypt_event(encrypted)
             except EncryptionError:
                 continue
+            except Exception:  # a kept event that cannot be read is let go, not retried forever
+                log.exception("Kept event %s cannot be decrypted; dropped", event_id)
+                async with self.store.db.transaction():
+                    await self.store.undecrypted.remove(event_id)
+                continue
             log.info("Decrypted %s now that its key has arrived", event_id)
             await self.events.handle(room, decrypted)  # exactly once: safe to repeat after a crash
             async with self.store.db.transaction():
                 await self.store.undecrypted.remove(event_id)
-
-    def _own_join_index(self, events: list[Any]) -> int | None:
-        found = None
-        for index, event in enumerate(events):
-            if (
-                isinstance(event, RoomMemberEvent)
-                and event.state_key == self.client.user_id
-                and event.membership == "join"
-                and event.prev_membership != "join"
-            ):
-                found = index
-        return found
-
-    async def _fill_gap(self, room_id: str, prev_batch: str, since: str) -> list[Any]:
-        """Events the sync skipped, oldest first, back to the last checkpoint or our join.
-
-        ``since`` bounds the pages to the sync's own gap: without it, every gap in a busy room
-        would page back through all of the margin's events again.
-        """
-        async with self.store.db.transaction():
-            checkpoint = await self.store.state.get(CHECKPOINT_TS_KEY)
-        horizon = int(checkpoint or 0) - GAP_MARGIN_MS
-        collected: list[Any] = []
-        start = prev_batch
-        for _page in range(MAX_GAP_PAGES):
-            page = await self.client.room_messages(
-                room_id,
-                start=start,
-                end=since,
-                direction=MessageDirection.back,
-                limit=100,
-                message_filter={"types": HANDLED_TYPES},
-            )
-            if not isinstance(page, RoomMessagesResponse):
-                log.warning("Could not page back in %s: %s", room_id, page)
-                break
-            reached_end = not page.chunk or not page.end
-            for event in page.chunk:  # newest first
-                if event.server_timestamp < horizon or self._own_join_index([event]) is not None:
-                    reached_end = True
-                    break
-                collected.append(event)
-            if reached_end:
-                break
-            start = page.end
-        else:
-            log.warning(
-                "Gap in %s longer than %d pages; older events not handled", room_id, MAX_GAP_PAGES
-            )
-        log.info("Filled a gap of %d events in %s", len(collected), room_id)
-        return [self._decrypt(room_id, event) for event in reversed(collected)]
 
     def _decrypt(self, room_id: str, event: Any) -> Any:
         """Events paged from /messages come encrypted; those we cannot read stay MegolmEvents
@@ -278,7 +426,7 @@ class SyncLoop:
         event.room_id = room_id
         try:
             return self.client.decrypt_event(event)
-        except EncryptionError:
+        except Exception:  # EncryptionError, or content that breaks the decryption
             return event
 
     async def _checkpoint(self, response: SyncResponse) -> None:
@@ -303,10 +451,13 @@ class SyncLoop:
                 continue
             response = await self.client.join(room_id)
             if isinstance(response, JoinError):
+                if is_server_failure(response):
+                    continue  # tried again after the next sync
                 log.warning("Could not join %s: %s", room_id, response.message)
                 self._failed_invites.add(room_id)
             else:
                 log.info("Joined %s", room_id)
+                await self.rooms.joined(room_id, room.inviter)
 
     def _may_invite(self, inviter: str | None) -> bool:
         """Only users of allowed servers (by default the bot's own) may bring the bot into a room."""

@@ -75,6 +75,8 @@ class Sender:
     room_id: str
     is_direct: bool
     is_moderator: bool
+    #: When the command counts as given (its sending time, within reason); else when handled.
+    sent_at: datetime | None = None
 
 
 class Dispatcher:
@@ -95,17 +97,19 @@ class Dispatcher:
 
     async def context(self, sender: Sender) -> Context:
         locale = await self.store.users.language(sender.user_id) or self.settings.language
+        room_challenge = await self.store.challenges.by_room(sender.room_id)
         return Context(
             sender=sender.user_id,
             room_id=sender.room_id,
-            is_direct=sender.is_direct,
-            room_challenge=await self.store.challenges.by_room(sender.room_id),
+            # A challenge's room is never anyone's direct chat, whatever its members.
+            is_direct=sender.is_direct and room_challenge is None,
+            room_challenge=room_challenge,
             role=Role.MODERATOR if sender.is_moderator else Role.CITIZEN,
             locale=locale,
             store=self.store,
             catalogue=self.catalogue,
             settings=self.settings,
-            now=self.clock(),
+            now=sender.sent_at or self.clock(),
         )
 
     async def handle_message(self, sender: Sender, body: str) -> Outcome | None:

@@ -224,4 +224,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         DROP TABLE joined_rooms;
         """,
     ),
+    Migration(
+        8,
+        "direct chats are rooms made as one: forget challenge rooms taken for a DM",
+        """
+        -- A room with two members used to count as direct, so a challenge room holding only
+        -- the bot and one student could be recorded as that student's direct chat.
+        DELETE FROM direct_rooms
+         WHERE room_id IN (SELECT room_id FROM challenges WHERE room_id IS NOT NULL);
+        """,
+    ),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import date, datetime
 from typing import Any, Literal, cast
 
@@ -646,6 +647,10 @@ class UserRepository:
         )
         return None if value is None else str(value)
 
+    async def all_direct_rooms(self) -> list[str]:
+        rows = await self._db.fetch_all("SELECT room_id FROM direct_rooms")
+        return [str(row["room_id"]) for row in rows]
+
     async def set_direct_room(self, user_id: str, room_id: str) -> None:
         await self._db.execute(
             """INSERT INTO direct_rooms (user_id, room_id) VALUES (?, ?)
@@ -716,6 +721,18 @@ class StateRepository:
                ON CONFLICT (key) DO UPDATE SET value = excluded.value""",
             (key, value),
         )
+
+    async def delete(self, key: str) -> None:
+        await self._db.execute("DELETE FROM bot_state WHERE key = ?", (key,))
+
+    async def instance_secret(self) -> str:
+        """A random value of this database's own, made on first use: the outbox's transaction
+        ids and the markers of rooms the bot opens are derived from it."""
+        value = await self.get("txn_prefix")
+        if value is None:
+            value = secrets.token_hex(8)
+            await self.set("txn_prefix", value)
+        return value
 
     async def is_handled(self, event_id: str) -> bool:
         return (

@@ -200,12 +200,7 @@ class Person:
     async def reply_to(self, room_id: str, event_id: str, timeout: float = WAIT) -> Seen:
         """The bot's reply to one of this person's messages."""
         return await self.wait_for(
-            lambda s: (
-                s.room_id == room_id
-                and s.content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
-                == event_id
-            ),
-            timeout,
+            lambda s: s.room_id == room_id and reply_target(s.content) == event_id, timeout
         )
 
     async def ask(self, room_id: str, text: str) -> Seen:
@@ -345,11 +340,19 @@ class BotProcess:
             await self.kill()
 
 
+def reply_target(content: Any) -> str | None:
+    """The event a message replies to; tests see hostile content too, so nothing is assumed."""
+    relation = content.get("m.relates_to") if isinstance(content, dict) else None
+    reply = relation.get("m.in_reply_to") if isinstance(relation, dict) else None
+    target = reply.get("event_id") if isinstance(reply, dict) else None
+    return target if isinstance(target, str) else None
+
+
 def replies_by_command(person: Person, bot_user: str) -> dict[str, int]:
     """How many replies the bot sent to each of the person's messages."""
     counts: dict[str, int] = {}
     for message in person.messages_from(bot_user):
-        target = message.content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+        target = reply_target(message.content)
         if target:
             counts[target] = counts.get(target, 0) + 1
     return counts

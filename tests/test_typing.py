@@ -24,7 +24,9 @@ def handler(client: TypingClient) -> EventHandler:
     # Typing needs the client alone of the handler's collaborators.
     fake: Any = client
     dispatcher: Any = SimpleNamespace(settings=None)
-    return EventHandler(fake, store=dispatcher, dispatcher=dispatcher, outbox=dispatcher)
+    return EventHandler(
+        fake, store=dispatcher, dispatcher=dispatcher, rooms=fake, roles=fake, wake_outbox=print
+    )
 
 
 async def test_a_quick_command_shows_no_typing(monkeypatch: pytest.MonkeyPatch) -> None:

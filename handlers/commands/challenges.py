@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from handlers.commands.common import check_length, find_challenge
 from handlers.context import Context
@@ -11,7 +11,7 @@ from handlers.errors import Conflict
 from handlers.i18n import Catalogue
 from handlers.registry import CommandRouter, Kind, Option, Param, Role
 from handlers.reply import Bold, Code, Items, Quote, Reply, Text
-from storage import Challenge, ChallengeStatus
+from storage import ChallengeStatus, Store
 
 router = CommandRouter()
 
@@ -148,13 +148,29 @@ async def create(
     )
 
 
-def room_ready(catalogue: Catalogue, locale: str, challenge: Challenge, room_address: str) -> Reply:
-    """Said where a challenge was created, once its room exists."""
-    return Reply.of(
+async def challenge_room_created(
+    store: Store,
+    catalogue: Catalogue,
+    request: CreateChallengeRoom,
+    *,
+    room_id: str,
+    address: str,
+    now: datetime,
+) -> Outcome:
+    """The challenge's room exists: record it, and say so where the challenge was created.
+
+    Call in the transaction that marks the room's creation done, so that it is said once.
+    """
+    challenge = await store.challenges.get(request.challenge_id)
+    if challenge is None:  # deleted meanwhile: nothing to record, nobody to tell
+        return Outcome()
+    await store.challenges.set_room(challenge.id, room_id, now)
+    notice = Reply.of(
         catalogue.span(
-            locale, "challenge.room_ready", slug=Code(challenge.slug), room=Code(room_address)
+            request.locale, "challenge.room_ready", slug=Code(challenge.slug), room=Code(address)
         )
     )
+    return Outcome(effects=(SendRoom(request.notify_room, notice),))
 
 
 async def _set_status(ctx: Context, slug: str, status: ChallengeStatus) -> Outcome:

@@ -1,0 +1,80 @@
+"""A handler's outcome to outbox rows, in the caller's transaction: what the bot will send.
+
+Each kind of row is carried out by :mod:`bot.outgoing`; the rows wait in the database until the
+delivery loop (:mod:`bot.delivery`) has sent them, across crashes and restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.render import render
+from handlers.effects import (
+    Announce,
+    CardChanged,
+    CreateChallengeRoom,
+    Invite,
+    Outcome,
+    SendDirect,
+    SendDirectFile,
+    SendRoom,
+)
+from handlers.settings import BotSettings
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+#: Votes within this time after a change are shown by the same edit of a card.
+CARD_EDIT_DELAY = timedelta(seconds=2)
+
+
+async def enqueue_outcome(
+    store: Store,
+    outcome: Outcome,
+    *,
+    room_id: str,
+    event_id: str | None,
+    settings: BotSettings,
+    now: datetime,
+    thread_root: str | None = None,
+) -> None:
+    """Write an outcome's messages and actions to the outbox, inside the caller's transaction."""
+    if outcome.reply is not None:
+        content = render(outcome.reply, reply_to=event_id, thread_root=thread_root)
+        await store.outbox.enqueue(
+            "message", {"content": content, "card": outcome.reply_card}, now, room_id=room_id
+        )
+    payload: dict[str, Any]
+    for effect in outcome.effects:
+        if isinstance(effect, SendRoom):
+            payload = {"content": render(effect.reply), "card": effect.card}
+            await store.outbox.enqueue("message", payload, now, room_id=effect.room_id)
+        elif isinstance(effect, Announce):
+            if settings.moderation_room is None:
+                log.info("No moderation room configured; announcement not sent")
+                continue
+            payload = {"content": render(effect.reply), "card": None}
+            await store.outbox.enqueue("message", payload, now, room_id=settings.moderation_room)
+        elif isinstance(effect, SendDirect):
+            payload = {"user_id": effect.user_id, "content": render(effect.reply)}
+            await store.outbox.enqueue("direct", payload, now)
+        elif isinstance(effect, SendDirectFile):
+            note = {"user_id": effect.user_id, "content": render(effect.reply)}
+            await store.outbox.enqueue("direct", note, now)
+            payload = {
+                "user_id": effect.user_id,
+                "filename": effect.filename,
+                "mimetype": effect.mimetype,
+                "data": effect.data,
+            }
+            await store.outbox.enqueue("direct_file", payload, now)
+        elif isinstance(effect, Invite):
+            payload = {"user_id": effect.user_id}
+            await store.outbox.enqueue("invite", payload, now, room_id=effect.room_id)
+        elif isinstance(effect, CardChanged):
+            await store.cards.mark_stale(effect.idea_id, now + CARD_EDIT_DELAY)
+        elif isinstance(effect, CreateChallengeRoom):
+            await store.outbox.enqueue("create_challenge_room", asdict(effect), now)

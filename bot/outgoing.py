@@ -1,0 +1,173 @@
+"""What each kind of outbox row does on the homeserver: messages, direct messages, files,
+invites and challenge rooms. The delivery loop (:mod:`bot.delivery`) decides when; this, how.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    JoinedRoomsResponse,
+    RoomInviteResponse,
+    RoomSendResponse,
+    UploadResponse,
+)
+
+from bot.delivery import Record
+from bot.effects import enqueue_outcome
+from bot.homeserver import Permanent, Retry, raise_for
+from bot.rooms import Rooms
+from handlers.commands.challenges import challenge_room_created
+from handlers.dispatch import utc_now
+from handlers.effects import CreateChallengeRoom
+from handlers.i18n import Catalogue
+from handlers.settings import BotSettings
+from storage import OutboxItem, Store
+
+log = logging.getLogger(__name__)
+
+#: How long a room the bot just opened may take to show up in the sync before it is asked for.
+ROOM_SYNC_WAIT = 0.25
+
+
+class Outgoing:
+    def __init__(
+        self,
+        client: AsyncClient,
+        store: Store,
+        catalogue: Catalogue,
+        settings: BotSettings,
+        rooms: Rooms,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.catalogue = catalogue
+        self.settings = settings
+        self.rooms = rooms
+
+    async def carry_out(self, item: OutboxItem, txn_id: str) -> Record | None:
+        payload = item.payload
+        if item.kind == "message":
+            if item.room_id is None:
+                raise Permanent("a message without a room")
+            return await self._send(item.room_id, payload["content"], txn_id, payload.get("card"))
+        if item.kind == "direct":
+            room_id = await self.rooms.direct_room_for(payload["user_id"])
+            return await self._send(room_id, payload["content"], txn_id)
+        if item.kind == "direct_file":
+            room_id = await self.rooms.direct_room_for(payload["user_id"])
+            await self._room_ready(room_id)  # an encrypted room takes an encrypted file
+            content = await self._upload_file(room_id, payload)
+            return await self._send(room_id, content, txn_id)
+        if item.kind == "invite":
+            if item.room_id is None:
+                raise Permanent("an invite without a room")
+            await self._invite(item.room_id, payload["user_id"])
+            return None
+        if item.kind == "create_challenge_room":
+            request = CreateChallengeRoom(**{**payload, "invite": tuple(payload["invite"])})
+            return await self._challenge_room(request)
+        raise Permanent(f"unknown outbox kind {item.kind!r}")
+
+    async def _room_ready(self, room_id: str) -> None:
+        """Sending needs the room as the sync shows it (members and encryption included)."""
+        room = self.client.rooms.get(room_id)
+        if room is not None:
+            self.rooms.awaiting_sync.discard(room_id)
+            if room.encrypted and self.client.should_query_keys:
+                # A person invited a moment ago: know their devices before the room key is
+                # shared, or they could not read what the bot sends.
+                with contextlib.suppress(Exception):
+                    await self.client.keys_query()
+            return
+        if room_id in self.rooms.awaiting_sync:
+            raise Retry("room not synced yet", after=ROOM_SYNC_WAIT)
+        joined = await self.client.joined_rooms()
+        if isinstance(joined, JoinedRoomsResponse) and room_id not in joined.rooms:
+            raise Permanent(f"the bot is not in room {room_id}")
+        if not isinstance(joined, JoinedRoomsResponse):
+            raise_for(joined)
+        self.rooms.awaiting_sync.add(room_id)
+        raise Retry("room not synced yet", after=ROOM_SYNC_WAIT)
+
+    async def _send(
+        self, room_id: str, content: dict[str, Any], txn_id: str, card: int | None = None
+    ) -> Record | None:
+        await self._room_ready(room_id)
+        response = await self.client.room_send(
+            room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=True
+        )
+        if not isinstance(response, RoomSendResponse):
+            raise_for(response)
+        if card is None:
+            return None
+        event_id = str(response.event_id)
+
+        async def record_card() -> None:
+            await self.store.cards.add(event_id, card, room_id)
+
+        return record_card
+
+    async def _upload_file(self, room_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Upload a file (encrypted where the room is) and return the m.file content for it."""
+        data = payload["data"].encode("utf-8")
+        room = self.client.rooms.get(room_id)
+        encrypted = bool(room is not None and room.encrypted)
+        response, keys = await self.client.upload(
+            io.BytesIO(data),
+            content_type=payload["mimetype"],
+            filename=payload["filename"],
+            encrypt=encrypted,
+            filesize=len(data),
+        )
+        if not isinstance(response, UploadResponse):
+            raise_for(response)
+        content: dict[str, Any] = {
+            "msgtype": "m.file",
+            "body": payload["filename"],
+            "filename": payload["filename"],
+            "info": {"mimetype": payload["mimetype"], "size": len(data)},
+            "m.mentions": {},
+        }
+        if encrypted and keys is not None:
+            content["file"] = {**keys, "url": response.content_uri}
+        else:
+            content["url"] = response.content_uri
+        return content
+
+    async def _invite(self, room_id: str, user_id: str) -> None:
+        response = await self.client.room_invite(room_id, user_id)
+        if not isinstance(response, RoomInviteResponse):
+            message = getattr(response, "message", "") or ""
+            if "already in the room" not in message and "already joined" not in message:
+                raise_for(response)
+
+    async def _challenge_room(self, request: CreateChallengeRoom) -> Record:
+        async with self.store.db.transaction():
+            challenge = await self.store.challenges.get(request.challenge_id)
+        if challenge is None:
+            raise Permanent(f"challenge {request.challenge_id} no longer exists")
+        # A room recorded before a crash: only the notice is left to do.
+        room_id = challenge.room_id or await self.rooms.open_challenge_room(request)
+        address = await self.rooms.address_of(room_id, request.slug)
+
+        async def record_room() -> None:
+            now = utc_now()
+            outcome = await challenge_room_created(
+                self.store, self.catalogue, request, room_id=room_id, address=address, now=now
+            )
+            await enqueue_outcome(
+                self.store,
+                outcome,
+                room_id=request.notify_room,
+                event_id=None,
+                settings=self.settings,
+                now=now,
+            )
+            await self.rooms.finish_intent("challenge", str(request.challenge_id))
+
+        return record_room

@@ -1,0 +1,269 @@
+"""Which rooms are direct chats, and the rooms the bot opens: found again, never made twice.
+
+A room is a direct chat only when it was made as one: the person invited the bot with
+``is_direct`` (as Element does), or the bot opened it for that person. Never the moderation
+room, never a challenge room, never a room with more than two members: a challenge room that
+holds only the bot and one student is not a DM, and personal data goes nowhere else.
+
+Opening a room is idempotent across a crash between the request and its record: the intent is
+written first, the room carries a marker derived from it in a state event set at creation, and a retry
+after a crash looks for that marker before it creates anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    DirectRoomsResponse,
+    MatrixRoom,
+    RoomCreateError,
+    RoomCreateResponse,
+    RoomGetStateEventResponse,
+    RoomPreset,
+    RoomVisibility,
+    SyncResponse,
+)
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
+
+from bot.homeserver import raise_for
+from handlers.effects import CreateChallengeRoom
+from handlers.settings import BotSettings
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+#: A state event of the bot's own, set when a room is created, by which the bot recognises a
+#: room it asked for.
+INTENT_EVENT = "challenge_bot.intent"
+_PENDING = "room_intent:"
+
+
+class _InviteContent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    membership: StrictStr
+    is_direct: StrictBool = False
+
+
+def invited_as_direct(invite_state: list[Any], bot_user: str) -> bool | None:
+    """Whether the bot's own invite in ``invite_state`` says ``is_direct``; None without one."""
+    for event in invite_state:
+        if getattr(event, "state_key", None) != bot_user:
+            continue
+        try:
+            content = _InviteContent.model_validate(getattr(event, "content", None))
+        except ValidationError:
+            continue
+        if content.membership == "invite":
+            return content.is_direct
+    return None
+
+
+def _intent_state(intent: str) -> dict[str, Any]:
+    return {"type": INTENT_EVENT, "state_key": "", "content": {"intent": intent}}
+
+
+class Rooms:
+    def __init__(self, client: AsyncClient, store: Store, settings: BotSettings) -> None:
+        self.client = client
+        self.store = store
+        self.settings = settings
+        self._direct: set[str] = set()
+        self._invited_direct: dict[str, bool] = {}
+        #: Rooms opened in this run that the sync has not shown yet.
+        self.awaiting_sync: set[str] = set()
+        self._secret: bytes | None = None
+
+    async def load(self) -> None:
+        """At start: the direct chats recorded, and the secret the intents are keyed with."""
+        async with self.store.db.transaction():
+            self._direct = set(await self.store.users.all_direct_rooms())
+            self._secret = (await self.store.state.instance_secret()).encode()
+
+    def is_direct(self, room: MatrixRoom) -> bool:
+        return (
+            room.room_id in self._direct
+            and room.room_id != self.settings.moderation_room
+            and int(room.member_count) <= 2
+        )
+
+    def note_invites(self, response: SyncResponse) -> None:
+        """Remember which pending invites were meant as a direct chat."""
+        for room_id, info in response.rooms.invite.items():
+            direct = invited_as_direct(list(info.invite_state), self.client.user_id)
+            if direct is not None:
+                self._invited_direct[room_id] = direct
+
+    async def joined(self, room_id: str, inviter: str | None) -> None:
+        """The bot accepted an invite; one sent as a direct chat becomes the inviter's DM."""
+        if not self._invited_direct.pop(room_id, False) or inviter is None:
+            return
+        if room_id == self.settings.moderation_room:
+            return
+        await self._record_direct(inviter, room_id)
+        await self._publish_direct(inviter, room_id)
+
+    # -- direct chats -----------------------------------------------------------------------
+
+    async def direct_room_for(self, user_id: str) -> str:
+        """The person's direct chat with the bot: the one they opened or the bot recorded, else
+        the one in the bot's ``m.direct``, else a new one (encrypted where the bot can be)."""
+        async with self.store.db.transaction():
+            known = await self.store.users.direct_room(user_id)
+        if known is not None and (known in self.awaiting_sync or self._usable_dm(known, user_id)):
+            return known
+        for room_id in await self._listed_direct(user_id):
+            if self._usable_dm(room_id, user_id):
+                await self._record_direct(user_id, room_id)
+                return room_id
+        return await self._open_direct(user_id)
+
+    def _usable_dm(self, room_id: str, user_id: str) -> bool:
+        room = self.client.rooms.get(room_id)
+        if room is None or room_id == self.settings.moderation_room:
+            return False
+        present = user_id in room.users or user_id in room.invited_users
+        return present and int(room.member_count) <= 2
+
+    async def _listed_direct(self, user_id: str) -> list[str]:
+        response = await self.client.list_direct_rooms()
+        if not isinstance(response, DirectRoomsResponse):
+            return []  # none recorded yet is an error response too
+        rooms = response.rooms.get(user_id)
+        return [room for room in rooms if isinstance(room, str)] if isinstance(rooms, list) else []
+
+    async def _open_direct(self, user_id: str) -> str:
+        intent = self._intent("direct", user_id)
+        found = await self._find_intended(intent, lambda room: self._usable_dm(room, user_id))
+        if found is None:
+            initial_state = []
+            if self.client.olm is not None:  # as Element does: encrypted from the start
+                algorithm = {"algorithm": "m.megolm.v1.aes-sha2"}
+                initial_state.append(
+                    {"type": "m.room.encryption", "state_key": "", "content": algorithm}
+                )
+            response = await self.client.room_create(
+                is_direct=True,
+                invite=[user_id],
+                preset=RoomPreset.trusted_private_chat,
+                initial_state=[*initial_state, _intent_state(intent)],
+            )
+            if not isinstance(response, RoomCreateResponse):
+                raise_for(response)
+            found = str(response.room_id)
+            self.awaiting_sync.add(found)
+            log.info("Opened a direct chat %s", found)
+        await self._record_direct(user_id, found, intent=intent)
+        await self._publish_direct(user_id, found)
+        return found
+
+    async def _record_direct(
+        self, user_id: str, room_id: str, *, intent: str | None = None
+    ) -> None:
+        async with self.store.db.transaction():
+            await self.store.users.set_direct_room(user_id, room_id)
+            if intent is not None:
+                await self.store.state.delete(_PENDING + intent)
+        self._direct.add(room_id)
+
+    async def _publish_direct(self, user_id: str, room_id: str) -> None:
+        """Add the room to the bot's ``m.direct``, as clients do; a courtesy, never a failure."""
+        try:
+            response = await self.client.list_direct_rooms()
+            listed: dict[str, Any] = (
+                dict(response.rooms) if isinstance(response, DirectRoomsResponse) else {}
+            )
+            rooms = listed.get(user_id)
+            rooms = (
+                [room for room in rooms if isinstance(room, str)] if isinstance(rooms, list) else []
+            )
+            if room_id in rooms:
+                return
+            listed[user_id] = [*rooms, room_id]
+            path = f"/_matrix/client/v3/user/{self.client.user_id}/account_data/m.direct"
+            headers = {
+                "Authorization": f"Bearer {self.client.access_token}",
+                "Content-Type": "application/json",
+            }
+            answer = await self.client.send("PUT", path, json.dumps(listed), headers=headers)
+            answer.release()
+        except Exception as error:
+            log.debug("m.direct not updated: %s", error)
+
+    # -- challenge rooms --------------------------------------------------------------------
+
+    async def open_challenge_room(self, request: CreateChallengeRoom) -> str:
+        """The challenge's public room, created once: a retry finds the room it made before."""
+        intent = self._intent("challenge", str(request.challenge_id))
+        found = await self._find_intended(
+            intent, lambda room_id: self._named(room_id, request.name)
+        )
+        if found is not None:
+            return found
+        options: dict[str, Any] = {
+            "visibility": RoomVisibility.public,
+            "preset": RoomPreset.public_chat,
+            "name": request.name,
+            "topic": request.topic[:1000],
+            "invite": list(request.invite),
+            "initial_state": [_intent_state(intent)],
+        }
+        response = await self.client.room_create(alias=request.slug, **options)
+        if isinstance(response, RoomCreateError) and response.status_code == "M_ROOM_IN_USE":
+            log.info("Alias #%s is taken; creating the room without it", request.slug)
+            response = await self.client.room_create(**options)
+        if not isinstance(response, RoomCreateResponse):
+            raise_for(response)
+        room_id = str(response.room_id)
+        self.awaiting_sync.add(room_id)
+        return room_id
+
+    async def finish_intent(self, kind: str, key: str) -> None:
+        """The room asked for is recorded: a later retry need not look for it. Call inside the
+        transaction that records the room."""
+        await self.store.state.delete(_PENDING + self._intent(kind, key))
+
+    async def address_of(self, room_id: str, slug: str) -> str:
+        """``#slug:server`` where that alias points at the room, else the room id."""
+        address = f"#{slug}:{self.client.user_id.split(':', 1)[1]}"
+        aliases = await self.client.room_resolve_alias(address)
+        return address if getattr(aliases, "room_id", None) == room_id else room_id
+
+    def _named(self, room_id: str, name: str) -> bool:
+        room = self.client.rooms.get(room_id)
+        return room is not None and room.name == name
+
+    # -- intents ----------------------------------------------------------------------------
+
+    def _intent(self, kind: str, key: str) -> str:
+        """An opaque marker for "a room of ``kind`` for ``key``", the same on every retry. It
+        names no person: it is a hash keyed with this database's own secret."""
+        if self._secret is None:
+            raise RuntimeError("Rooms.load() was not called")
+        return hmac.new(self._secret, f"{kind}:{key}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    async def _find_intended(self, intent: str, candidate: Callable[[str], bool]) -> str | None:
+        """A room made for ``intent`` before a crash, if there is one; else the intent is
+        written down, so that a crash after the request that follows is recognised."""
+        async with self.store.db.transaction():
+            pending = await self.store.state.get(_PENDING + intent)
+            if pending is None:
+                await self.store.state.set(_PENDING + intent, "1")
+        if pending is None:
+            return None
+        for room_id in [room for room in self.client.rooms if candidate(room)]:
+            response = await self.client.room_get_state_event(room_id, INTENT_EVENT)
+            if (
+                isinstance(response, RoomGetStateEventResponse)
+                and response.content.get("intent") == intent
+            ):
+                log.info("Found room %s, made before a restart", room_id)
+                return str(room_id)
+        return None
