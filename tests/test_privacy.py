@@ -1,0 +1,215 @@
+"""Privacy: what erasure leaves behind (in the files too), what !mydata gives, what the export
+and the rooms show, and what a blocked person can no longer do."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.outbox import enqueue_outcome
+from handlers.commands.privacy import FORGOTTEN
+from handlers.dispatch import Sender
+from handlers.effects import Outcome
+from storage import Database
+from storage.migrations import MIGRATIONS
+from tests.handler_support import (
+    ALICE,
+    BOB,
+    CAROL,
+    MODERATOR,
+    Harness,
+    direct_room,
+    new_challenge,
+    open_harness,
+    submit,
+    text,
+)
+
+TITLE = "Zebra crossing at the Sint-Pietersplein"
+DESCRIPTION = "Painted stripes near the station entrance.\nAnd a light for the evening."
+PUBLIC_ROOM = "!mobility:city.example"
+_events = itertools.count()
+
+
+@pytest.fixture
+async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
+    async with open_harness(tmp_path) as harness:
+        await new_challenge(harness)
+        yield harness
+
+
+async def queued(
+    bot: Harness,
+    sender: str,
+    body: str,
+    *,
+    room: str | None = None,
+    direct: bool = True,
+    moderator: bool = False,
+) -> Outcome:
+    """A command and its outbox rows, committed together as the bot does it."""
+    who = Sender(
+        user_id=sender,
+        room_id=room or direct_room(sender),
+        is_direct=direct,
+        is_moderator=moderator,
+    )
+    async with bot.db.transaction():
+        if direct:
+            await bot.store.users.set_direct_room(sender, who.room_id)
+        outcome = await bot.dispatcher.handle_message(who, body)
+        assert outcome is not None, body
+        await enqueue_outcome(
+            bot.store,
+            outcome,
+            room_id=who.room_id,
+            event_id=f"$event{next(_events)}",
+            settings=bot.settings,
+            now=bot.clock(),
+        )
+    return outcome
+
+
+def file_bytes(path: Path) -> bytes:
+    """A file of the database as it is on disk (the -wal may be absent, or empty)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return b""
+
+
+async def everything_about_alice(bot: Harness) -> tuple[int, int]:
+    """Alice leaves traces in every table; returns her idea and Bob's."""
+    idea = await submit(bot, ALICE, TITLE, description=DESCRIPTION)
+    other = await submit(bot, BOB, "Bob's bench")
+    await queued(bot, ALICE, "!lang en")
+    await queued(bot, BOB, f"!vote {idea}")  # a card refresh is pending for her idea
+    await queued(bot, ALICE, f"!vote {other}")
+    await queued(bot, ALICE, f"!report {other} Looks like mine")  # announced with her ID
+    await queued(bot, ALICE, f"!show {idea}")
+    await queued(bot, ALICE, "!mydata")  # a pending direct file with all of it
+    await queued(bot, MODERATOR, f"!block {CAROL} Friend of {ALICE}", moderator=True)
+    await queued(bot, MODERATOR, f"!hide {idea} Reported by {ALICE} herself", moderator=True)
+    await queued(bot, MODERATOR, f"!unhide {idea}", moderator=True)
+    await queued(bot, ALICE, "!idea")  # a guided submission in progress
+    async with bot.db.transaction():
+        await bot.store.cards.add("$card-of-bob", other, PUBLIC_ROOM)
+        await bot.store.votes.record_reaction("$alice-thumb", other, ALICE)
+        await bot.store.undecrypted.add(
+            "$secret", PUBLIC_ROOM, {"sender": ALICE, "type": "m.room.encrypted"}, bot.clock()
+        )
+        await bot.store.state.mark_handled(f"undecryptable:{PUBLIC_ROOM}:{ALICE}:s1", bot.clock())
+        # Some of it was sent already: the oldest rows are done.
+        for item in (await bot.store.outbox.pending())[:3]:
+            await bot.store.outbox.mark_done(item.id, bot.clock())
+    assert await bot.db.fetch_value("SELECT COUNT(*) FROM card_refresh") > 0
+    return idea, other
+
+
+@pytest.mark.parametrize("mode", ["anonymise", "delete"])
+async def test_after_forget_no_file_of_the_database_holds_the_person(
+    tmp_path: Path, mode: str
+) -> None:
+    async with open_harness(tmp_path, forget_ideas=mode) as bot:
+        await new_challenge(bot)
+        idea, other = await everything_about_alice(bot)
+        path = bot.db.path
+        assert ALICE.encode() in file_bytes(path) + file_bytes(Path(f"{path}-wal"))
+
+        await queued(bot, ALICE, "!forget")
+        done = await queued(bot, ALICE, "!forget confirm")
+        assert "gewist" in text(done.reply) or "erased" in text(done.reply)
+
+        contents = file_bytes(path) + file_bytes(Path(f"{path}-wal"))
+        assert ALICE.encode() not in contents
+        assert await bot.db.fetch_value("PRAGMA foreign_key_check") is None
+        kept = await bot.store.ideas.get(idea)
+        if mode == "delete":
+            assert kept is None
+            for piece in (TITLE, "Painted stripes near the station", "A light for the evening"):
+                assert piece.encode() not in contents
+        else:
+            assert kept is not None and kept.author == FORGOTTEN and kept.title == TITLE
+        assert (await bot.idea(other)).votes == 0  # her vote on Bob's idea is gone
+        # What others did stays, without her name.
+        block = await bot.db.fetch_one(
+            "SELECT reason FROM blocked_users WHERE user_id = ?", (CAROL,)
+        )
+        assert block is not None and block["reason"] == f"Friend of {FORGOTTEN}"
+
+
+async def test_a_blocked_person_keeps_the_block_record_through_forget(bot: Harness) -> None:
+    await submit(bot, ALICE, "Anything")
+    await bot.say(MODERATOR, f"!block {ALICE} Spam", moderator=True)
+    await bot.say(ALICE, "!forget")
+    await bot.say(ALICE, "!forget confirm")
+    assert await bot.store.blocks.is_blocked(ALICE)
+    entries = await bot.db.fetch_all(
+        "SELECT actor, subject FROM audit_log WHERE subject = ? OR actor = ?", (ALICE, ALICE)
+    )
+    assert entries == []
+
+
+async def test_forget_deletes_ideas_while_their_card_waits_for_a_refresh(tmp_path: Path) -> None:
+    async with open_harness(tmp_path, forget_ideas="delete") as bot:
+        await new_challenge(bot)
+        idea = await submit(bot, ALICE, "Soon gone")
+        await queued(bot, BOB, f"!vote {idea}")  # CardChanged: a refresh is due in 2 seconds
+        await bot.say(ALICE, "!forget")
+        await bot.say(ALICE, "!forget confirm")
+        assert await bot.store.ideas.get(idea) is None
+        assert await bot.db.fetch_value("SELECT COUNT(*) FROM card_refresh") == 0
+
+
+async def test_the_database_overwrites_what_it_deletes(bot: Harness) -> None:
+    assert await bot.db.fetch_value("PRAGMA secure_delete") == 1
+
+
+async def test_sent_messages_keep_no_content_and_are_pruned_after_the_retention(
+    bot: Harness,
+) -> None:
+    async with bot.db.transaction():
+        old = await bot.store.outbox.enqueue("direct", {"user_id": ALICE, "x": 1}, bot.clock())
+        new = await bot.store.outbox.enqueue("direct", {"user_id": BOB, "x": 2}, bot.clock())
+        waiting = await bot.store.outbox.enqueue("direct", {"user_id": CAROL}, bot.clock())
+        await bot.store.outbox.mark_done(old, bot.clock())
+        await bot.store.outbox.mark_done(new, bot.clock() + timedelta(days=20), failed="no")
+    rows = await bot.db.fetch_all("SELECT id, payload FROM outbox ORDER BY id")
+    assert [(row["id"], row["payload"]) for row in rows[:2]] == [(old, "{}"), (new, "{}")]
+    async with bot.db.transaction():
+        pruned = await bot.store.outbox.prune_done(bot.clock() + timedelta(days=10))
+    assert pruned == 1
+    left = [row["id"] for row in await bot.db.fetch_all("SELECT id FROM outbox ORDER BY id")]
+    assert left == [new, waiting]  # a message not sent yet is never pruned
+
+
+async def test_an_older_database_drops_the_content_of_sent_messages(tmp_path: Path) -> None:
+    old = Database(tmp_path / "old.sqlite3")
+    await old.open(migrate=False)
+    try:
+        await old.migrate([m for m in MIGRATIONS if m.version < 8])
+        await old.execute("PRAGMA secure_delete = OFF")  # as the bot ran before version 8
+        for user_id in (ALICE, BOB):
+            await old.execute(
+                """INSERT INTO outbox (kind, payload, created_at, done_at)
+                   VALUES ('direct', ?, '2026-01-01', '2026-01-01')""",
+                (json.dumps({"user_id": user_id}),),
+            )
+        await old.execute("DELETE FROM outbox WHERE payload LIKE '%alice%'")  # into free space
+    finally:
+        await old.close()
+    assert ALICE.encode() in file_bytes(tmp_path / "old.sqlite3")
+    db = Database(tmp_path / "old.sqlite3")
+    await db.open()
+    try:
+        assert await db.schema_version() == len(MIGRATIONS)
+    finally:
+        await db.close()
+    contents = file_bytes(tmp_path / "old.sqlite3")
+    assert ALICE.encode() not in contents and BOB.encode() not in contents
