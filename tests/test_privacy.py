@@ -195,13 +195,14 @@ async def test_an_older_database_drops_the_content_of_sent_messages(tmp_path: Pa
     try:
         await old.migrate([m for m in MIGRATIONS if m.version < 8])
         await old.execute("PRAGMA secure_delete = OFF")  # as the bot ran before version 8
-        for user_id in (ALICE, BOB):
-            await old.execute(
-                """INSERT INTO outbox (kind, payload, created_at, done_at)
-                   VALUES ('direct', ?, '2026-01-01', '2026-01-01')""",
-                (json.dumps({"user_id": user_id}),),
-            )
-        await old.execute("DELETE FROM outbox WHERE payload LIKE '%alice%'")  # into free space
+        await old.execute(
+            """INSERT INTO outbox (kind, payload, created_at, done_at)
+               VALUES ('direct', ?, '2026-01-01', '2026-01-01')""",
+            (json.dumps({"user_id": BOB}),),
+        )
+        for key in (f"undecryptable:!room:{ALICE}:s1", "$other-event"):
+            await old.execute("INSERT INTO handled_events VALUES (?, '2026-01-01')", (key,))
+        await old.execute("DELETE FROM handled_events WHERE event_id LIKE 'undecryptable:%'")
     finally:
         await old.close()
     assert ALICE.encode() in file_bytes(tmp_path / "old.sqlite3")
