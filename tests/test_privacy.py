@@ -8,10 +8,12 @@ import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from bot.outbox import enqueue_outcome
+from bot.dialogues import DialogueSweeper
+from bot.outbox import OutboxSender, enqueue_outcome
 from handlers.commands.privacy import FORGOTTEN
 from handlers.dispatch import Sender
 from handlers.effects import Outcome
@@ -214,3 +216,30 @@ async def test_an_older_database_drops_the_content_of_sent_messages(tmp_path: Pa
         await db.close()
     contents = file_bytes(tmp_path / "old.sqlite3")
     assert ALICE.encode() not in contents and BOB.encode() not in contents
+
+
+class _Outbox:
+    """The sender the sweeper wakes: here there is nothing to send."""
+
+    def wake(self) -> None:
+        pass
+
+
+async def test_the_sweeper_prunes_sent_messages_at_most_once_an_hour(tmp_path: Path) -> None:
+    async with open_harness(tmp_path, outbox_retention_days=30) as bot:
+        sweeper = DialogueSweeper(bot.dispatcher, cast(OutboxSender, _Outbox()))
+        async with bot.db.transaction():
+            first = await bot.store.outbox.enqueue("direct", {}, bot.clock())
+            await bot.store.outbox.mark_done(first, bot.clock())
+        bot.clock.advance(days=31)
+        await sweeper.sweep()
+        assert await bot.db.fetch_value("SELECT COUNT(*) FROM outbox") == 0
+        async with bot.db.transaction():
+            second = await bot.store.outbox.enqueue("direct", {}, bot.clock())
+            await bot.store.outbox.mark_done(second, bot.clock() - timedelta(days=40))
+        bot.clock.advance(minutes=30)
+        await sweeper.sweep()
+        assert await bot.db.fetch_value("SELECT COUNT(*) FROM outbox") == 1  # not yet
+        bot.clock.advance(minutes=31)
+        await sweeper.sweep()
+        assert await bot.db.fetch_value("SELECT COUNT(*) FROM outbox") == 0
