@@ -192,9 +192,15 @@ class IdeaRepository:
         counts.update((int(row[0]), int(row[1])) for row in rows)
         return counts
 
-    async def in_challenge(self, challenge_id: int) -> list[Idea]:
+    async def published_in_challenge(self, challenge_id: int) -> list[Idea]:
+        """The ideas that go into the open-data export: not hidden, not withdrawn by their
+        author, and in a pre-moderated challenge only those a moderator let through."""
         rows = await self._db.fetch_all(
-            self._SELECT + " WHERE i.challenge_id = ? ORDER BY i.id", (challenge_id,)
+            self._SELECT
+            + """ WHERE i.challenge_id = ? AND i.hidden = 0 AND i.status <> 'withdrawn'
+                    AND (c.premoderated = 0 OR i.status IN ('accepted', 'implemented'))
+                  ORDER BY i.id""",
+            (challenge_id,),
         )
         return [Idea.model_validate(dict(row)) for row in rows]
 

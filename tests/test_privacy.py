@@ -17,6 +17,7 @@ from bot.outbox import OutboxSender, enqueue_outcome
 from handlers.commands.privacy import FORGOTTEN
 from handlers.dispatch import Sender
 from handlers.effects import Outcome
+from handlers.export import export_data, to_csv
 from storage import Database
 from storage.migrations import MIGRATIONS
 from tests.handler_support import (
@@ -243,3 +244,32 @@ async def test_the_sweeper_prunes_sent_messages_at_most_once_an_hour(tmp_path: P
         bot.clock.advance(minutes=31)
         await sweeper.sweep()
         assert await bot.db.fetch_value("SELECT COUNT(*) FROM outbox") == 0
+
+
+# --- the open-data export -----------------------------------------------------------------------
+
+
+async def test_the_export_leaves_out_hidden_withdrawn_and_not_let_through(bot: Harness) -> None:
+    shown = await submit(bot, ALICE, "Open idea")
+    hidden = await submit(bot, ALICE, "Hidden idea")
+    withdrawn = await submit(bot, ALICE, "Taken back")
+    copy = await submit(bot, BOB, "Copy of the hidden one")
+    await bot.say(MODERATOR, f"!duplicate {copy} {hidden}", moderator=True)
+    await bot.say(MODERATOR, f"!hide {hidden}", moderator=True)
+    await bot.say(ALICE, f"!withdraw {withdrawn}")
+    await new_challenge(bot, "premod", options="--premoderated", title="Checked first")
+    waiting = await submit(bot, ALICE, "Awaiting a moderator", slug="premod")
+    rejected = await submit(bot, ALICE, "Turned down", slug="premod")
+    accepted = await submit(bot, ALICE, "Let through", slug="premod")
+    await bot.say(MODERATOR, f"!reject {rejected} No", moderator=True)
+    await bot.say(MODERATOR, f"!accept {accepted}", moderator=True)
+
+    async with bot.db.snapshot():
+        data = await export_data(bot.store)
+    ideas = {c["slug"]: [i["id"] for i in c["ideas"]] for c in data["challenges"]}
+    assert ideas == {"mobility": [shown, copy], "premod": [accepted]}
+    assert waiting not in ideas["premod"]
+    (exported_copy,) = [i for i in data["challenges"][0]["ideas"] if i["id"] == copy]
+    assert exported_copy["duplicate_of"] is None  # its original is hidden
+    rows = to_csv(data).splitlines()
+    assert len(rows) == 1 + 3 and not any("Hidden idea" in row for row in rows)
