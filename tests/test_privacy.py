@@ -29,6 +29,7 @@ from tests.handler_support import (
     direct_room,
     new_challenge,
     open_harness,
+    says,
     submit,
     text,
 )
@@ -273,3 +274,23 @@ async def test_the_export_leaves_out_hidden_withdrawn_and_not_let_through(bot: H
     assert exported_copy["duplicate_of"] is None  # its original is hidden
     rows = to_csv(data).splitlines()
     assert len(rows) == 1 + 3 and not any("Hidden idea" in row for row in rows)
+
+
+# --- blocked means blocked ----------------------------------------------------------------------
+
+
+async def test_a_blocked_person_can_neither_edit_nor_report(bot: Harness) -> None:
+    own = await submit(bot, ALICE, "Her own idea")
+    others = await submit(bot, BOB, "Someone else's idea")
+    await bot.say(MODERATOR, f"!block {ALICE} Spam", moderator=True)
+    before = await bot.counts()
+    reports = await bot.db.fetch_value("SELECT COUNT(*) FROM reports")
+
+    edited = await bot.say(ALICE, f"!edit {own} Rewritten\nNew text")
+    reported = await bot.say(ALICE, f"!report {others} Spam")
+
+    for outcome in (edited, reported):
+        assert text(outcome.reply) == says("nl", "error.blocked") and not outcome.effects
+    assert (await bot.idea(own)).title == "Her own idea"
+    assert await bot.db.fetch_value("SELECT COUNT(*) FROM reports") == reports
+    assert await bot.counts() == before

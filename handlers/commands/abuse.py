@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.commands.common import check_length, find_idea, idea_ref
+from handlers.commands.common import check_length, find_idea, idea_ref, require_not_blocked
 from handlers.context import Context
 from handlers.effects import Announce, CardChanged, Effect, Outcome
 from handlers.errors import Conflict, UsageError
@@ -19,6 +19,7 @@ router = CommandRouter()
     params=(Param("idea", Kind.IDEA), Param("reason", Kind.REST)),
 )
 async def report(ctx: Context, idea: int, reason: str) -> Outcome:
+    await require_not_blocked(ctx)  # or a blocked person's reports would hide others' ideas
     check_length(ctx, "reason", reason, ctx.settings.max_reason_length)
     found, _challenge = await find_idea(ctx, idea)
     if not await ctx.store.reports.add(found.id, ctx.sender, reason, ctx.now):

@@ -268,6 +268,7 @@ async def withdraw(ctx: Context, idea: int) -> Outcome:
 )
 async def edit(ctx: Context, idea: int, title: str, description: str | None) -> Outcome:
     """The author rewords their idea; an answer to a moderator's question sends it back to triage."""
+    await require_not_blocked(ctx)  # or a blocked author could rewrite their idea's card
     found, challenge = await find_idea(ctx, idea)
     if found.author != ctx.sender:
         raise Forbidden("edit.not_author", id=idea_ref(found.id))
