@@ -16,7 +16,7 @@ from bot.dialogues import DialogueSweeper
 from bot.outbox import OutboxSender, enqueue_outcome
 from handlers.commands.privacy import FORGOTTEN
 from handlers.dispatch import Sender
-from handlers.effects import Outcome
+from handlers.effects import Outcome, SendDirectFile
 from handlers.export import export_data, to_csv
 from storage import Database
 from storage.migrations import MIGRATIONS
@@ -24,9 +24,11 @@ from tests.handler_support import (
     ALICE,
     BOB,
     CAROL,
+    MODERATION_ROOM,
     MODERATOR,
     Harness,
     direct_room,
+    effects_of,
     new_challenge,
     open_harness,
     says,
@@ -294,3 +296,131 @@ async def test_a_blocked_person_can_neither_edit_nor_report(bot: Harness) -> Non
     assert (await bot.idea(own)).title == "Her own idea"
     assert await bot.db.fetch_value("SELECT COUNT(*) FROM reports") == reports
     assert await bot.counts() == before
+
+
+# --- moderator views stay with moderators -------------------------------------------------------
+
+ELSEWHERE = says("nl", "moderation.ask_elsewhere")
+
+
+async def test_moderator_views_are_answered_only_in_private(bot: Harness) -> None:
+    hidden = await submit(bot, ALICE, "Reported words")
+    await bot.say(MODERATOR, f"!hide {hidden} Offensive", moderator=True)
+    await new_challenge(bot, "premod", options="--premoderated", title="Checked first")
+    waiting = await submit(bot, BOB, "Not let through yet", slug="premod")
+    public = await submit(bot, BOB, "Fine for everyone")
+    views = ("!queue", "!audit", f"!audit #{hidden}", f"!show {hidden}", f"!show {waiting}")
+
+    for command in views:
+        outcome = await bot.say(MODERATOR, command, room=PUBLIC_ROOM, direct=False, moderator=True)
+        assert text(outcome.reply) == ELSEWHERE and not outcome.effects, command
+    # The author of a hidden idea does not see it in a public room either.
+    assert await bot.ask(ALICE, f"!show {hidden}", room=PUBLIC_ROOM, direct=False) == ELSEWHERE
+    # What everyone may see is shown anywhere.
+    assert "Fine for everyone" in await bot.ask(
+        MODERATOR, f"!show {public}", room=PUBLIC_ROOM, direct=False, moderator=True
+    )
+
+    for room, direct in ((MODERATION_ROOM, False), (direct_room(MODERATOR), True)):
+        answers = [
+            await bot.ask(MODERATOR, command, room=room, direct=direct, moderator=True)
+            for command in views
+        ]
+        assert ELSEWHERE not in answers
+        assert "Not let through yet" in answers[0] and "Offensive" in answers[1]
+        assert "Reported words" in answers[3] and "Not let through yet" in answers[4]
+    assert "Reported words" in await bot.ask(ALICE, f"!show {hidden}")  # in her direct chat
+
+
+# --- authors ------------------------------------------------------------------------------------
+
+
+async def show_line(
+    bot: Harness, sender: str, idea: int, *, public: bool = False, moderator: bool = False
+) -> str:
+    """The line of ``!show`` that says who submitted the idea, asked in a direct chat, or with
+    ``public`` in the challenge's room."""
+    room = PUBLIC_ROOM if public else None
+    reply = await bot.ask(
+        sender, f"!show {idea}", room=room, direct=not public, moderator=moderator
+    )
+    return reply.splitlines()[1]
+
+
+async def test_by_default_only_moderators_see_the_author_and_only_in_private(bot: Harness) -> None:
+    idea = await submit(bot, ALICE, "Whose idea?")
+
+    assert ALICE in await show_line(bot, MODERATOR, idea, moderator=True)
+    in_moderation_room = await bot.ask(
+        MODERATOR, f"!show {idea}", room=MODERATION_ROOM, direct=False, moderator=True
+    )
+    assert ALICE in in_moderation_room.splitlines()[1]
+    assert ALICE not in await show_line(bot, MODERATOR, idea, moderator=True, public=True)
+    assert ALICE not in await show_line(bot, BOB, idea)
+    assert ALICE not in await show_line(bot, BOB, idea, public=True)
+    yours = await show_line(bot, ALICE, idea)
+    assert "door jou" in yours and ALICE not in yours
+    assert "door jou" not in await show_line(bot, ALICE, idea, public=True)
+
+
+@pytest.mark.parametrize(("rule", "bob_sees_alice"), [("everyone", True), ("nobody", False)])
+async def test_show_authors_everyone_or_nobody(
+    tmp_path: Path, rule: str, bob_sees_alice: bool
+) -> None:
+    async with open_harness(tmp_path, show_authors=rule) as bot:
+        await new_challenge(bot)
+        idea = await submit(bot, ALICE, "Whose idea?")
+        line = await show_line(bot, BOB, idea, public=True)
+        assert (ALICE in line) is bob_sees_alice
+        moderator_line = await show_line(bot, MODERATOR, idea, moderator=True)
+        assert (ALICE in moderator_line) is bob_sees_alice
+
+
+# --- !mydata and !forget outside a direct chat --------------------------------------------------
+
+
+async def test_mydata_in_a_room_sends_the_file_to_the_direct_chat_only(bot: Harness) -> None:
+    await submit(bot, ALICE, "Mine")
+    outcome = await bot.say(ALICE, "!mydata", room=PUBLIC_ROOM, direct=False)
+    assert text(outcome.reply) == says("nl", "mydata.sent_elsewhere")
+    (sent,) = effects_of(outcome, SendDirectFile)
+    assert sent.user_id == ALICE and "Mine" in sent.data
+    assert "Mine" not in text(outcome.reply) and len(outcome.effects) == 1
+
+
+async def test_forget_in_a_room_says_nothing_personal(bot: Harness) -> None:
+    idea = await submit(bot, BOB, "Bob's")
+    await bot.say(ALICE, f"!vote {idea}")
+    asked = await bot.say(ALICE, "!forget", room=PUBLIC_ROOM, direct=False)
+    assert "!forget confirm" in text(asked.reply) and not asked.effects
+    done = await bot.say(ALICE, "!forget confirm", room=PUBLIC_ROOM, direct=False)
+    assert text(done.reply) == says("nl", "forget.done_elsewhere")
+    assert not done.effects  # no direct message: it would store her direct room again
+    assert not await bot.store.votes.has_voted(idea, ALICE)
+
+
+# --- !mydata gives everything -------------------------------------------------------------------
+
+
+async def test_mydata_gives_audit_entries_the_block_and_the_direct_room(bot: Harness) -> None:
+    idea = await submit(bot, ALICE, "Mine")
+    await bot.say(MODERATOR, f"!block {ALICE} Too many ideas", moderator=True)
+    await bot.say(MODERATOR, f"!hide {idea} Checking", moderator=True)
+    async with bot.db.transaction():
+        await bot.store.users.set_direct_room(ALICE, direct_room(ALICE))
+    outcome = await bot.say(ALICE, "!mydata")
+    (sent,) = effects_of(outcome, SendDirectFile)
+    data = json.loads(sent.data)
+    assert data["blocked"] == {
+        "blocked": True,
+        "reason": "Too many ideas",
+        "at": data["blocked"]["at"],
+    }
+    assert data["direct_room"] == direct_room(ALICE)
+    assert [(e["action"], e["subject"]) for e in data["audit"]] == [("block", ALICE)]
+    assert data["ideas"][0]["hidden"] is True
+    moderator = json.loads(
+        effects_of(await bot.say(MODERATOR, "!mydata", moderator=True), SendDirectFile)[0].data
+    )
+    assert {"block", "hide"} <= {entry["action"] for entry in moderator["audit"]}
+    assert moderator["blocked"] == {"blocked": False}

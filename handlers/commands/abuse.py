@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers.audience import require_private_room
 from handlers.commands.common import check_length, find_idea, idea_ref, require_not_blocked
 from handlers.context import Context
 from handlers.effects import Announce, CardChanged, Effect, Outcome
@@ -120,6 +121,7 @@ async def unblock(ctx: Context, user: str) -> Outcome:
 
 @router.command("audit", role=Role.MODERATOR, params=(Param("subject", Kind.WORD, required=False),))
 async def audit(ctx: Context, subject: str | None) -> Outcome:
+    require_private_room(ctx)
     if subject is None:
         entries = await ctx.store.audit.recent()
     elif USER_PATTERN.fullmatch(subject):
