@@ -32,6 +32,9 @@ async def export_data(
     """Call inside a transaction, so that the export is one consistent snapshot.
 
     Authors' Matrix IDs are personal data: they are left out (``null``) unless asked for.
+    Hidden ideas, withdrawn ones (their author took them back) and, in a pre-moderated
+    challenge, those no moderator let through are left out; a ``duplicate_of`` that points to
+    an idea left out is ``null``.
     """
     if slug is None:
         challenges = await store.challenges.list(open_only=False)
@@ -42,7 +45,8 @@ async def export_data(
         challenges = [found]
     result = []
     for challenge in challenges:
-        ideas = await store.ideas.in_challenge(challenge.id)
+        ideas = await store.ideas.published_in_challenge(challenge.id)
+        published = {idea.id for idea in ideas}
         result.append(
             {
                 "slug": challenge.slug,
@@ -59,7 +63,9 @@ async def export_data(
                         "author": idea.author if include_authors else None,
                         "status": idea.status.value,
                         "votes": idea.votes,
-                        "duplicate_of": idea.duplicate_of,
+                        "duplicate_of": (
+                            idea.duplicate_of if idea.duplicate_of in published else None
+                        ),
                         "created_at": idea.created_at.isoformat(),
                         "updated_at": idea.updated_at.isoformat(),
                     }

@@ -27,3 +27,10 @@ class BotSettings(BaseModel):
     forget_ideas: Literal["anonymise", "delete"] = "anonymise"
     #: Minutes without an answer after which a guided dialogue (``!idea`` alone) ends.
     dialogue_timeout_minutes: int = Field(default=30, ge=1, le=1440)
+    #: Days a sent message stays in the outbox (its content is dropped once sent) before the
+    #: row is deleted.
+    outbox_retention_days: int = Field(default=30, ge=1, le=3650)
+    #: Who sees an idea's author in ``!show``: "moderators" (the Matrix ID, in a direct chat
+    #: or the moderation room; the author sees "you"), "everyone", or "nobody". See
+    #: handlers/audience.py.
+    show_authors: Literal["moderators", "everyone", "nobody"] = "moderators"

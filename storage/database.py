@@ -5,7 +5,8 @@ task use it at a time. A statement's own work is small: a look-up by key or an i
 5–20 µs with the pages in memory. A trip to aiosqlite's thread and back costs 60–80 µs on top,
 whatever the statement, and a vote took 16 of them. So statements run on the event loop's
 thread, on the connection that aiosqlite also holds, and only what waits on the disk goes to
-aiosqlite's thread: ``COMMIT`` (the fsync that makes a vote durable) and :meth:`backup_to`.
+aiosqlite's thread: ``COMMIT`` (the fsync that makes a vote durable), the WAL checkpoint that
+follows an erasure (:meth:`checkpoint_after_commit`) and :meth:`backup_to`.
 On a million votes the targets' commands take under 3 ms, statements and Python together, and
 the slowest statement, `!challenges`' count of ideas, some 35 ms (docs/benchmarks.md).
 
@@ -53,6 +54,7 @@ class Database:
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
+        self._checkpoint_after_commit = False
 
     async def open(self, *, migrate: bool = True) -> None:
         if self.path != Path(":memory:"):
@@ -70,6 +72,9 @@ class Database:
         # process (which NORMAL already survives in WAL mode). A vote is worth one fsync.
         raw.execute("PRAGMA synchronous = FULL")
         raw.execute("PRAGMA foreign_keys = ON")
+        # Deleted rows are overwritten with zeros rather than left in free pages and free space:
+        # after !forget the file must not hold what was erased (see PersonalDataRepository).
+        raw.execute("PRAGMA secure_delete = ON")
         self._raw = raw
         self._conn = await aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
         if migrate:
@@ -106,6 +111,7 @@ class Database:
             raise DatabaseTooNew(
                 f"{self.path} has schema version {current}; this bot knows up to {latest}"
             )
+        vacuum = False
         for migration in migrations:
             if migration.version <= current:
                 continue
@@ -114,6 +120,15 @@ class Database:
                 for statement in _split_statements(migration.sql):
                     await self.execute(statement)
                 await self.execute(f"PRAGMA user_version = {int(migration.version)}")
+            vacuum = vacuum or (migration.vacuum_after and current > 0)
+        if vacuum:  # a new database has nothing to rewrite
+            log.info("Rewriting the database file (VACUUM)")
+            async with self._lock:
+                try:
+                    await self.conn.execute("VACUUM")
+                except BaseException:
+                    await self._thread_done()
+                    raise
 
     def transaction(self) -> _Transaction:
         """One SQLite transaction: ``async with db.transaction():`` commits on success and
@@ -128,6 +143,25 @@ class Database:
     def savepoint(self, name: str = "step") -> _Savepoint:
         """A nested unit inside the current transaction that can fail on its own."""
         return _Savepoint(self, name)
+
+    def checkpoint_after_commit(self) -> None:
+        """Once the current transaction has committed, copy the WAL into the database and
+        truncate it: what the transaction overwrote must not live on in the WAL's old frames."""
+        if self._holder is not asyncio.current_task():
+            raise RuntimeError("a checkpoint after commit needs a transaction of the same task")
+        self._checkpoint_after_commit = True
+
+    async def _checkpoint(self) -> None:
+        """``wal_checkpoint(TRUNCATE)`` in aiosqlite's thread: it writes and fsyncs like COMMIT."""
+        try:
+            cursor = await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            row = await cursor.fetchone()
+        except BaseException:
+            await self._thread_done()
+            raise
+        if row is not None and row[0]:
+            # A reader in another process (an export, a backup) holds an older snapshot.
+            log.warning("The WAL could not be truncated: a reader holds it; it will be later")
 
     async def _commit(self) -> None:
         try:
@@ -216,9 +250,12 @@ class _Transaction:
         self, kind: type[BaseException] | None, error: BaseException | None, tb: Any
     ) -> None:
         db = self._db
+        checkpoint, db._checkpoint_after_commit = db._checkpoint_after_commit, False
         try:
             if kind is None:
                 await db._commit()
+                if checkpoint:  # still holding the lock: no statement runs in between
+                    await db._checkpoint()
             else:
                 db._sqlite.execute("ROLLBACK")
         finally:

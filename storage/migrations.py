@@ -10,6 +10,8 @@ class Migration:
     version: int
     description: str
     sql: str
+    #: Rewrite the whole file afterwards (VACUUM), to drop what deleted rows left in free space.
+    vacuum_after: bool = False
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -226,6 +228,18 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         8,
+        "sent messages keep no content; free space holds no deleted rows",
+        """
+        -- A sent message's content is on the homeserver; the row keeps only that it was sent.
+        UPDATE outbox SET payload = '{}' WHERE done_at IS NOT NULL;
+        CREATE INDEX outbox_done ON outbox (done_at) WHERE done_at IS NOT NULL;
+        """,
+        # Rows deleted before secure_delete was on may linger in free pages; VACUUM rewrites
+        # the file once, so that an erasure leaves nothing behind in older databases too.
+        vacuum_after=True,
+    ),
+    Migration(
+        9,
         "direct chats are rooms made as one: forget challenge rooms taken for a DM",
         """
         -- A room with two members used to count as direct, so a challenge room holding only

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from handlers.commands.common import check_length, find_idea, idea_ref
+from handlers.audience import require_private_room
+from handlers.commands.common import check_length, find_idea, idea_ref, require_not_blocked
 from handlers.context import Context
 from handlers.effects import Announce, CardChanged, Effect, Outcome
 from handlers.errors import Conflict, UsageError
@@ -19,6 +20,7 @@ router = CommandRouter()
     params=(Param("idea", Kind.IDEA), Param("reason", Kind.REST)),
 )
 async def report(ctx: Context, idea: int, reason: str) -> Outcome:
+    await require_not_blocked(ctx)  # or a blocked person's reports would hide others' ideas
     check_length(ctx, "reason", reason, ctx.settings.max_reason_length)
     found, _challenge = await find_idea(ctx, idea)
     if not await ctx.store.reports.add(found.id, ctx.sender, reason, ctx.now):
@@ -119,6 +121,7 @@ async def unblock(ctx: Context, user: str) -> Outcome:
 
 @router.command("audit", role=Role.MODERATOR, params=(Param("subject", Kind.WORD, required=False),))
 async def audit(ctx: Context, subject: str | None) -> Outcome:
+    require_private_room(ctx)
     if subject is None:
         entries = await ctx.store.audit.recent()
     elif USER_PATTERN.fullmatch(subject):

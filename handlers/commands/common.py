@@ -28,8 +28,11 @@ async def find_challenge(ctx: Context, slug: str | None) -> Challenge:
 def can_see(ctx: Context, idea: Idea, challenge: Challenge) -> bool:
     """Hidden ideas, and those of a pre-moderated challenge until a moderator let them through,
     are seen only by moderators and their author."""
-    if ctx.is_moderator or idea.author == ctx.sender:
-        return True
+    return ctx.is_moderator or idea.author == ctx.sender or seen_by_all(idea, challenge)
+
+
+def seen_by_all(idea: Idea, challenge: Challenge) -> bool:
+    """Whether everyone may see the idea: not hidden, and let through where that is needed."""
     if idea.hidden:
         return False
     return not challenge.premoderated or idea.status in (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
+from handlers.audience import author_shown, require_private_room
 from handlers.commands.common import (
     VOTE_REACTION,
     can_see,
@@ -17,6 +18,7 @@ from handlers.commands.common import (
     idea_ref,
     require_not_blocked,
     require_open,
+    seen_by_all,
     status_text,
 )
 from handlers.context import Context
@@ -153,16 +155,23 @@ async def list_ideas(
 @router.command("show", aliases=("toon",), params=(Param("idea", Kind.IDEA),))
 async def show(ctx: Context, idea: int) -> Outcome:
     found, challenge = await find_idea(ctx, idea)
+    if not seen_by_all(found, challenge):  # seen by moderators and its author only
+        require_private_room(ctx)
+    details = {
+        "slug": Code(challenge.slug),
+        "status": status_text(ctx.catalogue, ctx.locale, found.status),
+        "count": found.votes,
+        "created": found.created_at,
+    }
+    shown = author_shown(ctx, found)
+    if shown == "id":
+        summary = ctx.t("idea.details", author=Text(found.author), **details)
+    else:
+        summary = ctx.t(
+            "idea.details_yours" if shown == "you" else "idea.details_anonymous", **details
+        )
     reply = Reply.of(
-        ctx.t("card.title", id=idea_ref(found.id), title=Bold(Text(found.title))),
-        ctx.t(
-            "idea.details",
-            slug=Code(challenge.slug),
-            status=status_text(ctx.catalogue, ctx.locale, found.status),
-            count=found.votes,
-            author=Text(found.author),
-            created=found.created_at,
-        ),
+        ctx.t("card.title", id=idea_ref(found.id), title=Bold(Text(found.title))), summary
     )
     if found.description:
         reply += Reply.of(Quote(found.description))
@@ -268,6 +277,7 @@ async def withdraw(ctx: Context, idea: int) -> Outcome:
 )
 async def edit(ctx: Context, idea: int, title: str, description: str | None) -> Outcome:
     """The author rewords their idea; an answer to a moderator's question sends it back to triage."""
+    await require_not_blocked(ctx)  # or a blocked author could rewrite their idea's card
     found, challenge = await find_idea(ctx, idea)
     if found.author != ctx.sender:
         raise Forbidden("edit.not_author", id=idea_ref(found.id))

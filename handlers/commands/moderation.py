@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from handlers.audience import require_private_room
 from handlers.commands.common import (
     check_length,
     find_challenge,
@@ -48,6 +49,7 @@ DUPLICATE = Decision(
     params=(Param("challenge", Kind.SLUG, required=False),),
 )
 async def queue(ctx: Context, challenge: str | None) -> Outcome:
+    require_private_room(ctx)
     target = await find_challenge(ctx, challenge) if challenge else ctx.room_challenge
     ideas = await ctx.store.ideas.awaiting_triage(
         None if target is None else target.id, limit=ctx.settings.page_size * 2

@@ -24,8 +24,9 @@ async def my_data(ctx: Context) -> Outcome:
     data["exported_at"] = ctx.now.isoformat()
     document = json.dumps(data, ensure_ascii=False, indent=2)
     letter = Reply.of(ctx.t("mydata.file_note"))
+    # The file goes to the direct chat whatever room the command came from.
     return Outcome(
-        ctx.reply("mydata.sent"),
+        ctx.reply("mydata.sent" if ctx.is_direct else "mydata.sent_elsewhere"),
         effects=(
             SendDirectFile(
                 ctx.sender, "challenge-bot-data.json", "application/json", document, letter
@@ -64,6 +65,10 @@ async def forget(ctx: Context, confirm: str | None) -> Outcome:
         ctx.sender, delete_ideas=ctx.settings.forget_ideas == "delete", placeholder=FORGOTTEN
     )
     await ctx.store.audit.record(actor=FORGOTTEN, action="forget", now=ctx.now)
+    if not ctx.is_direct:
+        # How much was erased is personal: not for the room. Nor is it sent to a direct chat:
+        # a direct message now would make the bot keep the person's direct room again.
+        return Outcome(ctx.reply("forget.done_elsewhere"))
     return Outcome(
         ctx.reply(
             "forget.done",
