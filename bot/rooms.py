@@ -6,8 +6,8 @@ room, never a challenge room, never a room with more than two members: a challen
 holds only the bot and one student is not a DM, and personal data goes nowhere else.
 
 Opening a room is idempotent across a crash between the request and its record: the intent is
-written first, the room carries a marker derived from it in a state event set at creation, and a retry
-after a crash looks for that marker before it creates anything.
+written first, the room carries a marker derived from it in a state event set at creation, and
+a retry after a crash looks for that marker before it creates anything.
 """
 
 from __future__ import annotations

@@ -183,6 +183,14 @@ class Person:
         await self.wait_joined(response.room_id, other)
         return str(response.room_id)
 
+    async def set_power_level(self, room_id: str, user_id: str, level: int) -> None:
+        """Give ``user_id`` the power ``level`` in the room (this person must be allowed to)."""
+        state = await self.client.room_get_state_event(room_id, "m.room.power_levels")
+        content = dict(state.content)  # type: ignore[union-attr]
+        content["users"] = {**content.get("users", {}), user_id: level}
+        response = await self.client.room_put_state(room_id, "m.room.power_levels", content)
+        assert response.__class__.__name__ == "RoomPutStateResponse", response
+
     async def create_room(self, invite: list[str], name: str = "room") -> str:
         response = await self.client.room_create(name=name, invite=invite)
         assert isinstance(response, RoomCreateResponse), response

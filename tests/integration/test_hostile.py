@@ -162,13 +162,7 @@ async def test_power_level_in_the_moderation_room_makes_a_moderator_at_command_t
     )
 
     async def set_level(level: int) -> None:
-        state = await owner.client.room_get_state_event(moderation_room, "m.room.power_levels")
-        content = dict(state.content)  # type: ignore[union-attr]
-        content["users"] = {**content.get("users", {}), helper.user_id: level}
-        response = await owner.client.room_put_state(
-            moderation_room, "m.room.power_levels", content
-        )
-        assert response.__class__.__name__ == "RoomPutStateResponse", response
+        await owner.set_power_level(moderation_room, helper.user_id, level)
 
     try:
         await owner.wait_joined(moderation_room, bot_user)

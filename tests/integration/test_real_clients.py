@@ -191,13 +191,7 @@ async def test_a_demoted_moderator_is_refused_from_the_next_command(
     )
 
     async def set_level(level: int) -> None:
-        state = await owner.client.room_get_state_event(moderation_room, "m.room.power_levels")
-        content = dict(state.content)  # type: ignore[union-attr]
-        content["users"] = {**content.get("users", {}), helper.user_id: level}
-        response = await owner.client.room_put_state(
-            moderation_room, "m.room.power_levels", content
-        )
-        assert response.__class__.__name__ == "RoomPutStateResponse", response
+        await owner.set_power_level(moderation_room, helper.user_id, level)
 
     try:
         await owner.wait_joined(moderation_room, bot_user)
@@ -250,3 +244,39 @@ async def test_a_vote_cast_before_the_deadline_counts_when_handled_after_it(
     finally:
         await world.close()
         await citizen.close()
+
+
+async def test_personal_data_goes_to_an_encrypted_direct_chat_never_to_a_two_member_room(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    world = await start_moderated_bot(homeserver, tmp_path)
+    moderator, bot_user = world.moderator, world.bot.user_id
+    student = await Person.create(homeserver, "student")
+    try:
+        _slug, room = await world.open_challenge("two-", "Only two of us")
+        left = await moderator.client.room_leave(room)
+        assert left.__class__.__name__ == "RoomLeaveResponse", left
+        joined = await student.client.join(room)
+        assert joined.__class__.__name__ == "JoinResponse", joined
+        await student.wait_joined(room, student.user_id)
+        # The challenge room now holds the bot and the student alone: still not a DM.
+        answer = await student.ask(room, "!mydata")
+        assert answer.sender == bot_user
+        await student.wait_for(
+            lambda s: s.room_id != room and s.sender == bot_user and s.type == "m.room.encrypted"
+        )
+        in_room = [s for s in student.seen if s.room_id == room and s.sender == bot_user]
+        assert all(s.content.get("msgtype") != "m.file" for s in in_room)
+        assert all("challenge-bot-data" not in s.content.get("body", "") for s in in_room)
+        direct_rooms = {
+            s.room_id for s in student.seen if s.room_id != room and s.sender == bot_user
+        }
+        assert len(direct_rooms) == 1
+        (direct,) = direct_rooms
+        encryption = await student.client.room_get_state_event(direct, "m.room.encryption")
+        assert getattr(encryption, "content", {}).get("algorithm") == "m.megolm.v1.aes-sha2"
+        async with world.bot.app.db.transaction():
+            assert await world.bot.app.store.users.direct_room(student.user_id) == direct
+    finally:
+        await world.close()
+        await student.close()
