@@ -50,9 +50,13 @@ HANDLED_TYPES = [
     "m.room.redaction",
     "m.room.encrypted",
     "m.room.member",
-    # In the timeline too, not only in the state block, which Synapse can leave a change out
-    # of: a demoted moderator loses the rights from the next command.
+    # State the bot relies on, in the timeline too: a change there is not repeated in the state
+    # block (and Synapse can leave it out of that as well). A demoted moderator loses the rights
+    # from the next command; a room the bot created, whose creation events all come in the
+    # timeline, is known to be encrypted before the bot sends a word there.
     "m.room.power_levels",
+    "m.room.encryption",
+    "m.room.name",
 ]
 #: How far before the last checkpoint a gap fill looks; replays are harmless, misses are not.
 GAP_MARGIN_MS = 5 * 60 * 1000
