@@ -2,6 +2,9 @@
 
 Handlers mark an idea's cards stale; once the short delay has passed, one edit per card goes
 into the outbox with the idea as it is then. A burst of votes thus makes one edit, not many.
+A hidden idea's cards are taken down instead: each card and each of its edits is redacted, so
+that its title does not stay readable in the room's edit history. Shown again, it gets a new
+card (``handlers.commands.ideas.publish_card``).
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ import logging
 
 from bot.backoff import sleep_unless
 from bot.delivery import Delivery
+from bot.effects import enqueue_outcome
 from bot.render import render_edit
 from handlers.commands.common import card
 from handlers.dispatch import utc_now
+from handlers.effects import Outcome, Redact
 from handlers.i18n import Catalogue
 from handlers.settings import BotSettings
 from storage import Store
@@ -49,9 +54,22 @@ class CardRefresher:
                 )
                 if idea is None or challenge is None or challenge.room_id is None:
                     continue
+                if idea.hidden:
+                    taken_down = await self.store.cards.take_down(idea_id)
+                    redactions = tuple(Redact(room, event) for room, event in taken_down)
+                    await enqueue_outcome(
+                        self.store,
+                        Outcome(effects=redactions),
+                        room_id=challenge.room_id,
+                        event_id=None,
+                        settings=self.settings,
+                        now=now,
+                    )
+                    edits += len(redactions)
+                    continue
                 reply = card(self.catalogue, self.settings.language, idea, self.settings.prefix)
                 for event_id in await self.store.cards.in_room(idea_id, challenge.room_id):
-                    payload = {"content": render_edit(reply, event_id), "card": None}
+                    payload = {"content": render_edit(reply, event_id), "edit_of": idea_id}
                     await self.store.outbox.enqueue(
                         "message", payload, now, room_id=challenge.room_id
                     )

@@ -28,6 +28,9 @@ from storage import OutboxItem, Store
 
 log = logging.getLogger(__name__)
 
+#: Rows sent before the loop looks up again whether it was woken or asked to stop.
+BATCH = 50
+
 #: A row that fails this many times with an error nobody foresaw is given up, so that one
 #: broken row cannot hold up every row behind it.
 MAX_UNEXPECTED_FAILURES = 5
@@ -88,13 +91,17 @@ class Delivery:
         return left
 
     async def send_pending(self, stop: asyncio.Event) -> int:
-        async with self.store.db.transaction():
-            items = await self.store.outbox.pending(limit=50)
-        for item in items:
-            if stop.is_set():
+        """Send the oldest rows, up to a batch; returns how many were taken. Each row is read
+        just before it goes: one changed meanwhile (scrubbed by an erasure) goes as it is now."""
+        taken = 0
+        while taken < BATCH and not stop.is_set():
+            async with self.store.db.transaction():
+                items = await self.store.outbox.pending(limit=1)
+            if not items:
                 break
-            await self._deliver_with_retry(item, stop)
-        return len(items)
+            await self._deliver_with_retry(items[0], stop)
+            taken += 1
+        return taken
 
     async def _deliver_with_retry(self, item: OutboxItem, stop: asyncio.Event) -> None:
         unexpected = network = 0

@@ -18,6 +18,7 @@ from handlers.effects import (
     CreateChallengeRoom,
     Invite,
     Outcome,
+    Redact,
     SendDirect,
     SendDirectFile,
     SendRoom,
@@ -76,5 +77,8 @@ async def enqueue_outcome(
             await store.outbox.enqueue("invite", payload, now, room_id=effect.room_id)
         elif isinstance(effect, CardChanged):
             await store.cards.mark_stale(effect.idea_id, now + CARD_EDIT_DELAY)
+        elif isinstance(effect, Redact):
+            payload = {"event_id": effect.event_id}
+            await store.outbox.enqueue("redact", payload, now, room_id=effect.room_id)
         elif isinstance(effect, CreateChallengeRoom):
             await store.outbox.enqueue("create_challenge_room", asdict(effect), now)

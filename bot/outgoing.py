@@ -13,6 +13,7 @@ from nio import (
     AsyncClient,
     JoinedRoomsResponse,
     RoomInviteResponse,
+    RoomRedactResponse,
     RoomSendResponse,
     UploadResponse,
 )
@@ -54,7 +55,13 @@ class Outgoing:
         if item.kind == "message":
             if item.room_id is None:
                 raise Permanent("a message without a room")
-            return await self._send(item.room_id, payload["content"], txn_id, payload.get("card"))
+            return await self._send(
+                item.room_id,
+                payload["content"],
+                txn_id,
+                card=payload.get("card"),
+                edit_of=payload.get("edit_of"),
+            )
         if item.kind == "direct":
             room_id = await self.rooms.direct_room_for(payload["user_id"])
             return await self._send(room_id, payload["content"], txn_id)
@@ -63,6 +70,11 @@ class Outgoing:
             await self._room_ready(room_id)  # an encrypted room takes an encrypted file
             content = await self._upload_file(room_id, payload)
             return await self._send(room_id, content, txn_id)
+        if item.kind == "redact":
+            if item.room_id is None:
+                raise Permanent("a redaction without a room")
+            await self._redact(item.room_id, payload["event_id"], txn_id)
+            return None
         if item.kind == "invite":
             if item.room_id is None:
                 raise Permanent("an invite without a room")
@@ -95,22 +107,37 @@ class Outgoing:
         raise Retry("room not synced yet", after=ROOM_SYNC_WAIT)
 
     async def _send(
-        self, room_id: str, content: dict[str, Any], txn_id: str, card: int | None = None
+        self,
+        room_id: str,
+        content: dict[str, Any],
+        txn_id: str,
+        *,
+        card: int | None = None,
+        edit_of: int | None = None,
     ) -> Record | None:
+        """Send a message; a card, or the edit of one, is recorded once it is sent."""
         await self._room_ready(room_id)
         response = await self.client.room_send(
             room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=True
         )
         if not isinstance(response, RoomSendResponse):
             raise_for(response)
-        if card is None:
+        if card is None and edit_of is None:
             return None
         event_id = str(response.event_id)
 
         async def record_card() -> None:
-            await self.store.cards.add(event_id, card, room_id)
+            if card is not None:
+                await self.store.cards.add(event_id, card, room_id)
+            if edit_of is not None:
+                await self.store.cards.add_edit(event_id, edit_of, room_id)
 
         return record_card
+
+    async def _redact(self, room_id: str, event_id: str, txn_id: str) -> None:
+        response = await self.client.room_redact(room_id, event_id, tx_id=txn_id)
+        if not isinstance(response, RoomRedactResponse):
+            raise_for(response)
 
     async def _upload_file(self, room_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Upload a file (encrypted where the room is) and return the m.file content for it."""

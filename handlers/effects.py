@@ -50,6 +50,14 @@ class CardChanged:
 
 
 @dataclass(frozen=True)
+class Redact:
+    """Take one of the bot's own messages down (a card whose idea may no longer be seen)."""
+
+    room_id: str
+    event_id: str
+
+
+@dataclass(frozen=True)
 class Invite:
     room_id: str
     user_id: str
@@ -67,7 +75,14 @@ class CreateChallengeRoom:
 
 
 Effect = (
-    SendDirect | SendDirectFile | SendRoom | Announce | Invite | CreateChallengeRoom | CardChanged
+    SendDirect
+    | SendDirectFile
+    | SendRoom
+    | Announce
+    | Invite
+    | CreateChallengeRoom
+    | CardChanged
+    | Redact
 )
 
 

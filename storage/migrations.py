@@ -248,4 +248,18 @@ MIGRATIONS: tuple[Migration, ...] = (
          WHERE room_id IN (SELECT room_id FROM challenges WHERE room_id IS NOT NULL);
         """,
     ),
+    Migration(
+        10,
+        "card edits, so that a hidden idea's card can be taken down with its edit history",
+        """
+        -- The edits (m.replace) the bot sent of an idea's cards: a hidden idea's title stays
+        -- readable in a room's edit history unless every one of them is redacted too.
+        CREATE TABLE card_edits (
+            event_id  TEXT PRIMARY KEY,
+            idea_id   INTEGER NOT NULL REFERENCES ideas (id),
+            room_id   TEXT NOT NULL
+        );
+        CREATE INDEX card_edits_by_idea ON card_edits (idea_id);
+        """,
+    ),
 )

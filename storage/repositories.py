@@ -7,7 +7,7 @@ import json
 import secrets
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 from urllib.parse import quote
 
 from storage.database import Database, Row
@@ -336,6 +336,17 @@ class CardRepository:
             (event_id, idea_id, room_id),
         )
 
+    async def add_edit(self, event_id: str, idea_id: int, room_id: str) -> None:
+        await self._db.execute(
+            "INSERT OR IGNORE INTO card_edits (event_id, idea_id, room_id) VALUES (?, ?, ?)",
+            (event_id, idea_id, room_id),
+        )
+
+    async def take_down(self, idea_id: int) -> list[tuple[str, str]]:
+        """Forget the idea's cards and their edits; returns ``(room_id, event_id)`` of each, for
+        the bot to redact."""
+        return await take_down_cards(self._db, idea_id)
+
     async def exists_for(self, idea_id: int) -> bool:
         value = await self._db.fetch_value("SELECT 1 FROM idea_cards WHERE idea_id = ?", (idea_id,))
         return value is not None
@@ -368,6 +379,17 @@ class CardRepository:
             "SELECT idea_id FROM idea_cards WHERE event_id = ?", (event_id,)
         )
         return None if value is None else int(value)
+
+
+async def take_down_cards(db: Database, idea_id: int) -> list[tuple[str, str]]:
+    rows = await db.fetch_all(
+        """SELECT room_id, event_id FROM idea_cards WHERE idea_id = ?
+           UNION ALL SELECT room_id, event_id FROM card_edits WHERE idea_id = ?""",
+        (idea_id, idea_id),
+    )
+    for table in ("idea_cards", "card_edits", "card_refresh"):
+        await db.execute(f"DELETE FROM {table} WHERE idea_id = ?", (idea_id,))
+    return [(str(row["room_id"]), str(row["event_id"])) for row in rows]
 
 
 class ReportRepository:
@@ -442,6 +464,13 @@ class ConfirmationRepository:
             "DELETE FROM confirmations WHERE user_id = ? AND action = ?", (user_id, action)
         )
         return datetime.fromisoformat(str(value)) >= now
+
+
+class Erasure(NamedTuple):
+    """What an erasure did: how many of each were erased, and the cards to redact."""
+
+    counts: dict[str, int]
+    cards: list[tuple[str, str]]  # (room_id, event_id)
 
 
 class PersonalDataRepository:
@@ -542,16 +571,18 @@ class PersonalDataRepository:
             "undecryptable_notices": [dict(row) for row in explained],
         }
 
-    async def erase(self, user_id: str, *, delete_ideas: bool, placeholder: str) -> dict[str, int]:
+    async def erase(self, user_id: str, *, delete_ideas: bool, placeholder: str) -> Erasure:
         """Remove what concerns a person from every table; their ideas are deleted or anonymised.
 
         An idea that other ideas were merged into is anonymised even when deleting, so that
         the merged ideas keep pointing somewhere. The audit log keeps the actions, not the
         person. A block record of the person stays, so that erasure is no way out of a block.
         Deleted rows are overwritten (``secure_delete``), and once the transaction has committed
-        the WAL is checkpointed and truncated, so that no old page keeps what was erased.
+        the WAL is checkpointed and truncated, so that no old page keeps what was erased. The
+        cards of deleted ideas are returned for the bot to redact in their rooms.
         """
         db = self._db
+        taken_down: list[tuple[str, str]] = []
         counts = {
             "votes": await db.execute_rowcount("DELETE FROM votes WHERE voter = ?", (user_id,)),
             "reports": await db.execute_rowcount(
@@ -580,7 +611,8 @@ class PersonalDataRepository:
             )
             for row in deleted:
                 idea_id = row["id"]
-                for table in ("votes", "reaction_votes", "idea_cards", "reports", "card_refresh"):
+                taken_down += await take_down_cards(db, idea_id)
+                for table in ("votes", "reaction_votes", "reports"):
                     await db.execute(f"DELETE FROM {table} WHERE idea_id = ?", (idea_id,))
                 await db.execute(
                     "UPDATE audit_log SET idea_id = NULL WHERE idea_id = ?", (idea_id,)
@@ -615,7 +647,7 @@ class PersonalDataRepository:
             (user_id, placeholder, user_id, user_id),
         )
         db.checkpoint_after_commit()
-        return counts
+        return Erasure(counts, taken_down)
 
     async def _scrub_outbox(self, user_id: str, placeholder: str, *, deleted: list[Row]) -> None:
         """Messages not sent yet: those to the person, and (deleting) those showing a deleted

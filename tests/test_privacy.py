@@ -17,7 +17,7 @@ from bot.dialogues import DialogueSweeper
 from bot.effects import enqueue_outcome
 from handlers.commands.privacy import FORGOTTEN
 from handlers.dispatch import Sender
-from handlers.effects import Outcome, SendDirectFile
+from handlers.effects import Outcome, Redact, SendDirectFile
 from handlers.export import export_data, to_csv
 from storage import Database
 from storage.migrations import MIGRATIONS
@@ -172,6 +172,22 @@ async def test_forget_deletes_ideas_while_their_card_waits_for_a_refresh(tmp_pat
         await bot.say(ALICE, "!forget confirm")
         assert await bot.store.ideas.get(idea) is None
         assert await bot.db.fetch_value("SELECT COUNT(*) FROM card_refresh") == 0
+
+
+async def test_forget_takes_down_the_cards_of_deleted_ideas(tmp_path: Path) -> None:
+    async with open_harness(tmp_path, forget_ideas="delete") as bot:
+        await new_challenge(bot, room_id="!challenge:city.example")
+        idea = await submit(bot, ALICE, "Soon gone from the room too")
+        async with bot.db.transaction():
+            await bot.store.cards.add("$card", idea, "!challenge:city.example")
+            await bot.store.cards.add_edit("$edit", idea, "!challenge:city.example")
+        await bot.say(ALICE, "!forget")
+        outcome = await bot.say(ALICE, "!forget confirm")
+        assert set(effects_of(outcome, Redact)) == {
+            Redact("!challenge:city.example", "$card"),
+            Redact("!challenge:city.example", "$edit"),
+        }
+        assert await bot.db.fetch_value("SELECT COUNT(*) FROM card_edits") == 0
 
 
 async def test_the_database_overwrites_what_it_deletes(bot: Harness) -> None:

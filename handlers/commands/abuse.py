@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers.audience import require_private_room
 from handlers.commands.common import check_length, find_idea, idea_ref, require_not_blocked
+from handlers.commands.ideas import publish_card
 from handlers.context import Context
 from handlers.effects import Announce, CardChanged, Effect, Outcome
 from handlers.errors import Conflict, UsageError
@@ -86,9 +87,8 @@ async def unhide(ctx: Context, idea: int) -> Outcome:
     await ctx.store.ideas.set_hidden(found.id, False, ctx.now)
     await ctx.store.reports.clear(found.id)
     await ctx.audit_idea("unhide", found)
-    return Outcome(
-        ctx.reply("unhide.done", id=idea_ref(found.id)), effects=(CardChanged(found.id),)
-    )
+    effects: list[Effect] = [CardChanged(found.id), *await publish_card(ctx, found.id)]
+    return Outcome(ctx.reply("unhide.done", id=idea_ref(found.id)), effects=tuple(effects))
 
 
 @router.command(

@@ -93,9 +93,8 @@ def idea_line(ctx: Context, idea: Idea) -> Inline:
 
 
 def card(catalogue: Catalogue, locale: str, idea: Idea, prefix: str) -> Reply:
-    """The message in a challenge's room that shows an idea; a 👍 on it is a vote."""
-    if idea.hidden:  # what was reported stays out of sight, on the card too
-        return Reply.of(catalogue.span(locale, "card.hidden", id=idea_ref(idea.id)))
+    """The message in a challenge's room that shows an idea; a 👍 on it is a vote. A hidden
+    idea has no card: the bot takes its cards down (``bot/cards.py``)."""
     return Reply.of(
         catalogue.span(
             locale,

@@ -110,6 +110,18 @@ async def check_submission_rate(ctx: Context) -> None:
         raise Conflict("limit.ideas", count=ctx.settings.ideas_per_hour, minutes=minutes)
 
 
+async def publish_card(ctx: Context, idea_id: int) -> list[Effect]:
+    """A card for an idea that everyone may now see and that has none: one let through in a
+    pre-moderated challenge, or shown again after it was hidden (its old card was taken down)."""
+    idea = await ctx.store.ideas.get(idea_id)
+    challenge = None if idea is None else await challenge_of(ctx, idea)
+    if idea is None or challenge is None or not seen_by_all(idea, challenge):
+        return []
+    if await ctx.store.cards.exists_for(idea.id):
+        return []
+    return room_card(ctx, challenge, idea)
+
+
 def room_card(ctx: Context, challenge: Challenge, idea: Idea) -> list[Effect]:
     """The idea's card in its challenge's room, where there is one."""
     if challenge.room_id is None:

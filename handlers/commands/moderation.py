@@ -13,7 +13,7 @@ from handlers.commands.common import (
     idea_ref,
     status_text,
 )
-from handlers.commands.ideas import room_card
+from handlers.commands.ideas import publish_card
 from handlers.context import Context
 from handlers.effects import CardChanged, Effect, Outcome, SendDirect
 from handlers.errors import Conflict
@@ -124,18 +124,8 @@ async def accept(ctx: Context, idea: int, message: str | None) -> Outcome:
     if found.hidden:  # accepting is the decision that a reported idea may be seen
         await ctx.store.ideas.set_hidden(found.id, False, ctx.now)
         await ctx.store.reports.clear(found.id)
-    effects.extend(await _publish(ctx, found))
+    effects.extend(await publish_card(ctx, found.id))
     return _done(ctx, found, ACCEPT, effects)
-
-
-async def _publish(ctx: Context, idea: Idea) -> list[Effect]:
-    """In a pre-moderated challenge an idea gets its card when a moderator lets it through."""
-    challenge = await ctx.store.challenges.get(idea.challenge_id)
-    if challenge is None or not challenge.premoderated or await ctx.store.cards.exists_for(idea.id):
-        return []
-    published = await ctx.store.ideas.get(idea.id)
-    assert published is not None
-    return room_card(ctx, challenge, published)
 
 
 @router.command(
@@ -168,7 +158,7 @@ async def needinfo(ctx: Context, idea: int, question: str) -> Outcome:
 )
 async def implemented(ctx: Context, idea: int, message: str | None) -> Outcome:
     found, effects = await decide(ctx, idea, IMPLEMENTED, message)
-    effects.extend(await _publish(ctx, found))
+    effects.extend(await publish_card(ctx, found.id))
     return _done(ctx, found, IMPLEMENTED, effects)
 
 

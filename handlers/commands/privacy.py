@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 from handlers.context import Context
-from handlers.effects import Outcome, SendDirectFile
+from handlers.effects import Outcome, Redact, SendDirectFile
 from handlers.registry import CommandRouter, Kind, Param
 from handlers.reply import Code, Reply
 
@@ -61,19 +61,22 @@ async def forget(ctx: Context, confirm: str | None) -> Outcome:
         )
     if not await ctx.store.confirmations.take(ctx.sender, FORGET, ctx.now):
         return Outcome(ctx.reply("forget.no_request", command=Code(f"{ctx.settings.prefix}forget")))
-    counts = await ctx.store.personal_data.erase(
+    counts, cards = await ctx.store.personal_data.erase(
         ctx.sender, delete_ideas=ctx.settings.forget_ideas == "delete", placeholder=FORGOTTEN
     )
+    # The cards of deleted ideas are taken down in their rooms, edit history and all.
+    redactions = tuple(Redact(room_id, event_id) for room_id, event_id in cards)
     await ctx.store.audit.record(actor=FORGOTTEN, action="forget", now=ctx.now)
     if not ctx.is_direct:
         # How much was erased is personal: not for the room. Nor is it sent to a direct chat:
         # a direct message now would make the bot keep the person's direct room again.
-        return Outcome(ctx.reply("forget.done_elsewhere"))
+        return Outcome(ctx.reply("forget.done_elsewhere"), effects=redactions)
     return Outcome(
         ctx.reply(
             "forget.done",
             votes=counts["votes"],
             deleted=counts["ideas_deleted"],
             anonymised=counts["ideas_anonymised"],
-        )
+        ),
+        effects=redactions,
     )

@@ -99,3 +99,52 @@ async def test_a_card_is_edited_in_place_and_threads_are_answered_in_the_thread(
         await world.close()
         for person in (student, *voters):
             await person.close()
+
+
+async def test_a_hidden_ideas_card_is_taken_down_with_its_edits_and_comes_back_new(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    world = await start_moderated_bot(homeserver, tmp_path)
+    bot_user, moderator = world.bot.user_id, world.moderator
+    student = await Person.create(homeserver, "student")
+    voter = await Person.create(homeserver, "voter")
+    try:
+        _slug, room = await world.open_challenge("takedown-", "Quiet streets")
+        for person in (student, voter):
+            joined = await person.client.join(room)
+            assert joined.__class__.__name__ == "JoinResponse", joined
+        title = "Car-free Sunday in Sint-Amandsberg"
+        card = await student.ask(room, f"!idea {title}")
+        idea_id = int(re.search(r"#(\d+)", card.content["body"]).group(1))  # type: ignore[union-attr]
+        await voter.ask(room, f"!vote {idea_id}")
+        edit = await student.wait_for(lambda s: s in edits_of(student, card.event_id), timeout=30)
+        await moderator.ask(world.moderation_room, f"!hide {idea_id} Needs a look")
+
+        async def redacted(event_id: str) -> bool:
+            fetched = await student.client.room_get_event(room, event_id)
+            source = fetched.event.source  # type: ignore[union-attr]
+            return "redacted_because" in source.get("unsigned", {}) and title not in str(source)
+
+        for event_id in (card.event_id, edit.event_id):
+            deadline = asyncio.get_running_loop().time() + 30
+            while not await redacted(event_id):
+                assert asyncio.get_running_loop().time() < deadline, f"{event_id} not redacted"
+                await asyncio.sleep(0.2)
+        await moderator.ask(world.moderation_room, f"!unhide {idea_id}")
+        again = await student.wait_for(
+            lambda s: (
+                s.room_id == room
+                and s.sender == bot_user
+                and s.event_id != card.event_id
+                and title in s.content.get("body", "")
+                and "m.relates_to" not in s.content
+            ),
+            timeout=30,
+        )
+        async with world.bot.app.db.transaction():
+            assert await world.bot.app.store.cards.idea_for(again.event_id) == idea_id
+            assert await world.bot.app.store.cards.idea_for(card.event_id) is None
+    finally:
+        await world.close()
+        await student.close()
+        await voter.close()
