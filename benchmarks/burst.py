@@ -50,6 +50,7 @@ async def _cast(
     plan: list[tuple[int, str]],
     cards: dict[int, str],
     sent: dict[tuple[int, str], float],
+    events: dict[tuple[int, str], str],
     deadline: float,
 ) -> None:
     for idea_id, how in plan:
@@ -73,6 +74,7 @@ async def _cast(
         else:
             raise RuntimeError(f"{client.user_id} could not vote: {response}")
         sent[(idea_id, str(client.user_id))] = time.time()
+        events[(idea_id, str(client.user_id))] = str(response.event_id)
         if time.monotonic() > deadline:
             raise TimeoutError("the burst took too long")
 
@@ -139,6 +141,7 @@ async def run_burst(run: Run) -> list[Target]:
             plans[voter] = list(zip(ideas, hows, strict=True))
         before = int(await db_value(database, "SELECT COUNT(*) FROM votes"))
         sent: dict[tuple[int, str], float] = {}
+        events: dict[tuple[int, str], str] = {}
         recorded_at: list[float] = []
 
         async def poll() -> None:
@@ -154,7 +157,7 @@ async def run_burst(run: Run) -> list[Target]:
         deadline = time.monotonic() + SEND_LIMIT
         await asyncio.gather(
             *(
-                _cast(client, room_id, plans[str(client.user_id)], cards, sent, deadline)
+                _cast(client, room_id, plans[str(client.user_id)], cards, sent, events, deadline)
                 for client in voters
             )
         )
@@ -173,6 +176,8 @@ async def run_burst(run: Run) -> list[Target]:
         )
         replies_done_at = time.perf_counter()
         rows = await db_rows(database, "SELECT idea_id, voter, created_at FROM votes")
+        # When each vote's event was handled: a vote's own time is when it was cast.
+        handled = dict(await db_rows(database, "SELECT event_id, handled_at FROM handled_events"))
         reaction_votes = int(await db_value(database, "SELECT COUNT(*) FROM reaction_votes"))
         gap_fills = _count_in_log(directory / "bot.log", "Filled a gap")
     finally:
@@ -185,9 +190,9 @@ async def run_burst(run: Run) -> list[Target]:
     stored = {(int(idea), str(voter)) for idea, voter, _at in rows}
     missing = len(expected - stored)
     lags = [
-        datetime.fromisoformat(str(at)).timestamp() - sent[(int(idea), str(voter))]
-        for idea, voter, at in rows
-        if (int(idea), str(voter)) in sent
+        datetime.fromisoformat(str(handled[event_id])).timestamp() - sent[key]
+        for key, event_id in events.items()
+        if event_id in handled
     ]
     sending = last_sent - began
     catch_up = recorded_at[0] - last_sent if recorded_at else float("inf")

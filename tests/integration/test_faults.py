@@ -174,3 +174,41 @@ async def test_a_late_first_sync_drops_nothing_and_an_author_gets_one_dm(
         await world.close()
         await author.close()
         await proxy.close()
+
+
+async def test_a_room_made_just_before_a_crash_is_found_again_not_made_twice(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    world = await start_moderated_bot(homeserver, tmp_path)
+    app = world.bot.app
+    original_address_of = app.rooms.address_of
+    crashes = []
+
+    async def crash_once(room_id: str, slug: str) -> str:
+        # The room exists on the homeserver, its record is not written yet: the moment a crash
+        # (or a cut connection) can strike. The retry must recognise the room, not make another.
+        if not crashes:
+            crashes.append(room_id)
+            await wait_until(lambda: room_id in app.client.rooms, 20, "the new room synced")
+            raise RuntimeError("crash between the room's creation and its record")
+        return await original_address_of(room_id, slug)
+
+    app.rooms.address_of = crash_once  # type: ignore[method-assign]
+    try:
+        slug = unique("once-")
+        await world.moderator.ask(world.moderation_room, f"!challenge new {slug} Made once")
+        await world.moderator.wait_for(lambda s: f"#{slug}:" in s.content.get("body", ""), 30)
+        async with app.db.transaction():
+            challenge = await app.store.challenges.by_slug(slug)
+        assert challenge is not None and challenge.room_id == crashes[0]
+        named = [room for room in app.client.rooms.values() if room.name == "Made once"]
+        assert len(named) == 1
+        await asyncio.sleep(1)
+        notices = [
+            s
+            for s in world.moderator.seen
+            if s.room_id == world.moderation_room and f"#{slug}:" in s.content.get("body", "")
+        ]
+        assert len(notices) == 1
+    finally:
+        await world.close()
