@@ -1,6 +1,6 @@
-"""``python -m benchmarks [engine|latency|burst|scale|sync ...]``: run the benchmarks, print figures.
+"""``python -m benchmarks [engine|latency|burst|scale|sync|busy ...]``: run the benchmarks.
 
-Without names, all five run, in that order, against one Synapse started on 127.0.0.1 for the
+Without names, all six run, in that order, against one Synapse started on 127.0.0.1 for the
 run (and stopped after it). The engine comes first: it needs no homeserver, and runs before one
 is started, so that nothing else takes the machine's cores from it. Everything lives in a temporary directory, removed afterwards
 unless ``--keep`` is given.
@@ -50,6 +50,12 @@ async def _scale(run: Run, args: argparse.Namespace) -> list[Target]:
     return await run_scale(run)
 
 
+async def _busy(run: Run, args: argparse.Namespace) -> list[Target]:
+    from benchmarks.busy_room import run_busy_room
+
+    return await run_busy_room(run)
+
+
 async def _sync(run: Run, args: argparse.Namespace) -> list[Target]:
     from benchmarks.sync_cost import run_sync_cost
 
@@ -62,6 +68,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "burst": _burst,
     "scale": _scale,
     "sync": _sync,
+    "busy": _busy,
 }
 
 

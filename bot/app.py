@@ -71,7 +71,11 @@ class BotApp:
             allowed_servers=config.bot.allowed_servers,
         )
         self.delivery = Delivery(
-            self.store, self.outgoing.carry_out, self.reachability, self.sync.first_sync_done
+            self.store,
+            self.outgoing.carry_out,
+            self.reachability,
+            self.sync.first_sync_done,
+            max_in_flight=config.bot.rooms_in_flight,
         )
         self.dialogues = DialogueSweeper(self.dispatcher, self.delivery)
         self.cards = CardRefresher(self.store, self.catalogue, config.bot, self.delivery)

@@ -10,6 +10,7 @@ dropped because the homeserver is slow or away: a row waits for it, and only a r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -23,13 +24,11 @@ from bot.homeserver import (
     Retry,
     Unreachable,
 )
+from bot.joining import JOIN_AT_MOST, joinable_run, joined
 from handlers.dispatch import utc_now
 from storage import OutboxItem, Store
 
 log = logging.getLogger(__name__)
-
-#: Rows sent before the loop looks up again whether it was woken or asked to stop.
-BATCH = 50
 
 #: A row that fails this many times with an error nobody foresaw is given up, so that one
 #: broken row cannot hold up every row behind it.
@@ -43,17 +42,24 @@ CarryOut = Callable[[OutboxItem, str], Awaitable[Record | None]]
 
 
 class Delivery:
+    """Rows go out in order within their lane (a room, or one person's direct chat) and lanes
+    go out side by side, at most ``max_in_flight`` at once: a busy room never holds up another
+    room or a direct chat."""
+
     def __init__(
         self,
         store: Store,
         carry_out: CarryOut,
         reachability: Reachability,
         ready: asyncio.Event,
+        *,
+        max_in_flight: int = 8,
     ) -> None:
         self.store = store
         self.carry_out = carry_out
         self.reachability = reachability
         self.ready = ready  # set once the first sync has shown the bot its rooms
+        self.max_in_flight = max_in_flight
         self._wake = asyncio.Event()
         self._secret: str | None = None
         self._backoff = Backoff("Sending to the homeserver", log)
@@ -64,11 +70,8 @@ class Delivery:
     async def run(self, stop: asyncio.Event) -> None:
         """Send until ``stop`` is set; nothing before the first sync (no room is known yet)."""
         await _wait_either(self.ready, stop, seconds=None)
-        while not stop.is_set():
-            sent = await self.send_pending(stop)
-            if sent == 0:
-                self._wake.clear()
-                await _wait_either(self._wake, stop, seconds=5)
+        if not stop.is_set():
+            await self._send_lanes(stop, until_empty=False)
 
     async def drain(self, seconds: float) -> int:
         """On shutdown: send what is queued for at most ``seconds``; returns the rows left.
@@ -77,49 +80,90 @@ class Delivery:
         transaction id makes a resend at the next start harmless.
         """
         if self.ready.is_set():
-            never = asyncio.Event()
-            try:
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(seconds):
-                    while await self.send_pending(never):
-                        pass
-            except TimeoutError:
-                pass
+                    await self._send_lanes(asyncio.Event(), until_empty=True)
         async with self.store.db.transaction():
             left = await self.store.outbox.count_pending()
         if left:
             log.warning("%d outgoing messages stay queued for the next start", left)
         return left
 
-    async def send_pending(self, stop: asyncio.Event) -> int:
-        """Send the oldest rows, up to a batch; returns how many were taken. Each row is read
-        just before it goes: one changed meanwhile (scrubbed by an erasure) goes as it is now."""
-        taken = 0
-        while taken < BATCH and not stop.is_set():
-            async with self.store.db.transaction():
-                items = await self.store.outbox.pending(limit=1)
-            if not items:
-                break
-            await self._deliver_with_retry(items[0], stop)
-            taken += 1
-        return taken
+    async def _send_lanes(self, stop: asyncio.Event, *, until_empty: bool) -> None:
+        """Keep a worker on each lane with rows waiting, up to ``max_in_flight`` at once."""
+        workers: dict[str, asyncio.Task[None]] = {}
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                async with self.store.db.transaction():
+                    waiting = await self.store.outbox.waiting_lanes(self.max_in_flight * 4)
+                for lane in waiting:
+                    if lane not in workers and len(workers) < self.max_in_flight:
+                        workers[lane] = asyncio.create_task(self._send_lane(lane, stop))
+                if not workers and until_empty:
+                    return
+                woken = asyncio.create_task(self._wake.wait())
+                stopping = asyncio.create_task(stop.wait())
+                try:
+                    await asyncio.wait(
+                        {woken, stopping, *workers.values()},
+                        timeout=5,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    woken.cancel()
+                    stopping.cancel()
+                for lane, worker in list(workers.items()):
+                    if worker.done():
+                        del workers[lane]
+                        if not worker.cancelled() and worker.exception() is not None:
+                            log.error(
+                                "Delivery to lane %s failed", lane, exc_info=worker.exception()
+                            )
+        finally:
+            # Stopped, drained or timed out: a row in flight stays pending, and its transaction
+            # id makes the resend harmless.
+            for worker in workers.values():
+                worker.cancel()
+            await asyncio.gather(*workers.values(), return_exceptions=True)
 
-    async def _deliver_with_retry(self, item: OutboxItem, stop: asyncio.Event) -> None:
+    async def _send_lane(self, lane: str, stop: asyncio.Event) -> None:
+        """A lane's rows in order, each read just before it goes: one changed meanwhile
+        (scrubbed by an erasure) goes as it is now."""
+        while not stop.is_set():
+            async with self.store.db.transaction():
+                items = await self.store.outbox.next_in_lane(lane, limit=JOIN_AT_MOST)
+            if not items:
+                return
+            run = joinable_run(items)
+            if run:
+                await self._deliver_with_retry(joined(run), stop, rows=run)
+            else:
+                await self._deliver_with_retry(items[0], stop)
+
+    async def _deliver_with_retry(
+        self, item: OutboxItem, stop: asyncio.Event, *, rows: list[OutboxItem] | None = None
+    ) -> None:
+        """Send ``item`` until it is sent or refused for good; then ``rows`` (those it carries:
+        itself, or the confirmations it joins) are marked done together."""
+        rows = rows or [item]
         unexpected = network = 0
         while not stop.is_set():
             try:
                 async with asyncio.timeout(REQUEST_TIMEOUT * 2):
-                    record = await self.carry_out(item, await self._txn_id(item))
+                    record = await self.carry_out(item, await self._txn_id(rows))
                 async with self.store.db.transaction():
                     if record is not None:
                         await record()
-                    await self.store.outbox.mark_done(item.id, utc_now())
+                    for row in rows:
+                        await self.store.outbox.mark_done(row.id, utc_now())
                 self._backoff.succeeded()
                 return
             except Permanent as error:
                 log.error(
                     "Outbox row %d (%s) refused by the homeserver: %s", item.id, item.kind, error
                 )
-                await self._give_up(item, str(error))
+                await self._give_up(rows, str(error))
                 return
             except Retry as error:
                 delay = error.after if error.after is not None else self._backoff.failed(str(error))
@@ -141,7 +185,7 @@ class Delivery:
                     reference,
                 )
                 if unexpected >= MAX_UNEXPECTED_FAILURES:
-                    await self._give_up(item, f"unexpected error, ref {reference}")
+                    await self._give_up(rows, f"unexpected error, ref {reference}")
                     return
                 await self._attempted(item)
                 await sleep_unless(stop, self._backoff.failed(f"ref {reference}"))
@@ -150,16 +194,19 @@ class Delivery:
         async with self.store.db.transaction():
             await self.store.outbox.mark_attempt(item.id)
 
-    async def _give_up(self, item: OutboxItem, reason: str) -> None:
+    async def _give_up(self, rows: list[OutboxItem], reason: str) -> None:
         async with self.store.db.transaction():
-            await self.store.outbox.mark_done(item.id, utc_now(), failed=reason)
+            for row in rows:
+                await self.store.outbox.mark_done(row.id, utc_now(), failed=reason)
 
-    async def _txn_id(self, item: OutboxItem) -> str:
+    async def _txn_id(self, rows: list[OutboxItem]) -> str:
+        """From the rows a message carries: the same rows give the same id after a crash."""
         if self._secret is None:
             # Unique per database, so a fresh database on the same device never reuses an id.
             async with self.store.db.transaction():
                 self._secret = await self.store.state.instance_secret()
-        return f"cb{self._secret}.{item.id}"
+        span = str(rows[0].id) if len(rows) == 1 else f"{rows[0].id}-{rows[-1].id}"
+        return f"cb{self._secret}.{span}"
 
 
 async def _wait_either(

@@ -6,6 +6,7 @@ delivery loop (:mod:`bot.delivery`) has sent them, across crashes and restarts.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -32,6 +33,12 @@ log = logging.getLogger(__name__)
 CARD_EDIT_DELAY = timedelta(seconds=2)
 
 
+def direct_lane(user_id: str) -> str:
+    """The lane of a person's direct messages: in order among themselves. A hash, so that the
+    queue names nobody (and a sent row keeps no lane at all)."""
+    return "direct:" + hashlib.sha256(user_id.encode()).hexdigest()[:16]
+
+
 async def enqueue_outcome(
     store: Store,
     outcome: Outcome,
@@ -41,13 +48,18 @@ async def enqueue_outcome(
     settings: BotSettings,
     now: datetime,
     thread_root: str | None = None,
+    sender: str | None = None,
 ) -> None:
-    """Write an outcome's messages and actions to the outbox, inside the caller's transaction."""
+    """Write an outcome's messages and actions to the outbox, inside the caller's transaction.
+
+    ``sender`` is whose command it answers: a short confirmation may be joined with others.
+    """
     if outcome.reply is not None:
         content = render(outcome.reply, reply_to=event_id, thread_root=thread_root)
-        await store.outbox.enqueue(
-            "message", {"content": content, "card": outcome.reply_card}, now, room_id=room_id
-        )
+        reply: dict[str, Any] = {"content": content, "card": outcome.reply_card}
+        if outcome.confirmation and sender is not None:
+            reply["joinable"] = {"user_id": sender, "thread_root": thread_root}
+        await store.outbox.enqueue("message", reply, now, room_id=room_id)
     payload: dict[str, Any]
     for effect in outcome.effects:
         if isinstance(effect, SendRoom):
@@ -61,17 +73,18 @@ async def enqueue_outcome(
             await store.outbox.enqueue("message", payload, now, room_id=settings.moderation_room)
         elif isinstance(effect, SendDirect):
             payload = {"user_id": effect.user_id, "content": render(effect.reply)}
-            await store.outbox.enqueue("direct", payload, now)
+            await store.outbox.enqueue("direct", payload, now, lane=direct_lane(effect.user_id))
         elif isinstance(effect, SendDirectFile):
             note = {"user_id": effect.user_id, "content": render(effect.reply)}
-            await store.outbox.enqueue("direct", note, now)
+            lane = direct_lane(effect.user_id)
+            await store.outbox.enqueue("direct", note, now, lane=lane)
             payload = {
                 "user_id": effect.user_id,
                 "filename": effect.filename,
                 "mimetype": effect.mimetype,
                 "data": effect.data,
             }
-            await store.outbox.enqueue("direct_file", payload, now)
+            await store.outbox.enqueue("direct_file", payload, now, lane=lane)
         elif isinstance(effect, Invite):
             payload = {"user_id": effect.user_id}
             await store.outbox.enqueue("invite", payload, now, room_id=effect.room_id)
@@ -81,4 +94,5 @@ async def enqueue_outcome(
             payload = {"event_id": effect.event_id}
             await store.outbox.enqueue("redact", payload, now, room_id=effect.room_id)
         elif isinstance(effect, CreateChallengeRoom):
-            await store.outbox.enqueue("create_challenge_room", asdict(effect), now)
+            lane = f"create:{effect.challenge_id}"
+            await store.outbox.enqueue("create_challenge_room", asdict(effect), now, lane=lane)

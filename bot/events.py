@@ -248,6 +248,7 @@ class EventHandler:
                     settings=self.settings,
                     now=now,
                     thread_root=thread_root,
+                    sender=event.sender,
                 )
             await self.store.state.mark_handled(key, now)
         if outcome is not None:

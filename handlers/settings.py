@@ -34,3 +34,5 @@ class BotSettings(BaseModel):
     #: or the moderation room; the author sees "you"), "everyone", or "nobody". See
     #: handlers/audience.py.
     show_authors: Literal["moderators", "everyone", "nobody"] = "moderators"
+    #: How many rooms (or direct chats) the bot sends to at once; within one, in order.
+    rooms_in_flight: int = Field(default=8, ge=1, le=64)

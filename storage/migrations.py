@@ -262,4 +262,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX card_edits_by_idea ON card_edits (idea_id);
         """,
     ),
+    Migration(
+        11,
+        "outbox lanes: rows for one room go out in order, rooms don't wait for each other",
+        """
+        -- The lane of a pending row: its room, or for a direct message its person's direct
+        -- chat (a keyed hash, not the Matrix ID). Sent rows need none.
+        ALTER TABLE outbox ADD COLUMN lane TEXT;
+        UPDATE outbox SET lane = COALESCE(room_id, CASE WHEN kind IN ('direct', 'direct_file')
+                                                        THEN 'direct' ELSE kind END)
+         WHERE done_at IS NULL;
+        CREATE INDEX outbox_lanes ON outbox (lane, id) WHERE done_at IS NULL;
+        """,
+    ),
 )

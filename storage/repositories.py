@@ -957,11 +957,25 @@ class OutboxRepository:
         self._db = db
 
     async def enqueue(
-        self, kind: str, payload: dict[str, Any], now: datetime, *, room_id: str | None = None
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        now: datetime,
+        *,
+        room_id: str | None = None,
+        lane: str | None = None,
     ) -> int:
+        """Queue a row. Rows of one ``lane`` (by default their room) go out in order; lanes
+        don't wait for each other."""
         return await self._db.execute(
-            "INSERT INTO outbox (kind, room_id, payload, created_at) VALUES (?, ?, ?, ?)",
-            (kind, room_id, json.dumps(payload, ensure_ascii=False), _ts(now)),
+            "INSERT INTO outbox (kind, room_id, payload, created_at, lane) VALUES (?, ?, ?, ?, ?)",
+            (
+                kind,
+                room_id,
+                json.dumps(payload, ensure_ascii=False),
+                _ts(now),
+                lane or room_id or kind,
+            ),
         )
 
     async def pending(self, limit: int = 50) -> list[OutboxItem]:
@@ -970,16 +984,24 @@ class OutboxRepository:
                 WHERE done_at IS NULL ORDER BY id LIMIT ?""",
             (limit,),
         )
-        return [
-            OutboxItem(
-                id=row["id"],
-                kind=row["kind"],
-                room_id=row["room_id"],
-                payload=json.loads(row["payload"]),
-                attempts=row["attempts"],
-            )
-            for row in rows
-        ]
+        return [_outbox_item(row) for row in rows]
+
+    async def waiting_lanes(self, limit: int) -> list[str]:
+        """The lanes with rows to send, the one waiting longest first."""
+        rows = await self._db.fetch_all(
+            """SELECT lane FROM outbox WHERE done_at IS NULL
+                GROUP BY lane ORDER BY MIN(id) LIMIT ?""",
+            (limit,),
+        )
+        return [str(row["lane"]) for row in rows]
+
+    async def next_in_lane(self, lane: str, limit: int = 1) -> list[OutboxItem]:
+        rows = await self._db.fetch_all(
+            """SELECT id, kind, room_id, payload, attempts FROM outbox
+                WHERE done_at IS NULL AND lane = ? ORDER BY id LIMIT ?""",
+            (lane, limit),
+        )
+        return [_outbox_item(row) for row in rows]
 
     async def count_pending(self) -> int:
         return int(await self._db.fetch_value("SELECT COUNT(*) FROM outbox WHERE done_at IS NULL"))
@@ -991,7 +1013,7 @@ class OutboxRepository:
         """Sent, or refused for good. The content is dropped: a sent message is on the
         homeserver, and a resend's transaction id comes from the row's id, not its payload."""
         await self._db.execute(
-            "UPDATE outbox SET done_at = ?, failed = ?, payload = '{}' WHERE id = ?",
+            "UPDATE outbox SET done_at = ?, failed = ?, payload = '{}', lane = NULL WHERE id = ?",
             (_ts(now), failed, item_id),
         )
 
@@ -1000,6 +1022,16 @@ class OutboxRepository:
         return await self._db.execute_rowcount(
             "DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?", (_ts(before),)
         )
+
+
+def _outbox_item(row: Row) -> OutboxItem:
+    return OutboxItem(
+        id=row["id"],
+        kind=row["kind"],
+        room_id=row["room_id"],
+        payload=json.loads(row["payload"]),
+        attempts=row["attempts"],
+    )
 
 
 class Store:

@@ -205,13 +205,14 @@ async def vote(ctx: Context, idea: int) -> Outcome:
     found, challenge = await find_idea(ctx, idea)
     await cast_vote(ctx, found, challenge)
     if not await ctx.store.votes.add(found.id, ctx.sender, ctx.now):
-        return Outcome(ctx.reply("vote.already", id=idea_ref(found.id)))
+        return Outcome(ctx.reply("vote.already", id=idea_ref(found.id)), confirmation=True)
     count = found.votes + 1  # counted when the idea was read, in this same transaction
     return Outcome(
         ctx.reply(
             "vote.counted", id=idea_ref(found.id), title=Bold(Text(found.title)), count=count
         ),
         effects=(CardChanged(found.id),),
+        confirmation=True,
     )
 
 
@@ -240,11 +241,12 @@ async def unvote(ctx: Context, idea: int) -> Outcome:
     found, challenge = await find_idea(ctx, idea)
     require_open(challenge, ctx)
     if not await ctx.store.votes.remove(found.id, ctx.sender):
-        return Outcome(ctx.reply("vote.not_voted", id=idea_ref(found.id)))
+        return Outcome(ctx.reply("vote.not_voted", id=idea_ref(found.id)), confirmation=True)
     count = found.votes - 1  # counted when the idea was read, in this same transaction
     return Outcome(
         ctx.reply("vote.removed", id=idea_ref(found.id), count=count),
         effects=(CardChanged(found.id),),
+        confirmation=True,
     )
 
 

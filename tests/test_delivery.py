@@ -1,0 +1,139 @@
+"""The delivery loop on a real database, the homeserver replaced by a recording fake: lanes go
+side by side and keep their order, confirmations in a busy room are joined."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.delivery import Delivery
+from bot.effects import direct_lane
+from bot.homeserver import Reachability
+from bot.joining import JOIN_AT_LEAST, joinable_run, joined
+from storage import Database, OutboxItem, Store
+
+BUSY = "!busy:city.example"
+QUIET = "!quiet:city.example"
+
+
+def message(
+    text: str, *, joinable_by: str | None = None, thread: str | None = None
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "content": {"msgtype": "m.notice", "body": text, "formatted_body": f"<p>{text}</p>"},
+        "card": None,
+    }
+    if joinable_by is not None:
+        payload["joinable"] = {"user_id": joinable_by, "thread_root": thread}
+    return payload
+
+
+class Homeserver:
+    """Records what was sent; a room can be made slow."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str | None, str, str]] = []  # room, body, txn id
+        self.slow: dict[str, float] = {}
+
+    async def carry_out(self, item: OutboxItem, txn_id: str) -> None:
+        await asyncio.sleep(self.slow.get(item.room_id or "", 0))
+        self.sent.append((item.room_id, item.payload["content"]["body"], txn_id))
+
+
+async def delivery_over(tmp_path: Path, server: Homeserver) -> tuple[Delivery, Store, Database]:
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    store = Store(db)
+    ready = asyncio.Event()
+    ready.set()
+    client: Any = None
+    delivery = Delivery(store, server.carry_out, Reachability(client), ready, max_in_flight=4)  # type: ignore[arg-type]
+    return delivery, store, db
+
+
+async def test_a_slow_busy_room_does_not_hold_up_a_quiet_one(tmp_path: Path) -> None:
+    server = Homeserver()
+    server.slow[BUSY] = 0.05
+    delivery, store, db = await delivery_over(tmp_path, server)
+    now = datetime.now(UTC)
+    try:
+        async with db.transaction():
+            for n in range(20):
+                await store.outbox.enqueue("message", message(f"busy {n}"), now, room_id=BUSY)
+            await store.outbox.enqueue("message", message("quiet"), now, room_id=QUIET)
+        stop = asyncio.Event()
+        running = asyncio.create_task(delivery.run(stop))
+        for _ in range(200):
+            if "quiet" in [body for _room, body, _txn in server.sent]:
+                break
+            await asyncio.sleep(0.01)
+        bodies = [body for _room, body, _txn in server.sent]
+        assert "quiet" in bodies and len(bodies) < 10  # long before the busy room is done
+        for _ in range(300):
+            if len(server.sent) == 21:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await running
+        busy = [body for room, body, _txn in server.sent if room == BUSY]
+        assert busy == [f"busy {n}" for n in range(20)]  # in order within the room
+        async with db.transaction():
+            assert await store.outbox.count_pending() == 0
+    finally:
+        await db.close()
+
+
+async def test_confirmations_waiting_together_go_out_as_one_message(tmp_path: Path) -> None:
+    server = Homeserver()
+    delivery, store, db = await delivery_over(tmp_path, server)
+    now = datetime.now(UTC)
+    try:
+        async with db.transaction():
+            for n in range(5):
+                payload = message(f"vote {n} counted", joinable_by=f"@p{n}:city.example")
+                await store.outbox.enqueue("message", payload, now, room_id=BUSY)
+            await store.outbox.enqueue("message", message("an error"), now, room_id=BUSY)
+        left = await delivery.drain(5)
+        assert left == 0
+        assert len(server.sent) == 2
+        (_room, combined, txn), (_room2, alone, _txn2) = server.sent
+        assert all(f"@p{n}:city.example: vote {n} counted" in combined for n in range(5))
+        assert alone == "an error"
+        assert txn.endswith("-5") and "." in txn  # the id names the rows it carries
+    finally:
+        await db.close()
+
+
+def item(row: int, payload: dict[str, Any], room: str = BUSY) -> OutboxItem:
+    return OutboxItem(id=row, kind="message", room_id=room, payload=payload, attempts=0)
+
+
+def test_the_joining_rule() -> None:
+    few = [item(n, message("ok", joinable_by=f"@p{n}:x")) for n in range(JOIN_AT_LEAST - 1)]
+    assert joinable_run(few) == []  # too few: each gets its own reply
+    many = [item(n, message("ok", joinable_by=f"@p{n}:x")) for n in range(5)]
+    assert joinable_run([item(99, message("first, not a confirmation")), *many]) == []
+    threads = [
+        *[item(n, message("ok", joinable_by=f"@p{n}:x", thread="$t1")) for n in range(3)],
+        item(7, message("ok", joinable_by="@q:x", thread="$t2")),
+    ]
+    run = joinable_run(threads)
+    assert [row.id for row in run] == [0, 1, 2]  # one thread at a time
+    alone = [item(n, message("ok", joinable_by="@same:x")) for n in range(5)]
+    assert joinable_run(alone) == []  # one person's confirmations (a direct chat) stay replies
+    content = joined(run).payload["content"]
+    assert content["m.mentions"] == {"user_ids": ["@p0:x", "@p1:x", "@p2:x"]}
+    assert content["m.relates_to"] == {
+        "rel_type": "m.thread",
+        "event_id": "$t1",
+        "is_falling_back": True,
+    }
+    assert content["formatted_body"].startswith("<ul><li><a href=")
+
+
+def test_direct_lanes_name_nobody() -> None:
+    lane = direct_lane("@alice:city.example")
+    assert lane.startswith("direct:") and "alice" not in lane
+    assert lane == direct_lane("@alice:city.example") != direct_lane("@bob:city.example")
