@@ -105,7 +105,7 @@ async def run_busy_room(run: Run) -> list[Target]:
     ideas = await seed(database, watcher_user)
     config = write_config(directory / "bot.toml", homeserver, bot_user, database, bot_settings())
     bot = bot_process(config, directory / "bot.log")
-    watcher = await Watcher.start(homeserver, watcher_user)
+    watcher = await Watcher.start(homeserver, watcher_user, timeline_limit=1000)
     asker: Watcher | None = None
     floor = await log_in(homeserver, floor_user)
     people = await gather_limited(PEOPLE, lambda n: log_in(homeserver, people_ids[n]))

@@ -88,6 +88,9 @@ class Watcher:
     replies: dict[str, Arrival] = field(default_factory=dict)  # by the event replied to
     joins: set[tuple[str, str]] = field(default_factory=set)  # (room, user) seen joined
     auto_join: bool = False
+    #: Events per room a sync may bring; None leaves it to the homeserver (10 on Synapse), so
+    #: that a busy room's sync is limited and the events in its gap never arrive here.
+    timeline_limit: int | None = None
     _waiters: dict[str, asyncio.Future[Arrival]] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
 
@@ -97,9 +100,16 @@ class Watcher:
 
     @classmethod
     async def start(
-        cls, homeserver: Homeserver, user_id: str, *, auto_join: bool = False
+        cls,
+        homeserver: Homeserver,
+        user_id: str,
+        *,
+        auto_join: bool = False,
+        timeline_limit: int | None = None,
     ) -> Watcher:
-        watcher = cls(await log_in(homeserver, user_id), auto_join=auto_join)
+        watcher = cls(
+            await log_in(homeserver, user_id), auto_join=auto_join, timeline_limit=timeline_limit
+        )
         first = await watcher.client.sync(timeout=0, full_state=True)
         if not isinstance(first, SyncResponse):
             raise RuntimeError(f"first sync of {user_id} failed: {first}")
@@ -108,7 +118,10 @@ class Watcher:
 
     async def _sync_forever(self) -> None:
         while True:
-            response = await self.client.sync(timeout=30_000)
+            timeline = {} if self.timeline_limit is None else {"limit": self.timeline_limit}
+            response = await self.client.sync(
+                timeout=30_000, sync_filter={"room": {"timeline": timeline}}
+            )
             now = time.perf_counter()
             if not isinstance(response, SyncResponse):
                 await asyncio.sleep(0.2)

@@ -24,7 +24,6 @@ from nio import (
     AsyncClient,
     EncryptionError,
     JoinError,
-    MatrixRoom,
     MegolmEvent,
     MessageDirection,
     RoomMessagesResponse,
@@ -230,21 +229,33 @@ class SyncLoop:
     ) -> None:
         """Handle every room's new events, then checkpoint. On the very first start (no
         ``since``) everything is history: only the position and the moderators' levels count."""
-        batch: list[tuple[MatrixRoom, list[Any]]] = []
-        for room_id, info in response.rooms.join.items():
-            room = self.client.rooms.get(room_id)
-            if room is None:
-                continue
-            events, start = list(info.timeline.events), len(info.timeline.events)
-            if since is not None:
-                events, start = await self._events_for(room_id, info, since, stop)
-            if room_id == self.roles.room_id:
+        rooms = [
+            (room, info)
+            for room_id, info in response.rooms.join.items()
+            if (room := self.client.rooms.get(room_id)) is not None
+        ]
+        # The moderation room first (its power levels judge every command of the batch), then
+        # the rooms whose timeline came whole, fewest events first, and last the rooms whose
+        # gap must be paged from /messages: a direct chat's one command never waits behind a
+        # busy room's hundreds, nor behind the requests that fill its gap. (Order matters only
+        # within a room.)
+        rooms.sort(
+            key=lambda entry: (
+                entry[0].room_id != self.roles.room_id,
+                bool(entry[1].timeline.limited),
+                len(entry[1].timeline.events),
+            )
+        )
+        for room, info in rooms:
+            if since is None:  # everything is history
+                events, start = list(info.timeline.events), len(info.timeline.events)
+            else:
+                events, start = await self._events_for(room.room_id, info, since, stop)
+            if room.room_id == self.roles.room_id:
                 self._follow_power_levels(info, events)
-            batch.append((room, events[start:]))
-        self.roles.seed(self.client.rooms.get(self.roles.room_id or ""))
-        for room, events in batch:
+            self.roles.seed(self.client.rooms.get(self.roles.room_id or ""))
             last_handled = None
-            for event in events:
+            for event in events[start:]:
                 if await self.events.handle(room, event):
                     last_handled = event.event_id
             if last_handled is not None:
