@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
+from bot.logs import LOG_FORMATS, configure_logging
 from handlers.export import UnknownChallenge, export_data, to_csv, to_json
 from storage import Database, Store
 
@@ -34,19 +34,22 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument(
             "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
         )
+        sub.add_argument(
+            "--log-format",
+            default="text",
+            choices=LOG_FORMATS,
+            help="text for a terminal, json for a log collector (one object a line)",
+        )
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # matrix-nio logs every state event at INFO; its warnings are what a deployer needs.
-    logging.getLogger("nio").setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
+    redactor = configure_logging(args.log_level, args.log_format)
     try:
         config = load_config(args.config)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    for secret in (config.matrix.password, config.matrix.access_token):
+        if secret is not None:
+            redactor.protect(secret.get_secret_value())
     if args.command == "check-config":
         print(explain(config))
         return 0
