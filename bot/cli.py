@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
-from bot.logs import LOG_FORMATS, configure_logging
+from bot.logs import LOG_FORMATS, Redactor, configure_logging
 from handlers.export import UnknownChallenge, export_data, to_csv, to_json
 from storage import Database, DatabaseMissing, SchemaMismatch, Store
 
@@ -22,6 +22,12 @@ EXIT_UNUSABLE = 2
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    redactor = configure_logging(args.log_level, args.log_format)
+    return _run_command(args, redactor)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="challenge-bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the bot until SIGINT/SIGTERM")
@@ -51,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             choices=LOG_FORMATS,
             help="text for a terminal, json for a log collector (one object a line)",
         )
-    args = parser.parse_args(argv)
-    redactor = configure_logging(args.log_level, args.log_format)
+    return parser
+
+
+def _run_command(args: argparse.Namespace, redactor: Redactor) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as error:
