@@ -115,7 +115,12 @@ class BotApp:
                 await loop(self.stop)
             except Exception:
                 reference = secrets.token_hex(4)
-                log.exception("Background task %s failed; restarting it (ref %s)", name, reference)
+                log.exception(
+                    "Background task %s failed; restarting it (ref %s)",
+                    name,
+                    reference,
+                    extra={"reference": reference},
+                )
                 await sleep_unless(self.stop, backoff.failed(f"ref {reference}"))
 
     async def _shut_down(self, background: list[asyncio.Task[None]]) -> None:

@@ -1,19 +1,33 @@
-"""``challenge-bot``: run the bot, check a config, export the data, back up the database."""
+"""``challenge-bot``: run the bot, check a config, migrate, export the data, back up the database.
+
+Only ``run`` and ``migrate`` change the database's schema. ``backup`` and ``export`` open it
+read-only and refuse a schema other than their own (exit status 2, with what to do).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import sqlite3
 import sys
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
+from bot.logs import LOG_FORMATS, Redactor, configure_logging
 from handlers.export import UnknownChallenge, export_data, to_csv, to_json
-from storage import Database, Store
+from storage import Database, DatabaseMissing, SchemaMismatch, Store
+
+#: Exit status for a configuration or a database this version cannot use as it is.
+EXIT_UNUSABLE = 2
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    redactor = configure_logging(args.log_level, args.log_format)
+    return _run_command(args, redactor)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="challenge-bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the bot until SIGINT/SIGTERM")
@@ -29,31 +43,59 @@ def main(argv: list[str] | None = None) -> int:
         "backup", help="consistent copy of the database, safe while running"
     )
     backup.add_argument("--output", type=Path, required=True)
-    for sub in (run, check, export, backup):
+    migrate = commands.add_parser(
+        "migrate", help="bring the database's schema up to this version (stop the bot first)"
+    )
+    for sub in (run, check, export, backup, migrate):
         sub.add_argument("--config", type=Path, required=True, help="path to the TOML config")
         sub.add_argument(
             "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
         )
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # matrix-nio logs every state event at INFO; its warnings are what a deployer needs.
-    logging.getLogger("nio").setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
+        sub.add_argument(
+            "--log-format",
+            default="text",
+            choices=LOG_FORMATS,
+            help="text for a terminal, json for a log collector (one object a line)",
+        )
+    return parser
+
+
+def _run_command(args: argparse.Namespace, redactor: Redactor) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as error:
         print(error, file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
+    for secret in (config.matrix.password, config.matrix.access_token):
+        if secret is not None:
+            redactor.protect(secret.get_secret_value())
     if args.command == "check-config":
         print(explain(config))
         return 0
     if args.command == "run":
         from bot.app import run_bot
 
-        asyncio.run(run_bot(config))
+        try:
+            asyncio.run(run_bot(config))
+        except SchemaMismatch as error:  # a database newer than this version
+            print(f"challenge-bot run: {error}", file=sys.stderr)
+            return EXIT_UNUSABLE
+        return 0
+    try:
+        return _offline(args, config)
+    except (SchemaMismatch, DatabaseMissing, sqlite3.DatabaseError) as error:
+        print(f"challenge-bot {args.command}: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE
+
+
+def _offline(args: argparse.Namespace, config: Config) -> int:
+    """The commands that work on the database alone: migrate, export, backup."""
+    if args.command == "migrate":
+        before, after = asyncio.run(_migrate(config))
+        if before == after:
+            print(f"{config.storage.path} is at schema version {after}: nothing to migrate")
+        else:
+            print(f"Migrated {config.storage.path} from schema version {before} to {after}")
         return 0
     if args.command == "export":
         try:
@@ -98,7 +140,7 @@ async def _export(
     config: Config, slug: str | None, output_format: str, include_authors: bool
 ) -> str:
     db = Database(config.storage.path)
-    await db.open()
+    await db.open(read_only=True)
     try:
         async with db.snapshot():  # no write lock: the running bot goes on meanwhile
             data = await export_data(Store(db), slug, include_authors=include_authors)
@@ -107,9 +149,18 @@ async def _export(
     return to_json(data) if output_format == "json" else to_csv(data)
 
 
+async def _migrate(config: Config) -> tuple[int, int]:
+    db = Database(config.storage.path)
+    await db.open(migrate=False)
+    try:
+        return await db.migrate()
+    finally:
+        await db.close()
+
+
 async def _backup(config: Config, output: Path) -> None:
     db = Database(config.storage.path)
-    await db.open()
+    await db.open(read_only=True)
     try:
         await db.backup_to(output)
     finally:

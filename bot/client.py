@@ -8,6 +8,7 @@ import logging
 from nio import AsyncClient, AsyncClientConfig, LoginResponse, WhoamiResponse
 
 from bot.config import Config
+from bot.logs import protect_secret
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ async def log_in(client: AsyncClient, config: Config, store: Store) -> None:
         session = json.loads(saved)
         if session["user_id"] == config.matrix.user_id:
             client.restore_login(session["user_id"], session["device_id"], session["access_token"])
+            protect_secret(session["access_token"])
             log.info("Restored device %s", session["device_id"])
             return
         log.warning(
@@ -69,6 +71,7 @@ async def log_in(client: AsyncClient, config: Config, store: Store) -> None:
         )
         if not isinstance(response, LoginResponse):
             raise LoginFailed(f"could not log in as {config.matrix.user_id}: {response}")
+    protect_secret(client.access_token)
     session = {
         "user_id": client.user_id,
         "device_id": client.device_id,

@@ -183,6 +183,7 @@ class Delivery:
                     item.kind,
                     unexpected,
                     reference,
+                    extra={"room_id": item.room_id, "reference": reference},
                 )
                 if unexpected >= MAX_UNEXPECTED_FAILURES:
                     await self._give_up(rows, f"unexpected error, ref {reference}")

@@ -131,6 +131,7 @@ class EventHandler:
                 event_id,
                 room.room_id,
                 reference,
+                extra={"event_id": event_id, "room_id": room.room_id, "reference": reference},
             )
         async with self.store.db.transaction():
             await self.store.state.mark_handled(event_id, self.dispatcher.clock())

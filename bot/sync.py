@@ -167,7 +167,11 @@ class SyncLoop:
                     # Not checkpointed: the same batch comes again, and handled events are
                     # recognised. An event's own failure never gets here (EventHandler).
                     reference = secrets.token_hex(4)
-                    log.exception("A sync batch could not be handled (ref %s)", reference)
+                    log.exception(
+                        "A sync batch could not be handled (ref %s)",
+                        reference,
+                        extra={"reference": reference},
+                    )
                     await sleep_unless(stop, self._backoff.failed(f"ref {reference}"))
                     continue
                 await self._after_batch(response)
@@ -199,7 +203,11 @@ class SyncLoop:
             return None
         except Exception:
             reference = secrets.token_hex(4)
-            log.exception("Unexpected error in a sync request (ref %s)", reference)
+            log.exception(
+                "Unexpected error in a sync request (ref %s)",
+                reference,
+                extra={"reference": reference},
+            )
             await sleep_unless(stop, self._backoff.failed(f"ref {reference}"))
             return None
         if isinstance(response, SyncError):
@@ -424,7 +432,11 @@ class SyncLoop:
             except EncryptionError:
                 continue
             except Exception:  # a kept event that cannot be read is let go, not retried forever
-                log.exception("Kept event %s cannot be decrypted; dropped", event_id)
+                log.exception(
+                    "Kept event %s cannot be decrypted; dropped",
+                    event_id,
+                    extra={"event_id": event_id, "room_id": room.room_id},
+                )
                 async with self.store.db.transaction():
                     await self.store.undecrypted.remove(event_id)
                 continue

@@ -242,7 +242,13 @@ class Dispatcher:
 
     def _internal_error(self, ctx: Context, what: str) -> Reply:
         reference = secrets.token_hex(4)
-        log.exception("Unexpected error in %s from %s (ref %s)", what, ctx.sender, reference)
+        log.exception(
+            "Unexpected error in %s from %s (ref %s)",
+            what,
+            ctx.sender,
+            reference,
+            extra={"room_id": ctx.room_id, "reference": reference},
+        )
         return ctx.reply("error.internal", reference=Code(reference))
 
 

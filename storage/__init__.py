@@ -1,6 +1,13 @@
 """SQLite storage: schema, migrations and repositories. The only package that imports aiosqlite."""
 
-from storage.database import Database, DatabaseTooNew
+from storage.database import (
+    LATEST_VERSION,
+    Database,
+    DatabaseMissing,
+    DatabaseTooNew,
+    DatabaseTooOld,
+    SchemaMismatch,
+)
 from storage.models import (
     CLOSED_FOR_VOTES,
     AuditEntry,
@@ -15,15 +22,19 @@ from storage.repositories import IdeaOrder, Store
 
 __all__ = [
     "CLOSED_FOR_VOTES",
+    "LATEST_VERSION",
     "AuditEntry",
     "Challenge",
     "ChallengeStatus",
     "Database",
+    "DatabaseMissing",
     "DatabaseTooNew",
+    "DatabaseTooOld",
     "Dialogue",
     "Idea",
     "IdeaOrder",
     "IdeaStatus",
     "OutboxItem",
+    "SchemaMismatch",
     "Store",
 ]

@@ -34,8 +34,24 @@ log = logging.getLogger(__name__)
 Row = sqlite3.Row
 
 
-class DatabaseTooNew(RuntimeError):
+#: The schema version this code reads and writes: that of its last migration.
+LATEST_VERSION = max(migration.version for migration in MIGRATIONS)
+
+
+class SchemaMismatch(RuntimeError):
+    """The database's schema is not the one this code was written for."""
+
+
+class DatabaseTooNew(SchemaMismatch):
     """The database was written by a newer version of the bot than this one."""
+
+
+class DatabaseTooOld(SchemaMismatch):
+    """The database has migrations still to apply, and was opened for reading only."""
+
+
+class DatabaseMissing(RuntimeError):
+    """There is no database file to open for reading."""
 
 
 class Database:
@@ -56,18 +72,27 @@ class Database:
         self._holder: asyncio.Task[Any] | None = None
         self._checkpoint_after_commit = False
 
-    async def open(self, *, migrate: bool = True) -> None:
-        if self.path != Path(":memory:"):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Opened here, shared with aiosqlite's thread: only one of them uses it at a time.
-        raw = sqlite3.connect(
-            self.path,
-            isolation_level=None,
-            check_same_thread=False,
-            timeout=self._busy_timeout_ms / 1000,
-        )
+    async def open(self, *, migrate: bool = True, read_only: bool = False) -> None:
+        """Open the database; apply pending migrations when ``migrate``.
+
+        ``read_only`` (backup, export) changes nothing, not even the schema: it raises
+        :class:`DatabaseMissing` without a file, and :class:`DatabaseTooOld` or
+        :class:`DatabaseTooNew` unless the schema is exactly this code's.
+        """
+        if read_only:
+            raw = self._connect_read_only()
+        else:
+            if self.path != Path(":memory:"):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Opened here, shared with aiosqlite's thread: only one of them uses it at a time.
+            raw = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self._busy_timeout_ms / 1000,
+            )
+            raw.execute("PRAGMA journal_mode = WAL")
         raw.row_factory = sqlite3.Row
-        raw.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit survives a power cut or kernel crash too, not only a crash of the
         # process (which NORMAL already survives in WAL mode). A vote is worth one fsync.
         raw.execute("PRAGMA synchronous = FULL")
@@ -77,8 +102,53 @@ class Database:
         raw.execute("PRAGMA secure_delete = ON")
         self._raw = raw
         self._conn = await aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
-        if migrate:
+        if read_only:
+            await self._require_latest_schema()
+        elif migrate:
             await self.migrate()
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A connection that cannot write, and that leaves no file behind.
+
+        While the bot runs (or after it crashed) the database has a ``-wal`` file: a reader
+        must use it and the ``-shm`` beside it, and ``mode=ro`` does. A stopped bot leaves
+        neither; ``mode=ro`` would create both (owned by whoever runs the backup, which can
+        lock the bot's own user out of them), so the file is read as ``immutable`` instead.
+        """
+        if not self.path.is_file():
+            raise DatabaseMissing(f"{self.path}: no database here (check storage.path)")
+        wal = self.path.with_name(self.path.name + "-wal")
+        query = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        uri = f"{self.path.resolve().as_uri()}?{query}"
+        raw = sqlite3.connect(
+            uri,
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=self._busy_timeout_ms / 1000,
+        )
+        raw.execute("PRAGMA query_only = ON")
+        return raw
+
+    async def _require_latest_schema(self) -> None:
+        try:
+            current = await self.schema_version()
+        except BaseException:
+            await self.close()
+            raise
+        if current != LATEST_VERSION:
+            await self.close()
+        if current > LATEST_VERSION:
+            raise DatabaseTooNew(
+                f"{self.path} has schema version {current}, this challenge-bot knows up to "
+                f"{LATEST_VERSION}: this challenge-bot is older than the database; use the "
+                "version that wrote it"
+            )
+        if current < LATEST_VERSION:
+            raise DatabaseTooOld(
+                f"{self.path} has schema version {current}, this challenge-bot needs "
+                f"{LATEST_VERSION}: run `challenge-bot migrate` or start the bot first"
+            )
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -103,13 +173,15 @@ class Database:
     async def schema_version(self) -> int:
         return int(await self.fetch_value("PRAGMA user_version") or 0)
 
-    async def migrate(self, migrations: Iterable[Migration] = MIGRATIONS) -> None:
+    async def migrate(self, migrations: Iterable[Migration] = MIGRATIONS) -> tuple[int, int]:
+        """Apply the migrations the database lacks; returns its versions before and after."""
         migrations = sorted(migrations, key=lambda m: m.version)
         latest = migrations[-1].version if migrations else 0
         current = await self.schema_version()
         if current > latest:
             raise DatabaseTooNew(
-                f"{self.path} has schema version {current}; this bot knows up to {latest}"
+                f"{self.path} has schema version {current}, this challenge-bot knows up to "
+                f"{latest}: this challenge-bot is older than the database"
             )
         vacuum = False
         for migration in migrations:
@@ -129,6 +201,7 @@ class Database:
                 except BaseException:
                     await self._thread_done()
                     raise
+        return current, max(current, latest)
 
     def transaction(self) -> _Transaction:
         """One SQLite transaction: ``async with db.transaction():`` commits on success and
