@@ -12,6 +12,7 @@ from storage.models import (
     OutboxItem,
 )
 from storage.repositories import IdeaOrder, Store
+from storage.upkeep import Upkeep, UpkeepResult
 
 __all__ = [
     "CLOSED_FOR_VOTES",
@@ -26,4 +27,6 @@ __all__ = [
     "IdeaStatus",
     "OutboxItem",
     "Store",
+    "Upkeep",
+    "UpkeepResult",
 ]

@@ -67,6 +67,10 @@ class Database:
             timeout=self._busy_timeout_ms / 1000,
         )
         raw.row_factory = sqlite3.Row
+        # Before anything is written: a new database keeps the list of free pages that
+        # ``PRAGMA incremental_vacuum`` gives back (storage.upkeep). An older one is converted
+        # by migration 11's VACUUM; on it this does nothing until then.
+        raw.execute("PRAGMA auto_vacuum = INCREMENTAL")
         raw.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit survives a power cut or kernel crash too, not only a crash of the
         # process (which NORMAL already survives in WAL mode). A vote is worth one fsync.

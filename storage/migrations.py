@@ -262,4 +262,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX card_edits_by_idea ON card_edits (idea_id);
         """,
     ),
+    Migration(
+        11,
+        "upkeep: handled event ids by age; free pages that can be given back",
+        """
+        -- Upkeep deletes the oldest handled ids in batches: found here, not by a full scan.
+        CREATE INDEX handled_events_by_age ON handled_events (handled_at);
+        -- Takes effect with the VACUUM below; a new database has it from the start.
+        PRAGMA auto_vacuum = INCREMENTAL;
+        """,
+        vacuum_after=True,
+    ),
 )

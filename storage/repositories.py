@@ -20,6 +20,7 @@ from storage.models import (
     IdeaStatus,
     OutboxItem,
 )
+from storage.upkeep import Upkeep
 
 IdeaOrder = Literal["top", "new"]
 
@@ -1021,3 +1022,4 @@ class Store:
         self.personal_data = PersonalDataRepository(db)
         self.dialogues = DialogueRepository(db)
         self.undecrypted = UndecryptedRepository(db)
+        self.upkeep = Upkeep(db)
