@@ -1,8 +1,8 @@
-"""``python -m benchmarks [engine|latency|burst|scale|sync|busy ...]``: run the benchmarks.
+"""``python -m benchmarks [engine|upkeep|latency|burst|scale|sync|busy ...]``: run the benchmarks.
 
-Without names, all six run, in that order, against one Synapse started on 127.0.0.1 for the
-run (and stopped after it). The engine comes first: it needs no homeserver, and runs before one
-is started, so that nothing else takes the machine's cores from it. Everything lives in a temporary directory, removed afterwards
+Without names, all seven run, in that order, against one Synapse started on 127.0.0.1 for the
+run (and stopped after it). The engine and the upkeep come first: they need no homeserver, and
+run before one is started, so that nothing else takes the machine's cores from them. Everything lives in a temporary directory, removed afterwards
 unless ``--keep`` is given.
 """
 
@@ -44,6 +44,12 @@ async def _engine(run: Run, args: argparse.Namespace) -> list[Target]:
     return await run_engine(run, profile=args.profile)
 
 
+async def _upkeep(run: Run, args: argparse.Namespace) -> list[Target]:
+    from benchmarks.upkeep import run_upkeep
+
+    return await run_upkeep(run)
+
+
 async def _scale(run: Run, args: argparse.Namespace) -> list[Target]:
     from benchmarks.scale import run_scale
 
@@ -64,6 +70,7 @@ async def _sync(run: Run, args: argparse.Namespace) -> list[Target]:
 
 BENCHMARKS: dict[str, Benchmark] = {
     "engine": _engine,
+    "upkeep": _upkeep,
     "latency": _latency,
     "burst": _burst,
     "scale": _scale,

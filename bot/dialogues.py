@@ -1,23 +1,42 @@
 """Guided dialogues that ran out of time end with a friendly note, even if the person is gone;
-and sent messages older than the retention leave the outbox."""
+and, every ``bot.upkeep_interval_minutes``, the database's upkeep runs (:mod:`storage.upkeep`):
+sent messages past ``bot.outbox_retention_days``, handled event ids no replay can bring again,
+expired confirmations, then ``PRAGMA optimize`` and an incremental vacuum."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.backoff import sleep_unless
 from bot.delivery import Delivery
 from bot.effects import enqueue_outcome
+from bot.sync import CHECKPOINT_TS_KEY, GAP_MARGIN_MS
 from handlers.dispatch import Dispatcher
+from storage import UpkeepResult
 
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 5.0
 
-#: How often sent messages older than ``bot.outbox_retention_days`` are deleted.
-PRUNE_EVERY = timedelta(hours=1)
+
+def handled_ids_cutoff(
+    checkpoint_ms: str | None, now: datetime, retention: timedelta
+) -> datetime | None:
+    """The time before which a handled event's id can no longer be needed; None to keep all.
+
+    After a crash the sync replays from the checkpoint, and a gap fill pages back to the
+    checkpoint's time less ``GAP_MARGIN_MS``: an event either can bring again was handled
+    after that time, by the bot's clock. ``retention`` is a margin on top, for a homeserver's
+    clock that differs from the bot's; a checkpoint in the future counts as now. Without a
+    checkpoint (or with one that cannot be read) nothing is deleted.
+    """
+    try:
+        checkpoint = datetime.fromtimestamp(int(checkpoint_ms or "") / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return min(checkpoint, now) - timedelta(milliseconds=GAP_MARGIN_MS) - retention
 
 
 class DialogueSweeper:
@@ -25,7 +44,7 @@ class DialogueSweeper:
         self.dispatcher = dispatcher
         self.store = dispatcher.store
         self.outbox = outbox
-        self._pruned_at: datetime | None = None
+        self._upkeep_at: datetime | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -33,9 +52,9 @@ class DialogueSweeper:
             await sleep_unless(stop, SWEEP_SECONDS)
 
     async def sweep(self) -> int:
-        """End the expired dialogues; the note and the ending commit together. Once an hour,
-        also delete the outbox rows sent before the retention period."""
-        await self._prune_outbox()
+        """End the expired dialogues; the note and the ending commit together. Once every
+        upkeep interval (and at the first sweep), also run the database's upkeep."""
+        await self.upkeep_if_due()
         async with self.store.db.transaction():
             ended = await self.dispatcher.expire_dialogues()
             for _user_id, room_id, outcome in ended:
@@ -52,13 +71,20 @@ class DialogueSweeper:
             self.outbox.wake()
         return len(ended)
 
-    async def _prune_outbox(self) -> None:
+    async def upkeep_if_due(self) -> UpkeepResult | None:
+        """The upkeep, if an interval has passed since the last; None when it was not due."""
         now = self.dispatcher.clock()
-        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
-            return
-        self._pruned_at = now
-        retention = timedelta(days=self.dispatcher.settings.outbox_retention_days)
+        settings = self.dispatcher.settings
+        interval = timedelta(minutes=settings.upkeep_interval_minutes)
+        if self._upkeep_at is not None and now - self._upkeep_at < interval:
+            return None
+        self._upkeep_at = now
         async with self.store.db.transaction():
-            pruned = await self.store.outbox.prune_done(now - retention)
-        if pruned:
-            log.info("%d sent messages older than %s left the outbox", pruned, retention)
+            checkpoint = await self.store.state.get(CHECKPOINT_TS_KEY)
+        return await self.store.upkeep.run(
+            now,
+            handled_before=handled_ids_cutoff(
+                checkpoint, now, timedelta(days=settings.handled_events_retention_days)
+            ),
+            outbox_before=now - timedelta(days=settings.outbox_retention_days),
+        )

@@ -30,6 +30,12 @@ class BotSettings(BaseModel):
     #: Days a sent message stays in the outbox (its content is dropped once sent) before the
     #: row is deleted.
     outbox_retention_days: int = Field(default=30, ge=1, le=3650)
+    #: Days a handled event's id is kept beyond the oldest point a replay can reach (the sync
+    #: checkpoint less the gap fill's margin): a safety against clocks that disagree. However
+    #: small, no id a replay could still need is deleted (bot/dialogues.py).
+    handled_events_retention_days: int = Field(default=7, ge=1, le=3650)
+    #: Minutes between two rounds of upkeep: pruning, ``PRAGMA optimize``, incremental vacuum.
+    upkeep_interval_minutes: int = Field(default=60, ge=1, le=1440)
     #: Who sees an idea's author in ``!show``: "moderators" (the Matrix ID, in a direct chat
     #: or the moderation room; the author sees "you"), "everyone", or "nobody". See
     #: handlers/audience.py.

@@ -19,6 +19,7 @@ from storage.models import (
     OutboxItem,
 )
 from storage.repositories import IdeaOrder, Store
+from storage.upkeep import Upkeep, UpkeepResult
 
 __all__ = [
     "CLOSED_FOR_VOTES",
@@ -37,4 +38,6 @@ __all__ = [
     "OutboxItem",
     "SchemaMismatch",
     "Store",
+    "Upkeep",
+    "UpkeepResult",
 ]

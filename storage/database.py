@@ -91,6 +91,10 @@ class Database:
                 check_same_thread=False,
                 timeout=self._busy_timeout_ms / 1000,
             )
+            # Before anything is written: a new database keeps the list of free pages that
+            # ``PRAGMA incremental_vacuum`` gives back (storage.upkeep). An older one is
+            # converted by migration 12's VACUUM; on it this does nothing until then.
+            raw.execute("PRAGMA auto_vacuum = INCREMENTAL")
             raw.execute("PRAGMA journal_mode = WAL")
         raw.row_factory = sqlite3.Row
         # FULL: a commit survives a power cut or kernel crash too, not only a crash of the

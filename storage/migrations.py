@@ -267,12 +267,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         "outbox lanes: rows for one room go out in order, rooms don't wait for each other",
         """
         -- The lane of a pending row: its room, or for a direct message its person's direct
-        -- chat (a keyed hash, not the Matrix ID). Sent rows need none.
+        -- chat (a hash, not the Matrix ID). Sent rows need none.
         ALTER TABLE outbox ADD COLUMN lane TEXT;
         UPDATE outbox SET lane = COALESCE(room_id, CASE WHEN kind IN ('direct', 'direct_file')
                                                         THEN 'direct' ELSE kind END)
          WHERE done_at IS NULL;
         CREATE INDEX outbox_lanes ON outbox (lane, id) WHERE done_at IS NULL;
         """,
+    ),
+    Migration(
+        12,
+        "upkeep: handled event ids by age; free pages that can be given back",
+        """
+        -- Upkeep deletes the oldest handled ids in batches: found here, not by a full scan.
+        CREATE INDEX handled_events_by_age ON handled_events (handled_at);
+        -- Takes effect with the VACUUM below; a new database has it from the start.
+        PRAGMA auto_vacuum = INCREMENTAL;
+        """,
+        vacuum_after=True,
     ),
 )

@@ -6,7 +6,7 @@ import html
 import json
 import secrets
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, NamedTuple, cast
 from urllib.parse import quote
 
@@ -20,8 +20,11 @@ from storage.models import (
     IdeaStatus,
     OutboxItem,
 )
+from storage.upkeep import Upkeep
 
 IdeaOrder = Literal["top", "new"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Challenge models kept for reuse (a city has dozens of challenges, not thousands).
 _MODELS_KEPT = 1024
@@ -29,6 +32,11 @@ _MODELS_KEPT = 1024
 
 def _ts(moment: datetime) -> str:
     return moment.isoformat()
+
+
+def _micros(moment: datetime) -> int:
+    """Microseconds since 1970, exactly (no detour through a float)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 class ChallengeRepository:
@@ -966,10 +974,21 @@ class OutboxRepository:
         lane: str | None = None,
     ) -> int:
         """Queue a row. Rows of one ``lane`` (by default their room) go out in order; lanes
-        don't wait for each other."""
+        don't wait for each other.
+
+        A new row's id is greater than any before it and, going by the clock, than any a
+        restored backup has forgotten. A row's id is in its Matrix transaction id
+        (bot.delivery), and the homeserver drops a message whose transaction id it has seen,
+        in the same room. An id taken as the next one after the highest would, after a
+        restore, be one the lost rows already used: the reply to a command after the restore
+        would be taken for a duplicate and never arrive. So an id is at least the time in
+        microseconds (max(id) is the last entry of the table's b-tree: no scan).
+        """
         return await self._db.execute(
-            "INSERT INTO outbox (kind, room_id, payload, created_at, lane) VALUES (?, ?, ?, ?, ?)",
+            """INSERT INTO outbox (id, kind, room_id, payload, created_at, lane)
+               VALUES (max(coalesce((SELECT max(id) FROM outbox), 0) + 1, ?), ?, ?, ?, ?, ?)""",
             (
+                _micros(now),
                 kind,
                 room_id,
                 json.dumps(payload, ensure_ascii=False),
@@ -1053,3 +1072,4 @@ class Store:
         self.personal_data = PersonalDataRepository(db)
         self.dialogues = DialogueRepository(db)
         self.undecrypted = UndecryptedRepository(db)
+        self.upkeep = Upkeep(db)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -163,3 +163,36 @@ async def test_an_export_snapshot_lets_the_bot_write_meanwhile(tmp_path: Path) -
     finally:
         await bot.close()
         await exporter.close()
+
+
+async def test_after_a_restore_no_outbox_row_takes_an_id_the_lost_rows_used(
+    tmp_path: Path,
+) -> None:
+    """An outbox row's id is its transaction id on the homeserver, which drops a message
+    whose id it has seen: a reply after a restore must not reuse the id of a lost row."""
+    path, backup = tmp_path / "bot.sqlite3", tmp_path / "backup.sqlite3"
+    db = Database(path)
+    await db.open()
+    store = Store(db)
+    morning = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    try:
+        async with db.transaction():
+            kept = [await store.outbox.enqueue("message", {}, morning) for _ in range(3)]
+        await db.backup_to(backup)
+        async with db.transaction():
+            lost = [
+                await store.outbox.enqueue("message", {}, morning + timedelta(seconds=1))
+                for _ in range(3)
+            ]
+    finally:
+        await db.close()
+    assert kept == sorted(kept) and lost == sorted(lost) and kept[-1] < lost[0]
+    restored = Database(backup)
+    await restored.open()
+    try:
+        async with restored.transaction():
+            later = morning + timedelta(minutes=5)
+            after = [await Store(restored).outbox.enqueue("message", {}, later) for _ in range(3)]
+    finally:
+        await restored.close()
+    assert after == sorted(after) and after[0] > lost[-1]
