@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 
 from nio import AsyncClient, JoinResponse, RoomSendResponse
 
@@ -32,38 +31,12 @@ from benchmarks.matrix import (
     wait_until,
     write_config,
 )
-from storage import Database, Store
+from devtools.seed import seed_challenge
 
 PEOPLE = 30
 COMMANDS = 10  # each
 IDLE_SAMPLES = 7
 TIME_LIMIT = 240.0
-
-
-async def seed(path: Path, author: str) -> list[int]:
-    db = Database(path)
-    await db.open()
-    store = Store(db)
-    now = datetime.now(UTC)
-    try:
-        async with db.transaction():
-            challenge = await store.challenges.create(
-                slug="busy", title="Een drukke kamer", description="", created_by=author, now=now
-            )
-            return [
-                (
-                    await store.ideas.add(
-                        challenge_id=challenge.id,
-                        title=f"Idea {number}",
-                        description="",
-                        author=author,
-                        now=now,
-                    )
-                ).id
-                for number in range(COMMANDS)
-            ]
-    finally:
-        await db.close()
 
 
 async def _send_all(client: AsyncClient, room_id: str, bodies: list[str]) -> None:
@@ -131,7 +104,8 @@ async def run_busy_room(run: Run) -> list[Target]:
     for account in (bot_user, floor_user, echo_user, *people_ids):
         await asyncio.to_thread(homeserver.override_ratelimit, admin, account)
     database = directory / "bot.sqlite3"
-    ideas = await seed(database, watcher_user)
+    titles = [f"Idea {number}" for number in range(COMMANDS)]
+    ideas = await seed_challenge(database, "busy", titles, author=watcher_user)
     config = write_config(directory / "bot.toml", homeserver, bot_user, database, bot_settings())
     bot = bot_process(config, directory / "bot.log")
     # The floor for the direct chat: a minimal echo bot, asked the same way at the same times.

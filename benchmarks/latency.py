@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
 from benchmarks.common import Run, Summary, Target, ms, show, table
 from benchmarks.matrix import (
@@ -27,7 +25,7 @@ from benchmarks.matrix import (
     register,
     write_config,
 )
-from storage import Database, Store
+from devtools.seed import seed_challenge
 
 ROUNDS = 200  # each round: one !vote, one !idea, and the same two texts to the echo bot
 WARMUP = 10
@@ -36,32 +34,6 @@ PAUSE = 0.03
 SLUG = "latency"
 #: Bound on the whole measuring loop.
 TIME_LIMIT = 300.0
-
-
-async def seed(path: Path, author: str, ideas: int) -> list[int]:
-    db = Database(path)
-    await db.open()
-    store = Store(db)
-    now = datetime.now(UTC)
-    try:
-        async with db.transaction():
-            challenge = await store.challenges.create(
-                slug=SLUG, title="Fietsen in Gent", description="", created_by=author, now=now
-            )
-            return [
-                (
-                    await store.ideas.add(
-                        challenge_id=challenge.id,
-                        title=f"Seeded idea {number}",
-                        description="",
-                        author=author,
-                        now=now,
-                    )
-                ).id
-                for number in range(ideas)
-            ]
-    finally:
-        await db.close()
 
 
 async def run_latency(run: Run) -> list[Target]:
@@ -74,7 +46,8 @@ async def run_latency(run: Run) -> list[Target]:
     for account in (bot_user, echo_user):
         await asyncio.to_thread(homeserver.override_ratelimit, admin, account)
     database = directory / "bot.sqlite3"
-    idea_ids = await seed(database, author, ROUNDS + WARMUP)
+    titles = [f"Seeded idea {number}" for number in range(ROUNDS + WARMUP)]
+    idea_ids = await seed_challenge(database, SLUG, titles, author=author, title="Fietsen in Gent")
 
     moderator = await log_in(homeserver, moderator_user)
     moderation_room = await Watcher(moderator).create_room([bot_user], name="Moderation")

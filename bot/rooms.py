@@ -12,6 +12,7 @@ a retry after a crash looks for that marker before it creates anything.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -80,6 +81,9 @@ class Rooms:
         #: Rooms opened in this run that the sync has not shown yet.
         self.awaiting_sync: set[str] = set()
         self._secret: bytes | None = None
+        # m.direct is read, changed and written back whole: one change at a time, or two
+        # direct chats opened side by side (the outbox sends to several at once) lose one.
+        self._direct_list = asyncio.Lock()
 
     async def load(self) -> None:
         """At start: the direct chats recorded, and the secret the intents are keyed with."""
@@ -175,6 +179,10 @@ class Rooms:
 
     async def _publish_direct(self, user_id: str, room_id: str) -> None:
         """Add the room to the bot's ``m.direct``, as clients do; a courtesy, never a failure."""
+        async with self._direct_list:
+            await self._add_to_direct_list(user_id, room_id)
+
+    async def _add_to_direct_list(self, user_id: str, room_id: str) -> None:
         try:
             response = await self.client.list_direct_rooms()
             listed: dict[str, Any] = (

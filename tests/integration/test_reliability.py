@@ -7,14 +7,13 @@ import re
 import sqlite3
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devtools.homeserver import Homeserver
-from storage import Database, Store
+from devtools.seed import seed_challenge
 from tests.matrix_support import (
     PASSWORD,
     BotProcess,
@@ -31,28 +30,6 @@ from tests.matrix_support import (
 pytestmark = pytest.mark.integration
 
 
-async def seed(db_path: Path, slug: str, titles: list[str], author: str) -> list[int]:
-    """A challenge and some ideas, written the way the bot would have stored them."""
-    db = Database(db_path)
-    await db.open()
-    store = Store(db)
-    now = datetime.now(UTC)
-    try:
-        async with db.transaction():
-            challenge = await store.challenges.create(
-                slug=slug, title=slug, description="", created_by=author, now=now
-            )
-            ideas = [
-                await store.ideas.add(
-                    challenge_id=challenge.id, title=title, description="", author=author, now=now
-                )
-                for title in titles
-            ]
-    finally:
-        await db.close()
-    return [idea.id for idea in ideas]
-
-
 def count_rows(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> int:
     with sqlite3.connect(db_path) as conn:
         return int(conn.execute(sql, params).fetchone()[0])
@@ -65,8 +42,8 @@ async def test_kill_9_in_a_burst_loses_nothing_and_doubles_nothing(
     # Two bursts of seven ideas from each person: past the hourly limit meant for real people.
     config = bot_config(homeserver, bot_user, tmp_path, ideas_per_hour=100)
     slug = unique("burst-")
-    seeded = await seed(
-        config.storage.path, slug, ["Seed one", "Seed two", "Seed three"], "@city:localhost"
+    seeded = await seed_challenge(
+        config.storage.path, slug, ["Seed one", "Seed two", "Seed three"], author="@city:localhost"
     )
     bot = BotProcess(write_config(config, tmp_path / "config.toml"), tmp_path / "bot.log")
     people = [await Person.create(homeserver, f"voter{n}-") for n in range(3)]
@@ -155,7 +132,7 @@ async def test_messages_sent_while_stopped_are_all_handled_beyond_one_sync(
         homeserver, bot_user, tmp_path, commands_per_minute=600, ideas_per_hour=1000
     )
     slug = unique("gap-")
-    await seed(config.storage.path, slug, [], "@city:localhost")
+    await seed_challenge(config.storage.path, slug, [], author="@city:localhost")
     bot = BotProcess(write_config(config, tmp_path / "config.toml"), tmp_path / "bot.log")
     citizen = await Person.create(homeserver, "citizen")
     try:

@@ -6,13 +6,12 @@ import asyncio
 import shutil
 import sqlite3
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from devtools.homeserver import Homeserver
-from storage import Database, Store
+from devtools.seed import seed_challenge
 from tests.matrix_support import (
     PASSWORD,
     BotProcess,
@@ -25,32 +24,6 @@ from tests.matrix_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-async def seed_challenge(db_path: Path, slug: str, titles: list[str]) -> list[int]:
-    """A challenge with ideas to vote for, written as the bot would have stored them."""
-    db = Database(db_path)
-    await db.open()
-    store = Store(db)
-    now = datetime.now(UTC)
-    try:
-        async with db.transaction():
-            challenge = await store.challenges.create(
-                slug=slug, title=slug, description="", created_by="@city:localhost", now=now
-            )
-            ideas = [
-                await store.ideas.add(
-                    challenge_id=challenge.id,
-                    title=title,
-                    description="",
-                    author="@city:localhost",
-                    now=now,
-                )
-                for title in titles
-            ]
-    finally:
-        await db.close()
-    return [idea.id for idea in ideas]
 
 
 def rows(db_path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -75,7 +48,9 @@ async def test_a_backup_taken_while_the_bot_works_restores_as_the_readme_promise
     )
     database = config.storage.path
     slug = unique("restore-")
-    seeded = await seed_challenge(database, slug, ["Seed one", "Seed two", "Seed three"])
+    seeded = await seed_challenge(
+        database, slug, ["Seed one", "Seed two", "Seed three"], author="@city:localhost"
+    )
     config_path = write_config(config, tmp_path / "config.toml")
     backup = tmp_path / "backup.sqlite3"
     bot = BotProcess(config_path, tmp_path / "bot.log")
