@@ -23,6 +23,7 @@ from handlers.effects import (
     SendDirect,
     SendDirectFile,
     SendRoom,
+    SendRoomFile,
 )
 from handlers.settings import BotSettings
 from storage import Store
@@ -85,6 +86,15 @@ async def enqueue_outcome(
                 "data": effect.data,
             }
             await store.outbox.enqueue("direct_file", payload, now, lane=lane)
+        elif isinstance(effect, SendRoomFile):
+            payload = {"content": render(effect.reply), "card": None}
+            await store.outbox.enqueue("message", payload, now, room_id=effect.room_id)
+            payload = {
+                "filename": effect.filename,
+                "mimetype": effect.mimetype,
+                "data": effect.data,
+            }
+            await store.outbox.enqueue("room_file", payload, now, room_id=effect.room_id)
         elif isinstance(effect, Invite):
             payload = {"user_id": effect.user_id}
             await store.outbox.enqueue("invite", payload, now, room_id=effect.room_id)

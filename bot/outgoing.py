@@ -65,8 +65,13 @@ class Outgoing:
         if item.kind == "direct":
             room_id = await self.rooms.direct_room_for(payload["user_id"])
             return await self._send(room_id, payload["content"], txn_id)
-        if item.kind == "direct_file":
-            room_id = await self.rooms.direct_room_for(payload["user_id"])
+        if item.kind in ("direct_file", "room_file"):
+            if item.kind == "direct_file":
+                room_id = await self.rooms.direct_room_for(payload["user_id"])
+            elif item.room_id is not None:
+                room_id = item.room_id
+            else:
+                raise Permanent("a file without a room")
             await self._room_ready(room_id)  # an encrypted room takes an encrypted file
             content = await self._upload_file(room_id, payload)
             return await self._send(room_id, content, txn_id)

@@ -1,6 +1,15 @@
 """The commands: what citizens, students and moderators can do. Transport-free: no Matrix here."""
 
-from handlers.commands import abuse, challenges, dialogue, general, ideas, moderation, privacy
+from handlers.commands import (
+    abuse,
+    challenges,
+    dialogue,
+    general,
+    ideas,
+    moderation,
+    privacy,
+    results,
+)
 from handlers.registry import CommandRegistry
 
 
@@ -13,6 +22,7 @@ def build_registry() -> CommandRegistry:
         moderation.router,
         abuse.router,
         privacy.router,
+        results.router,
         dialogue.router,
     ):
         registry.include(router)

@@ -27,6 +27,17 @@ class SendDirectFile:
 
 
 @dataclass(frozen=True)
+class SendRoomFile:
+    """A file sent to a room (where only moderators read: the export), with a message."""
+
+    room_id: str
+    filename: str
+    mimetype: str
+    data: str
+    reply: Reply
+
+
+@dataclass(frozen=True)
 class SendRoom:
     """A message to a room; with ``card`` set it is the card of that idea (👍 on it votes)."""
 
@@ -77,6 +88,7 @@ class CreateChallengeRoom:
 Effect = (
     SendDirect
     | SendDirectFile
+    | SendRoomFile
     | SendRoom
     | Announce
     | Invite

@@ -23,6 +23,7 @@ HANDLERS = Path(__file__).resolve().parent.parent / "handlers"
 #: scan below looks for its keys too.
 AREAS = (
     "e2e",
+    "export",
     "dialogue",
     "audit",
     "block",
