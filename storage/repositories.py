@@ -1053,6 +1053,67 @@ def _outbox_item(row: Row) -> OutboxItem:
     )
 
 
+class ChallengeFigures(NamedTuple):
+    """Participation in one challenge: how many took part, with what, and when."""
+
+    people: int  # authors and voters, each counted once
+    ideas: int
+    votes: int
+    by_status: dict[str, int]
+    weeks: list[tuple[str, int, int]]  # (Monday of the week, ideas, votes), oldest first
+
+
+class StatsRepository:
+    """Participation figures, counted in SQL; ``public_only`` counts what everyone may see."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def figures(self, challenge_id: int, *, public_only: bool) -> ChallengeFigures:
+        shown = f"AND {IdeaRepository._VISIBLE}" if public_only else ""
+        ideas = f"""SELECT i.id, i.status, i.created_at, i.author FROM ideas i
+                      JOIN challenges c ON c.id = i.challenge_id
+                     WHERE i.challenge_id = ? {shown}"""
+        by_status = {
+            str(row[0]): int(row[1])
+            for row in await self._db.fetch_all(
+                f"SELECT status, COUNT(*) FROM ({ideas}) GROUP BY status ORDER BY status",
+                (challenge_id,),
+            )
+        }
+        votes = int(
+            await self._db.fetch_value(
+                f"SELECT COUNT(*) FROM votes v JOIN ({ideas}) i ON i.id = v.idea_id",
+                (challenge_id,),
+            )
+        )
+        people = int(
+            await self._db.fetch_value(
+                f"""SELECT COUNT(*) FROM (SELECT author FROM ({ideas})
+                     UNION SELECT v.voter FROM votes v JOIN ({ideas}) i ON i.id = v.idea_id)""",
+                (challenge_id, challenge_id),
+            )
+        )
+        week = "date({column}, 'weekday 0', '-6 days')"
+        rows = await self._db.fetch_all(
+            f"""SELECT week, SUM(ideas), SUM(votes) FROM (
+                    SELECT {week.format(column="created_at")} AS week, 1 AS ideas, 0 AS votes
+                      FROM ({ideas})
+                    UNION ALL
+                    SELECT {week.format(column="v.created_at")}, 0, 1
+                      FROM votes v JOIN ({ideas}) i ON i.id = v.idea_id)
+                GROUP BY week ORDER BY week""",
+            (challenge_id, challenge_id),
+        )
+        return ChallengeFigures(
+            people=people,
+            ideas=sum(by_status.values()),
+            votes=votes,
+            by_status=by_status,
+            weeks=[(str(row[0]), int(row[1]), int(row[2])) for row in rows],
+        )
+
+
 class Store:
     """All repositories over one database."""
 
@@ -1072,4 +1133,5 @@ class Store:
         self.personal_data = PersonalDataRepository(db)
         self.dialogues = DialogueRepository(db)
         self.undecrypted = UndecryptedRepository(db)
+        self.stats = StatsRepository(db)
         self.upkeep = Upkeep(db)

@@ -24,6 +24,7 @@ HANDLERS = Path(__file__).resolve().parent.parent / "handlers"
 AREAS = (
     "e2e",
     "export",
+    "stats",
     "dialogue",
     "audit",
     "block",

@@ -15,6 +15,7 @@ from handlers.export import export_data, to_csv, to_json
 from tests.handler_support import (
     ALICE,
     BOB,
+    CAROL,
     MODERATION_ROOM,
     MODERATOR,
     effects_of,
@@ -83,3 +84,46 @@ async def test_the_export_matches_its_schema(tmp_path: Path) -> None:
                 jsonschema.validate(json.loads(to_json(data)), SCHEMA)
         header = to_csv(data).splitlines()[0].split(",")
         assert header[0] == "challenge" and "created_at" in header
+
+
+async def test_stats_for_moderators_by_status_and_week_and_totals_for_others(
+    tmp_path: Path,
+) -> None:
+    async with open_harness(tmp_path) as bot:
+        await new_challenge(bot)
+        first = await submit(bot, ALICE, "Bike parking")
+        second = await submit(bot, BOB, "Wider lanes")
+        await bot.say(MODERATOR, f"!hide {second} Checking", moderator=True)
+        await bot.say(BOB, f"!vote {first}")
+        await bot.say(CAROL, f"!vote {first}")
+        moderator = text((await bot.say(MODERATOR, "!stats mobility", moderator=True)).reply)
+        # Alice, Bob (author and voter) and Carol; both ideas, the hidden one too.
+        assert (
+            says(
+                "nl",
+                "stats.totals",
+                title="Safer bike lanes",
+                slug="mobility",
+                people=3,
+                ideas=2,
+                votes=2,
+            )
+            in moderator
+        )
+        assert "week van 2026-03-02: 2 ideeën, 2 stemmen" in moderator
+        citizen = text((await bot.say(CAROL, "!cijfers mobility")).reply)
+        # What everyone may see: one idea, its two votes, its author and two voters.
+        assert citizen == says(
+            "nl",
+            "stats.totals",
+            title="Safer bike lanes",
+            slug="mobility",
+            people=3,
+            ideas=1,
+            votes=2,
+        )
+        await bot.say(MODERATOR, "!challenge close mobility", moderator=True)
+        closed = text((await bot.say(CAROL, "!stats mobility")).reply)
+        assert closed == says("nl", "stats.closed", slug="mobility")
+        still = text((await bot.say(MODERATOR, "!stats mobility", moderator=True)).reply)
+        assert "2 stemmen" in still

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from handlers.audience import require_private_room
+from handlers.commands.common import find_challenge, status_text
 from handlers.context import Context
 from handlers.effects import Outcome, SendDirectFile, SendRoomFile
-from handlers.errors import NotFound
+from handlers.errors import Forbidden, NotFound
 from handlers.export import UnknownChallenge, export_data, to_csv, to_json
 from handlers.registry import CommandRouter, Kind, Option, Param, Role
-from handlers.reply import Code
+from handlers.reply import Bold, Code, Items, Reply, Text
+from storage import Challenge, IdeaStatus
 
 router = CommandRouter()
 
@@ -49,3 +51,56 @@ async def export(ctx: Context, challenge: str | None, format: str | None, author
     else:
         upload = SendRoomFile(ctx.room_id, filename, mimetype, text, note)
     return Outcome(ctx.reply("export.sent", file=Code(filename)), effects=(upload,))
+
+
+@router.command(
+    "stats", aliases=("cijfers",), params=(Param("challenge", Kind.SLUG, required=False),)
+)
+async def stats(ctx: Context, challenge: str | None) -> Outcome:
+    """Participation: people, ideas and votes. Moderators get them by status and per week, for
+    any challenge; others the totals of what everyone may see, for open challenges."""
+    if challenge is not None or ctx.room_challenge is not None:
+        targets = [await find_challenge(ctx, challenge)]
+    else:
+        targets = await ctx.store.challenges.list(open_only=not ctx.is_moderator)
+    if not ctx.is_moderator and any(not target.is_open for target in targets):
+        raise Forbidden("stats.closed", slug=Code(targets[0].slug))
+    if not targets:
+        return Outcome(ctx.reply("challenges.none"))
+    reply = Reply.of()
+    for target in targets:
+        reply += await _figures(ctx, target)
+    return Outcome(reply)
+
+
+async def _figures(ctx: Context, challenge: Challenge) -> Reply:
+    figures = await ctx.store.stats.figures(challenge.id, public_only=not ctx.is_moderator)
+    reply = Reply.of(
+        ctx.t(
+            "stats.totals",
+            title=Bold(Text(challenge.title)),
+            slug=Code(challenge.slug),
+            people=figures.people,
+            ideas=figures.ideas,
+            votes=figures.votes,
+        )
+    )
+    if not ctx.is_moderator:
+        return reply
+    statuses = [
+        ctx.t(
+            "stats.status_line",
+            status=status_text(ctx.catalogue, ctx.locale, IdeaStatus(status)),
+            count=count,
+        )
+        for status, count in figures.by_status.items()
+    ]
+    weeks = [
+        ctx.t("stats.week_line", week=week, ideas=ideas, votes=votes)
+        for week, ideas, votes in figures.weeks
+    ]
+    if statuses:
+        reply += Reply.of(Items(tuple(statuses)))
+    if weeks:
+        reply += Reply.of(ctx.t("stats.weeks"), Items(tuple(weeks)))
+    return reply
