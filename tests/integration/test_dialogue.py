@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from devtools.homeserver import Homeserver
-from tests.integration.test_reliability import seed
+from devtools.seed import seed_challenge
 from tests.matrix_support import PASSWORD, Person, bot_config, start_bot, unique
 
 pytestmark = pytest.mark.integration
@@ -20,8 +20,8 @@ async def test_the_guided_submission_end_to_end(homeserver: Homeserver, tmp_path
     bot_user = homeserver.register_user(unique("bot"), PASSWORD)
     config = bot_config(homeserver, bot_user, tmp_path)
     slug = unique("guided-")
-    (existing,) = await seed(
-        config.storage.path, slug, ["Safer bike lanes on the Coupure"], "@city:localhost"
+    (existing,) = await seed_challenge(
+        config.storage.path, slug, ["Safer bike lanes on the Coupure"], author="@city:localhost"
     )
     bot = await start_bot(config)
     citizen = await Person.create(homeserver, "citizen")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from devtools.homeserver import Homeserver
-from tests.integration.test_reliability import seed
+from devtools.seed import seed_challenge
 from tests.matrix_support import PASSWORD, Person, bot_config, start_bot, unique
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ async def test_encrypted_dm_submit_vote_by_reaction_across_a_restart(
     bot_user = homeserver.register_user(unique("bot"), PASSWORD)
     config = bot_config(homeserver, bot_user, tmp_path / "bot")
     slug = unique("crypto-")
-    await seed(config.storage.path, slug, [], "@city:localhost")
+    await seed_challenge(config.storage.path, slug, [], author="@city:localhost")
     bot = await start_bot(config)
     citizen = await Person.create(homeserver, "citizen", store_path=tmp_path / "citizen-keys")
     try:
