@@ -1,6 +1,15 @@
 """The commands: what citizens, students and moderators can do. Transport-free: no Matrix here."""
 
-from handlers.commands import abuse, challenges, dialogue, general, ideas, moderation, privacy
+from handlers.commands import (
+    abuse,
+    challenges,
+    dialogue,
+    general,
+    ideas,
+    moderation,
+    privacy,
+    status,
+)
 from handlers.registry import CommandRegistry
 
 
@@ -14,6 +23,7 @@ def build_registry() -> CommandRegistry:
         abuse.router,
         privacy.router,
         dialogue.router,
+        status.router,
     ):
         registry.include(router)
     registry.include(general.help_command(registry))

@@ -24,6 +24,7 @@ HANDLERS = Path(__file__).resolve().parent.parent / "handlers"
 AREAS = (
     "e2e",
     "dialogue",
+    "health",
     "audit",
     "block",
     "edit",
