@@ -22,13 +22,17 @@ from bot.config import Config
 from bot.delivery import Delivery
 from bot.dialogues import DialogueSweeper
 from bot.events import EventHandler
+from bot.health import Health
 from bot.homeserver import Reachability
+from bot.metrics import Metrics
+from bot.monitoring import MonitoringServer
 from bot.outgoing import Outgoing
 from bot.roles import ModeratorRoles
 from bot.rooms import Rooms
 from bot.sync import SyncLoop
 from handlers import build_registry
 from handlers.dispatch import Dispatcher
+from handlers.health import StatusFigures
 from handlers.i18n import Catalogue
 from storage import Database, Store
 
@@ -38,6 +42,8 @@ log = logging.getLogger(__name__)
 DRAIN_SECONDS = 10.0
 #: On shutdown, how long a background loop may take to finish its step before it is cancelled.
 STOP_GRACE_SECONDS = 2.0
+#: The background loops run under :meth:`BotApp._supervise`; health needs each one running.
+BACKGROUND_TASKS = ("delivery", "cards", "dialogues")
 
 
 class BotApp:
@@ -46,9 +52,24 @@ class BotApp:
         self.db = Database(config.storage.path)
         self.store = Store(self.db)
         self.catalogue = Catalogue()
-        self.dispatcher = Dispatcher(build_registry(), self.store, self.catalogue, config.bot)
+        self.metrics = Metrics()
+        self.dispatcher = Dispatcher(
+            build_registry(),
+            self.store,
+            self.catalogue,
+            config.bot,
+            observe=self.metrics.observe_command,
+            status=self._status,
+        )
         self.client = make_client(config)
         self.reachability = Reachability(self.client)
+        self.health = Health(
+            self.metrics,
+            self.reachability,
+            self.store,
+            sync_timeout_ms=config.matrix.sync_timeout_ms,
+            tasks=BACKGROUND_TASKS,
+        )
         self.rooms = Rooms(self.client, self.store, config.bot)
         self.roles = ModeratorRoles(config.bot)
         self.outgoing = Outgoing(self.client, self.store, self.catalogue, config.bot, self.rooms)
@@ -59,6 +80,7 @@ class BotApp:
             self.rooms,
             self.roles,
             wake_outbox=lambda: self.delivery.wake(),
+            metrics=self.metrics,
         )
         self.sync = SyncLoop(
             self.client,
@@ -69,6 +91,7 @@ class BotApp:
             self.reachability,
             timeout_ms=config.matrix.sync_timeout_ms,
             allowed_servers=config.bot.allowed_servers,
+            metrics=self.metrics,
         )
         self.delivery = Delivery(
             self.store,
@@ -76,24 +99,39 @@ class BotApp:
             self.reachability,
             self.sync.first_sync_done,
             max_in_flight=config.bot.rooms_in_flight,
+            metrics=self.metrics,
         )
         self.dialogues = DialogueSweeper(self.dispatcher, self.delivery)
         self.cards = CardRefresher(self.store, self.catalogue, config.bot, self.delivery)
         self.stop = asyncio.Event()
+        self.monitoring: MonitoringServer | None = None
+        if config.metrics.enabled:
+            self.monitoring = MonitoringServer(
+                self.health, config.metrics.host, config.metrics.port
+            )
+
+    async def _status(self) -> StatusFigures:
+        return await self.health.figures()
 
     async def run(self) -> None:
         await self.db.open()
         try:
+            if self.monitoring is not None:
+                await self.monitoring.start()
             await log_in(self.client, self.config, self.store)
             await self.rooms.load()
             if self.client.olm is not None:
                 # For moderators who verify the bot's device by hand (see the README).
                 fingerprint = self.client.olm.account.identity_keys["ed25519"]
                 log.info("Device %s, ed25519 fingerprint %s", self.client.device_id, fingerprint)
+            loops: tuple[Callable[[asyncio.Event], Awaitable[None]], ...] = (
+                self.delivery.run,
+                self.cards.run,
+                self.dialogues.run,
+            )
             background = [
-                asyncio.create_task(self._supervise("delivery", self.delivery.run)),
-                asyncio.create_task(self._supervise("cards", self.cards.run)),
-                asyncio.create_task(self._supervise("dialogues", self.dialogues.run)),
+                asyncio.create_task(self._supervise(name, loop))
+                for name, loop in zip(BACKGROUND_TASKS, loops, strict=True)
             ]
             try:
                 await self.sync.run(self.stop)
@@ -102,6 +140,8 @@ class BotApp:
                 await self._shut_down(background)
         finally:
             # Never log out: that would delete the device and its encryption keys.
+            if self.monitoring is not None:
+                await self.monitoring.stop()
             await self.reachability.close()
             await self.client.close()
             await self.db.close()
@@ -112,9 +152,11 @@ class BotApp:
         backoff = Backoff(f"Background task {name}", log, cap=30.0)
         while not self.stop.is_set():
             try:
+                self.health.task_running(name)
                 await loop(self.stop)
             except Exception:
                 reference = secrets.token_hex(4)
+                self.health.task_failed(name, reference)
                 log.exception(
                     "Background task %s failed; restarting it (ref %s)",
                     name,

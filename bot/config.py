@@ -48,12 +48,23 @@ class StorageSettings(BaseModel):
         return self.path.parent / "crypto"
 
 
+class MetricsSettings(BaseModel):
+    """The optional HTTP endpoint with ``/healthz`` and ``/metrics`` (off unless enabled)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = False
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=9464, ge=1, le=65535)
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     matrix: MatrixSettings
     bot: BotSettings = BotSettings()
     storage: StorageSettings = StorageSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:

@@ -25,6 +25,7 @@ from bot.homeserver import (
     Unreachable,
 )
 from bot.joining import JOIN_AT_MOST, joinable_run, joined
+from bot.metrics import Metrics
 from handlers.dispatch import utc_now
 from storage import OutboxItem, Store
 
@@ -54,12 +55,14 @@ class Delivery:
         ready: asyncio.Event,
         *,
         max_in_flight: int = 8,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.carry_out = carry_out
         self.reachability = reachability
         self.ready = ready  # set once the first sync has shown the bot its rooms
         self.max_in_flight = max_in_flight
+        self.metrics = metrics or Metrics()
         self._wake = asyncio.Event()
         self._secret: str | None = None
         self._backoff = Backoff("Sending to the homeserver", log)
@@ -158,23 +161,28 @@ class Delivery:
                     for row in rows:
                         await self.store.outbox.mark_done(row.id, utc_now())
                 self._backoff.succeeded()
+                self.metrics.sent.inc(len(rows))
                 return
             except Permanent as error:
+                self.metrics.send_failures.labels("permanent").inc()
                 log.error(
                     "Outbox row %d (%s) refused by the homeserver: %s", item.id, item.kind, error
                 )
                 await self._give_up(rows, str(error))
                 return
             except Retry as error:
+                self.metrics.send_failures.labels("retry").inc()
                 delay = error.after if error.after is not None else self._backoff.failed(str(error))
                 await self._attempted(item)
                 await sleep_unless(stop, delay)
             except _SERVER_AWAY as error:
+                self.metrics.send_failures.labels("unreachable").inc()
                 network += 1
                 await self._attempted(item)
                 if network > 1:  # a connection cut once is tried again at once
                     await self.reachability.outage(f"{type(error).__name__}: {error}", stop)
             except Exception:
+                self.metrics.send_failures.labels("unexpected").inc()
                 unexpected += 1
                 reference = secrets.token_hex(4)
                 log.exception(

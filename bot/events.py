@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import secrets
+import time
 import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +21,7 @@ from nio import AsyncClient, MatrixRoom, MegolmEvent
 
 from bot.content import Incoming, Message, Reaction, Redaction, judged_at, parse
 from bot.effects import enqueue_outcome
+from bot.metrics import Metrics
 from bot.roles import ModeratorRoles
 from bot.rooms import Rooms
 from handlers.commands.common import VOTE_REACTION
@@ -97,6 +99,7 @@ class EventHandler:
         rooms: Rooms,
         roles: ModeratorRoles,
         wake_outbox: Callable[[], None],
+        metrics: Metrics | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -105,6 +108,7 @@ class EventHandler:
         self.roles = roles
         self.wake_outbox = wake_outbox
         self.settings = dispatcher.settings
+        self.metrics = metrics or Metrics()
 
     async def handle(self, room: MatrixRoom, event: Any) -> bool:
         """Handle one event; True when it was addressed to the bot (and is now handled).
@@ -117,7 +121,15 @@ class EventHandler:
         parsed = parse(getattr(event, "source", None))
         if parsed is None or parsed.sender == self.client.user_id:
             return False
-        return await self._guard(room, parsed.event_id, lambda: self._handle_parsed(room, parsed))
+        started = time.perf_counter()
+        handled = await self._guard(
+            room, parsed.event_id, lambda: self._handle_parsed(room, parsed)
+        )
+        if handled:
+            kind = type(parsed).__name__.lower()
+            self.metrics.events_handled.labels(kind).inc()
+            self.metrics.handler_seconds.labels(kind).observe(time.perf_counter() - started)
+        return handled
 
     async def _guard(
         self, room: MatrixRoom, event_id: str, handle: Callable[[], Awaitable[bool]]
@@ -182,6 +194,7 @@ class EventHandler:
             room.room_id,
             event.session_id,
         )
+        self.metrics.undecryptable.inc()
         async with self.store.db.transaction():
             await self.store.undecrypted.add(
                 event.event_id, room.room_id, event.source, self.dispatcher.clock()

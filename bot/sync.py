@@ -35,6 +35,7 @@ from bot.backoff import Backoff, retry_after, sleep_unless
 from bot.content import Membership, PowerLevels, parse
 from bot.events import EventHandler
 from bot.homeserver import NETWORK_ERRORS, REQUEST_TIMEOUT, Reachability, is_server_failure
+from bot.metrics import Metrics
 from bot.roles import ModeratorRoles
 from bot.rooms import Rooms
 from storage import Store
@@ -135,6 +136,7 @@ class SyncLoop:
         *,
         timeout_ms: int = 30_000,
         allowed_servers: tuple[str, ...] = (),
+        metrics: Metrics | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -144,6 +146,7 @@ class SyncLoop:
         self.reachability = reachability
         self.timeout_ms = timeout_ms
         self.allowed_servers = allowed_servers
+        self.metrics = metrics or Metrics()
         self.filter = sync_filter()
         self._backoff = Backoff("Sync with the homeserver", log)
         self._failed_invites: set[str] = set()
@@ -176,6 +179,7 @@ class SyncLoop:
                     continue
                 await self._after_batch(response)
                 token = response.next_batch
+                self.metrics.synced()
                 self.first_sync_done.set()
         finally:
             if self._receipts is not None:
@@ -349,6 +353,7 @@ class SyncLoop:
                 break
             start = page.end
         log.info("Filled a gap of %d events in %s", len(collected), room_id)
+        self.metrics.gap_fills.inc()
         return [self._decrypt(room_id, event) for event in reversed(collected)]
 
     async def _page(

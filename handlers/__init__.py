@@ -9,6 +9,7 @@ from handlers.commands import (
     moderation,
     privacy,
     results,
+    status,
 )
 from handlers.registry import CommandRegistry
 
@@ -24,6 +25,7 @@ def build_registry() -> CommandRegistry:
         privacy.router,
         results.router,
         dialogue.router,
+        status.router,
     ):
         registry.include(router)
     registry.include(general.help_command(registry))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from handlers.health import StatusProvider
 from handlers.i18n import Catalogue
 from handlers.registry import Role
 from handlers.reply import Reply, Span
@@ -25,6 +26,8 @@ class Context:
     catalogue: Catalogue
     settings: BotSettings
     now: datetime
+    #: The bot's health and counters, for ``!status``; None where the bot gives none (tests).
+    status: StatusProvider | None = None
 
     @property
     def is_moderator(self) -> bool:

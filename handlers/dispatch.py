@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from handlers.commands.dialogue import expiry_note
 from handlers.context import Context
 from handlers.effects import Outcome
 from handlers.errors import BotError, Forbidden, UsageError
+from handlers.health import StatusProvider
 from handlers.i18n import Catalogue
 from handlers.parsing import clean, split_command
 from handlers.registry import CommandRegistry, Role, parse_arguments
@@ -63,6 +65,15 @@ class CommandLimiter:
             self._warned.discard(user_id)
 
 
+#: Told of every command run: its name (``challenge.new``; ``unknown`` for a name that is no
+#: command), its outcome (ok, refused, usage, error, unknown) and its handler's time in seconds.
+CommandObserver = Callable[[str, str, float], None]
+
+
+def _ignore(_command: str, _outcome: str, _seconds: float) -> None:
+    pass
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -87,12 +98,17 @@ class Dispatcher:
         catalogue: Catalogue,
         settings: BotSettings,
         clock: Callable[[], datetime] = utc_now,
+        *,
+        observe: CommandObserver = _ignore,
+        status: StatusProvider | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.catalogue = catalogue
         self.settings = settings
         self.clock = clock
+        self.observe = observe
+        self.status = status
         self.limiter = CommandLimiter(settings.commands_per_minute)
 
     async def context(self, sender: Sender) -> Context:
@@ -110,6 +126,7 @@ class Dispatcher:
             catalogue=self.catalogue,
             settings=self.settings,
             now=sender.sent_at or self.clock(),
+            status=self.status,
         )
 
     async def handle_message(self, sender: Sender, body: str) -> Outcome | None:
@@ -187,6 +204,7 @@ class Dispatcher:
             return refusal
         resolved = self.registry.resolve(text)
         if resolved is None:
+            self.observe("unknown", "unknown", 0.0)
             return Outcome(
                 ctx.reply(
                     "error.unknown_command",
@@ -196,6 +214,8 @@ class Dispatcher:
             )
         command, line = resolved
         in_room = ctx.room_challenge is not None
+        started = time.perf_counter()
+        result = "error"
         try:
             if command.role > ctx.role:
                 raise Forbidden(
@@ -203,8 +223,11 @@ class Dispatcher:
                 )
             arguments = parse_arguments(command, line, text.body, in_challenge_room=in_room)
             async with self.store.db.savepoint("command"):
-                return await command.handler(ctx, **arguments)
+                outcome = await command.handler(ctx, **arguments)
+            result = "ok"
+            return outcome
         except UsageError as error:
+            result = "usage"
             usage = command.usage(
                 self.settings.prefix,
                 lambda name: ctx.catalogue.plain(ctx.locale, f"label.{name}"),
@@ -217,9 +240,12 @@ class Dispatcher:
                 Reply.of(ctx.t(error.key, **params), ctx.t("error.usage", usage=Code(usage)))
             )
         except BotError as error:
+            result = "refused"
             return Outcome(ctx.reply(error.key, **error.params))
         except Exception:
             return Outcome(self._internal_error(ctx, f"command {command.name!r}"))
+        finally:
+            self.observe(command.key, result, time.perf_counter() - started)
 
     async def run(
         self, sender: Sender, action: Callable[[Context], Awaitable[Outcome | None]]

@@ -207,6 +207,14 @@ class Database:
                     raise
         return current, max(current, latest)
 
+    def size_bytes(self) -> int:
+        """The database's size on disk: its file and its write-ahead log (0 in memory)."""
+        total = 0
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            with contextlib.suppress(OSError):  # no WAL yet, or a database in memory
+                total += path.stat().st_size
+        return total
+
     def transaction(self) -> _Transaction:
         """One SQLite transaction: ``async with db.transaction():`` commits on success and
         rolls back on any exception."""

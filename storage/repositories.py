@@ -474,6 +474,13 @@ class ConfirmationRepository:
         return datetime.fromisoformat(str(value)) >= now
 
 
+class PendingSummary(NamedTuple):
+    """The outbox's rows still to send: how many, and the oldest one's ``created_at``."""
+
+    waiting: int
+    oldest: datetime | None
+
+
 class Erasure(NamedTuple):
     """What an erasure did: how many of each were erased, and the cards to redact."""
 
@@ -1024,6 +1031,15 @@ class OutboxRepository:
 
     async def count_pending(self) -> int:
         return int(await self._db.fetch_value("SELECT COUNT(*) FROM outbox WHERE done_at IS NULL"))
+
+    async def pending_summary(self) -> PendingSummary:
+        """How many rows wait to be sent, and when the oldest of them was queued."""
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*) AS count, MIN(created_at) AS oldest FROM outbox WHERE done_at IS NULL"
+        )
+        if row is None or row["oldest"] is None:
+            return PendingSummary(0, None)
+        return PendingSummary(int(row["count"]), datetime.fromisoformat(str(row["oldest"])))
 
     async def mark_attempt(self, item_id: int) -> None:
         await self._db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (item_id,))

@@ -26,6 +26,7 @@ AREAS = (
     "export",
     "stats",
     "dialogue",
+    "health",
     "audit",
     "block",
     "edit",

@@ -159,7 +159,7 @@ async def test_a_late_first_sync_drops_nothing_and_an_author_gets_one_dm(
                 if s.sender == bot_user and s.room_id != room and s.type == "m.room.encrypted"
             ]
 
-        await wait_until(lambda: len(outcomes()) >= 3, 60, "three outcomes in a direct chat")
+        await wait_until(lambda: len(outcomes()) >= 3, 90, "three outcomes in a direct chat")
         await asyncio.sleep(2)
         assert len({s.room_id for s in outcomes()}) == 1  # one DM for three outcomes
         assert len(outcomes()) == 3

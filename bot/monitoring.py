@@ -1,0 +1,50 @@
+"""The optional HTTP endpoint (config ``[metrics]``): ``/healthz`` and ``/metrics``.
+
+It runs on the bot's own event loop (aiohttp, which matrix-nio brings along) and is bound to
+127.0.0.1 unless configured otherwise: it tells whoever reaches it how busy the bot is, and is
+meant for a monitoring agent on the same machine or a private network.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bot.health import Health
+
+log = logging.getLogger(__name__)
+
+
+class MonitoringServer:
+    def __init__(self, health: Health, host: str, port: int) -> None:
+        self.health = health
+        self.host = host
+        self.port = port
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None)
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        log.info("Health and metrics on http://%s:%d/ (/healthz, /metrics)", self.host, self.port)
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        problems = self.health.problems()
+        if problems:
+            return web.Response(status=503, text="\n".join(problems) + "\n")
+        return web.Response(text="ok\n")
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        metrics = self.health.metrics
+        await metrics.refresh(self.health.store)
+        return web.Response(
+            body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
