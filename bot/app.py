@@ -46,7 +46,9 @@ class BotApp:
         self.db = Database(config.storage.path)
         self.store = Store(self.db)
         self.catalogue = Catalogue()
-        self.dispatcher = Dispatcher(build_registry(), self.store, self.catalogue, config.bot)
+        self.dispatcher = Dispatcher(
+            build_registry(), self.store, self.catalogue, config.bot, programme=config.programme
+        )
         self.client = make_client(config)
         self.reachability = Reachability(self.client)
         self.rooms = Rooms(self.client, self.store, config.bot)

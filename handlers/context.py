@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from handlers.i18n import Catalogue
+from handlers.i18n import Catalogue, Moment
 from handlers.registry import Role
 from handlers.reply import Reply, Span
-from handlers.settings import BotSettings
+from handlers.settings import BotSettings, ProgrammeSettings
 from storage import Challenge, Idea, Store
 
 
@@ -25,6 +25,7 @@ class Context:
     catalogue: Catalogue
     settings: BotSettings
     now: datetime
+    programme: ProgrammeSettings = field(default_factory=ProgrammeSettings)
 
     @property
     def is_moderator(self) -> bool:
@@ -57,6 +58,10 @@ class Context:
             idea_id=idea.id,
             detail=detail or "",
         )
+
+    def moment(self, instant: datetime) -> Moment:
+        """An instant to show, in the programme's time zone (formatted in the reader's language)."""
+        return Moment(instant, self.programme.timezone)
 
     def t_moderators(self, key: str, **params: Any) -> Span:
         return self.catalogue.span(self.settings.language, key, **params)

@@ -19,7 +19,7 @@ from handlers.i18n import Catalogue
 from handlers.parsing import clean, split_command
 from handlers.registry import CommandRegistry, Role, parse_arguments
 from handlers.reply import Code, Reply
-from handlers.settings import BotSettings
+from handlers.settings import BotSettings, ProgrammeSettings
 from storage import Dialogue, Store
 
 log = logging.getLogger(__name__)
@@ -87,12 +87,14 @@ class Dispatcher:
         catalogue: Catalogue,
         settings: BotSettings,
         clock: Callable[[], datetime] = utc_now,
+        programme: ProgrammeSettings | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.catalogue = catalogue
         self.settings = settings
         self.clock = clock
+        self.programme = programme or ProgrammeSettings()
         self.limiter = CommandLimiter(settings.commands_per_minute)
 
     async def context(self, sender: Sender) -> Context:
@@ -110,6 +112,7 @@ class Dispatcher:
             catalogue=self.catalogue,
             settings=self.settings,
             now=sender.sent_at or self.clock(),
+            programme=self.programme,
         )
 
     async def handle_message(self, sender: Sender, body: str) -> Outcome | None:

@@ -74,6 +74,15 @@ class CreateChallengeRoom:
     locale: str
 
 
+@dataclass(frozen=True)
+class SetRoomProfile:
+    """A challenge's room takes its (edited) challenge's title as name, description as topic."""
+
+    room_id: str
+    name: str
+    topic: str
+
+
 Effect = (
     SendDirect
     | SendDirectFile
@@ -83,6 +92,7 @@ Effect = (
     | CreateChallengeRoom
     | CardChanged
     | Redact
+    | SetRoomProfile
 )
 
 

@@ -47,6 +47,7 @@ AREAS = (
     "lang",
     "mine",
     "moderation",
+    "programme",
     "queue",
     "status",
     "triage",
