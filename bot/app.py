@@ -60,6 +60,7 @@ class BotApp:
             config.bot,
             observe=self.metrics.observe_command,
             status=self._status,
+            programme=config.programme,
         )
         self.client = make_client(config)
         self.reachability = Reachability(self.client)

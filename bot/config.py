@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from handlers.settings import BotSettings
+from handlers.settings import BotSettings, ProgrammeSettings
 
 ENV_PASSWORD = "CHALLENGE_BOT_PASSWORD"
 ENV_ACCESS_TOKEN = "CHALLENGE_BOT_ACCESS_TOKEN"
@@ -63,6 +63,7 @@ class Config(BaseModel):
 
     matrix: MatrixSettings
     bot: BotSettings = BotSettings()
+    programme: ProgrammeSettings = ProgrammeSettings()
     storage: StorageSettings = StorageSettings()
     metrics: MetricsSettings = MetricsSettings()
 

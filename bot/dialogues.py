@@ -1,5 +1,7 @@
 """Guided dialogues that ran out of time end with a friendly note, even if the person is gone;
-and, every ``bot.upkeep_interval_minutes``, the database's upkeep runs (:mod:`storage.upkeep`):
+the programme's schedule fires (reminders before deadlines, summaries at closing:
+:func:`handlers.programme.fire_due`), each once, also for deadlines that passed while the bot
+was stopped; and, every ``bot.upkeep_interval_minutes``, the database's upkeep runs (:mod:`storage.upkeep`):
 sent messages past ``bot.outbox_retention_days``, handled event ids no replay can bring again,
 expired confirmations, then ``PRAGMA optimize`` and an incremental vacuum."""
 
@@ -14,6 +16,7 @@ from bot.delivery import Delivery
 from bot.effects import enqueue_outcome
 from bot.sync import CHECKPOINT_TS_KEY, GAP_MARGIN_MS
 from handlers.dispatch import Dispatcher
+from handlers.programme import fire_due
 from storage import UpkeepResult
 
 log = logging.getLogger(__name__)
@@ -69,7 +72,31 @@ class DialogueSweeper:
         if ended:
             log.info("%d guided submissions expired", len(ended))
             self.outbox.wake()
+        await self.fire_schedule()
         return len(ended)
+
+    async def fire_schedule(self) -> int:
+        """The reminders and closings that are due: marked done in the transaction that queues
+        their messages, so each is sent once. Returns how many fired."""
+        dispatcher = self.dispatcher
+        now = dispatcher.clock()
+        async with self.store.db.transaction():
+            fired = await fire_due(
+                self.store, dispatcher.catalogue, dispatcher.settings, dispatcher.programme, now
+            )
+            for outcome in fired:
+                await enqueue_outcome(
+                    self.store,
+                    outcome,
+                    room_id="",  # effects only: each names its room
+                    event_id=None,
+                    settings=dispatcher.settings,
+                    now=now,
+                )
+        if fired:
+            log.info("%d deadline reminders or closings fired", len(fired))
+            self.outbox.wake()
+        return len(fired)
 
     async def upkeep_if_due(self) -> UpkeepResult | None:
         """The upkeep, if an interval has passed since the last; None when it was not due."""

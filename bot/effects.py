@@ -24,6 +24,7 @@ from handlers.effects import (
     SendDirectFile,
     SendRoom,
     SendRoomFile,
+    SetRoomProfile,
 )
 from handlers.settings import BotSettings
 from storage import Store
@@ -103,6 +104,9 @@ async def enqueue_outcome(
         elif isinstance(effect, Redact):
             payload = {"event_id": effect.event_id}
             await store.outbox.enqueue("redact", payload, now, room_id=effect.room_id)
+        elif isinstance(effect, SetRoomProfile):
+            payload = {"name": effect.name, "topic": effect.topic}
+            await store.outbox.enqueue("room_profile", payload, now, room_id=effect.room_id)
         elif isinstance(effect, CreateChallengeRoom):
             lane = f"create:{effect.challenge_id}"
             await store.outbox.enqueue("create_challenge_room", asdict(effect), now, lane=lane)

@@ -13,6 +13,7 @@ from nio import (
     AsyncClient,
     JoinedRoomsResponse,
     RoomInviteResponse,
+    RoomPutStateResponse,
     RoomRedactResponse,
     RoomSendResponse,
     UploadResponse,
@@ -84,6 +85,11 @@ class Outgoing:
             if item.room_id is None:
                 raise Permanent("an invite without a room")
             await self._invite(item.room_id, payload["user_id"])
+            return None
+        if item.kind == "room_profile":
+            if item.room_id is None:
+                raise Permanent("a room profile without a room")
+            await self._room_profile(item.room_id, payload["name"], payload["topic"])
             return None
         if item.kind == "create_challenge_room":
             request = CreateChallengeRoom(**{**payload, "invite": tuple(payload["invite"])})
@@ -170,6 +176,16 @@ class Outgoing:
         else:
             content["url"] = response.content_uri
         return content
+
+    async def _room_profile(self, room_id: str, name: str, topic: str) -> None:
+        """The room's name and topic, as its challenge's title and description now read."""
+        for event_type, content in (
+            ("m.room.name", {"name": name}),
+            ("m.room.topic", {"topic": topic}),
+        ):
+            response = await self.client.room_put_state(room_id, event_type, content)
+            if not isinstance(response, RoomPutStateResponse):
+                raise_for(response)
 
     async def _invite(self, room_id: str, user_id: str) -> None:
         response = await self.client.room_invite(room_id, user_id)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from handlers.health import StatusProvider
-from handlers.i18n import Catalogue
+from handlers.i18n import Catalogue, Moment
 from handlers.registry import Role
 from handlers.reply import Reply, Span
-from handlers.settings import BotSettings
+from handlers.settings import BotSettings, ProgrammeSettings
 from storage import Challenge, Idea, Store
 
 
@@ -28,6 +28,7 @@ class Context:
     now: datetime
     #: The bot's health and counters, for ``!status``; None where the bot gives none (tests).
     status: StatusProvider | None = None
+    programme: ProgrammeSettings = field(default_factory=ProgrammeSettings)
 
     @property
     def is_moderator(self) -> bool:
@@ -60,6 +61,10 @@ class Context:
             idea_id=idea.id,
             detail=detail or "",
         )
+
+    def moment(self, instant: datetime) -> Moment:
+        """An instant to show, in the programme's time zone (formatted in the reader's language)."""
+        return Moment(instant, self.programme.timezone)
 
     def t_moderators(self, key: str, **params: Any) -> Span:
         return self.catalogue.span(self.settings.language, key, **params)

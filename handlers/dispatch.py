@@ -21,7 +21,7 @@ from handlers.i18n import Catalogue
 from handlers.parsing import clean, split_command
 from handlers.registry import CommandRegistry, Role, parse_arguments
 from handlers.reply import Code, Reply
-from handlers.settings import BotSettings
+from handlers.settings import BotSettings, ProgrammeSettings
 from storage import Dialogue, Store
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,7 @@ class Dispatcher:
         *,
         observe: CommandObserver = _ignore,
         status: StatusProvider | None = None,
+        programme: ProgrammeSettings | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -109,6 +110,7 @@ class Dispatcher:
         self.clock = clock
         self.observe = observe
         self.status = status
+        self.programme = programme or ProgrammeSettings()
         self.limiter = CommandLimiter(settings.commands_per_minute)
 
     async def context(self, sender: Sender) -> Context:
@@ -127,6 +129,7 @@ class Dispatcher:
             settings=self.settings,
             now=sender.sent_at or self.clock(),
             status=self.status,
+            programme=self.programme,
         )
 
     async def handle_message(self, sender: Sender, body: str) -> Outcome | None:

@@ -85,6 +85,15 @@ class CreateChallengeRoom:
     locale: str
 
 
+@dataclass(frozen=True)
+class SetRoomProfile:
+    """A challenge's room takes its (edited) challenge's title as name, description as topic."""
+
+    room_id: str
+    name: str
+    topic: str
+
+
 Effect = (
     SendDirect
     | SendDirectFile
@@ -95,6 +104,7 @@ Effect = (
     | CreateChallengeRoom
     | CardChanged
     | Redact
+    | SetRoomProfile
 )
 
 

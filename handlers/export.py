@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime
 from typing import Any
 
 from storage import Store
@@ -54,7 +55,10 @@ async def export_data(
                 "description": challenge.description,
                 "status": challenge.status.value,
                 "room_id": challenge.room_id,
-                "deadline": challenge.deadline.isoformat() if challenge.deadline else None,
+                "deadline": _iso(challenge.submission_deadline_at),
+                "voting_deadline": _iso(challenge.voting_deadline_at),
+                "tags": list(challenge.tags),
+                "partner": challenge.partner,
                 "ideas": [
                     {
                         "id": idea.id,
@@ -96,3 +100,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return "" if value is None else value
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return None if instant is None else instant.isoformat()

@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 import string
 from collections.abc import Mapping
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time, get_timezone
 from babel.messages.pofile import read_po
 
 from handlers.reply import Bold, Code, Inline, Italic, Mention, Span, Text, plain_text
+from storage import IdeaStatus
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,15 @@ _Template = str | tuple[str, ...]
 #: The inline nodes, as a tuple: isinstance with a tuple is cheaper than with a union.
 _NODES = (Text, Bold, Italic, Code, Mention, Span)
 _formatter = string.Formatter()
+
+
+@dataclass(frozen=True)
+class Moment:
+    """An instant shown in the programme's time zone (``programme.timezone``), in the reader's
+    language: "30 juni 2026 om 18:00", or "30 juni 2026 (einde van de dag)" for midnight."""
+
+    instant: datetime
+    timezone: str
 
 
 class Catalogue:
@@ -106,6 +117,10 @@ class Catalogue:
     def value(self, language: str, value: Any) -> Inline:
         if isinstance(value, _NODES):
             return value
+        if isinstance(value, IdeaStatus):
+            return self.span(language, f"status.{value.value}")
+        if isinstance(value, Moment):
+            return Text(self._moment(language, value))
         if isinstance(value, datetime):
             return Text(format_datetime(value, format="medium", locale=self._locales[language]))
         if isinstance(value, date):
@@ -113,3 +128,17 @@ class Catalogue:
         if value is None:
             return Text("–")
         return Text(str(value))
+
+    def _moment(self, language: str, moment: Moment) -> str:
+        locale = self._locales[language]
+        zone = get_timezone(moment.timezone)
+        local = moment.instant.astimezone(zone)
+        if local.time() == time(0):  # a deadline given as a date: the day it ends
+            day = format_date(local.date() - timedelta(days=1), format="long", locale=locale)
+            return self.plain(language, "programme.end_of_day", day=Text(day))
+        return self.plain(
+            language,
+            "programme.at",
+            day=Text(format_date(local.date(), format="long", locale=locale)),
+            time=Text(format_time(moment.instant, format="short", tzinfo=zone, locale=locale)),
+        )

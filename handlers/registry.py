@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,47}")
 MAX_NUMBER = 2**62
+DEADLINE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2})?")
 USER_PATTERN = re.compile(r"@[^\s:]+:[^\s:]+(:\d+)?")
 
 
@@ -36,7 +37,9 @@ class Kind(StrEnum):
     IDEA = "idea"
     NUMBER = "number"
     CHOICE = "choice"
-    DATE = "date"
+    #: A date (the end of that day) or a date and time, ``YYYY-MM-DD[THH:MM]``, in the
+    #: programme's time zone: a ``date`` or a naive ``datetime``.
+    DEADLINE = "deadline"
     FLAG = "flag"
     USER = "user"  # a Matrix user ID
     REST = "rest"  # the rest of the first line (and the body, when the command takes no body)
@@ -55,7 +58,8 @@ class Param:
 
 @dataclass(frozen=True)
 class Option:
-    """``--name=value`` (or ``--name`` for a flag) anywhere on the first line."""
+    """``--name=value`` (or ``--name`` for a flag) anywhere on the first line. A ``_`` in the
+    name is typed as ``-`` (``--voting-deadline``); either is understood."""
 
     name: str
     kind: Kind
@@ -91,7 +95,7 @@ class Command:
     ) -> str:
         parts = [prefix + self.name]
         parts += [
-            f"[--{option.name}{'' if option.kind is Kind.FLAG else '=' + label(option.name)}]"
+            f"[--{option.name.replace('_', '-')}{'' if option.kind is Kind.FLAG else '=' + label(option.name)}]"
             for option in self.options
         ]
         body = ""
@@ -256,8 +260,10 @@ def convert(kind: Kind, raw: str, choices: tuple[str, ...] = ()) -> Any:
         if raw.lower() not in choices:
             raise ValueError(raw)
         return raw.lower()
-    if kind is Kind.DATE:
-        return date.fromisoformat(raw)
+    if kind is Kind.DEADLINE:
+        if DEADLINE_PATTERN.fullmatch(raw) is None:
+            raise ValueError(raw)
+        return datetime.fromisoformat(raw) if "T" in raw else date.fromisoformat(raw)
     if kind is Kind.USER:
         if len(raw) > 255 or not USER_PATTERN.fullmatch(raw):
             raise ValueError(raw)
@@ -282,7 +288,7 @@ def _take_options(command: Command, line: str, values: dict[str, Any]) -> str:
         if not re.match(r"--[a-zA-Z]", token.value):
             continue
         name, has_value, raw = token.value[2:].partition("=")
-        found = known.get(name.lower())
+        found = known.get(name.lower().replace("-", "_"))
         if found is None:
             raise UsageError("error.unknown_option", value=token.value)
         option = found

@@ -1,10 +1,11 @@
-"""The `[bot]` section of the configuration: what the command layer needs to know."""
+"""The `[bot]` and `[programme]` sections of the configuration: what the command layer needs."""
 
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class BotSettings(BaseModel):
@@ -42,3 +43,27 @@ class BotSettings(BaseModel):
     show_authors: Literal["moderators", "everyone", "nobody"] = "moderators"
     #: How many rooms (or direct chats) the bot sends to at once; within one, in order.
     rooms_in_flight: int = Field(default=8, ge=1, le=64)
+
+
+class ProgrammeSettings(BaseModel):
+    """The `[programme]` section: the city's calendar, in which deadlines are given and shown."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: The IANA time zone deadlines are typed and shown in; stored instants are UTC.
+    timezone: str = "Europe/Brussels"
+    #: Hours before each deadline at which the challenge's room gets a reminder.
+    reminder_hours: int = Field(default=24, ge=1, le=24 * 14)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)

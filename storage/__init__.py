@@ -14,9 +14,11 @@ from storage.models import (
     Challenge,
     ChallengeStatus,
     Dialogue,
+    Firing,
     Idea,
     IdeaStatus,
     OutboxItem,
+    ScheduleKind,
 )
 from storage.repositories import IdeaOrder, Store
 from storage.upkeep import Upkeep, UpkeepResult
@@ -32,10 +34,12 @@ __all__ = [
     "DatabaseTooNew",
     "DatabaseTooOld",
     "Dialogue",
+    "Firing",
     "Idea",
     "IdeaOrder",
     "IdeaStatus",
     "OutboxItem",
+    "ScheduleKind",
     "SchemaMismatch",
     "Store",
     "Upkeep",

@@ -195,6 +195,8 @@ class Database:
             async with self.transaction():
                 for statement in _split_statements(migration.sql):
                     await self.execute(statement)
+                if migration.step is not None:
+                    await migration.step(self)
                 await self.execute(f"PRAGMA user_version = {int(migration.version)}")
             vacuum = vacuum or (migration.vacuum_after and current > 0)
         if vacuum:  # a new database has nothing to rewrite

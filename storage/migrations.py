@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+
+class Statements(Protocol):
+    """What a migration's Python step may use: the database, inside the migration's transaction."""
+
+    async def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int: ...
+
+    async def fetch_all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]: ...
 
 
 @dataclass(frozen=True)
@@ -12,6 +25,37 @@ class Migration:
     sql: str
     #: Rewrite the whole file afterwards (VACUUM), to drop what deleted rows left in free space.
     vacuum_after: bool = False
+    #: What SQL cannot do (time zones), run after ``sql`` in the same transaction.
+    step: Callable[[Statements], Awaitable[None]] | None = None
+
+
+#: Where a deadline typed as a bare date was meant before deadlines had a time zone of their own.
+LEGACY_ZONE = ZoneInfo("Europe/Brussels")
+
+
+def end_of_day(day: date, zone: ZoneInfo) -> datetime:
+    """The instant a day ends in ``zone`` (midnight after it), in UTC."""
+    return datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+
+
+async def _deadlines_to_instants(db: Statements) -> None:
+    """Migration 13: a date deadline becomes the end of that day in Brussels, in UTC; the
+    schedule of an open challenge's submission deadline is made, and the date column goes."""
+    rows = await db.fetch_all(
+        "SELECT id, deadline, status FROM challenges WHERE deadline IS NOT NULL"
+    )
+    for row in rows:
+        instant = end_of_day(date.fromisoformat(str(row["deadline"])), LEGACY_ZONE).isoformat()
+        await db.execute(
+            "UPDATE challenges SET submission_deadline_at = ? WHERE id = ?", (instant, row["id"])
+        )
+        if row["status"] == "open":
+            for kind in ("reminder_submission", "close_submission"):
+                await db.execute(
+                    "INSERT INTO schedule (challenge_id, kind, deadline_at) VALUES (?, ?, ?)",
+                    (row["id"], kind, instant),
+                )
+    await db.execute("ALTER TABLE challenges DROP COLUMN deadline")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -285,5 +329,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         PRAGMA auto_vacuum = INCREMENTAL;
         """,
         vacuum_after=True,
+    ),
+    Migration(
+        13,
+        "deadlines as instants, a voting deadline, theme tags, partner; the schedule of firings",
+        """
+        -- ISO 8601 in UTC. Voting goes on after submissions close, until voting_deadline_at.
+        ALTER TABLE challenges ADD COLUMN submission_deadline_at TEXT;
+        ALTER TABLE challenges ADD COLUMN voting_deadline_at TEXT;
+        -- Theme tags, comma-separated; the partner organisation, free text.
+        ALTER TABLE challenges ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+        ALTER TABLE challenges ADD COLUMN partner TEXT NOT NULL DEFAULT '';
+        -- What the bot does by itself at a deadline (a reminder is due reminder_hours before
+        -- it), each once: done_at is set in the transaction that queues its messages.
+        CREATE TABLE schedule (
+            challenge_id  INTEGER NOT NULL REFERENCES challenges (id),
+            kind          TEXT NOT NULL CHECK (kind IN ('reminder_submission', 'close_submission',
+                                                        'reminder_voting', 'close_voting')),
+            deadline_at   TEXT NOT NULL,
+            done_at       TEXT,
+            PRIMARY KEY (challenge_id, kind)
+        ) WITHOUT ROWID;
+        CREATE INDEX schedule_pending ON schedule (deadline_at) WHERE done_at IS NULL;
+        """,
+        step=_deadlines_to_instants,
     ),
 )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class ChallengeStatus(StrEnum):
@@ -39,12 +39,25 @@ class Challenge(Record):
     description: str
     status: ChallengeStatus
     room_id: str | None
-    deadline: date | None
+    #: Instants (aware, UTC): submissions end at the first; voting goes on until the second,
+    #: or ends with submissions when there is none. What that means now: handlers/policy.py.
+    submission_deadline_at: datetime | None = None
+    voting_deadline_at: datetime | None = None
     vote_budget: int | None
     premoderated: bool
+    #: Theme tags (stored comma-separated) and the partner organisation ('' for none).
+    tags: tuple[str, ...] = ()
+    partner: str = ""
     created_by: str
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _split_tags(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(tag for tag in value.split(",") if tag)
+        return value
 
     @property
     def is_open(self) -> bool:
@@ -99,3 +112,24 @@ class OutboxItem(Record):
     room_id: str | None
     payload: dict[str, Any]
     attempts: int
+
+
+class ScheduleKind(StrEnum):
+    """What the bot does by itself around a deadline."""
+
+    REMINDER_SUBMISSION = "reminder_submission"
+    CLOSE_SUBMISSION = "close_submission"
+    REMINDER_VOTING = "reminder_voting"
+    CLOSE_VOTING = "close_voting"
+
+    @property
+    def is_reminder(self) -> bool:
+        return self in (ScheduleKind.REMINDER_SUBMISSION, ScheduleKind.REMINDER_VOTING)
+
+
+class Firing(Record):
+    """One pending firing of the schedule: at ``deadline_at`` (a reminder: some hours before)."""
+
+    challenge_id: int
+    kind: ScheduleKind
+    deadline_at: datetime

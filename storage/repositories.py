@@ -6,7 +6,7 @@ import html
 import json
 import secrets
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple, cast
 from urllib.parse import quote
 
@@ -16,9 +16,11 @@ from storage.models import (
     Challenge,
     ChallengeStatus,
     Dialogue,
+    Firing,
     Idea,
     IdeaStatus,
     OutboxItem,
+    ScheduleKind,
 )
 from storage.upkeep import Upkeep
 
@@ -32,6 +34,10 @@ _MODELS_KEPT = 1024
 
 def _ts(moment: datetime) -> str:
     return moment.isoformat()
+
+
+def _ts_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else _ts(moment.astimezone(UTC))
 
 
 def _micros(moment: datetime) -> int:
@@ -70,14 +76,18 @@ class ChallengeRepository:
         description: str,
         created_by: str,
         now: datetime,
-        deadline: date | None = None,
+        submission_deadline: datetime | None = None,
+        voting_deadline: datetime | None = None,
         vote_budget: int | None = None,
         premoderated: bool = False,
+        tags: tuple[str, ...] = (),
+        partner: str = "",
     ) -> Challenge:
         challenge_id = await self._db.execute(
             """INSERT INTO challenges (slug, title, description, created_by, created_at,
-                                       updated_at, deadline, vote_budget, premoderated)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                       updated_at, submission_deadline_at, voting_deadline_at,
+                                       vote_budget, premoderated, tags, partner)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 slug,
                 title,
@@ -85,14 +95,38 @@ class ChallengeRepository:
                 created_by,
                 _ts(now),
                 _ts(now),
-                deadline.isoformat() if deadline else None,
+                _ts_or_none(submission_deadline),
+                _ts_or_none(voting_deadline),
                 vote_budget,
                 int(premoderated),
+                ",".join(tags),
+                partner,
             ),
         )
         challenge = await self.get(challenge_id)
         assert challenge is not None
         return challenge
+
+    async def update(self, challenge: Challenge, now: datetime) -> None:
+        """Write the editable fields of ``challenge`` (title to partner) over its row."""
+        await self._db.execute(
+            """UPDATE challenges SET title = ?, description = ?, submission_deadline_at = ?,
+                      voting_deadline_at = ?, vote_budget = ?, premoderated = ?, tags = ?,
+                      partner = ?, updated_at = ?
+                WHERE id = ?""",
+            (
+                challenge.title,
+                challenge.description,
+                _ts_or_none(challenge.submission_deadline_at),
+                _ts_or_none(challenge.voting_deadline_at),
+                challenge.vote_budget,
+                int(challenge.premoderated),
+                ",".join(challenge.tags),
+                challenge.partner,
+                _ts(now),
+                challenge.id,
+            ),
+        )
 
     async def get(self, challenge_id: int) -> Challenge | None:
         return self._challenge(
@@ -212,6 +246,26 @@ class IdeaRepository:
             (challenge_id,),
         )
         return [Idea.model_validate(dict(row)) for row in rows]
+
+    async def in_challenge(self, challenge_id: int) -> list[Idea]:
+        """Every idea of a challenge, hidden or not, most votes first (for a summary)."""
+        rows = await self._db.fetch_all(
+            self._SELECT + " WHERE i.challenge_id = ? ORDER BY votes DESC, i.id",
+            (challenge_id,),
+        )
+        return [Idea.model_validate(dict(row)) for row in rows]
+
+    async def participants(self, challenge_id: int) -> int:
+        """How many different people submitted or voted in a challenge."""
+        value = await self._db.fetch_value(
+            """SELECT COUNT(*) FROM (
+                   SELECT author AS who FROM ideas WHERE challenge_id = ?
+                   UNION
+                   SELECT v.voter FROM votes v JOIN ideas i ON i.id = v.idea_id
+                    WHERE i.challenge_id = ?)""",
+            (challenge_id, challenge_id),
+        )
+        return int(value)
 
     async def by_author(self, author: str) -> list[Idea]:
         rows = await self._db.fetch_all(
@@ -498,6 +552,7 @@ class PersonalDataRepository:
         ("ideas", "description"),
         ("challenges", "title"),
         ("challenges", "description"),
+        ("challenges", "partner"),
         ("audit_log", "detail"),
         ("reports", "reason"),
         ("dialogues", "data"),
@@ -1130,6 +1185,66 @@ class StatsRepository:
         )
 
 
+class ScheduleRepository:
+    """What the bot does by itself at deadlines; each firing once (``done_at``)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def plan(self, challenge_id: int, kind: ScheduleKind, deadline: datetime | None) -> None:
+        """The firing of ``kind`` for this deadline: none without one; a moved deadline fires
+        anew (also when it had fired for the old one), an unchanged one keeps its state."""
+        if deadline is None:
+            await self._db.execute(
+                "DELETE FROM schedule WHERE challenge_id = ? AND kind = ?",
+                (challenge_id, kind.value),
+            )
+            return
+        await self._db.execute(
+            """INSERT INTO schedule (challenge_id, kind, deadline_at) VALUES (?, ?, ?)
+               ON CONFLICT (challenge_id, kind) DO UPDATE
+                  SET deadline_at = excluded.deadline_at, done_at = NULL
+                WHERE deadline_at <> excluded.deadline_at""",
+            (challenge_id, kind.value, _ts(deadline.astimezone(UTC))),
+        )
+
+    async def due(self, now: datetime, reminder_lead: timedelta) -> list[Firing]:
+        """Pending firings due at ``now``: closings at their deadline, reminders
+        ``reminder_lead`` before it; earliest first, a closing before its reminder."""
+        rows = await self._db.fetch_all(
+            """SELECT challenge_id, kind, deadline_at FROM schedule
+                WHERE done_at IS NULL
+                  AND deadline_at <= CASE WHEN kind LIKE 'reminder_%' THEN ? ELSE ? END
+                ORDER BY deadline_at, challenge_id, kind""",
+            (_ts(now + reminder_lead), _ts(now)),
+        )
+        return [Firing.model_validate(dict(row)) for row in rows]
+
+    async def mark_done(self, firing: Firing, now: datetime) -> bool:
+        """Mark it done; False when it was done already or its deadline moved meanwhile."""
+        changed = await self._db.execute_rowcount(
+            """UPDATE schedule SET done_at = ?
+                WHERE challenge_id = ? AND kind = ? AND deadline_at = ? AND done_at IS NULL""",
+            (_ts(now), firing.challenge_id, firing.kind.value, _ts(firing.deadline_at)),
+        )
+        return changed == 1
+
+    async def of_challenge(self, challenge_id: int) -> list[tuple[ScheduleKind, datetime, bool]]:
+        """(kind, deadline, done) of each planned firing of a challenge."""
+        rows = await self._db.fetch_all(
+            "SELECT kind, deadline_at, done_at FROM schedule WHERE challenge_id = ? ORDER BY kind",
+            (challenge_id,),
+        )
+        return [
+            (
+                ScheduleKind(row["kind"]),
+                datetime.fromisoformat(row["deadline_at"]),
+                row["done_at"] is not None,
+            )
+            for row in rows
+        ]
+
+
 class Store:
     """All repositories over one database."""
 
@@ -1151,3 +1266,4 @@ class Store:
         self.undecrypted = UndecryptedRepository(db)
         self.stats = StatsRepository(db)
         self.upkeep = Upkeep(db)
+        self.schedule = ScheduleRepository(db)

@@ -17,6 +17,9 @@ from storage.migrations import MIGRATIONS
 AT = "2026-03-01T10:00:00+00:00"
 LATER = "2026-03-02T10:00:00+00:00"
 CHALLENGE_ROOM = "!mobility:localhost"
+#: The end of 2026-06-30 in Brussels (summer time, UTC+2), and a week later.
+DEADLINE_AT = "2026-06-30T22:00:00+00:00"
+VOTING_DEADLINE_AT = "2026-07-07T22:00:00+00:00"
 ALICE_DM = "!dm-alice:localhost"
 SENT_PAYLOAD = json.dumps({"room_id": CHALLENGE_ROOM, "body": "Idee #1 ingediend: Fietsstraten"})
 WAITING_PAYLOAD = json.dumps({"room_id": CHALLENGE_ROOM, "body": "Stem geteld voor #1"})
@@ -232,6 +235,30 @@ def _rows(version: int) -> list[tuple[str, dict[str, Any]]]:
         rows.append(
             ("card_edits", {"event_id": "$edit-1", "idea_id": 1, "room_id": CHALLENGE_ROOM})
         )
+    if version >= 13:  # deadlines are instants; the schedule of what fires at them
+        for _table, row in rows[:2]:
+            day = row.pop("deadline")
+            row["submission_deadline_at"] = None if day is None else DEADLINE_AT
+            row["voting_deadline_at"] = None if day is None else VOTING_DEADLINE_AT
+            row["tags"] = "verkeer,fiets" if day is not None else ""
+            row["partner"] = "UGent" if day is not None else ""
+        rows += [
+            (
+                "schedule",
+                {
+                    "challenge_id": 1,
+                    "kind": kind,
+                    "deadline_at": deadline,
+                    "done_at": AT if kind == "reminder_submission" else None,
+                },
+            )
+            for kind, deadline in (
+                ("reminder_submission", DEADLINE_AT),
+                ("close_submission", DEADLINE_AT),
+                ("reminder_voting", VOTING_DEADLINE_AT),
+                ("close_voting", VOTING_DEADLINE_AT),
+            )
+        ]
     return rows
 
 

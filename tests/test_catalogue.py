@@ -50,6 +50,7 @@ AREAS = (
     "lang",
     "mine",
     "moderation",
+    "programme",
     "queue",
     "status",
     "triage",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from handlers.commands.dialogue import similar_titles
 from handlers.effects import Announce, CardChanged, SendDirectFile, SendRoom
+from handlers.i18n import Moment
 from storage import Dialogue, IdeaStatus
 from tests.handler_support import (
     ALICE,
@@ -469,7 +470,10 @@ async def test_no_dialogue_without_an_open_challenge_or_for_a_blocked_person(bot
     assert await bot.ask(ALICE, "idee") == says("nl", "challenges.none")
     closed_room = await bot.ask(ALICE, "!idea", room=ROOM, direct=False)
     assert closed_room == says(
-        "nl", "error.deadline_passed", slug="mobility", deadline=date(2026, 3, 5)
+        "nl",
+        "error.deadline_passed",
+        slug="mobility",
+        deadline=Moment(datetime(2026, 3, 5, 23, tzinfo=UTC), "Europe/Brussels"),
     )
 
     await new_challenge(bot, "parks", title="Greener parks")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from handlers.effects import Announce, CreateChallengeRoom, Invite, SendDirect, SendRoom
+from handlers.i18n import Moment
 from storage import ChallengeStatus, IdeaStatus
 from tests.handler_support import (
     ALICE,
@@ -25,6 +26,9 @@ from tests.handler_support import (
     submit,
     text,
 )
+
+#: --deadline=2099-12-31: the end of that day in Brussels.
+END_OF_2099 = Moment(datetime(2099, 12, 31, 23, tzinfo=UTC), "Europe/Brussels")
 
 ROOM = "!mobility:city.example"
 
@@ -60,7 +64,8 @@ async def test_moderator_creates_a_challenge_and_asks_for_its_room(bot: Harness)
     assert stored is not None
     assert stored.id == room.challenge_id
     assert stored.title == "Safer bike lanes"
-    assert stored.deadline == date(2099, 12, 31)
+    # The end of that day in the programme's time zone (Brussels, winter time: UTC+1).
+    assert stored.submission_deadline_at == datetime(2099, 12, 31, 23, tzinfo=UTC)
     assert stored.vote_budget == 2
     assert not stored.premoderated
     assert stored.status is ChallengeStatus.OPEN
@@ -97,7 +102,9 @@ async def test_slugs_are_unique_and_not_command_words(bot: Harness) -> None:
 
     assert taken == says("nl", "challenge.slug_taken", slug="mobility")
     assert reserved == says("nl", "challenge.slug_reserved", slug="top")
-    assert past == says("nl", "challenge.deadline_in_past", deadline=date(2020, 1, 1))
+    end_of_2020_01_01 = Moment(datetime(2020, 1, 1, 23, tzinfo=UTC), "Europe/Brussels")
+    assert past == says("nl", "challenge.deadline_in_past", deadline=end_of_2020_01_01)
+    assert "1 januari 2020 (einde van de dag)" in past
     assert [c.slug for c in await bot.store.challenges.list(open_only=False)] == ["mobility"]
 
 
@@ -120,16 +127,21 @@ async def test_citizens_list_and_read_challenges(bot: Harness) -> None:
         "challenges.line",
         slug="mobility",
         title="Safer bike lanes",
-        deadline=date(2099, 12, 31),
+        phase=says("nl", "programme.open_until", deadline=END_OF_2099),
         count=1,
     )
     assert listing[2] == says(
-        "nl", "challenges.line", slug="parks", title="Greener parks", deadline=None, count=0
+        "nl",
+        "challenges.line",
+        slug="parks",
+        title="Greener parks",
+        phase=says("nl", "challenge.status_open"),
+        count=0,
     )
     assert listing[3] == says("nl", "challenges.footer", command="!challenge <uitdaging>")
     assert "What would help?" in details
-    assert says("nl", "challenge.status_open") in details
-    assert says("nl", "challenge.deadline", deadline=date(2099, 12, 31)) in details
+    assert says("nl", "programme.open_until", deadline=END_OF_2099) in details
+    assert "31 december 2099 (einde van de dag)" in details
     assert says("nl", "challenge.budget", count=2) in details
     assert says("nl", "challenge.idea_count", count=1) in details.splitlines()  # not the hidden one
     assert (
@@ -373,7 +385,8 @@ async def test_no_votes_or_ideas_after_the_deadline(bot: Harness) -> None:
     late_vote = await bot.ask(CAROL, f"!vote {idea}")
     late_idea = await bot.ask(CAROL, "!idea mobility Too late")
 
-    expected = says("nl", "error.deadline_passed", slug="mobility", deadline=date(2026, 3, 5))
+    deadline = Moment(datetime(2026, 3, 5, 23, tzinfo=UTC), "Europe/Brussels")
+    expected = says("nl", "error.deadline_passed", slug="mobility", deadline=deadline)
     assert late_vote == expected
     assert late_idea == expected
     assert await bot.store.votes.count(idea) == 1
@@ -468,7 +481,9 @@ async def test_help_lists_what_the_asker_may_run(bot: Harness) -> None:
     assert not any(line.startswith(("!accept", "!queue", "!challenge new")) for line in citizen)
     assert set(citizen) < set(moderator)
     assert f"!reject <idee-nummer> <reden> — {says('nl', 'help.reject')}" in moderator
-    assert any(line.startswith("!challenge new [--deadline=JJJJ-MM-DD]") for line in moderator)
+    assert any(
+        line.startswith("!challenge new [--deadline=JJJJ-MM-DD[Tuu:mm]]") for line in moderator
+    )
 
 
 async def test_help_on_one_command(bot: Harness) -> None:

@@ -81,7 +81,15 @@ def test_registries_are_independent_of_each_other() -> None:
     parents = first.find("challenge"), second.find("challenge")
     for parent in parents:
         assert parent is not None
-        assert set(parent.subcommands) == {"new", "nieuw", "close", "sluit", "open"}
+        assert set(parent.subcommands) == {
+            "new",
+            "nieuw",
+            "edit",
+            "wijzig",
+            "close",
+            "sluit",
+            "open",
+        }
     assert parents[0] is not parents[1]
 
 
@@ -281,13 +289,15 @@ async def test_options_anywhere_on_the_first_line(bot: Harness, command: str) ->
     parks = await bot.store.challenges.by_slug("parks")
     assert parks is not None
     assert (parks.title, parks.description) == ("Greener parks", "More green.")
-    assert str(parks.deadline) == "2099-12-31"
+    # The end of that day in Brussels (winter time, UTC+1).
+    assert str(parks.submission_deadline_at) == "2099-12-31 23:00:00+00:00"
     assert parks.vote_budget == 3
     assert parks.premoderated
 
 
 USAGE_NEW_NL = (
-    "!challenge new [--deadline=JJJJ-MM-DD] [--budget=aantal] [--premoderated] "
+    "!challenge new [--deadline=JJJJ-MM-DD[Tuu:mm]] [--voting-deadline=JJJJ-MM-DD[Tuu:mm]] "
+    "[--budget=aantal] [--premoderated] [--tags=thema,thema] [--partner=partner] "
     "<korte-naam> <titel>\n[beschrijving]"
 )
 
@@ -295,8 +305,10 @@ USAGE_NEW_NL = (
 @pytest.mark.parametrize(
     ("options", "key", "value"),
     [
-        ("--deadline=31/12/2099", "error.bad_date", "31/12/2099"),
-        ("--deadline=2099-02-30", "error.bad_date", "2099-02-30"),
+        ("--deadline=31/12/2099", "error.bad_deadline", "31/12/2099"),
+        ("--deadline=2099-02-30", "error.bad_deadline", "2099-02-30"),
+        ("--deadline=2099-12-31T25:00", "error.bad_deadline", "2099-12-31T25:00"),
+        ("--voting-deadline=tomorrow", "error.bad_deadline", "tomorrow"),
         ("--budget=0", "error.bad_number", "0"),
         ("--budget=-2", "error.bad_number", "-2"),
         ("--budget=two", "error.bad_number", "two"),
@@ -320,7 +332,7 @@ async def test_a_bad_option_gives_the_usage_and_changes_nothing(
 async def test_an_option_without_its_value(bot: Harness) -> None:
     reply = await bot.ask(MODERATOR, "!challenge new parks Parks --deadline", moderator=True)
 
-    assert reply.splitlines()[0] == says("nl", "error.missing_argument", name="JJJJ-MM-DD")
+    assert reply.splitlines()[0] == says("nl", "error.missing_argument", name="JJJJ-MM-DD[Tuu:mm]")
     assert await bot.store.challenges.by_slug("parks") is None
 
 

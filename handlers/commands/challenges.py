@@ -6,22 +6,28 @@ from datetime import date, datetime
 
 from handlers.commands.common import check_length, find_challenge
 from handlers.context import Context
-from handlers.effects import CreateChallengeRoom, Invite, Outcome, SendRoom
+from handlers.effects import CreateChallengeRoom, Effect, Invite, Outcome, SendRoom, SetRoomProfile
 from handlers.errors import Conflict
 from handlers.i18n import Catalogue
+from handlers.policy import Phase, phase
+from handlers.programme import phase_text, plan, to_instant
 from handlers.registry import CommandRouter, Kind, Option, Param, Role
 from handlers.reply import Bold, Code, Items, Quote, Reply, Text
-from storage import ChallengeStatus, Store
+from storage import Challenge, ChallengeStatus, Store
 
 router = CommandRouter()
 
 #: Words that follow ``!challenge`` or ``!ideas`` as subcommands or orders, so not usable as slugs.
-RESERVED_SLUGS = frozenset({"new", "nieuw", "close", "sluit", "open", "top"})
+RESERVED_SLUGS = frozenset({"new", "nieuw", "close", "sluit", "open", "top", "edit", "wijzig"})
 
 
 @router.command("challenges", aliases=("uitdagingen",))
 async def list_challenges(ctx: Context) -> Outcome:
-    challenges = await ctx.store.challenges.list(open_only=True)
+    challenges = [
+        challenge
+        for challenge in await ctx.store.challenges.list(open_only=True)
+        if phase(challenge, ctx.now) is not Phase.CLOSED
+    ]
     if not challenges:
         return Outcome(ctx.reply("challenges.none"))
     counts = await ctx.store.ideas.count_visible_in_challenges([c.id for c in challenges])
@@ -30,7 +36,7 @@ async def list_challenges(ctx: Context) -> Outcome:
             "challenges.line",
             slug=Code(challenge.slug),
             title=Bold(Text(challenge.title)),
-            deadline=challenge.deadline,
+            phase=phase_text(ctx.catalogue, ctx.locale, challenge, ctx.now, ctx.programme.timezone),
             count=counts[challenge.id],
         )
         for challenge in challenges
@@ -52,13 +58,11 @@ async def list_challenges(ctx: Context) -> Outcome:
 )
 async def show_challenge(ctx: Context, challenge: str | None) -> Outcome:
     found = await find_challenge(ctx, challenge)
-    status_key = "challenge.status_open" if found.is_open else "challenge.status_closed"
     reply = Reply.of(ctx.t("challenge.title", slug=Code(found.slug), title=Bold(Text(found.title))))
     if found.description:
         reply += Reply.of(Quote(found.description))
     reply += Reply.of(
-        ctx.t(status_key),
-        ctx.t("challenge.deadline", deadline=found.deadline),
+        phase_text(ctx.catalogue, ctx.locale, found, ctx.now, ctx.programme.timezone),
         ctx.t(
             "challenge.idea_count",
             count=await ctx.store.ideas.count_visible_in_challenge(found.id),
@@ -66,6 +70,10 @@ async def show_challenge(ctx: Context, challenge: str | None) -> Outcome:
     )
     if found.vote_budget is not None:
         reply += ctx.reply("challenge.budget", count=found.vote_budget)
+    if found.tags:
+        reply += ctx.reply("challenge.tags", tags=Text(", ".join(found.tags)))
+    if found.partner:
+        reply += ctx.reply("challenge.partner", partner=Text(found.partner))
     reply += ctx.reply(
         "challenge.how_to_take_part",
         join=Code(f"{ctx.settings.prefix}join {found.slug}"),
@@ -88,6 +96,47 @@ async def join(ctx: Context, challenge: str) -> Outcome:
     )
 
 
+#: What ``!challenge new`` and ``!challenge edit`` take as options.
+_CHALLENGE_OPTIONS = (
+    Option("deadline", Kind.DEADLINE),
+    Option("voting_deadline", Kind.DEADLINE),
+    Option("budget", Kind.NUMBER),
+    Option("premoderated", Kind.FLAG),
+    Option("tags", Kind.WORD),
+    Option("partner", Kind.WORD),
+)
+
+
+#: The option (or argument) that changes each field, as the moderator typed it.
+_OPTION_OF = {
+    "title": "title",
+    "description": "description",
+    "submission_deadline_at": "deadline",
+    "voting_deadline_at": "voting-deadline",
+    "vote_budget": "budget",
+    "premoderated": "premoderated",
+    "tags": "tags",
+    "partner": "partner",
+}
+
+
+def _tags(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    return tuple(dict.fromkeys(tag.strip().lower() for tag in raw.split(",") if tag.strip()))
+
+
+def _deadlines(
+    submissions: datetime | None,
+    voting: datetime | None,
+) -> None:
+    """Refuse a voting deadline without a submission deadline before it."""
+    if voting is None:
+        return
+    if submissions is None or voting <= submissions:
+        raise Conflict("challenge.voting_before_submissions")
+
+
 @router.command(
     "new",
     parent="challenge",
@@ -98,11 +147,7 @@ async def join(ctx: Context, challenge: str) -> Outcome:
         Param("title", Kind.REST),
         Param("description", Kind.BODY, required=False),
     ),
-    options=(
-        Option("deadline", Kind.DATE),
-        Option("budget", Kind.NUMBER),
-        Option("premoderated", Kind.FLAG),
-    ),
+    options=_CHALLENGE_OPTIONS,
 )
 async def create(
     ctx: Context,
@@ -110,27 +155,40 @@ async def create(
     title: str,
     description: str | None,
     deadline: date | None,
+    voting_deadline: date | None,
     budget: int | None,
     premoderated: bool,
+    tags: str | None,
+    partner: str | None,
 ) -> Outcome:
     check_length(ctx, "title", title, ctx.settings.max_title_length)
     check_length(ctx, "description", description, ctx.settings.max_description_length)
+    check_length(ctx, "partner", partner, ctx.settings.max_title_length)
     if slug in RESERVED_SLUGS:
         raise Conflict("challenge.slug_reserved", slug=Code(slug))
     if await ctx.store.challenges.by_slug(slug) is not None:
         raise Conflict("challenge.slug_taken", slug=Code(slug))
-    if deadline is not None and deadline < ctx.now.date():
-        raise Conflict("challenge.deadline_in_past", deadline=deadline)
+    zone = ctx.programme.zone
+    submissions = None if deadline is None else to_instant(deadline, zone)
+    voting = None if voting_deadline is None else to_instant(voting_deadline, zone)
+    for instant in (submissions, voting):
+        if instant is not None and instant <= ctx.now:
+            raise Conflict("challenge.deadline_in_past", deadline=ctx.moment(instant))
+    _deadlines(submissions, voting)
     created = await ctx.store.challenges.create(
         slug=slug,
         title=title,
         description=description or "",
         created_by=ctx.sender,
         now=ctx.now,
-        deadline=deadline,
+        submission_deadline=submissions,
+        voting_deadline=voting,
         vote_budget=budget,
         premoderated=premoderated,
+        tags=_tags(tags) or (),
+        partner=partner or "",
     )
+    await plan(ctx.store, created)
     await ctx.store.audit.record(
         actor=ctx.sender, action="challenge_new", now=ctx.now, challenge_id=created.id, detail=title
     )
@@ -146,6 +204,104 @@ async def create(
     return Outcome(
         ctx.reply("challenge.created", slug=Code(slug), title=Bold(Text(title))), effects=(room,)
     )
+
+
+@router.command(
+    "edit",
+    parent="challenge",
+    aliases=("wijzig",),
+    role=Role.MODERATOR,
+    params=(
+        Param("slug", Kind.SLUG),
+        Param("title", Kind.REST, required=False),
+        Param("description", Kind.BODY, required=False),
+    ),
+    options=(*_CHALLENGE_OPTIONS, Option("open_submissions", Kind.FLAG)),
+)
+async def edit(
+    ctx: Context,
+    slug: str,
+    title: str | None,
+    description: str | None,
+    deadline: date | None,
+    voting_deadline: date | None,
+    budget: int | None,
+    premoderated: bool,
+    tags: str | None,
+    partner: str | None,
+    open_submissions: bool,
+) -> Outcome:
+    """Change what was given at ``!challenge new``; what is not given stays. The room's name and
+    topic follow; a deadline moved into the future reopens its phase, and the room is told."""
+    found = await find_challenge(ctx, slug)
+    check_length(ctx, "title", title, ctx.settings.max_title_length)
+    check_length(ctx, "description", description, ctx.settings.max_description_length)
+    check_length(ctx, "partner", partner, ctx.settings.max_title_length)
+    if premoderated and open_submissions:
+        raise Conflict("challenge.premoderated_or_open")
+    zone = ctx.programme.zone
+    changes: dict[str, object] = {}
+    if title is not None:
+        changes["title"] = title
+    if description is not None:
+        changes["description"] = description
+    if deadline is not None:
+        changes["submission_deadline_at"] = to_instant(deadline, zone)
+    if voting_deadline is not None:
+        changes["voting_deadline_at"] = to_instant(voting_deadline, zone)
+    if budget is not None:
+        changes["vote_budget"] = budget
+    if premoderated or open_submissions:
+        changes["premoderated"] = premoderated
+    if tags is not None:
+        changes["tags"] = _tags(tags)
+    if partner is not None:
+        changes["partner"] = partner
+    changed = sorted(key for key, value in changes.items() if getattr(found, key) != value)
+    if not changed:
+        return Outcome(ctx.reply("challenge.edit_nothing", slug=Code(found.slug)))
+    edited = found.model_copy(update=changes)
+    _deadlines(edited.submission_deadline_at, edited.voting_deadline_at)
+    await ctx.store.challenges.update(edited, ctx.now)
+    await plan(ctx.store, edited)
+    await ctx.store.audit.record(
+        actor=ctx.sender,
+        action="challenge_edit",
+        now=ctx.now,
+        challenge_id=found.id,
+        detail=", ".join(changed),
+    )
+    effects: list[Effect] = []
+    if found.room_id is not None:
+        if {"title", "description"} & set(changed):
+            effects.append(SetRoomProfile(found.room_id, edited.title, edited.description))
+        told = _what_the_room_hears(ctx, found, edited, changed)
+        if told is not None:
+            effects.append(SendRoom(found.room_id, told))
+    return Outcome(
+        ctx.reply(
+            "challenge.edited",
+            slug=Code(found.slug),
+            fields=Code(", ".join(_OPTION_OF[key] for key in changed)),
+        ),
+        effects=tuple(effects),
+    )
+
+
+def _what_the_room_hears(
+    ctx: Context, before: Challenge, after: Challenge, changed: list[str]
+) -> Reply | None:
+    """A reopened phase, or moved deadlines, said in the room (in the bot's language)."""
+    if not {"submission_deadline_at", "voting_deadline_at"} & set(changed):
+        return None
+    language = ctx.settings.language
+    was, now = phase(before, ctx.now), phase(after, ctx.now)
+    reopened = (was is Phase.CLOSED and now is not Phase.CLOSED) or (
+        was is Phase.VOTING and now is Phase.SUBMISSIONS
+    )
+    key = "challenge.reopened" if reopened else "challenge.deadlines_moved"
+    state = phase_text(ctx.catalogue, language, after, ctx.now, ctx.programme.timezone)
+    return Reply.of(ctx.catalogue.span(language, key, title=Bold(Text(after.title)), phase=state))
 
 
 async def challenge_room_created(

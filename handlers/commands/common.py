@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from handlers import policy
 from handlers.context import Context
-from handlers.errors import BotError, Conflict, Forbidden, NotFound
+from handlers.errors import BotError, Forbidden, NotFound
 from handlers.i18n import Catalogue
+from handlers.policy import Action, Person
 from handlers.reply import Bold, Code, Inline, Reply, Span, Text
 from storage import Challenge, Idea, IdeaStatus
 
@@ -25,20 +27,13 @@ async def find_challenge(ctx: Context, slug: str | None) -> Challenge:
     return challenge
 
 
+def person(ctx: Context, *, blocked: bool = False) -> Person:
+    return Person(ctx.sender, is_moderator=ctx.is_moderator, blocked=blocked)
+
+
 def can_see(ctx: Context, idea: Idea, challenge: Challenge) -> bool:
-    """Hidden ideas, and those of a pre-moderated challenge until a moderator let them through,
-    are seen only by moderators and their author."""
-    return ctx.is_moderator or idea.author == ctx.sender or seen_by_all(idea, challenge)
-
-
-def seen_by_all(idea: Idea, challenge: Challenge) -> bool:
-    """Whether everyone may see the idea: not hidden, and let through where that is needed."""
-    if idea.hidden:
-        return False
-    return not challenge.premoderated or idea.status in (
-        IdeaStatus.ACCEPTED,
-        IdeaStatus.IMPLEMENTED,
-    )
+    """See :func:`handlers.policy.can_see`."""
+    return policy.can_see(person(ctx), idea, challenge)
 
 
 async def challenge_of(ctx: Context, idea: Idea) -> Challenge | None:
@@ -57,13 +52,28 @@ async def find_idea(ctx: Context, idea_id: int) -> tuple[Idea, Challenge]:
     return idea, challenge
 
 
-def require_open(challenge: Challenge, ctx: Context) -> None:
-    if not challenge.is_open:
-        raise Conflict("error.challenge_closed", slug=Code(challenge.slug))
-    if challenge.deadline is not None and ctx.now.date() > challenge.deadline:
-        raise Conflict(
-            "error.deadline_passed", slug=Code(challenge.slug), deadline=challenge.deadline
-        )
+def require_submissions(challenge: Challenge, ctx: Context) -> None:
+    """Refuse unless the challenge takes ideas at the time of the command (blocks apart)."""
+    require(ctx, Action.SUBMIT, challenge)
+
+
+def require(
+    ctx: Context,
+    action: Action,
+    challenge: Challenge,
+    idea: Idea | None = None,
+    *,
+    blocked: bool = False,
+) -> None:
+    """Refuse what :mod:`handlers.policy` does not allow the sender at the command's time."""
+    policy.require(
+        action,
+        person(ctx, blocked=blocked),
+        challenge,
+        ctx.now,
+        timezone=ctx.programme.timezone,
+        idea=idea,
+    )
 
 
 def check_length(ctx: Context, what: str, value: str | None, limit: int) -> None:

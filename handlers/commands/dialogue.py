@@ -26,7 +26,7 @@ from handlers.commands.common import (
     find_challenge,
     idea_ref,
     require_not_blocked,
-    require_open,
+    require_submissions,
 )
 from handlers.commands.ideas import check_submission_rate, submit_idea, vote
 from handlers.context import Context
@@ -95,7 +95,7 @@ async def start_idea_dialogue(ctx: Context) -> Outcome:
     await check_submission_rate(ctx)
     intro = Reply.of(ctx.t("dialogue.start", cancel=Code(f"{ctx.settings.prefix}cancel")))
     if ctx.room_challenge is not None:
-        require_open(ctx.room_challenge, ctx)
+        require_submissions(ctx.room_challenge, ctx)
         return await _ask(ctx, Step.TITLE, Draft(challenge=ctx.room_challenge.slug), intro)
     open_challenges = [
         challenge
@@ -176,7 +176,7 @@ async def _challenge_step(ctx: Context, draft: Draft, text: str) -> Outcome:
                 "dialogue.bad_choice", value=_shown(text), count=len(draft.choices)
             ) from None
     challenge = await find_challenge(ctx, slug)
-    require_open(challenge, ctx)
+    require_submissions(challenge, ctx)
     return await _ask(ctx, Step.TITLE, draft.model_copy(update={"challenge": challenge.slug}))
 
 
@@ -328,7 +328,7 @@ _AROUND_A_WORD = " \t\n.,!?()\"'“”„‘’«»"
 
 def _takes_ideas(ctx: Context, challenge: Challenge) -> bool:
     try:
-        require_open(challenge, ctx)
+        require_submissions(challenge, ctx)
     except BotError:
         return False
     return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
+from handlers import policy
 from handlers.audience import author_shown, require_private_room
 from handlers.commands.common import (
     VOTE_REACTION,
@@ -16,14 +17,16 @@ from handlers.commands.common import (
     find_idea,
     idea_line,
     idea_ref,
+    person,
+    require,
     require_not_blocked,
-    require_open,
-    seen_by_all,
+    require_submissions,
     status_text,
 )
 from handlers.context import Context
 from handlers.effects import Announce, CardChanged, Effect, Outcome, SendRoom
 from handlers.errors import BotError, Conflict, Forbidden
+from handlers.policy import Action, Person, seen_by_all
 from handlers.registry import CommandRouter, Kind, Param
 from handlers.reply import Bold, Code, Items, Quote, Reply, Text
 from storage import Challenge, Idea, IdeaStatus
@@ -58,7 +61,7 @@ async def submit_idea(
     """Submit an idea, whether from ``!idea`` or from the confirmed guided dialogue."""
     target = await find_challenge(ctx, challenge)
     await require_not_blocked(ctx)
-    require_open(target, ctx)
+    require_submissions(target, ctx)
     check_length(ctx, "title", title, ctx.settings.max_title_length)
     check_length(ctx, "description", description, ctx.settings.max_description_length)
     await check_submission_rate(ctx)
@@ -189,7 +192,10 @@ async def show(ctx: Context, idea: int) -> Outcome:
         reply += Reply.of(Quote(found.description))
     if found.duplicate_of is not None:
         reply += ctx.reply("idea.duplicate_of", id=idea_ref(found.duplicate_of))
-    if not (found.votable and challenge.is_open and not found.hidden):
+    votable = policy.refusal(
+        Action.VOTE, person(ctx), challenge, ctx.now, timezone=ctx.programme.timezone, idea=found
+    )
+    if votable is not None:
         return Outcome(reply)
     # Shown anywhere, an idea that can take votes is a card: a 👍 on this reply votes.
     reply += ctx.reply(
@@ -217,17 +223,11 @@ async def vote(ctx: Context, idea: int) -> Outcome:
 
 
 async def cast_vote(ctx: Context, idea: Idea, challenge: Challenge) -> None:
-    """Refuse a vote the rules do not allow; the caller records it."""
-    await require_not_blocked(ctx)
-    require_open(challenge, ctx)
-    if idea.hidden:
-        raise Conflict("vote.hidden", id=idea_ref(idea.id))
-    if not idea.votable:
-        raise Conflict(
-            "vote.not_votable",
-            id=idea_ref(idea.id),
-            status=status_text(ctx.catalogue, ctx.locale, idea.status),
-        )
+    """Refuse a vote the rules (:mod:`handlers.policy`) or the budget do not allow; the caller
+    records it."""
+    require(
+        ctx, Action.VOTE, challenge, idea, blocked=await ctx.store.blocks.is_blocked(ctx.sender)
+    )
     budget = challenge.vote_budget
     if budget is not None:
         used = await ctx.store.votes.used_in_challenge(ctx.sender, challenge.id)
@@ -239,7 +239,7 @@ async def cast_vote(ctx: Context, idea: Idea, challenge: Challenge) -> None:
 @router.command("unvote", aliases=("ontstem",), params=(Param("idea", Kind.IDEA),))
 async def unvote(ctx: Context, idea: int) -> Outcome:
     found, challenge = await find_idea(ctx, idea)
-    require_open(challenge, ctx)
+    require(ctx, Action.UNVOTE, challenge, found)
     if not await ctx.store.votes.remove(found.id, ctx.sender):
         return Outcome(ctx.reply("vote.not_voted", id=idea_ref(found.id)), confirmation=True)
     count = found.votes - 1  # counted when the idea was read, in this same transaction
@@ -301,7 +301,7 @@ async def edit(ctx: Context, idea: int, title: str, description: str | None) -> 
             id=idea_ref(found.id),
             status=status_text(ctx.catalogue, ctx.locale, found.status),
         )
-    require_open(challenge, ctx)
+    require_submissions(challenge, ctx)
     check_length(ctx, "title", title, ctx.settings.max_title_length)
     check_length(ctx, "description", description, ctx.settings.max_description_length)
     await ctx.store.ideas.update_text(found.id, title=title, description=description, now=ctx.now)
@@ -344,14 +344,21 @@ async def vote_by_reaction(
 
 
 async def unvote_by_redaction(ctx: Context, reaction_event_id: str) -> Outcome | None:
-    """The removal of a 👍 that voted takes that person's vote back."""
+    """The removal of a 👍 that voted takes that person's vote back, as ``!unvote`` would: by
+    the same rule (:mod:`handlers.policy`), so after the deadline it changes nothing."""
     found = await ctx.store.votes.pop_reaction(reaction_event_id)
     if found is None:
         return None
     idea_id, voter = found
     idea = await ctx.store.ideas.get(idea_id)
     challenge = None if idea is None else await challenge_of(ctx, idea)
-    if challenge is None or not challenge.is_open:
+    if idea is None or challenge is None:
+        return None
+    voter_is = Person(voter, is_moderator=ctx.is_moderator and voter == ctx.sender)
+    refused = policy.refusal(
+        Action.UNVOTE, voter_is, challenge, ctx.now, timezone=ctx.programme.timezone, idea=idea
+    )
+    if refused is not None:
         return None
     if not await ctx.store.votes.remove(idea_id, voter):
         return None

@@ -8,6 +8,7 @@ from handlers.context import Context
 from handlers.effects import Outcome, SendDirectFile, SendRoomFile
 from handlers.errors import Forbidden, NotFound
 from handlers.export import UnknownChallenge, export_data, to_csv, to_json
+from handlers.policy import Phase, phase
 from handlers.registry import CommandRouter, Kind, Option, Param, Role
 from handlers.reply import Bold, Code, Items, Reply, Text
 from storage import Challenge, IdeaStatus
@@ -61,10 +62,14 @@ async def stats(ctx: Context, challenge: str | None) -> Outcome:
     any challenge; others the totals of what everyone may see, for open challenges."""
     if challenge is not None or ctx.room_challenge is not None:
         targets = [await find_challenge(ctx, challenge)]
+        if not ctx.is_moderator and phase(targets[0], ctx.now) is Phase.CLOSED:
+            raise Forbidden("stats.closed", slug=Code(targets[0].slug))
     else:
-        targets = await ctx.store.challenges.list(open_only=not ctx.is_moderator)
-    if not ctx.is_moderator and any(not target.is_open for target in targets):
-        raise Forbidden("stats.closed", slug=Code(targets[0].slug))
+        targets = [
+            target
+            for target in await ctx.store.challenges.list(open_only=not ctx.is_moderator)
+            if ctx.is_moderator or phase(target, ctx.now) is not Phase.CLOSED
+        ]
     if not targets:
         return Outcome(ctx.reply("challenges.none"))
     reply = Reply.of()

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from nio import RoomCreateResponse, RoomPreset
@@ -225,17 +226,20 @@ async def test_a_vote_cast_before_the_deadline_counts_when_handled_after_it(
     bot, moderator = world.bot, world.moderator
     citizen = await Person.create(homeserver, "citizen")
     try:
-        today = datetime.now(UTC).date()
+        # Ten minutes from now, in the programme's time zone (whatever the hour in UTC).
+        local = datetime.now(ZoneInfo("Europe/Brussels")) + timedelta(minutes=10)
+        deadline = local.replace(second=0, microsecond=0)
         slug = unique("late-")
         await moderator.ask(
-            world.moderation_room, f"!challenge new --deadline={today.isoformat()} {slug} Late"
+            world.moderation_room,
+            f"!challenge new --deadline={deadline:%Y-%m-%dT%H:%M} {slug} Late",
         )
         dm = await citizen.direct_chat_with(bot.user_id)
         submitted = await citizen.ask(dm, f"!idea {slug} On time")
         idea_id = int(re.search(r"#(\d+)", submitted.content["body"]).group(1))  # type: ignore[union-attr]
-        # The bot handles the next commands just after the deadline's day has ended, as it
-        # would after downtime; the vote itself is sent before.
-        after_deadline = datetime.combine(today + timedelta(days=1), time(0, 0, 30), UTC)
+        # The bot handles the next commands just after the deadline, as it would after
+        # downtime; the vote itself is sent before.
+        after_deadline = deadline.astimezone(UTC) + timedelta(seconds=30)
         bot.app.dispatcher.clock = lambda: after_deadline
         counted = await citizen.ask(dm, f"!vote {idea_id}")
         assert f"#{idea_id}" in counted.content["body"]

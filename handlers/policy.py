@@ -1,0 +1,154 @@
+"""What may happen now: the one place that decides whether a person may see an idea, submit,
+vote or take a vote back in a challenge.
+
+The answer depends on the challenge's phase (its status and deadlines, at the moment the
+command was sent), pre-moderation, the idea's status and hidden flag, a block, and whether the
+person is a moderator or the idea's author. The commands (``!idea``, ``!vote``, ``!unvote``,
+``!edit``, ``!show``) and the reaction path (a 👍 added or removed) all ask here. The storage
+queries of what everyone sees (``storage/repositories.py``, ``IdeaRepository._VISIBLE`` and the
+export's) are SQL: ``tests/test_policy.py`` checks them against :func:`seen_by_all` and
+:func:`listed` on every combination of status, hidden flag and pre-moderation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from handlers.errors import BotError, Conflict, Forbidden, NotFound
+from handlers.i18n import Moment
+from handlers.reply import Code
+from storage import CLOSED_FOR_VOTES, Challenge, Idea, IdeaStatus
+
+#: Statuses in which a pre-moderated challenge's idea has been let through by a moderator.
+LET_THROUGH = frozenset({IdeaStatus.ACCEPTED, IdeaStatus.IMPLEMENTED})
+
+
+class Phase(StrEnum):
+    #: Ideas come in, and votes too.
+    SUBMISSIONS = "submissions"
+    #: After the submission deadline, before the voting deadline: votes only.
+    VOTING = "voting"
+    #: Closed by a moderator, or past its last deadline.
+    CLOSED = "closed"
+
+
+class Action(StrEnum):
+    SEE = "see"
+    SUBMIT = "submit"
+    VOTE = "vote"
+    UNVOTE = "unvote"
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who asks, as far as the rules care."""
+
+    user_id: str
+    is_moderator: bool = False
+    blocked: bool = False
+
+
+def phase(challenge: Challenge, now: datetime) -> Phase:
+    """The challenge's phase at ``now`` (an aware datetime): deadlines are instants in UTC."""
+    if not challenge.is_open:
+        return Phase.CLOSED
+    submissions_end = challenge.submission_deadline_at
+    if submissions_end is None or now < submissions_end:
+        return Phase.SUBMISSIONS
+    voting_end = challenge.voting_deadline_at
+    if voting_end is not None and now < voting_end:
+        return Phase.VOTING
+    return Phase.CLOSED
+
+
+def seen_by_all(idea: Idea, challenge: Challenge) -> bool:
+    """Whether everyone may see the idea: not hidden, and let through where that is needed."""
+    return not idea.hidden and (not challenge.premoderated or idea.status in LET_THROUGH)
+
+
+def listed(idea: Idea, challenge: Challenge) -> bool:
+    """Whether the idea is in the lists and counts everyone sees (``!ideas``, ``!challenges``,
+    a closing summary's top): seen by all, and still in the running."""
+    return seen_by_all(idea, challenge) and idea.status not in CLOSED_FOR_VOTES
+
+
+def published(idea: Idea, challenge: Challenge) -> bool:
+    """Whether the idea goes into the open-data export: seen by all, and not withdrawn."""
+    return seen_by_all(idea, challenge) and idea.status is not IdeaStatus.WITHDRAWN
+
+
+def can_see(person: Person, idea: Idea, challenge: Challenge) -> bool:
+    """Hidden ideas, and those of a pre-moderated challenge until a moderator let them through,
+    are seen only by moderators and their author."""
+    return person.is_moderator or idea.author == person.user_id or seen_by_all(idea, challenge)
+
+
+def refusal(
+    action: Action,
+    person: Person,
+    challenge: Challenge,
+    now: datetime,
+    *,
+    timezone: str,
+    idea: Idea | None = None,
+) -> BotError | None:
+    """Why ``person`` may not do ``action`` now (an error to reply with), or None if they may.
+
+    ``idea`` is needed for SEE, VOTE and UNVOTE. ``timezone`` is the programme's, in which a
+    passed deadline is shown.
+    """
+    if idea is not None and not can_see(person, idea, challenge):
+        return NotFound("error.no_such_idea", id=Code(f"#{idea.id}"))
+    if action is Action.SEE:
+        return None
+    if person.blocked and action in (Action.SUBMIT, Action.VOTE):
+        return Forbidden("error.blocked")
+    current = phase(challenge, now)
+    wanted = (Phase.SUBMISSIONS,) if action is Action.SUBMIT else (Phase.SUBMISSIONS, Phase.VOTING)
+    if current not in wanted:
+        return _closed(challenge, now, timezone)
+    if action is Action.VOTE and idea is not None:
+        if not seen_by_all(idea, challenge):
+            return Conflict("vote.hidden", id=Code(f"#{idea.id}"))
+        if idea.status in CLOSED_FOR_VOTES:
+            return Conflict("vote.not_votable", id=Code(f"#{idea.id}"), status=idea.status)
+    return None
+
+
+def require(
+    action: Action,
+    person: Person,
+    challenge: Challenge,
+    now: datetime,
+    *,
+    timezone: str,
+    idea: Idea | None = None,
+) -> None:
+    """Raise the :func:`refusal`, if there is one."""
+    error = refusal(action, person, challenge, now, timezone=timezone, idea=idea)
+    if error is not None:
+        raise error
+
+
+def _closed(challenge: Challenge, now: datetime, timezone: str) -> BotError:
+    """Why the challenge takes nothing (more) of this kind: closed, or which deadline passed."""
+    slug = Code(challenge.slug)
+    if not challenge.is_open:
+        return Conflict("error.challenge_closed", slug=slug)
+    voting_end = challenge.voting_deadline_at
+    if voting_end is not None and now >= voting_end:
+        return Conflict(
+            "error.voting_deadline_passed", slug=slug, deadline=Moment(voting_end, timezone)
+        )
+    assert challenge.submission_deadline_at is not None
+    deadline = Moment(challenge.submission_deadline_at, timezone)
+    if voting_end is not None:  # submissions closed, voting still open
+        return Conflict(
+            "error.submissions_closed",
+            slug=slug,
+            deadline=deadline,
+            voting_deadline=Moment(voting_end, timezone),
+        )
+    return Conflict("error.deadline_passed", slug=slug, deadline=deadline)

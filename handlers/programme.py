@@ -1,0 +1,196 @@
+"""The programme's calendar: deadlines typed in the programme's time zone, the schedule of
+what the bot does by itself at them (reminders, closings with a summary), and those firings.
+
+A phase closes on time by itself: :func:`handlers.policy.phase` compares the command's time
+with the deadline. What the schedule adds is what people are told: a reminder
+``programme.reminder_hours`` before each deadline, and a summary when a phase closes. The bot's
+sweeper calls :func:`fire_due` every few seconds, in a transaction that also queues the
+messages and marks each firing done: each is said once, also after downtime (a deadline that
+passed while the bot was stopped fires at the first sweep after its start).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from handlers.effects import Announce, Effect, Outcome, SendRoom
+from handlers.i18n import Catalogue, Moment
+from handlers.policy import Phase, listed, phase, seen_by_all
+from handlers.reply import Bold, Code, Inline, Items, Reply, Text
+from handlers.settings import BotSettings, ProgrammeSettings
+from storage import Challenge, Firing, IdeaStatus, ScheduleKind, Store
+
+#: How many ideas a closing summary names.
+TOP_IDEAS = 3
+
+
+def to_instant(value: date | datetime, zone: ZoneInfo) -> datetime:
+    """A deadline as typed (a date: the end of that day; or a date and time) in ``zone``, as
+    an instant in UTC."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=zone).astimezone(UTC)
+    return datetime.combine(value + timedelta(days=1), time(0), zone).astimezone(UTC)
+
+
+async def plan(store: Store, challenge: Challenge) -> None:
+    """Bring the challenge's schedule in line with its deadlines (after creating or editing
+    it): a moved deadline fires anew, one that did not move keeps what it did."""
+    submissions = challenge.submission_deadline_at
+    voting = challenge.voting_deadline_at
+    for kind, deadline in (
+        (ScheduleKind.REMINDER_SUBMISSION, submissions),
+        (ScheduleKind.CLOSE_SUBMISSION, submissions),
+        (ScheduleKind.REMINDER_VOTING, voting),
+        (ScheduleKind.CLOSE_VOTING, voting),
+    ):
+        await store.schedule.plan(challenge.id, kind, deadline)
+
+
+def phase_text(
+    catalogue: Catalogue, locale: str, challenge: Challenge, now: datetime, zone: str
+) -> Inline:
+    """The phase the challenge is in now, with the deadline that ends it."""
+    current = phase(challenge, now)
+    if current is Phase.SUBMISSIONS and challenge.submission_deadline_at is not None:
+        deadline = Moment(challenge.submission_deadline_at, zone)
+        if challenge.voting_deadline_at is None:
+            return catalogue.span(locale, "programme.open_until", deadline=deadline)
+        return catalogue.span(
+            locale,
+            "programme.submissions_until",
+            deadline=deadline,
+            voting_deadline=Moment(challenge.voting_deadline_at, zone),
+        )
+    if current is Phase.VOTING and challenge.voting_deadline_at is not None:
+        return catalogue.span(
+            locale, "programme.voting_until", deadline=Moment(challenge.voting_deadline_at, zone)
+        )
+    if current is Phase.CLOSED:
+        return catalogue.span(locale, "challenge.status_closed")
+    return catalogue.span(locale, "challenge.status_open")  # open, without a deadline
+
+
+async def fire_due(
+    store: Store,
+    catalogue: Catalogue,
+    settings: BotSettings,
+    programme: ProgrammeSettings,
+    now: datetime,
+) -> list[Outcome]:
+    """Carry out every firing of the schedule that is due at ``now``, each once.
+
+    Call inside a transaction, and queue the outcomes (effects only: messages to challenge
+    rooms and the moderation room) in that same transaction: a firing is marked done with the
+    messages it causes, or not at all.
+    """
+    outcomes: list[Outcome] = []
+    lead = timedelta(hours=programme.reminder_hours)
+    for firing in await store.schedule.due(now, lead):
+        if not await store.schedule.mark_done(firing, now):
+            continue
+        challenge = await store.challenges.get(firing.challenge_id)
+        if challenge is None or not challenge.is_open:  # closed by hand: nothing to announce
+            continue
+        if firing.kind.is_reminder:
+            if now >= firing.deadline_at:  # too late to remind: the closing says it all
+                continue
+            outcome = _reminder(catalogue, settings, programme, challenge, firing)
+        else:
+            outcome = await _closing(store, catalogue, settings, programme, challenge, firing)
+        if outcome.effects:
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _reminder(
+    catalogue: Catalogue,
+    settings: BotSettings,
+    programme: ProgrammeSettings,
+    challenge: Challenge,
+    firing: Firing,
+) -> Outcome:
+    if challenge.room_id is None:
+        return Outcome()
+    voting = firing.kind is ScheduleKind.REMINDER_VOTING
+    key = "programme.reminder_voting" if voting else "programme.reminder_submission"
+    command = f"{settings.prefix}ideas {challenge.slug}" if voting else f"{settings.prefix}idea"
+    text = catalogue.span(
+        settings.language,
+        key,
+        title=Bold(Text(challenge.title)),
+        deadline=Moment(firing.deadline_at, programme.timezone),
+        command=Code(command),
+    )
+    return Outcome(effects=(SendRoom(challenge.room_id, Reply.of(text)),))
+
+
+async def _closing(
+    store: Store,
+    catalogue: Catalogue,
+    settings: BotSettings,
+    programme: ProgrammeSettings,
+    challenge: Challenge,
+    firing: Firing,
+) -> Outcome:
+    """What closes (submissions, or the whole challenge) and the summary of where it stands."""
+    language = settings.language
+    title = Bold(Text(challenge.title))
+    if firing.kind is ScheduleKind.CLOSE_SUBMISSION and challenge.voting_deadline_at is not None:
+        headline = catalogue.span(
+            language,
+            "programme.submissions_closed",
+            title=title,
+            deadline=Moment(challenge.voting_deadline_at, programme.timezone),
+        )
+    else:
+        headline = catalogue.span(language, "programme.closed", title=title)
+    ideas = await store.ideas.in_challenge(challenge.id)
+    participants = await store.ideas.participants(challenge.id)
+    public = [idea for idea in ideas if seen_by_all(idea, challenge)]
+    top = [idea for idea in ideas if listed(idea, challenge)][:TOP_IDEAS]
+
+    def summary(counted: list[IdeaStatus]) -> Reply:
+        by_status = Counter(counted)
+        reply = Reply.of(
+            headline,
+            catalogue.span(language, "programme.summary_ideas", count=len(counted)),
+        )
+        if by_status:
+            reply += Reply.of(
+                Items(
+                    tuple(
+                        catalogue.span(language, "programme.summary_status", status=status, count=n)
+                        for status in IdeaStatus
+                        if (n := by_status[status])
+                    )
+                )
+            )
+        if top:
+            reply += Reply.of(
+                catalogue.span(language, "programme.summary_top", count=len(top)),
+                Items(
+                    tuple(
+                        catalogue.span(
+                            language,
+                            "programme.summary_top_line",
+                            id=Code(f"#{idea.id}"),
+                            title=Bold(Text(idea.title)),
+                            count=idea.votes,
+                        )
+                        for idea in top
+                    )
+                ),
+            )
+        return reply + Reply.of(
+            catalogue.span(language, "programme.summary_participants", count=participants)
+        )
+
+    effects: list[Effect] = []
+    if challenge.room_id is not None:
+        effects.append(SendRoom(challenge.room_id, summary([idea.status for idea in public])))
+    # The moderators' count includes what only they see: hidden and not yet let through.
+    moderators = Reply.of(Code(challenge.slug)) + summary([idea.status for idea in ideas])
+    effects.append(Announce(moderators))
+    return Outcome(effects=tuple(effects))
