@@ -94,7 +94,7 @@ def build(path: Path, seed: int = 5) -> Dataset:
                     "What would help? " * 10,
                     "open" if is_open else "closed",
                     None,
-                    None if number % 3 else "2099-12-31",
+                    None if number % 3 else "2099-12-31T22:59:59+00:00",
                     10 if number % 10 == 3 else None,
                     1 if number % 10 == 5 else 0,
                     MODERATOR,
@@ -103,8 +103,9 @@ def build(path: Path, seed: int = 5) -> Dataset:
                 )
             )
         conn.executemany(
-            """INSERT INTO challenges (id, slug, title, description, status, room_id, deadline,
-                   vote_budget, premoderated, created_by, created_at, updated_at)
+            """INSERT INTO challenges (id, slug, title, description, status, room_id,
+                   submission_deadline_at, vote_budget, premoderated, created_by, created_at,
+                   updated_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             challenge_rows,
         )

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from bot.backoff import Backoff, sleep_unless
 from bot.homeserver import (
@@ -30,6 +31,9 @@ from handlers.dispatch import utc_now
 from storage import OutboxItem, Store
 
 log = logging.getLogger(__name__)
+
+#: How long what a command caused besides its reply waits, so that the reply goes first.
+HOLD_BACK = timedelta(milliseconds=150)
 
 #: A row that fails this many times with an error nobody foresaw is given up, so that one
 #: broken row cannot hold up every row behind it.
@@ -100,17 +104,27 @@ class Delivery:
                 self._wake.clear()
                 async with self.store.db.transaction():
                     waiting = await self.store.outbox.waiting_lanes(self.max_in_flight * 4)
-                for lane in waiting:
-                    if lane not in workers and len(workers) < self.max_in_flight:
-                        workers[lane] = asyncio.create_task(self._send_lane(lane, stop))
-                if not workers and until_empty:
+                now = utc_now()
+                held_back: list[float] = []
+                for lane, queued_at, answers in waiting:
+                    if lane in workers or len(workers) >= self.max_in_flight:
+                        continue
+                    # Replies go first: what else a command caused (an announcement, a new
+                    # card, a message to someone else) waits a moment, so that it does not
+                    # slow the reply down at the homeserver. Draining waits for nothing.
+                    wait = min(HOLD_BACK, queued_at + HOLD_BACK - now).total_seconds()
+                    if not answers and wait > 0 and not until_empty:
+                        held_back.append(wait)
+                        continue
+                    workers[lane] = asyncio.create_task(self._send_lane(lane, stop))
+                if not workers and not held_back and until_empty:
                     return
                 woken = asyncio.create_task(self._wake.wait())
                 stopping = asyncio.create_task(stop.wait())
                 try:
                     await asyncio.wait(
                         {woken, stopping, *workers.values()},
-                        timeout=5,
+                        timeout=min([5.0, *held_back]),
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                 finally:

@@ -1067,14 +1067,25 @@ class OutboxRepository:
         )
         return [_outbox_item(row) for row in rows]
 
-    async def waiting_lanes(self, limit: int) -> list[str]:
-        """The lanes with rows to send, the one waiting longest first."""
+    async def waiting_lanes(self, limit: int) -> list[WaitingLane]:
+        """The lanes with rows to send, the one waiting longest first, each with when its
+        next row was queued and whether that row answers someone's command."""
         rows = await self._db.fetch_all(
-            """SELECT lane FROM outbox WHERE done_at IS NULL
-                GROUP BY lane ORDER BY MIN(id) LIMIT ?""",
+            """SELECT o.lane, o.created_at,
+                      json_extract(o.payload, '$.content."m.relates_to"."m.in_reply_to"')
+                          IS NOT NULL AS answers
+                 FROM (SELECT MIN(id) AS head FROM outbox WHERE done_at IS NULL
+                        GROUP BY lane ORDER BY head LIMIT ?) h
+                 JOIN outbox o ON o.id = h.head
+                ORDER BY o.id""",
             (limit,),
         )
-        return [str(row["lane"]) for row in rows]
+        return [
+            WaitingLane(
+                str(row["lane"]), datetime.fromisoformat(row["created_at"]), bool(row["answers"])
+            )
+            for row in rows
+        ]
 
     async def next_in_lane(self, lane: str, limit: int = 1) -> list[OutboxItem]:
         rows = await self._db.fetch_all(
@@ -1112,6 +1123,12 @@ class OutboxRepository:
         return await self._db.execute_rowcount(
             "DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?", (_ts(before),)
         )
+
+
+class WaitingLane(NamedTuple):
+    lane: str
+    queued_at: datetime  # of its next row
+    answers: bool  # its next row is a reply to someone's command
 
 
 def _outbox_item(row: Row) -> OutboxItem:
