@@ -73,7 +73,14 @@ class BotApp:
         )
         self.rooms = Rooms(self.client, self.store, config.bot)
         self.roles = ModeratorRoles(config.bot)
-        self.outgoing = Outgoing(self.client, self.store, self.catalogue, config.bot, self.rooms)
+        self.outgoing = Outgoing(
+            self.client,
+            self.store,
+            self.catalogue,
+            config.bot,
+            self.rooms,
+            moderators=self.roles.current,
+        )
         self.events = EventHandler(
             self.client,
             self.store,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from nio import (
@@ -44,8 +45,10 @@ class Outgoing:
         catalogue: Catalogue,
         settings: BotSettings,
         rooms: Rooms,
+        moderators: Callable[[], frozenset[str]] = frozenset,
     ) -> None:
         self.client = client
+        self.moderators = moderators  # who moderates now, to be given power in a new room
         self.store = store
         self.catalogue = catalogue
         self.settings = settings
@@ -80,6 +83,11 @@ class Outgoing:
             if item.room_id is None:
                 raise Permanent("a redaction without a room")
             await self._redact(item.room_id, payload["event_id"], txn_id)
+            return None
+        if item.kind == "moderator_levels":
+            if item.room_id is None:
+                raise Permanent("power levels without a room")
+            await self.rooms.give_moderators_power(item.room_id, list(payload["moderators"]))
             return None
         if item.kind == "invite":
             if item.room_id is None:
@@ -217,5 +225,8 @@ class Outgoing:
                 now=now,
             )
             await self.rooms.finish_intent("challenge", str(request.challenge_id))
+            await self.store.outbox.enqueue(
+                "moderator_levels", {"moderators": sorted(self.moderators())}, now, room_id=room_id
+            )
 
         return record_room

@@ -69,6 +69,21 @@ class ModeratorRoles:
             levels = changed
         return levels is not None and levels.of(user_id) >= self.settings.moderator_power_level
 
+    def current(self) -> frozenset[str]:
+        """Who is a moderator now: the config list and, with the latest levels, the moderation
+        room's members at the moderators' power level or above."""
+        levels = self._changes[-1][1] if self._changes else self._base
+        ranked = (
+            set()
+            if levels is None
+            else {
+                user
+                for user, level in levels.users.items()
+                if level >= self.settings.moderator_power_level
+            }
+        )
+        return frozenset(self.settings.moderators) | ranked
+
     def _settle(self) -> None:
         if self._changes:
             self._base = self._changes[-1][1]

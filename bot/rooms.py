@@ -28,6 +28,7 @@ from nio import (
     RoomCreateResponse,
     RoomGetStateEventResponse,
     RoomPreset,
+    RoomPutStateResponse,
     RoomVisibility,
     SyncResponse,
 )
@@ -237,6 +238,33 @@ class Rooms:
         """The room asked for is recorded: a later retry need not look for it. Call inside the
         transaction that records the room."""
         await self.store.state.delete(_PENDING + self._intent(kind, key))
+
+    async def give_moderators_power(self, room_id: str, moderators: list[str]) -> None:
+        """The moderators have ``moderator_power_level`` in a room the bot runs, and those no
+        longer moderators lose what they had at exactly that level. Read, changed and written
+        back whole, as every client changes power levels; no change, no request."""
+        state = await self.client.room_get_state_event(room_id, "m.room.power_levels")
+        if not isinstance(state, RoomGetStateEventResponse):
+            raise_for(state)
+        content = dict(state.content)
+        users = content.get("users")
+        users = dict(users) if isinstance(users, dict) else {}
+        level = self.settings.moderator_power_level
+        changed = dict(users)
+        for user, user_level in users.items():
+            if user_level == level and user not in moderators and user != self.client.user_id:
+                del changed[user]
+        for moderator in moderators:
+            current = changed.get(moderator)
+            if not isinstance(current, int) or current < level:
+                changed[moderator] = level
+        if changed == users:
+            return
+        response = await self.client.room_put_state(
+            room_id, "m.room.power_levels", {**content, "users": changed}
+        )
+        if not isinstance(response, RoomPutStateResponse):
+            raise_for(response)
 
     async def address_of(self, room_id: str, slug: str) -> str:
         """``#slug:server`` where that alias points at the room, else the room id."""

@@ -264,7 +264,10 @@ class SyncLoop:
             else:
                 events, start = await self._events_for(room.room_id, info, since, stop)
             if room.room_id == self.roles.room_id:
+                before = self.roles.current()
                 self._follow_power_levels(info, events)
+                if self.roles.current() != before:
+                    await self._moderators_changed()
             self.roles.seed(self.client.rooms.get(self.roles.room_id or ""))
             last_handled = None
             for event in events[start:]:
@@ -296,6 +299,22 @@ class SyncLoop:
             parsed = parse(getattr(event, "source", None))
             if isinstance(parsed, PowerLevels):
                 self.roles.changed(parsed)
+
+    async def _moderators_changed(self) -> None:
+        """Moderators have the moderators' power in every challenge room: a change (and the
+        first look at a start) goes to each, as an outbox row like every other effect."""
+        moderators = sorted(self.roles.current())
+        now = datetime.now(UTC)
+        async with self.store.db.transaction():
+            for challenge in await self.store.challenges.list(open_only=False):
+                if challenge.room_id is not None:
+                    await self.store.outbox.enqueue(
+                        "moderator_levels",
+                        {"moderators": moderators},
+                        now,
+                        room_id=challenge.room_id,
+                    )
+        self.events.wake_outbox()
 
     async def _events_for(
         self, room_id: str, info: Any, since: str, stop: asyncio.Event

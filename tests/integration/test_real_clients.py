@@ -284,3 +284,40 @@ async def test_personal_data_goes_to_an_encrypted_direct_chat_never_to_a_two_mem
     finally:
         await world.close()
         await student.close()
+
+
+async def test_moderators_have_power_in_the_rooms_the_bot_creates(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    world = await start_moderated_bot(homeserver, tmp_path)
+    moderator, moderation_room = world.moderator, world.moderation_room
+    helper = await Person.create(homeserver, "helper")
+    try:
+        invited = await moderator.client.room_invite(moderation_room, helper.user_id)
+        assert invited.__class__.__name__ == "RoomInviteResponse", invited
+        await moderator.wait_joined(moderation_room, helper.user_id)
+        _slug, room = await world.open_challenge("power-", "Run by the moderators")
+
+        async def level_of(user_id: str) -> int | None:
+            state = await moderator.client.room_get_state_event(room, "m.room.power_levels")
+            return state.content.get("users", {}).get(user_id)  # type: ignore[union-attr]
+
+        async def becomes(user_id: str, level: int | None) -> None:
+            deadline = asyncio.get_running_loop().time() + 20
+            while await level_of(user_id) != level:
+                assert asyncio.get_running_loop().time() < deadline, (user_id, level)
+                await asyncio.sleep(0.2)
+
+        await becomes(moderator.user_id, 50)  # a moderator of the config list
+        await moderator.set_power_level(moderation_room, helper.user_id, 50)
+        await becomes(helper.user_id, 50)  # made a moderator in the moderation room
+        await moderator.set_power_level(moderation_room, helper.user_id, 0)
+        await becomes(helper.user_id, None)  # and no longer
+        kick = {"membership": "leave", "reason": "moderators may"}
+        as_moderator = await moderator.client.room_put_state(
+            room, "m.room.member", kick, state_key=world.bot.user_id
+        )
+        assert as_moderator.__class__.__name__ == "RoomPutStateError"  # but not over the bot
+    finally:
+        await world.close()
+        await helper.close()
