@@ -31,7 +31,7 @@ from bot.roles import ModeratorRoles
 from bot.rooms import Rooms
 from bot.sync import SyncLoop
 from handlers import build_registry
-from handlers.dispatch import Dispatcher
+from handlers.dispatch import Dispatcher, utc_now
 from handlers.health import StatusFigures
 from handlers.i18n import Catalogue
 from storage import Database, Store
@@ -80,6 +80,7 @@ class BotApp:
             config.bot,
             self.rooms,
             moderators=self.roles.current,
+            programme=config.programme,
         )
         self.events = EventHandler(
             self.client,
@@ -128,6 +129,7 @@ class BotApp:
                 await self.monitoring.start()
             await log_in(self.client, self.config, self.store)
             await self.rooms.load()
+            await self._link_challenge_rooms()
             if self.client.olm is not None:
                 # For moderators who verify the bot's device by hand (see the README).
                 fingerprint = self.client.olm.account.identity_keys["ed25519"]
@@ -154,6 +156,16 @@ class BotApp:
             await self.client.close()
             await self.db.close()
         log.info("Stopped")
+
+    async def _link_challenge_rooms(self) -> None:
+        """Every challenge room a child of the programme's Space, its order by whether it is
+        open: checked at each start (a link that is right sends nothing)."""
+        async with self.store.db.transaction():
+            now = utc_now()
+            for challenge in await self.store.challenges.list(open_only=False):
+                if challenge.room_id is not None:
+                    payload = {"challenge_id": challenge.id}
+                    await self.store.outbox.enqueue("space_child", payload, now, lane="space")
 
     async def _supervise(self, name: str, loop: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         """Run a background loop until ``stop``; one that fails is logged and started again."""

@@ -28,7 +28,7 @@ from handlers.commands.challenges import challenge_room_created
 from handlers.dispatch import utc_now
 from handlers.effects import CreateChallengeRoom
 from handlers.i18n import Catalogue
-from handlers.settings import BotSettings
+from handlers.settings import BotSettings, ProgrammeSettings
 from storage import OutboxItem, Store
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,9 @@ class Outgoing:
         settings: BotSettings,
         rooms: Rooms,
         moderators: Callable[[], frozenset[str]] = frozenset,
+        programme: ProgrammeSettings | None = None,
     ) -> None:
+        self.programme = programme or ProgrammeSettings()
         self.client = client
         self.moderators = moderators  # who moderates now, to be given power in a new room
         self.store = store
@@ -83,6 +85,9 @@ class Outgoing:
             if item.room_id is None:
                 raise Permanent("a redaction without a room")
             await self._redact(item.room_id, payload["event_id"], txn_id)
+            return None
+        if item.kind == "space_child":
+            await self._space_child(int(payload["challenge_id"]))
             return None
         if item.kind == "moderator_levels":
             if item.room_id is None:
@@ -202,6 +207,15 @@ class Outgoing:
             if "already in the room" not in message and "already joined" not in message:
                 raise_for(response)
 
+    async def _space_child(self, challenge_id: int) -> None:
+        async with self.store.db.transaction():
+            challenge = await self.store.challenges.get(challenge_id)
+        if challenge is None or challenge.room_id is None:
+            return  # gone, or its room is still to come (its creation queues this again)
+        space = await self.rooms.space(self.programme.space_name, self.programme.space_topic)
+        await self.rooms.give_moderators_power(space, sorted(self.moderators()))
+        await self.rooms.link_to_space(space, challenge.room_id, is_open=challenge.is_open)
+
     async def _challenge_room(self, request: CreateChallengeRoom) -> Record:
         async with self.store.db.transaction():
             challenge = await self.store.challenges.get(request.challenge_id)
@@ -227,6 +241,9 @@ class Outgoing:
             await self.rooms.finish_intent("challenge", str(request.challenge_id))
             await self.store.outbox.enqueue(
                 "moderator_levels", {"moderators": sorted(self.moderators())}, now, room_id=room_id
+            )
+            await self.store.outbox.enqueue(
+                "space_child", {"challenge_id": request.challenge_id}, now, lane="space"
             )
 
         return record_room

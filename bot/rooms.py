@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 #: room it asked for.
 INTENT_EVENT = "challenge_bot.intent"
 _PENDING = "room_intent:"
+SPACE_KEY = "space_id"
 
 
 class _InviteContent(BaseModel):
@@ -238,6 +239,56 @@ class Rooms:
         """The room asked for is recorded: a later retry need not look for it. Call inside the
         transaction that records the room."""
         await self.store.state.delete(_PENDING + self._intent(kind, key))
+
+    async def space(self, name: str, topic: str) -> str:
+        """The programme's Space, created at first need and found again afterwards (also after a
+        crash between its creation and its record)."""
+        async with self.store.db.transaction():
+            known = await self.store.state.get(SPACE_KEY)
+        if known is not None:
+            return known
+        intent = self._intent("space", "programme")
+        found = await self._find_intended(intent, lambda room_id: self._named(room_id, name))
+        if found is None:
+            response = await self.client.room_create(
+                space=True,
+                visibility=RoomVisibility.public,
+                preset=RoomPreset.public_chat,
+                name=name,
+                topic=topic,
+                initial_state=[_intent_state(intent)],
+            )
+            if not isinstance(response, RoomCreateResponse):
+                raise_for(response)
+            found = str(response.room_id)
+            log.info("Created the programme's Space %s", found)
+        async with self.store.db.transaction():
+            await self.store.state.set(SPACE_KEY, found)
+            await self.store.state.delete(_PENDING + intent)
+        return found
+
+    async def known_space(self) -> str | None:
+        """The Space's room id, if it was made; call inside a transaction."""
+        return await self.store.state.get(SPACE_KEY)
+
+    async def link_to_space(self, space_id: str, room_id: str, *, is_open: bool) -> None:
+        """The room as the Space's child (open challenges first, closed ones kept), and the
+        Space as the room's parent."""
+        via = [self.client.user_id.split(":", 1)[1]]
+        child = {"via": via, "order": "a" if is_open else "z"}
+        await self._set_state(space_id, "m.space.child", room_id, child)
+        await self._set_state(room_id, "m.space.parent", space_id, {"via": via, "canonical": True})
+
+    async def _set_state(
+        self, room_id: str, event_type: str, state_key: str, content: dict[str, Any]
+    ) -> None:
+        """A state event, sent only when it says something new (a restart repeats nothing)."""
+        current = await self.client.room_get_state_event(room_id, event_type, state_key)
+        if isinstance(current, RoomGetStateEventResponse) and current.content == content:
+            return
+        response = await self.client.room_put_state(room_id, event_type, content, state_key)
+        if not isinstance(response, RoomPutStateResponse):
+            raise_for(response)
 
     async def give_moderators_power(self, room_id: str, moderators: list[str]) -> None:
         """The moderators have ``moderator_power_level`` in a room the bot runs, and those no

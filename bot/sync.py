@@ -301,19 +301,22 @@ class SyncLoop:
                 self.roles.changed(parsed)
 
     async def _moderators_changed(self) -> None:
-        """Moderators have the moderators' power in every challenge room: a change (and the
-        first look at a start) goes to each, as an outbox row like every other effect."""
+        """Moderators have the moderators' power in every challenge room and in the Space: a
+        change (and the first look at a start) goes to each, as an outbox row like every other
+        effect."""
         moderators = sorted(self.roles.current())
         now = datetime.now(UTC)
         async with self.store.db.transaction():
-            for challenge in await self.store.challenges.list(open_only=False):
-                if challenge.room_id is not None:
-                    await self.store.outbox.enqueue(
-                        "moderator_levels",
-                        {"moderators": moderators},
-                        now,
-                        room_id=challenge.room_id,
-                    )
+            rooms = [
+                challenge.room_id
+                for challenge in await self.store.challenges.list(open_only=False)
+                if challenge.room_id is not None
+            ]
+            space = await self.rooms.known_space()
+            for room_id in [*rooms, *([space] if space else [])]:
+                await self.store.outbox.enqueue(
+                    "moderator_levels", {"moderators": moderators}, now, room_id=room_id
+                )
         self.events.wake_outbox()
 
     async def _events_for(

@@ -54,6 +54,9 @@ class ProgrammeSettings(BaseModel):
     timezone: str = "Europe/Brussels"
     #: Hours before each deadline at which the challenge's room gets a reminder.
     reminder_hours: int = Field(default=24, ge=1, le=24 * 14)
+    #: The Matrix Space that holds the programme's challenge rooms: its name and topic.
+    space_name: str = Field(default="Uitdagingen van Stad Gent", min_length=1, max_length=200)
+    space_topic: str = Field(default="", max_length=1000)
 
     @field_validator("timezone")
     @classmethod

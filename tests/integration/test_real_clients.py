@@ -321,3 +321,58 @@ async def test_moderators_have_power_in_the_rooms_the_bot_creates(
     finally:
         await world.close()
         await helper.close()
+
+
+async def test_challenge_rooms_are_children_of_the_programmes_space(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    world = await start_moderated_bot(homeserver, tmp_path)
+    moderator, app = world.moderator, world.bot.app
+    student = await Person.create(homeserver, "student")
+    try:
+        _slug, room = await world.open_challenge("space-", "Part of the programme")
+
+        async def space_id() -> str | None:
+            async with app.db.transaction():
+                return await app.rooms.known_space()
+
+        deadline = asyncio.get_running_loop().time() + 20
+        while (space := await space_id()) is None:
+            assert asyncio.get_running_loop().time() < deadline, "no Space"
+            await asyncio.sleep(0.2)
+
+        entered = await student.client.join(space)  # the Space is public: anyone may enter
+        assert entered.__class__.__name__ == "JoinResponse", entered
+
+        async def child() -> dict[str, object]:
+            event = await student.client.room_get_state_event(space, "m.space.child", room)
+            return dict(getattr(event, "content", {}))
+
+        while (await child()).get("via") != ["localhost"]:
+            assert asyncio.get_running_loop().time() < deadline, await child()
+            await asyncio.sleep(0.2)
+        assert (await child())["order"] == "a"  # open challenges first
+        # A student finds the room in the Space and joins it from there.
+        hierarchy = await student.client.space_get_hierarchy(space)
+        found = [entry["room_id"] for entry in getattr(hierarchy, "rooms", [])]
+        assert room in found, hierarchy
+        joined = await student.client.join(room)
+        assert joined.__class__.__name__ == "JoinResponse", joined
+        parent = await student.client.room_get_state_event(room, "m.space.parent", space)
+        assert getattr(parent, "content", {}) == {"via": ["localhost"], "canonical": True}
+        levels = await student.client.room_get_state_event(space, "m.room.power_levels")
+        assert levels.content.get("users", {}).get(moderator.user_id) == 50, levels  # type: ignore[union-attr]
+        # A restart links nothing twice.
+        config = world.bot.config
+        await world.bot.stop()
+        world.bot = await start_bot(config)
+        await asyncio.sleep(2)
+        async with world.bot.app.db.transaction():
+            assert await world.bot.app.rooms.known_space() == space
+            failed = await world.bot.app.db.fetch_value(
+                "SELECT COUNT(*) FROM outbox WHERE failed IS NOT NULL"
+            )
+        assert failed == 0
+    finally:
+        await world.close()
+        await student.close()
