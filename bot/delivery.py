@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 from bot.backoff import Backoff, sleep_unless
 from bot.homeserver import (
@@ -33,7 +33,7 @@ from storage import OutboxItem, Store
 log = logging.getLogger(__name__)
 
 #: How long what a command caused besides its reply waits, so that the reply goes first.
-HOLD_BACK = timedelta(milliseconds=150)
+HOLD_BACK = 0.15
 
 #: A row that fails this many times with an error nobody foresaw is given up, so that one
 #: broken row cannot hold up every row behind it.
@@ -99,23 +99,26 @@ class Delivery:
     async def _send_lanes(self, stop: asyncio.Event, *, until_empty: bool) -> None:
         """Keep a worker on each lane with rows waiting, up to ``max_in_flight`` at once."""
         workers: dict[str, asyncio.Task[None]] = {}
+        seen: dict[int, float] = {}  # a held-back lane's next row: when the loop first saw it
         try:
             while not stop.is_set():
                 self._wake.clear()
                 async with self.store.db.transaction():
                     waiting = await self.store.outbox.waiting_lanes(self.max_in_flight * 4)
-                now = utc_now()
+                now = time.monotonic()
                 held_back: list[float] = []
-                for lane, queued_at, answers in waiting:
+                for lane, head, answers in waiting:
                     if lane in workers or len(workers) >= self.max_in_flight:
                         continue
                     # Replies go first: what else a command caused (an announcement, a new
-                    # card, a message to someone else) waits a moment, so that it does not
-                    # slow the reply down at the homeserver. Draining waits for nothing.
-                    wait = min(HOLD_BACK, queued_at + HOLD_BACK - now).total_seconds()
+                    # card, a message to someone else) waits a moment after the loop first saw
+                    # it, so that it does not slow the reply down at the homeserver. Draining
+                    # waits for nothing.
+                    wait = seen.setdefault(head, now) + HOLD_BACK - now
                     if not answers and wait > 0 and not until_empty:
                         held_back.append(wait)
                         continue
+                    seen.pop(head, None)
                     workers[lane] = asyncio.create_task(self._send_lane(lane, stop))
                 if not workers and not held_back and until_empty:
                     return

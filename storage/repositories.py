@@ -1068,10 +1068,10 @@ class OutboxRepository:
         return [_outbox_item(row) for row in rows]
 
     async def waiting_lanes(self, limit: int) -> list[WaitingLane]:
-        """The lanes with rows to send, the one waiting longest first, each with when its
-        next row was queued and whether that row answers someone's command."""
+        """The lanes with rows to send, the one waiting longest first, each with its next row
+        and whether that row answers someone's command."""
         rows = await self._db.fetch_all(
-            """SELECT o.lane, o.created_at,
+            """SELECT o.lane, o.id,
                       json_extract(o.payload, '$.content."m.relates_to"."m.in_reply_to"')
                           IS NOT NULL AS answers
                  FROM (SELECT MIN(id) AS head FROM outbox WHERE done_at IS NULL
@@ -1080,12 +1080,7 @@ class OutboxRepository:
                 ORDER BY o.id""",
             (limit,),
         )
-        return [
-            WaitingLane(
-                str(row["lane"]), datetime.fromisoformat(row["created_at"]), bool(row["answers"])
-            )
-            for row in rows
-        ]
+        return [WaitingLane(str(row["lane"]), int(row["id"]), bool(row["answers"])) for row in rows]
 
     async def next_in_lane(self, lane: str, limit: int = 1) -> list[OutboxItem]:
         rows = await self._db.fetch_all(
@@ -1127,8 +1122,8 @@ class OutboxRepository:
 
 class WaitingLane(NamedTuple):
     lane: str
-    queued_at: datetime  # of its next row
-    answers: bool  # its next row is a reply to someone's command
+    head: int  # its next row
+    answers: bool  # that row is a reply to someone's command
 
 
 def _outbox_item(row: Row) -> OutboxItem:

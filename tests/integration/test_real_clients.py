@@ -376,3 +376,69 @@ async def test_challenge_rooms_are_children_of_the_programmes_space(
     finally:
         await world.close()
         await student.close()
+
+
+async def test_a_deadline_reminds_closes_with_a_summary_and_an_edit_reopens_and_renames(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    world = await start_moderated_bot(homeserver, tmp_path)
+    moderator, moderation_room, app = world.moderator, world.moderation_room, world.bot.app
+    student = await Person.create(homeserver, "student")
+    try:
+        deadline = (datetime.now(UTC) + timedelta(days=3)).date()
+        slug = unique("due-")
+        await moderator.ask(
+            moderation_room, f"!challenge new --deadline={deadline.isoformat()} {slug} Due soon"
+        )
+        await moderator.wait_for(lambda s: f"#{slug}:" in s.content.get("body", ""), 30)
+        async with app.db.transaction():
+            challenge = await app.store.challenges.by_slug(slug)
+        assert challenge is not None and challenge.room_id is not None
+        room, ends = challenge.room_id, challenge.submission_deadline_at
+        assert ends is not None
+        joined = await student.client.join(room)
+        assert joined.__class__.__name__ == "JoinResponse", joined
+        await student.ask(room, "!idea Shade on the square")
+
+        def said(text: str, where: str) -> bool:
+            return any(
+                s.room_id == where and text in s.content.get("body", "") for s in moderator.seen
+            )
+
+        # The bot's clock, not the test's patience: 2 hours before the deadline, then after it.
+        app.dispatcher.clock = lambda: ends - timedelta(hours=2)
+        await student.wait_for(
+            lambda s: s.room_id == room and "Herinnering" in s.content.get("body", ""), 30
+        )
+        app.dispatcher.clock = lambda: ends + timedelta(minutes=1)
+        await student.wait_for(
+            lambda s: s.room_id == room and "afgesloten" in s.content.get("body", ""), 30
+        )
+        summary = await moderator.wait_for(
+            lambda s: (
+                s.room_id == moderation_room
+                and "Shade on the square" in s.content.get("body", "")
+                and "Due soon" in s.content.get("body", "")
+            ),
+            30,
+        )
+        assert "1" in summary.content["body"]
+        closed = await student.ask(room, "!idea Too late")
+        assert "Too late" not in closed.content["body"] or "#" not in closed.content["body"]
+        later = (ends + timedelta(days=7)).date().isoformat()
+        await moderator.ask(moderation_room, f"!challenge edit {slug} --deadline={later} Due later")
+        name = ""
+        for _ in range(100):
+            state = await student.client.room_get_state_event(room, "m.room.name")
+            name = str(getattr(state, "content", {}).get("name"))
+            if name == "Due later":
+                break
+            await asyncio.sleep(0.2)
+        assert name == "Due later"
+        await student.wait_for(
+            lambda s: s.room_id == room and "weer open" in s.content.get("body", ""), 30
+        )
+        assert not said("Too late", moderation_room)
+    finally:
+        await world.close()
+        await student.close()
