@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -24,6 +23,7 @@ from bot.dialogues import DialogueSweeper
 from bot.events import EventHandler
 from bot.health import Health
 from bot.homeserver import Reachability
+from bot.logs import log_failure
 from bot.metrics import Metrics
 from bot.monitoring import MonitoringServer
 from bot.outgoing import Outgoing
@@ -175,14 +175,8 @@ class BotApp:
                 self.health.task_running(name)
                 await loop(self.stop)
             except Exception:
-                reference = secrets.token_hex(4)
+                reference = log_failure(log, "Background task %s failed; restarting it", name)
                 self.health.task_failed(name, reference)
-                log.exception(
-                    "Background task %s failed; restarting it (ref %s)",
-                    name,
-                    reference,
-                    extra={"reference": reference},
-                )
                 await sleep_unless(self.stop, backoff.failed(f"ref {reference}"))
 
     async def _shut_down(self, background: list[asyncio.Task[None]]) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 
@@ -26,6 +25,7 @@ from bot.homeserver import (
     Unreachable,
 )
 from bot.joining import JOIN_AT_MOST, joinable_run, joined
+from bot.logs import log_failure
 from bot.metrics import Metrics
 from handlers.dispatch import utc_now
 from storage import OutboxItem, Store
@@ -201,14 +201,13 @@ class Delivery:
             except Exception:
                 self.metrics.send_failures.labels("unexpected").inc()
                 unexpected += 1
-                reference = secrets.token_hex(4)
-                log.exception(
-                    "Unexpected error sending outbox row %d (%s), try %d (ref %s)",
+                reference = log_failure(
+                    log,
+                    "Unexpected error sending outbox row %d (%s), try %d",
                     item.id,
                     item.kind,
                     unexpected,
-                    reference,
-                    extra={"room_id": item.room_id, "reference": reference},
+                    room_id=item.room_id,
                 )
                 if unexpected >= MAX_UNEXPECTED_FAILURES:
                     await self._give_up(rows, f"unexpected error, ref {reference}")

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import secrets
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from nio import AsyncClient, MatrixRoom, MegolmEvent
 
 from bot.content import Incoming, Message, Reaction, Redaction, judged_at, parse
 from bot.effects import enqueue_outcome
+from bot.logs import log_failure
 from bot.metrics import Metrics
 from bot.roles import ModeratorRoles
 from bot.rooms import Rooms
@@ -137,13 +137,13 @@ class EventHandler:
         try:
             return await handle()
         except Exception:
-            reference = secrets.token_hex(4)
-            log.exception(
-                "Unexpected error handling %s in %s; passed over (ref %s)",
+            log_failure(
+                log,
+                "Unexpected error handling %s in %s; passed over",
                 event_id,
                 room.room_id,
-                reference,
-                extra={"event_id": event_id, "room_id": room.room_id, "reference": reference},
+                event_id=event_id,
+                room_id=room.room_id,
             )
         async with self.store.db.transaction():
             await self.store.state.mark_handled(event_id, self.dispatcher.clock())

@@ -13,6 +13,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
+from secrets import token_hex
 from typing import Any, Literal, TextIO
 
 LogFormat = Literal["text", "json"]
@@ -136,3 +137,13 @@ def protect_secret(secret: str | None) -> None:
         for candidate in handler.filters:
             if isinstance(candidate, Redactor):
                 candidate.protect(secret)
+
+
+def log_failure(logger: logging.Logger, message: str, *args: object, **fields: object) -> str:
+    """Log the exception being handled, with a new reference (in the text and as a field of
+    its own, beside ``fields`` such as ``event_id``); returns the reference."""
+    reference = token_hex(4)
+    logger.exception(
+        message + " (ref %s)", *args, reference, extra={**fields, "reference": reference}
+    )
+    return reference

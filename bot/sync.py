@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +34,7 @@ from bot.backoff import Backoff, retry_after, sleep_unless
 from bot.content import Membership, PowerLevels, parse
 from bot.events import EventHandler
 from bot.homeserver import NETWORK_ERRORS, REQUEST_TIMEOUT, Reachability, is_server_failure
+from bot.logs import log_failure
 from bot.metrics import Metrics
 from bot.roles import ModeratorRoles
 from bot.rooms import Rooms
@@ -169,12 +169,7 @@ class SyncLoop:
                 except Exception:
                     # Not checkpointed: the same batch comes again, and handled events are
                     # recognised. An event's own failure never gets here (EventHandler).
-                    reference = secrets.token_hex(4)
-                    log.exception(
-                        "A sync batch could not be handled (ref %s)",
-                        reference,
-                        extra={"reference": reference},
-                    )
+                    reference = log_failure(log, "A sync batch could not be handled")
                     await sleep_unless(stop, self._backoff.failed(f"ref {reference}"))
                     continue
                 await self._after_batch(response)
@@ -206,12 +201,7 @@ class SyncLoop:
             await self.reachability.outage(f"{type(error).__name__}: {error}", stop)
             return None
         except Exception:
-            reference = secrets.token_hex(4)
-            log.exception(
-                "Unexpected error in a sync request (ref %s)",
-                reference,
-                extra={"reference": reference},
-            )
+            reference = log_failure(log, "Unexpected error in a sync request")
             await sleep_unless(stop, self._backoff.failed(f"ref {reference}"))
             return None
         if isinstance(response, SyncError):
