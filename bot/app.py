@@ -17,9 +17,11 @@ from collections.abc import Awaitable, Callable
 from bot.backoff import Backoff, sleep_unless
 from bot.cards import CardRefresher
 from bot.client import log_in, make_client
+from bot.clock import BotClock
 from bot.config import Config
 from bot.delivery import Delivery
 from bot.dialogues import DialogueSweeper
+from bot.effects import enqueue_outcome
 from bot.events import EventHandler
 from bot.health import Health
 from bot.homeserver import Reachability
@@ -31,9 +33,11 @@ from bot.roles import ModeratorRoles
 from bot.rooms import Rooms
 from bot.sync import SyncLoop
 from handlers import build_registry
-from handlers.dispatch import Dispatcher, utc_now
+from handlers.dispatch import Dispatcher
+from handlers.effects import Outcome
 from handlers.health import StatusFigures
 from handlers.i18n import Catalogue
+from handlers.programme import place_in_space
 from storage import Database, Store
 
 log = logging.getLogger(__name__)
@@ -47,8 +51,10 @@ BACKGROUND_TASKS = ("delivery", "cards", "dialogues")
 
 
 class BotApp:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: BotClock | None = None) -> None:
         self.config = config
+        #: The bot's time (:mod:`bot.clock`): the machine's, unless a test moves it.
+        self.clock = clock or BotClock()
         self.db = Database(config.storage.path)
         self.store = Store(self.db)
         self.catalogue = Catalogue()
@@ -58,6 +64,7 @@ class BotApp:
             self.store,
             self.catalogue,
             config.bot,
+            self.clock,
             observe=self.metrics.observe_command,
             status=self._status,
             programme=config.programme,
@@ -81,6 +88,7 @@ class BotApp:
             self.rooms,
             moderators=self.roles.current,
             programme=config.programme,
+            clock=lambda: self.dispatcher.clock(),
         )
         self.events = EventHandler(
             self.client,
@@ -90,6 +98,7 @@ class BotApp:
             self.roles,
             wake_outbox=lambda: self.delivery.wake(),
             metrics=self.metrics,
+            clock=self.clock,
         )
         self.sync = SyncLoop(
             self.client,
@@ -158,14 +167,24 @@ class BotApp:
         log.info("Stopped")
 
     async def _link_challenge_rooms(self) -> None:
-        """Every challenge room a child of the programme's Space, its order by whether it is
-        open: checked at each start (a link that is right sends nothing)."""
+        """Every challenge room a child of the programme's Space, its order by its phase now:
+        checked at each start (a link that is right sends nothing). A phase that changes while
+        the bot runs moves the room then (:func:`handlers.programme.place_in_space`)."""
         async with self.store.db.transaction():
-            now = utc_now()
-            for challenge in await self.store.challenges.list(open_only=False):
-                if challenge.room_id is not None:
-                    payload = {"challenge_id": challenge.id}
-                    await self.store.outbox.enqueue("space_child", payload, now, lane="space")
+            now = self.dispatcher.clock()
+            places = tuple(
+                place_in_space(challenge, now)
+                for challenge in await self.store.challenges.list(open_only=False)
+                if challenge.room_id is not None
+            )
+            await enqueue_outcome(
+                self.store,
+                Outcome(effects=places),
+                room_id="",  # effects only
+                event_id=None,
+                settings=self.config.bot,
+                now=now,
+            )
 
     async def _supervise(self, name: str, loop: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         """Run a background loop until ``stop``; one that fails is logged and started again."""

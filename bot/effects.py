@@ -19,6 +19,7 @@ from handlers.effects import (
     CreateChallengeRoom,
     Invite,
     Outcome,
+    PlaceInSpace,
     Redact,
     SendDirect,
     SendDirectFile,
@@ -107,6 +108,9 @@ async def enqueue_outcome(
         elif isinstance(effect, SetRoomProfile):
             payload = {"name": effect.name, "topic": effect.topic}
             await store.outbox.enqueue("room_profile", payload, now, room_id=effect.room_id)
+        elif isinstance(effect, PlaceInSpace):
+            payload = {"challenge_id": effect.challenge_id, "order": effect.order}
+            await store.outbox.enqueue("space_child", payload, now, lane="space")
         elif isinstance(effect, CreateChallengeRoom):
             lane = f"create:{effect.challenge_id}"
             await store.outbox.enqueue("create_challenge_room", asdict(effect), now, lane=lane)

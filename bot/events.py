@@ -18,6 +18,7 @@ from typing import Any
 
 from nio import AsyncClient, MatrixRoom, MegolmEvent
 
+from bot.clock import BotClock
 from bot.content import Incoming, Message, Reaction, Redaction, judged_at, parse
 from bot.effects import enqueue_outcome
 from bot.logs import log_failure
@@ -100,7 +101,10 @@ class EventHandler:
         roles: ModeratorRoles,
         wake_outbox: Callable[[], None],
         metrics: Metrics | None = None,
+        clock: BotClock | None = None,
     ) -> None:
+        #: Reads the homeserver's timestamps on the bot's clock; "now" is the dispatcher's.
+        self.clock = clock or BotClock()
         self.client = client
         self.store = store
         self.dispatcher = dispatcher
@@ -240,7 +244,7 @@ class EventHandler:
             room_id=room.room_id,
             is_direct=self.rooms.is_direct(room),
             is_moderator=self.roles.is_moderator(event.sender, event.sent_at),
-            sent_at=judged_at(event.sent_at, now),
+            sent_at=judged_at(self.clock.of_homeserver(event.sent_at), now),
         )
         key = event.event_id
         async with self.store.db.transaction():

@@ -8,6 +8,7 @@ import contextlib
 import io
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from nio import (
@@ -26,8 +27,9 @@ from bot.homeserver import Permanent, Retry, raise_for
 from bot.rooms import Rooms
 from handlers.commands.challenges import challenge_room_created
 from handlers.dispatch import utc_now
-from handlers.effects import CreateChallengeRoom
+from handlers.effects import CreateChallengeRoom, Outcome
 from handlers.i18n import Catalogue
+from handlers.programme import place_in_space, space_order
 from handlers.settings import BotSettings, ProgrammeSettings
 from storage import OutboxItem, Store
 
@@ -47,8 +49,10 @@ class Outgoing:
         rooms: Rooms,
         moderators: Callable[[], frozenset[str]] = frozenset,
         programme: ProgrammeSettings | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.programme = programme or ProgrammeSettings()
+        self.clock = clock  # the bot's: a new room's place in the Space follows its phase
         self.client = client
         self.moderators = moderators  # who moderates now, to be given power in a new room
         self.store = store
@@ -87,7 +91,7 @@ class Outgoing:
             await self._redact(item.room_id, payload["event_id"], txn_id)
             return None
         if item.kind == "space_child":
-            await self._space_child(int(payload["challenge_id"]))
+            await self._space_child(int(payload["challenge_id"]), payload.get("order"))
             return None
         if item.kind == "moderator_levels":
             if item.room_id is None:
@@ -207,14 +211,18 @@ class Outgoing:
             if "already in the room" not in message and "already joined" not in message:
                 raise_for(response)
 
-    async def _space_child(self, challenge_id: int) -> None:
+    async def _space_child(self, challenge_id: int, order: str | None) -> None:
+        """The room as the Space's child, at the ``order`` its phase had when the row was
+        queued (rows of the Space go out in order: the last change is the last word)."""
         async with self.store.db.transaction():
             challenge = await self.store.challenges.get(challenge_id)
         if challenge is None or challenge.room_id is None:
             return  # gone, or its room is still to come (its creation queues this again)
+        if order is None:  # a row queued before rows carried their order
+            order = space_order(challenge, self.clock())
         space = await self.rooms.space(self.programme.space_name, self.programme.space_topic)
         await self.rooms.give_moderators_power(space, sorted(self.moderators()))
-        await self.rooms.link_to_space(space, challenge.room_id, is_open=challenge.is_open)
+        await self.rooms.link_to_space(space, challenge.room_id, order=order)
 
     async def _challenge_room(self, request: CreateChallengeRoom) -> Record:
         async with self.store.db.transaction():
@@ -226,7 +234,7 @@ class Outgoing:
         address = await self.rooms.address_of(room_id, request.slug)
 
         async def record_room() -> None:
-            now = utc_now()
+            now = self.clock()
             outcome = await challenge_room_created(
                 self.store, self.catalogue, request, room_id=room_id, address=address, now=now
             )
@@ -242,8 +250,15 @@ class Outgoing:
             await self.store.outbox.enqueue(
                 "moderator_levels", {"moderators": sorted(self.moderators())}, now, room_id=room_id
             )
-            await self.store.outbox.enqueue(
-                "space_child", {"challenge_id": request.challenge_id}, now, lane="space"
-            )
+            if outcome.effects:  # recorded (not deleted meanwhile): its place in the Space
+                placed = challenge.model_copy(update={"room_id": room_id})
+                await enqueue_outcome(
+                    self.store,
+                    Outcome(effects=(place_in_space(placed, now),)),
+                    room_id=request.notify_room,
+                    event_id=None,
+                    settings=self.settings,
+                    now=now,
+                )
 
         return record_room

@@ -271,11 +271,12 @@ class Rooms:
         """The Space's room id, if it was made; call inside a transaction."""
         return await self.store.state.get(SPACE_KEY)
 
-    async def link_to_space(self, space_id: str, room_id: str, *, is_open: bool) -> None:
-        """The room as the Space's child (open challenges first, closed ones kept), and the
-        Space as the room's parent."""
+    async def link_to_space(self, space_id: str, room_id: str, *, order: str) -> None:
+        """The room as the Space's child at ``order`` (its phase decides:
+        :func:`handlers.programme.space_order`; closed ones are kept, last), and the Space as
+        the room's parent."""
         via = [self.client.user_id.split(":", 1)[1]]
-        child = {"via": via, "order": "a" if is_open else "z"}
+        child = {"via": via, "order": order}
         await self._set_state(space_id, "m.space.child", room_id, child)
         await self._set_state(room_id, "m.space.parent", space_id, {"via": via, "canonical": True})
 

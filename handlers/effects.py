@@ -94,6 +94,14 @@ class SetRoomProfile:
     topic: str
 
 
+@dataclass(frozen=True)
+class PlaceInSpace:
+    """A challenge room's place among the programme Space's children, by its phase now."""
+
+    challenge_id: int
+    order: str
+
+
 Effect = (
     SendDirect
     | SendDirectFile
@@ -105,6 +113,7 @@ Effect = (
     | CardChanged
     | Redact
     | SetRoomProfile
+    | PlaceInSpace
 )
 
 

@@ -7,6 +7,12 @@ with the deadline. What the schedule adds is what people are told: a reminder
 sweeper calls :func:`fire_due` every few seconds, in a transaction that also queues the
 messages and marks each firing done: each is said once, also after downtime (a deadline that
 passed while the bot was stopped fires at the first sweep after its start).
+
+A moderator's ``!challenge close`` and ``!challenge open`` go through :func:`status_changed`:
+closing by hand posts the same summary as a deadline does; while a challenge is closed by hand
+its firings that come due are passed over for good; reopening it plans again what is still ahead
+(a reminder whose time came while it was closed is not said late). Each change of phase also
+moves the challenge's room among the Space's children (:func:`space_order`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from handlers.effects import Announce, Effect, Outcome, SendRoom
+from handlers.effects import Announce, Effect, Outcome, PlaceInSpace, SendRoom
 from handlers.i18n import Catalogue, Moment
 from handlers.policy import Phase, listed, phase, seen_by_all
 from handlers.reply import Bold, Code, Inline, Items, Reply, Text
@@ -24,6 +30,19 @@ from storage import Challenge, Firing, IdeaStatus, ScheduleKind, Store
 
 #: How many ideas a closing summary names.
 TOP_IDEAS = 3
+
+#: Where a challenge's room stands among the Space's children (``m.space.child`` ``order``,
+#: sorted as strings): open for ideas first, then those open for votes only, closed ones last.
+SPACE_ORDER = {Phase.SUBMISSIONS: "a", Phase.VOTING: "b", Phase.CLOSED: "z"}
+
+
+def space_order(challenge: Challenge, now: datetime) -> str:
+    """The challenge room's ``order`` in the programme's Space at ``now``."""
+    return SPACE_ORDER[phase(challenge, now)]
+
+
+def place_in_space(challenge: Challenge, now: datetime) -> PlaceInSpace:
+    return PlaceInSpace(challenge.id, space_order(challenge, now))
 
 
 def to_instant(value: date | datetime, zone: ZoneInfo) -> datetime:
@@ -91,14 +110,30 @@ async def fire_due(
         if not await store.schedule.mark_done(firing, now):
             continue
         challenge = await store.challenges.get(firing.challenge_id)
-        if challenge is None or not challenge.is_open:  # closed by hand: nothing to announce
+        # Closed by hand: passed over for good (reopening plans again what is still ahead).
+        if challenge is None or not challenge.is_open:
             continue
         if firing.kind.is_reminder:
             if now >= firing.deadline_at:  # too late to remind: the closing says it all
                 continue
             outcome = _reminder(catalogue, settings, programme, challenge, firing)
         else:
-            outcome = await _closing(store, catalogue, settings, programme, challenge, firing)
+            if (
+                firing.kind is ScheduleKind.CLOSE_SUBMISSION
+                and challenge.voting_deadline_at is not None
+                and now >= challenge.voting_deadline_at
+            ):
+                continue  # voting has ended too (after downtime): its closing says it all
+            submissions_only = (
+                firing.kind is ScheduleKind.CLOSE_SUBMISSION
+                and challenge.voting_deadline_at is not None
+            )
+            effects = await closing_summary(
+                store, catalogue, settings, programme, challenge, submissions_only=submissions_only
+            )
+            if challenge.room_id is not None:
+                effects = (*effects, place_in_space(challenge, now))
+            outcome = Outcome(effects=effects)
         if outcome.effects:
             outcomes.append(outcome)
     return outcomes
@@ -126,18 +161,54 @@ def _reminder(
     return Outcome(effects=(SendRoom(challenge.room_id, Reply.of(text)),))
 
 
-async def _closing(
+async def status_changed(
+    store: Store,
+    catalogue: Catalogue,
+    settings: BotSettings,
+    programme: ProgrammeSettings,
+    before: Challenge,
+    after: Challenge,
+    now: datetime,
+) -> tuple[Effect, ...]:
+    """What follows a moderator's ``!challenge close`` or ``!challenge open`` (``before`` and
+    ``after`` the change of status; call in its transaction).
+
+    Closing a challenge that was still open posts the closing summary in its room and the
+    moderation room, as its deadline would have. Reopening plans the schedule again: deadlines
+    still ahead remind and close as planned; what came due while it was closed is not said
+    late. Either way the room takes its new place in the Space.
+    """
+    effects: list[Effect] = []
+    if not after.is_open:
+        if phase(before, now) is not Phase.CLOSED:
+            effects.extend(
+                await closing_summary(
+                    store, catalogue, settings, programme, after, submissions_only=False
+                )
+            )
+    else:
+        await store.schedule.reopen(
+            after.id, now, reminder_lead=timedelta(hours=programme.reminder_hours)
+        )
+    if after.room_id is not None:
+        effects.append(place_in_space(after, now))
+    return tuple(effects)
+
+
+async def closing_summary(
     store: Store,
     catalogue: Catalogue,
     settings: BotSettings,
     programme: ProgrammeSettings,
     challenge: Challenge,
-    firing: Firing,
-) -> Outcome:
-    """What closes (submissions, or the whole challenge) and the summary of where it stands."""
+    *,
+    submissions_only: bool,
+) -> tuple[Effect, ...]:
+    """What closes (submissions only, or the whole challenge) and the summary of where it
+    stands: for the challenge's room, and (counting what only moderators see) for theirs."""
     language = settings.language
     title = Bold(Text(challenge.title))
-    if firing.kind is ScheduleKind.CLOSE_SUBMISSION and challenge.voting_deadline_at is not None:
+    if submissions_only and challenge.voting_deadline_at is not None:
         headline = catalogue.span(
             language,
             "programme.submissions_closed",
@@ -193,4 +264,4 @@ async def _closing(
     # The moderators' count includes what only they see: hidden and not yet let through.
     moderators = Reply.of(Code(challenge.slug)) + summary([idea.status for idea in ideas])
     effects.append(Announce(moderators))
-    return Outcome(effects=tuple(effects))
+    return tuple(effects)

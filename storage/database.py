@@ -288,7 +288,7 @@ class Database:
         row: Row | None = (await self._run(sql, params)).fetchone()
         return row
 
-    async def fetch_all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
+    async def fetch_all(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[Row]:
         return (await self._run(sql, params)).fetchall()
 
     async def fetch_value(self, sql: str, params: tuple[Any, ...] = ()) -> Any:

@@ -1220,17 +1220,35 @@ class ScheduleRepository:
             (challenge_id, kind.value, _ts(deadline.astimezone(UTC))),
         )
 
+    #: When a firing is due: a closing at its deadline, a reminder ``reminder_lead`` before it
+    #: (bound as ``:reminders``, now plus the lead, and ``:closings``, now).
+    _DUE = "deadline_at <= CASE WHEN kind LIKE 'reminder_%' THEN :reminders ELSE :closings END"
+
     async def due(self, now: datetime, reminder_lead: timedelta) -> list[Firing]:
         """Pending firings due at ``now``: closings at their deadline, reminders
         ``reminder_lead`` before it; earliest first, a closing before its reminder."""
         rows = await self._db.fetch_all(
-            """SELECT challenge_id, kind, deadline_at FROM schedule
-                WHERE done_at IS NULL
-                  AND deadline_at <= CASE WHEN kind LIKE 'reminder_%' THEN ? ELSE ? END
-                ORDER BY deadline_at, challenge_id, kind""",
-            (_ts(now + reminder_lead), _ts(now)),
+            f"""SELECT challenge_id, kind, deadline_at FROM schedule
+                 WHERE done_at IS NULL AND {self._DUE}
+                 ORDER BY deadline_at, challenge_id, kind""",
+            {"reminders": _ts(now + reminder_lead), "closings": _ts(now)},
         )
         return [Firing.model_validate(dict(row)) for row in rows]
+
+    async def reopen(self, challenge_id: int, now: datetime, reminder_lead: timedelta) -> None:
+        """A challenge reopened by hand: what is not due yet fires (again), what came due
+        while it was closed is done without a word."""
+        await self._db.execute(
+            f"""UPDATE schedule
+                   SET done_at = CASE WHEN {self._DUE} THEN coalesce(done_at, :now) END
+                 WHERE challenge_id = :challenge_id""",
+            {
+                "reminders": _ts(now + reminder_lead),
+                "closings": _ts(now),
+                "now": _ts(now),
+                "challenge_id": challenge_id,
+            },
+        )
 
     async def mark_done(self, firing: Firing, now: datetime) -> bool:
         """Mark it done; False when it was done already or its deadline moved meanwhile."""

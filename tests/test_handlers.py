@@ -190,9 +190,12 @@ async def test_close_and_reopen_a_challenge(bot: Harness) -> None:
     again = await bot.ask(MODERATOR, "!challenge sluit mobility", moderator=True)
     refused = await bot.ask(ALICE, "!idea mobility Too late")
 
+    # Closed by hand: the closing summary, as at a deadline, in the room and for the moderators.
     (notice,) = effects_of(closed, SendRoom)
     assert notice.room_id == ROOM
-    assert "mobility" in text(notice.reply)
+    assert text(notice.reply).startswith(says("nl", "programme.closed", title="Safer bike lanes"))
+    (announced,) = effects_of(closed, Announce)
+    assert "mobility" in text(announced.reply)
     assert again == says("nl", "challenge.already_closed", slug="mobility")
     assert refused == says("nl", "error.challenge_closed", slug="mobility")
     assert await bot.store.ideas.by_author(ALICE) == []

@@ -167,10 +167,13 @@ async def test_a_deadline_that_passed_while_stopped_closes_at_the_next_start_onc
             rows = await store.outbox.pending()
             again = await fire_due(store, catalogue(), settings, programme, later)
         assert again == []
-        rooms = [row.room_id for row in rows]
-        assert rooms == [ROOM, settings.moderation_room]
-        room_body = rows[0].payload["content"]["body"]
-        moderators_body = rows[1].payload["content"]["body"]
+        messages = [row for row in rows if row.kind == "message"]
+        assert [row.room_id for row in messages] == [ROOM, settings.moderation_room]
+        room_body = messages[0].payload["content"]["body"]
+        moderators_body = messages[1].payload["content"]["body"]
+        # Closed: the room goes after the open ones in the Space.
+        (placed,) = [row.payload for row in rows if row.kind == "space_child"]
+        assert placed["order"] == "z"
     finally:
         await db.close()
 

@@ -10,7 +10,7 @@ from handlers.effects import CreateChallengeRoom, Effect, Invite, Outcome, SendR
 from handlers.errors import Conflict
 from handlers.i18n import Catalogue
 from handlers.policy import Phase, phase
-from handlers.programme import phase_text, plan, to_instant
+from handlers.programme import phase_text, place_in_space, plan, status_changed, to_instant
 from handlers.registry import CommandRouter, Kind, Option, Param, Role
 from handlers.reply import Bold, Code, Items, Quote, Reply, Text
 from storage import Challenge, ChallengeStatus, Store
@@ -278,6 +278,7 @@ async def edit(
         told = _what_the_room_hears(ctx, found, edited, changed)
         if told is not None:
             effects.append(SendRoom(found.room_id, told))
+            effects.append(place_in_space(edited, ctx.now))  # its phase may have changed
     return Outcome(
         ctx.reply(
             "challenge.edited",
@@ -342,12 +343,20 @@ async def _set_status(ctx: Context, slug: str, status: ChallengeStatus) -> Outco
     await ctx.store.audit.record(
         actor=ctx.sender, action=f"challenge_{status.value}", now=ctx.now, challenge_id=found.id
     )
+    changed = found.model_copy(update={"status": status})
+    effects: list[Effect] = list(
+        await status_changed(
+            ctx.store, ctx.catalogue, ctx.settings, ctx.programme, found, changed, ctx.now
+        )
+    )
     key = "challenge.opened" if opening else "challenge.closed"
-    effects: tuple[SendRoom, ...] = ()
-    if found.room_id is not None and found.room_id != ctx.room_id:
+    summarised = any(isinstance(effect, SendRoom) for effect in effects)
+    if found.room_id is not None and found.room_id != ctx.room_id and not summarised:
         notice = Reply.of(ctx.t_moderators(key, slug=Code(slug), title=Bold(Text(found.title))))
-        effects = (SendRoom(found.room_id, notice),)
-    return Outcome(ctx.reply(key, slug=Code(slug), title=Bold(Text(found.title))), effects=effects)
+        effects.append(SendRoom(found.room_id, notice))
+    return Outcome(
+        ctx.reply(key, slug=Code(slug), title=Bold(Text(found.title))), effects=tuple(effects)
+    )
 
 
 @router.command(

@@ -25,10 +25,10 @@ from handlers.commands.common import (
 )
 from handlers.context import Context
 from handlers.effects import Announce, CardChanged, Effect, Outcome, SendRoom
-from handlers.errors import BotError, Conflict, Forbidden
+from handlers.errors import BotError, Conflict, Forbidden, NotFound
 from handlers.policy import Action, Person, seen_by_all
 from handlers.registry import CommandRouter, Kind, Param
-from handlers.reply import Bold, Code, Items, Quote, Reply, Text
+from handlers.reply import Bold, Code, Items, Mention, Quote, Reply, Text
 from storage import Challenge, Idea, IdeaStatus
 
 router = CommandRouter()
@@ -345,7 +345,8 @@ async def vote_by_reaction(
 
 async def unvote_by_redaction(ctx: Context, reaction_event_id: str) -> Outcome | None:
     """The removal of a 👍 that voted takes that person's vote back, as ``!unvote`` would: by
-    the same rule (:mod:`handlers.policy`), so after the deadline it changes nothing."""
+    the same rule (:mod:`handlers.policy`), so after the deadline it changes nothing, and the
+    person is told so, as ``!unvote`` tells them."""
     found = await ctx.store.votes.pop_reaction(reaction_event_id)
     if found is None:
         return None
@@ -359,7 +360,17 @@ async def unvote_by_redaction(ctx: Context, reaction_event_id: str) -> Outcome |
         Action.UNVOTE, voter_is, challenge, ctx.now, timezone=ctx.programme.timezone, idea=idea
     )
     if refused is not None:
-        return None
+        if voter != ctx.sender or isinstance(refused, NotFound):
+            return None  # someone else's 👍 (a moderator's redaction), or an idea out of sight
+        # As !unvote would answer: the vote stays, and why. No reply to a redaction (clients
+        # show it as a reply to nothing): a message in the room that mentions the voter.
+        told = ctx.reply(
+            "vote.reaction_kept",
+            person=Mention(voter),
+            id=idea_ref(idea.id),
+            reason=ctx.t(refused.key, **refused.params),
+        )
+        return Outcome(effects=(SendRoom(ctx.room_id, told),))
     if not await ctx.store.votes.remove(idea_id, voter):
         return None
     return Outcome(effects=(CardChanged(idea_id),))

@@ -1,0 +1,31 @@
+"""The bot's time: one clock for everything the bot judges by time (commands against deadlines,
+the schedule's firings, dialogues running out), and the homeserver's timestamps read on it.
+
+In a running bot the clock is the machine's. A test can move it by ``offset`` to put the bot at
+another moment (just before a deadline, or a day after it) instead of waiting. A command sent
+"now" must then still count as sent "now": an event's ``origin_server_ts`` is the homeserver's
+time, so it is moved by the same offset before it is compared with deadlines
+(:func:`bot.content.judged_at`). With no offset, both are what the machine and the homeserver say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+
+@dataclass
+class BotClock:
+    #: How far the bot's time is from the machine's; zero unless a test moves it.
+    offset: timedelta = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def of_homeserver(self, instant: datetime) -> datetime:
+        """A timestamp the homeserver gave (an event's sending time), on the bot's clock."""
+        return instant + self.offset
+
+    def set(self, instant: datetime) -> None:
+        """Move the clock so that it reads ``instant`` now (and runs on from there)."""
+        self.offset = instant - datetime.now(UTC)
