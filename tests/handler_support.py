@@ -158,11 +158,13 @@ class Harness:
         assert outcome is None or outcome.reply is None, "a reaction gets no reply"
         return reaction
 
-    async def redact(self, sender: str, reaction_event_id: str, room: str) -> None:
+    async def redact(self, sender: str, reaction_event_id: str, room: str) -> Outcome | None:
+        """A 👍 taken back; what the bot does (never a reply to the redaction itself)."""
         outcome = await self.run(
             sender, lambda ctx: unvote_by_redaction(ctx, reaction_event_id), room=room
         )
         assert outcome is None or outcome.reply is None
+        return outcome
 
     async def room_created(self, outcome: Outcome, room_id: str) -> Challenge:
         """Do what the bot does once the room of a new challenge exists."""

@@ -28,6 +28,7 @@ from nio import (
 from pydantic import SecretStr
 
 from bot.app import BotApp
+from bot.clock import BotClock
 from bot.config import Config, MatrixSettings, StorageSettings
 from devtools.homeserver import Homeserver
 from handlers.settings import BotSettings
@@ -270,8 +271,10 @@ def bot_config(homeserver: Homeserver, bot_user: str, data_dir: Path, **bot: Any
     )
 
 
-async def start_bot(config: Config) -> RunningBot:
-    app = BotApp(config)
+async def start_bot(config: Config, clock: BotClock | None = None) -> RunningBot:
+    """The bot, running in this process until :meth:`RunningBot.stop`; on ``clock`` when
+    given (a test that moves the bot's time, :mod:`bot.clock`)."""
+    app = BotApp(config, clock)
     task = asyncio.create_task(app.run())
     deadline = time.monotonic() + WAIT
     while not app.sync.first_sync_done.is_set():
@@ -400,7 +403,7 @@ class ModeratedBot:
 
 
 async def start_moderated_bot(
-    homeserver: Homeserver, data_dir: Path, **settings: Any
+    homeserver: Homeserver, data_dir: Path, *, clock: BotClock | None = None, **settings: Any
 ) -> ModeratedBot:
     bot_user = homeserver.register_user(unique("bot"), PASSWORD)
     moderator = await Person.create(homeserver, "moderator")
@@ -413,6 +416,6 @@ async def start_moderated_bot(
         moderation_room=room,
         **settings,
     )
-    bot = await start_bot(config)
+    bot = await start_bot(config, clock)
     await moderator.wait_joined(room, bot_user)
     return ModeratedBot(bot, moderator, room)

@@ -5,16 +5,17 @@ test's: nothing waits in real time."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.dialogues import DialogueSweeper
 from handlers.dispatch import Dispatcher
-from handlers.effects import Announce, Outcome, SendRoom, SetRoomProfile
+from handlers.effects import Announce, CardChanged, Outcome, PlaceInSpace, SendRoom, SetRoomProfile
 from handlers.i18n import Moment
-from handlers.programme import fire_due
+from handlers.programme import fire_due, to_instant
 from handlers.settings import ProgrammeSettings
 from storage import Database, IdeaStatus, Store
 from tests.handler_support import (
@@ -292,17 +293,192 @@ async def test_a_thumb_removed_after_the_deadline_changes_nothing_like_unvote(
     assert await bot.store.votes.count(idea) == 2
 
     bot.clock.now = END_OF_MARCH_5 + timedelta(minutes=30)
-    await bot.redact(BOB, reaction, ROOM)
+    removed = await bot.redact(BOB, reaction, ROOM)
     unvote = await bot.ask(CAROL, f"!unvote {idea}")
 
-    assert unvote == says(
+    refusal = says(
         "nl", "error.deadline_passed", slug="mobility", deadline=Moment(END_OF_MARCH_5, ZONE)
     )
+    assert unvote == refusal
     assert await bot.store.votes.count(idea) == 2
     assert await bot.store.votes.has_voted(idea, BOB)
+    # Told as !unvote tells: the same reason, in the room, to the voter by name.
+    (told,) = effects_of(removed, SendRoom)
+    assert told.room_id == ROOM and told.reply.mentions == (BOB,)
+    assert text(told.reply) == says(
+        "nl", "vote.reaction_kept", person=BOB, id=f"#{idea}", reason=refusal
+    )
+    assert effects_of(removed, CardChanged) == []
+
+
+async def test_a_thumb_removed_by_someone_else_after_the_deadline_says_nothing(
+    bot: Harness,
+) -> None:
+    await new_challenge(bot, options="--deadline=2026-03-05")
+    outcome = await bot.say(ALICE, "!idea mobility Protected lanes")
+    (card,) = effects_of(outcome, SendRoom)
+    await bot.card_posted(card, "$card1")
+    reaction = await bot.react(BOB, "$card1", ROOM)
+    bot.clock.now = END_OF_MARCH_5 + timedelta(minutes=30)
+    assert await bot.redact(MODERATOR, reaction, ROOM) is None  # a moderator's redaction
+    assert card.card is not None and await bot.store.votes.count(card.card) == 1
 
 
 def test_an_unknown_time_zone_is_refused() -> None:
     with pytest.raises(ValueError, match="Mars/Olympus"):
         ProgrammeSettings(timezone="Mars/Olympus")
     assert ProgrammeSettings().reminder_hours == 24
+
+
+@pytest.mark.parametrize(
+    ("day", "end_in_utc"),
+    [
+        (date(2026, 3, 28), datetime(2026, 3, 28, 23, tzinfo=UTC)),  # the last day of winter time
+        (date(2026, 3, 29), datetime(2026, 3, 29, 22, tzinfo=UTC)),  # clocks go forward that night
+        (date(2026, 10, 24), datetime(2026, 10, 24, 22, tzinfo=UTC)),  # the last day of summer time
+        (date(2026, 10, 25), datetime(2026, 10, 25, 23, tzinfo=UTC)),  # a day of 25 hours
+    ],
+)
+def test_the_end_of_a_day_in_brussels_across_the_changes_of_summer_time(
+    day: date, end_in_utc: datetime
+) -> None:
+    assert to_instant(day, ZoneInfo(ZONE)) == end_in_utc
+    # A time typed in the hour that is lived twice is its first (summer-time) pass.
+    assert to_instant(datetime(2026, 10, 25, 2, 30), ZoneInfo(ZONE)) == datetime(
+        2026, 10, 25, 0, 30, tzinfo=UTC
+    )
+
+
+async def test_a_vote_at_23_30_on_the_day_summer_time_starts_counts(bot: Harness) -> None:
+    bot.clock.now = datetime(2026, 3, 20, tzinfo=UTC)
+    await new_challenge(bot, options="--deadline=2026-03-29")
+    idea = await submit(bot, ALICE, "Protected lanes")
+    bot.clock.now = datetime(2026, 3, 29, 21, 30, tzinfo=UTC)  # 23:30 in Brussels (UTC+2)
+    assert (await bot.ask(BOB, f"!vote {idea}")).startswith("Je stem")
+    bot.clock.now = datetime(2026, 3, 29, 22, 30, tzinfo=UTC)  # 00:30 on the 30th there
+    assert (await bot.ask(CAROL, f"!vote {idea}")).startswith("De termijn")
+    assert await bot.store.votes.count(idea) == 1
+
+
+def places(outcomes: list[Outcome] | Outcome) -> list[str]:
+    """The orders the challenge's room is given in the Space."""
+    listed = outcomes if isinstance(outcomes, list) else [outcomes]
+    return [place.order for outcome in listed for place in effects_of(outcome, PlaceInSpace)]
+
+
+async def test_closing_by_hand_posts_the_summary_once_and_moves_the_room_last(
+    bot: Harness,
+) -> None:
+    await new_challenge(bot, options="--deadline=2026-03-05")
+    first = await submit(bot, ALICE, "Protected lanes")
+    await bot.say(BOB, f"!vote {first}")
+
+    closed = await bot.say(MODERATOR, "!challenge close mobility", moderator=True)
+    assert text(closed.reply) == says(
+        "nl", "challenge.closed", slug="mobility", title="Safer bike lanes"
+    )
+    (in_room,) = effects_of(closed, SendRoom)
+    (for_moderators,) = effects_of(closed, Announce)
+    assert in_room.room_id == ROOM
+    for summary in (text(in_room.reply), text(for_moderators.reply)):
+        assert says("nl", "programme.closed", title="Safer bike lanes") in summary
+        assert (
+            says(
+                "nl", "programme.summary_top_line", id=f"#{first}", title="Protected lanes", count=1
+            )
+            in summary
+        )
+        assert says("nl", "programme.summary_participants", count=2) in summary
+    assert places(closed) == ["z"]
+    again = await bot.say(MODERATOR, "!challenge close mobility", moderator=True)
+    assert again.effects == ()  # already closed: nothing said twice
+
+    # Its reminder and its deadline come while it is closed: passed over, and for good.
+    bot.clock.now = END_OF_MARCH_5 - timedelta(hours=1)
+    assert await fire(bot) == []
+    bot.clock.now = END_OF_MARCH_5 + timedelta(hours=1)
+    assert await fire(bot) == []
+
+
+async def test_closing_by_hand_after_the_deadline_closed_it_says_no_second_summary(
+    bot: Harness,
+) -> None:
+    await new_challenge(bot, options="--deadline=2026-03-05")
+    bot.clock.now = END_OF_MARCH_5 + timedelta(hours=1)
+    assert len(room_texts(await fire(bot))) == 1
+    closed = await bot.say(MODERATOR, "!challenge close mobility", moderator=True)
+    assert effects_of(closed, Announce) == []
+    (notice,) = effects_of(closed, SendRoom)
+    assert text(notice.reply) == says(
+        "nl", "challenge.closed", slug="mobility", title="Safer bike lanes"
+    )
+    assert places(closed) == ["z"]
+
+
+async def test_reopening_plans_again_what_is_ahead_and_says_nothing_late(bot: Harness) -> None:
+    bot.clock.now = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    await new_challenge(
+        bot, options="--deadline=2026-03-05 --voting-deadline=2026-03-10", title="Parks"
+    )
+    await bot.say(MODERATOR, "!challenge close mobility", moderator=True)
+    # While closed, the submissions' reminder comes due (and is passed over).
+    bot.clock.now = END_OF_MARCH_5 - timedelta(hours=3)
+    assert await fire(bot) == []
+
+    bot.clock.now = END_OF_MARCH_5 - timedelta(hours=2)
+    opened = await bot.say(MODERATOR, "!challenge open mobility", moderator=True)
+    assert places(opened) == ["a"]
+    assert await fire(bot) == []  # that reminder is not said late
+
+    bot.clock.now = END_OF_MARCH_5 + timedelta(minutes=1)
+    closing = await fire(bot)
+    assert room_texts(closing)[0].startswith(
+        says(
+            "nl",
+            "programme.submissions_closed",
+            title="Parks",
+            deadline=Moment(datetime(2026, 3, 10, 23, tzinfo=UTC), ZONE),
+        )
+    )
+    assert places(closing) == ["b"]  # open for votes only: after those open for ideas
+    bot.clock.now = datetime(2026, 3, 9, 23, 30, tzinfo=UTC)
+    assert room_texts(await fire(bot))[0].startswith("Herinnering")
+    bot.clock.now = datetime(2026, 3, 10, 23, 1, tzinfo=UTC)
+    final = await fire(bot)
+    assert room_texts(final)[0].startswith(says("nl", "programme.closed", title="Parks"))
+    assert places(final) == ["z"]
+    assert await fire(bot) == []
+
+
+async def test_reopening_while_a_reminder_is_still_ahead_reminds_on_time(bot: Harness) -> None:
+    await new_challenge(bot, options="--deadline=2026-03-05")
+    await bot.say(MODERATOR, "!challenge close mobility", moderator=True)
+    await bot.say(MODERATOR, "!challenge open mobility", moderator=True)
+    bot.clock.now = END_OF_MARCH_5 - timedelta(hours=23)
+    assert room_texts(await fire(bot))[0].startswith("Herinnering")
+    bot.clock.now = END_OF_MARCH_5
+    assert room_texts(await fire(bot))[0].startswith(
+        says("nl", "programme.closed", title="Safer bike lanes")
+    )
+
+
+async def test_a_deadline_that_ends_voting_too_after_downtime_closes_once(bot: Harness) -> None:
+    await new_challenge(bot, options="--deadline=2026-03-05 --voting-deadline=2026-03-10")
+    bot.clock.now = datetime(2026, 3, 12, tzinfo=UTC)
+    fired = await fire(bot)
+    assert [t.split("\n")[0] for t in room_texts(fired)] == [
+        says("nl", "programme.closed", title="Safer bike lanes")
+    ]
+    assert places(fired) == ["z"]
+
+
+async def test_an_edit_that_moves_a_deadline_moves_the_room_in_the_space(bot: Harness) -> None:
+    await new_challenge(bot, options="--deadline=2026-03-05")
+    bot.clock.now = END_OF_MARCH_5 + timedelta(hours=1)
+    assert places(await fire(bot)) == ["z"]
+    edited = await bot.say(
+        MODERATOR, "!challenge edit mobility --deadline=2026-03-20", moderator=True
+    )
+    assert places(edited) == ["a"]
+    renamed = await bot.say(MODERATOR, "!challenge edit mobility Another title", moderator=True)
+    assert places(renamed) == []
