@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nio import Event
 
+from bot.clock import BotClock
 from bot.content import (
     Membership,
     Message,
@@ -291,3 +292,49 @@ async def test_no_content_stops_the_next_command(handler: Any, kind: str, conten
     assert await handler.handle(_Room(), Event.parse_event(follow)) is True
     async with handler.store.db.transaction():
         assert await handler.store.state.is_handled(follow["event_id"])
+
+
+async def test_on_a_moved_clock_a_command_sent_now_is_judged_now(tmp_path: Path) -> None:
+    """A test that moves the bot's clock moves the homeserver's timestamps with it: a command
+    sent a second ago counts as sent a second before the bot's "now", not as a day earlier."""
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    try:
+        store = Store(db)
+        settings_ = BotSettings()
+        clock = BotClock()
+        clock.set(datetime(2030, 6, 30, 21, 30, tzinfo=UTC))
+        assert abs(clock() - datetime(2030, 6, 30, 21, 30, tzinfo=UTC)) < timedelta(seconds=1)
+        dispatcher = Dispatcher(build_registry(), store, Catalogue(), settings_, clock)
+        judged: list[datetime | None] = []
+
+        async def judge(sender: Any, _body: str) -> None:
+            judged.append(sender.sent_at)
+
+        dispatcher.handle_message = judge  # type: ignore[method-assign]
+        client: Any = _Client()
+        rooms: Any = _Rooms()
+        handler = EventHandler(
+            client,
+            store,
+            dispatcher,
+            rooms,
+            ModeratorRoles(settings_),
+            wake_outbox=lambda: None,
+            clock=clock,
+        )
+        sent = datetime.now(UTC) - timedelta(seconds=1)
+        source = {
+            "type": "m.room.message",
+            "event_id": "$sent-a-second-ago",
+            "sender": "@citizen:test.example",
+            "origin_server_ts": int(sent.timestamp() * 1000),
+            "content": {"msgtype": "m.text", "body": "!challenges"},
+        }
+        await handler.handle(_Room(), Event.parse_event(source))
+        (at,) = judged
+        assert at is not None
+        assert abs(at - (sent + clock.offset)) < timedelta(milliseconds=2)
+        assert BotClock().of_homeserver(sent) == sent  # unmoved, as the bot runs
+    finally:
+        await db.close()
