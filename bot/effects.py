@@ -17,6 +17,7 @@ from handlers.effects import (
     Announce,
     CardChanged,
     CreateChallengeRoom,
+    EndPoll,
     Invite,
     Outcome,
     Redact,
@@ -25,6 +26,7 @@ from handlers.effects import (
     SendRoom,
     SendRoomFile,
     SetRoomProfile,
+    StartPoll,
 )
 from handlers.settings import BotSettings
 from storage import Store
@@ -107,6 +109,17 @@ async def enqueue_outcome(
         elif isinstance(effect, SetRoomProfile):
             payload = {"name": effect.name, "topic": effect.topic}
             await store.outbox.enqueue("room_profile", payload, now, room_id=effect.room_id)
+        elif isinstance(effect, StartPoll):
+            payload = {
+                "poll_id": effect.poll_id,
+                "question": effect.question,
+                "answers": [list(answer) for answer in effect.answers],
+            }
+            await store.outbox.enqueue("poll_start", payload, now, room_id=effect.room_id)
+        elif isinstance(effect, EndPoll):
+            # After the start in the room's lane: the end is sent once the start is.
+            payload = {"poll_id": effect.poll_id, "text": render(effect.summary)["body"]}
+            await store.outbox.enqueue("poll_end", payload, now, room_id=effect.room_id)
         elif isinstance(effect, CreateChallengeRoom):
             lane = f"create:{effect.challenge_id}"
             await store.outbox.enqueue("create_challenge_room", asdict(effect), now, lane=lane)
