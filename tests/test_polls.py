@@ -12,6 +12,8 @@ import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import jsonschema
@@ -20,6 +22,9 @@ from hypothesis import strategies as st
 
 from bot.dialogues import DialogueSweeper
 from bot.effects import enqueue_outcome
+from bot.events import EventHandler
+from bot.polls import end_content, start_content
+from bot.roles import ModeratorRoles
 from handlers.dispatch import Dispatcher
 from handlers.effects import Announce, EndPoll, SendRoom, StartPoll
 from handlers.export import export_data, to_csv
@@ -388,3 +393,86 @@ async def test_stats_export_and_forget_know_the_poll(tmp_path: Path) -> None:
         assert says("nl", "stats.poll", count=1) in await bot.ask(
             MODERATOR, "!stats mobility", moderator=True
         )
+
+
+class _Room:
+    room_id = ROOM
+    member_count = 3
+    encrypted = False
+
+
+class _Client:
+    user_id = "@bot:city.example"
+
+    async def room_typing(self, *_args: object, **_kwargs: object) -> None:
+        return None
+
+
+class _Rooms:
+    def is_direct(self, room: object) -> bool:
+        return False
+
+
+def poll_event(kind: str, sender: str, content: dict[str, object], at: int) -> SimpleNamespace:
+    """An event as nio hands it over (decrypted or not): its source is what the bot reads."""
+    return SimpleNamespace(
+        source={
+            "type": kind,
+            "event_id": f"$event{next(_responses)}",
+            "sender": sender,
+            "origin_server_ts": at,
+            "content": content,
+        }
+    )
+
+
+async def test_only_the_bots_own_poll_end_ends_its_poll(tmp_path: Path) -> None:
+    async with open_harness(tmp_path) as bot:
+        await new_challenge(bot)
+        first = await accepted(bot, ALICE, "Protected lanes")
+        await start(bot)
+        client: Any = _Client()
+        rooms: Any = _Rooms()
+        handler = EventHandler(
+            client,
+            bot.store,
+            bot.dispatcher,
+            rooms,
+            ModeratorRoles(bot.settings),
+            wake_outbox=lambda: None,
+        )
+        relation = {"rel_type": "m.reference", "event_id": POLL_EVENT}
+        response = {"m.relates_to": relation, "m.selections": [f"idea-{first}"]}
+        end = {"m.relates_to": relation, "org.matrix.msc3381.poll.end": {}}
+        room: Any = _Room()
+        assert await handler.handle(room, poll_event("m.poll.response", ALICE, response, T0 + 1))
+        # Anyone else's end, a moderator's too, is not the poll's end.
+        for sender in (ALICE, MODERATOR):
+            await handler.handle(
+                room, poll_event("org.matrix.msc3381.poll.end", sender, end, T0 + 2)
+            )
+        assert (await latest(bot)).ended_at is None
+        assert await handler.handle(room, poll_event("m.poll.end", client.user_id, end, T0 + 3))
+        ended = await latest(bot)
+        assert ended.ended_at == START + timedelta(milliseconds=3)
+        assert (ended.voters, counts(ended)) == (1, {first: 1})
+        # The result is said in the room and to the moderators; no second end is sent.
+        kinds = [
+            (row["kind"], row["room_id"])
+            for row in await bot.db.fetch_all("SELECT kind, room_id FROM outbox ORDER BY id")
+        ]
+        assert ("poll_end", ROOM) not in kinds
+        assert kinds[-2:] == [("message", ROOM), ("message", MODERATION_ROOM)]
+
+
+def test_the_poll_events_have_the_shape_element_reads() -> None:
+    content = start_content("Which idea?", [("idea-1", "#1 Lanes"), ("idea-2", "#2 Parking")])
+    block = content["org.matrix.msc3381.poll.start"]
+    assert block["question"] == {"org.matrix.msc1767.text": "Which idea?"}
+    assert block["answers"][1] == {"id": "idea-2", "org.matrix.msc1767.text": "#2 Parking"}
+    assert block["kind"] == "org.matrix.msc3381.poll.disclosed" and block["max_selections"] == 1
+    assert content["org.matrix.msc1767.text"] == "Which idea?\n1. #1 Lanes\n2. #2 Parking"
+    end = end_content("$start", "Ended: #2 Parking")
+    assert end["m.relates_to"] == {"rel_type": "m.reference", "event_id": "$start"}
+    assert end["org.matrix.msc1767.text"] == "Ended: #2 Parking"
+    assert "org.matrix.msc3381.poll.end" in end
