@@ -129,10 +129,7 @@ async def end_poll_command(ctx: Context, challenge: str | None) -> Outcome:
     await ctx.store.audit.record(
         actor=ctx.sender, action="poll_end", now=ctx.now, challenge_id=target.id
     )
-    reply = ctx.reply("poll.ended", slug=Code(target.slug))
-    return Outcome(
-        reply + result_reply(ctx.catalogue, ctx.locale, target, result), effects=ended.effects
-    )
+    return Outcome(result_reply(ctx.catalogue, ctx.locale, target, result), effects=ended.effects)
 
 
 def _idea_numbers(text: str | None) -> list[int]:
