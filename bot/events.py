@@ -131,9 +131,11 @@ class EventHandler:
         parsed = parse(getattr(event, "source", None))
         if parsed is None:
             return False
-        # The bot's own events are its own doing, except a poll's end: only the bot ends its
-        # polls, and one ended with its account elsewhere ends here too.
-        if (parsed.sender == self.client.user_id) != isinstance(parsed, PollEnd):
+        own = parsed.sender == self.client.user_id
+        if isinstance(parsed, PollEnd):
+            if not own:  # only the bot ends its polls (one ended with its account elsewhere too)
+                return False
+        elif own:  # the bot's own doing
             return False
         started = time.perf_counter()
         handled = await self._guard(
