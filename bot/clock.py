@@ -26,6 +26,10 @@ class BotClock:
         """A timestamp the homeserver gave (an event's sending time), on the bot's clock."""
         return instant + self.offset
 
+    def of_homeserver_ms(self, milliseconds: int) -> int:
+        """The same for a timestamp in milliseconds, as events carry it."""
+        return milliseconds + int(self.offset / timedelta(milliseconds=1))
+
     def set(self, instant: datetime) -> None:
         """Move the clock so that it reads ``instant`` now (and runs on from there)."""
         self.offset = instant - datetime.now(UTC)

@@ -8,6 +8,7 @@ needs is not for the bot (``None``), and nothing past this module reads a raw di
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -21,6 +22,14 @@ from pydantic import (
     StrictStr,
     ValidationError,
 )
+
+log = logging.getLogger(__name__)
+
+#: Poll events (MSC3381) under their unstable names, which Element sends, and the stable ones.
+POLL_START_TYPE = "org.matrix.msc3381.poll.start"
+POLL_END_TYPE = "org.matrix.msc3381.poll.end"
+POLL_RESPONSE_TYPES = frozenset({"org.matrix.msc3381.poll.response", "m.poll.response"})
+POLL_END_TYPES = frozenset({POLL_END_TYPE, "m.poll.end"})
 
 
 class _Shape(BaseModel):
@@ -79,6 +88,36 @@ class _MemberContent(_Shape):
     is_direct: StrictBool = False
 
 
+class _Reference(_Shape):
+    """A poll response or end points at the poll's start event."""
+
+    rel_type: Literal["m.reference"]
+    event_id: StrictStr
+
+
+class _Selections(_Shape):
+    answers: list[StrictStr]
+
+
+class _PollResponseContent(_Shape):
+    relates_to: _Reference = Field(alias="m.relates_to")
+    #: Element and matrix-rust-sdk: the block named after the unstable type.
+    unstable: _Selections | None = Field(default=None, alias="org.matrix.msc3381.poll.response")
+    #: The stable form of MSC3381, and the draft that matrix-js-sdk still reads.
+    selections: list[StrictStr] | None = Field(default=None, alias="m.selections")
+    draft: _Selections | None = Field(default=None, alias="m.poll.response")
+
+    def chosen(self) -> list[str] | None:
+        for block in (self.unstable, self.draft):
+            if block is not None:
+                return block.answers
+        return self.selections
+
+
+class _PollEndContent(_Shape):
+    relates_to: _Reference = Field(alias="m.relates_to")
+
+
 class _Unsigned(_Shape):
     prev_content: Loose = None
 
@@ -133,7 +172,20 @@ class PowerLevels(Incoming):
     users_default: int
 
 
-Parsed = Message | Reaction | Redaction | Membership | PowerLevels
+class PollResponse(Incoming):
+    """A person's answer to a poll: ``answers`` as sent (empty: no answer, withdrawn)."""
+
+    poll: str  # the poll's start event
+    answers: tuple[str, ...]
+    sent_ms: int  # origin_server_ts, exactly: the latest response counts
+
+
+class PollEnd(Incoming):
+    poll: str
+    sent_ms: int
+
+
+Parsed = Message | Reaction | Redaction | Membership | PowerLevels | PollResponse | PollEnd
 
 
 def parse(source: Any) -> Parsed | None:
@@ -176,9 +228,42 @@ def parse(source: Any) -> Parsed | None:
             )
         if kind == "m.room.power_levels" and envelope.state_key == "":
             return _power_levels(envelope.content, common)
+        if kind in POLL_RESPONSE_TYPES or kind in POLL_END_TYPES:
+            return _poll_event(kind, envelope, common)
     except (ValidationError, ValueError, OverflowError):
         return None
     return None
+
+
+def _poll_event(kind: str, envelope: _Envelope, common: dict[str, Any]) -> Parsed | None:
+    """A poll response or end; one that does not fit is logged (it was meant for a poll,
+    perhaps the bot's) and is not for the bot."""
+    try:
+        if kind in POLL_END_TYPES:
+            end = _PollEndContent.model_validate(envelope.content)
+            return PollEnd(
+                **common, poll=end.relates_to.event_id, sent_ms=envelope.origin_server_ts
+            )
+        response = _PollResponseContent.model_validate(envelope.content)
+    except ValidationError as error:
+        log.info(
+            "Malformed %s %s skipped: %s",
+            kind,
+            envelope.event_id,
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in error.errors()),
+            extra={"event_id": envelope.event_id},
+        )
+        return None
+    chosen = response.chosen()
+    if chosen is None:
+        log.info("%s %s names no answers; skipped", kind, envelope.event_id)
+        return None
+    return PollResponse(
+        **common,
+        poll=response.relates_to.event_id,
+        answers=tuple(chosen),
+        sent_ms=envelope.origin_server_ts,
+    )
 
 
 def _previous_membership(unsigned: _Unsigned | None) -> str | None:

@@ -17,6 +17,7 @@ from handlers.effects import (
     Announce,
     CardChanged,
     CreateChallengeRoom,
+    EndPoll,
     Invite,
     Outcome,
     PlaceInSpace,
@@ -26,6 +27,7 @@ from handlers.effects import (
     SendRoom,
     SendRoomFile,
     SetRoomProfile,
+    StartPoll,
 )
 from handlers.settings import BotSettings
 from storage import Store
@@ -111,6 +113,17 @@ async def enqueue_outcome(
         elif isinstance(effect, PlaceInSpace):
             payload = {"challenge_id": effect.challenge_id, "order": effect.order}
             await store.outbox.enqueue("space_child", payload, now, lane="space")
+        elif isinstance(effect, StartPoll):
+            payload = {
+                "poll_id": effect.poll_id,
+                "question": effect.question,
+                "answers": [list(answer) for answer in effect.answers],
+            }
+            await store.outbox.enqueue("poll_start", payload, now, room_id=effect.room_id)
+        elif isinstance(effect, EndPoll):
+            # After the start in the room's lane: the end is sent once the start is.
+            payload = {"poll_id": effect.poll_id, "text": render(effect.summary)["body"]}
+            await store.outbox.enqueue("poll_end", payload, now, room_id=effect.room_id)
         elif isinstance(effect, CreateChallengeRoom):
             lane = f"create:{effect.challenge_id}"
             await store.outbox.enqueue("create_challenge_room", asdict(effect), now, lane=lane)

@@ -19,7 +19,16 @@ from typing import Any
 from nio import AsyncClient, MatrixRoom, MegolmEvent
 
 from bot.clock import BotClock
-from bot.content import Incoming, Message, Reaction, Redaction, judged_at, parse
+from bot.content import (
+    Incoming,
+    Message,
+    PollEnd,
+    PollResponse,
+    Reaction,
+    Redaction,
+    judged_at,
+    parse,
+)
 from bot.effects import enqueue_outcome
 from bot.logs import log_failure
 from bot.metrics import Metrics
@@ -30,6 +39,7 @@ from handlers.commands.general import undecryptable
 from handlers.commands.ideas import unvote_by_redaction, vote_by_reaction
 from handlers.dispatch import Dispatcher, Sender
 from handlers.effects import Outcome
+from handlers.polls import ended_by_event, respond
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -123,7 +133,13 @@ class EventHandler:
             await self._guard(room, event.event_id, lambda: self._undecryptable(room, event))
             return False
         parsed = parse(getattr(event, "source", None))
-        if parsed is None or parsed.sender == self.client.user_id:
+        if parsed is None:
+            return False
+        own = parsed.sender == self.client.user_id
+        if isinstance(parsed, PollEnd):
+            if not own:  # only the bot ends its polls (one ended with its account elsewhere too)
+                return False
+        elif own:  # the bot's own doing
             return False
         started = time.perf_counter()
         handled = await self._guard(
@@ -184,6 +200,27 @@ class EventHandler:
                 event,
                 lambda sender: self.dispatcher.run(
                     sender, lambda ctx: unvote_by_redaction(ctx, redacts)
+                ),
+                always_mark=True,
+            )
+        if isinstance(event, PollResponse):
+            poll, response_id = event.poll, event.event_id
+            answers, sent_ms = event.answers, self.clock.of_homeserver_ms(event.sent_ms)
+            return await self._handle(
+                room,
+                event,
+                lambda sender: self.dispatcher.run(
+                    sender, lambda ctx: respond(ctx, poll, response_id, answers, sent_ms)
+                ),
+                always_mark=True,
+            )
+        if isinstance(event, PollEnd):
+            poll, ended_at = event.poll, self.clock.of_homeserver(event.sent_at)
+            return await self._handle(
+                room,
+                event,
+                lambda sender: self.dispatcher.run(
+                    sender, lambda ctx: ended_by_event(ctx, poll, ended_at)
                 ),
                 always_mark=True,
             )

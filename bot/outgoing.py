@@ -24,6 +24,7 @@ from nio import (
 from bot.delivery import Record
 from bot.effects import enqueue_outcome
 from bot.homeserver import Permanent, Retry, raise_for
+from bot.polls import POLL_END_TYPE, POLL_START_TYPE, end_content, start_content
 from bot.rooms import Rooms
 from handlers.commands.challenges import challenge_room_created
 from handlers.dispatch import utc_now
@@ -85,6 +86,15 @@ class Outgoing:
             await self._room_ready(room_id)  # an encrypted room takes an encrypted file
             content = await self._upload_file(room_id, payload)
             return await self._send(room_id, content, txn_id)
+        if item.kind == "poll_start":
+            if item.room_id is None:
+                raise Permanent("a poll without a room")
+            return await self._poll_start(item.room_id, payload, txn_id)
+        if item.kind == "poll_end":
+            if item.room_id is None:
+                raise Permanent("a poll's end without a room")
+            await self._poll_end(item.room_id, payload, txn_id)
+            return None
         if item.kind == "redact":
             if item.room_id is None:
                 raise Permanent("a redaction without a room")
@@ -144,15 +154,9 @@ class Outgoing:
         edit_of: int | None = None,
     ) -> Record | None:
         """Send a message; a card, or the edit of one, is recorded once it is sent."""
-        await self._room_ready(room_id)
-        response = await self.client.room_send(
-            room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=True
-        )
-        if not isinstance(response, RoomSendResponse):
-            raise_for(response)
+        event_id = await self._send_event(room_id, "m.room.message", content, txn_id)
         if card is None and edit_of is None:
             return None
-        event_id = str(response.event_id)
 
         async def record_card() -> None:
             if card is not None:
@@ -161,6 +165,39 @@ class Outgoing:
                 await self.store.cards.add_edit(event_id, edit_of, room_id)
 
         return record_card
+
+    async def _send_event(
+        self, room_id: str, event_type: str, content: dict[str, Any], txn_id: str
+    ) -> str:
+        """Send one event (encrypted where the room is); its event id."""
+        await self._room_ready(room_id)
+        response = await self.client.room_send(
+            room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
+        )
+        if not isinstance(response, RoomSendResponse):
+            raise_for(response)
+        return str(response.event_id)
+
+    async def _poll_start(self, room_id: str, payload: dict[str, Any], txn_id: str) -> Record:
+        """Start a poll; its start event is recorded in the transaction that marks it sent."""
+        answers = [(str(answer_id), str(text)) for answer_id, text in payload["answers"]]
+        content = start_content(payload["question"], answers)
+        event_id = await self._send_event(room_id, POLL_START_TYPE, content, txn_id)
+        poll_id = int(payload["poll_id"])
+
+        async def record_start() -> None:
+            await self.store.polls.set_start_event(poll_id, event_id)
+
+        return record_start
+
+    async def _poll_end(self, room_id: str, payload: dict[str, Any], txn_id: str) -> None:
+        """End a poll; its start went before it in the room's lane, so it is recorded."""
+        async with self.store.db.transaction():
+            poll = await self.store.polls.get(int(payload["poll_id"]))
+        if poll is None or poll.start_event_id is None:
+            raise Permanent(f"poll {payload['poll_id']} was never started in its room")
+        content = end_content(poll.start_event_id, payload["text"])
+        await self._send_event(room_id, POLL_END_TYPE, content, txn_id)
 
     async def _redact(self, room_id: str, event_id: str, txn_id: str) -> None:
         response = await self.client.room_redact(room_id, event_id, tx_id=txn_id)

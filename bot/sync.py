@@ -57,6 +57,12 @@ HANDLED_TYPES = [
     "m.room.power_levels",
     "m.room.encryption",
     "m.room.name",
+    # Poll responses and ends (MSC3381) under both names; in an encrypted room they come as
+    # m.room.encrypted, and nio hands over the decrypted event with its type and content.
+    "org.matrix.msc3381.poll.response",
+    "m.poll.response",
+    "org.matrix.msc3381.poll.end",
+    "m.poll.end",
 ]
 #: How far before the last checkpoint a gap fill looks; replays are harmless, misses are not.
 GAP_MARGIN_MS = 5 * 60 * 1000

@@ -7,6 +7,7 @@ from handlers.commands import (
     general,
     ideas,
     moderation,
+    polls,
     privacy,
     results,
     status,
@@ -24,6 +25,7 @@ def build_registry() -> CommandRegistry:
         abuse.router,
         privacy.router,
         results.router,
+        polls.router,
         dialogue.router,
         status.router,
     ):

@@ -102,6 +102,26 @@ class PlaceInSpace:
     order: str
 
 
+@dataclass(frozen=True)
+class StartPoll:
+    """A poll in a challenge's room, one answer per person; its start event is recorded once
+    sent, so that responses can be matched to it."""
+
+    poll_id: int
+    room_id: str
+    question: str
+    answers: tuple[tuple[str, str], ...]  # (answer id, text), in order
+
+
+@dataclass(frozen=True)
+class EndPoll:
+    """The end of a poll, referencing its start event, with its result as the text."""
+
+    poll_id: int
+    room_id: str
+    summary: Reply
+
+
 Effect = (
     SendDirect
     | SendDirectFile
@@ -114,6 +134,8 @@ Effect = (
     | Redact
     | SetRoomProfile
     | PlaceInSpace
+    | StartPoll
+    | EndPoll
 )
 
 

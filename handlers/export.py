@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from storage import Store
+from storage import PollResult, Store
 
 IDEA_FIELDS = (
     "id",
@@ -23,6 +23,10 @@ IDEA_FIELDS = (
 )
 
 
+#: The CSV's last column: the idea's count in the challenge's latest poll (empty: not in one).
+POLL_COLUMN = "poll_votes"
+
+
 class UnknownChallenge(LookupError):
     pass
 
@@ -35,7 +39,8 @@ async def export_data(
     Authors' Matrix IDs are personal data: they are left out (``null``) unless asked for.
     Hidden ideas, withdrawn ones (their author took them back) and, in a pre-moderated
     challenge, those no moderator let through are left out; a ``duplicate_of`` that points to
-    an idea left out is ``null``.
+    an idea left out is ``null``. ``poll`` is the result of the challenge's latest poll (counted
+    as of now while it runs), among the ideas published; ``null`` when there was none.
     """
     if slug is None:
         challenges = await store.challenges.list(open_only=False)
@@ -48,6 +53,7 @@ async def export_data(
     for challenge in challenges:
         ideas = await store.ideas.published_in_challenge(challenge.id)
         published = {idea.id for idea in ideas}
+        poll = await store.polls.latest_result(challenge.id)
         result.append(
             {
                 "slug": challenge.slug,
@@ -75,9 +81,23 @@ async def export_data(
                     }
                     for idea in ideas
                 ],
+                "poll": None if poll is None else _poll(poll, published),
             }
         )
     return {"challenges": result}
+
+
+def _poll(poll: PollResult, published: set[int]) -> dict[str, Any]:
+    return {
+        "started_at": poll.started_at.isoformat(),
+        "ended_at": _iso(poll.ended_at),
+        "voters": poll.voters,
+        "answers": [
+            {"idea_id": answer.idea_id, "title": answer.title, "count": answer.count}
+            for answer in poll.answers
+            if answer.idea_id in published
+        ],
+    }
 
 
 def to_json(data: dict[str, Any]) -> str:
@@ -85,13 +105,21 @@ def to_json(data: dict[str, Any]) -> str:
 
 
 def to_csv(data: dict[str, Any]) -> str:
-    """One row per idea, with the challenge's slug first."""
+    """One row per idea, with the challenge's slug first and its poll count last."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("challenge", *IDEA_FIELDS))
+    writer.writerow(("challenge", *IDEA_FIELDS, POLL_COLUMN))
     for challenge in data["challenges"]:
+        poll = challenge["poll"]
+        counts = {} if poll is None else {a["idea_id"]: a["count"] for a in poll["answers"]}
         for idea in challenge["ideas"]:
-            writer.writerow((challenge["slug"], *(_cell(idea[field]) for field in IDEA_FIELDS)))
+            writer.writerow(
+                (
+                    challenge["slug"],
+                    *(_cell(idea[field]) for field in IDEA_FIELDS),
+                    _cell(counts.get(idea["id"])),
+                )
+            )
     return buffer.getvalue()
 
 

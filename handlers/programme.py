@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from handlers.effects import Announce, Effect, Outcome, PlaceInSpace, SendRoom
 from handlers.i18n import Catalogue, Moment
 from handlers.policy import Phase, listed, phase, seen_by_all
+from handlers.polls import end_poll, ends_polls
 from handlers.reply import Bold, Code, Inline, Items, Reply, Text
 from handlers.settings import BotSettings, ProgrammeSettings
 from storage import Challenge, Firing, IdeaStatus, ScheduleKind, Store
@@ -110,8 +111,17 @@ async def fire_due(
         if not await store.schedule.mark_done(firing, now):
             continue
         challenge = await store.challenges.get(firing.challenge_id)
+        if challenge is None:
+            continue
+        if not firing.kind.is_reminder and ends_polls(firing.kind, challenge):
+            # The last deadline ends a running poll, even of a challenge closed by hand.
+            running = await store.polls.running(challenge.id)
+            if running is not None:
+                ended = await end_poll(store, catalogue, settings, running, firing.deadline_at)
+                if ended is not None:
+                    outcomes.append(ended)
         # Closed by hand: passed over for good (reopening plans again what is still ahead).
-        if challenge is None or not challenge.is_open:
+        if not challenge.is_open:
             continue
         if firing.kind.is_reminder:
             if now >= firing.deadline_at:  # too late to remind: the closing says it all

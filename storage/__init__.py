@@ -18,6 +18,10 @@ from storage.models import (
     Idea,
     IdeaStatus,
     OutboxItem,
+    Poll,
+    PollAnswer,
+    PollAnswerCount,
+    PollResult,
     ScheduleKind,
 )
 from storage.repositories import IdeaOrder, Store
@@ -39,6 +43,10 @@ __all__ = [
     "IdeaOrder",
     "IdeaStatus",
     "OutboxItem",
+    "Poll",
+    "PollAnswer",
+    "PollAnswerCount",
+    "PollResult",
     "ScheduleKind",
     "SchemaMismatch",
     "Store",

@@ -29,6 +29,9 @@ class Migration:
     step: Callable[[Statements], Awaitable[None]] | None = None
 
 
+#: The migration that adds polls: its number is kept here alone (fixtures and tests read it).
+POLLS = 14
+
 #: Where a deadline typed as a bare date was meant before deadlines had a time zone of their own.
 LEGACY_ZONE = ZoneInfo("Europe/Brussels")
 
@@ -353,5 +356,53 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX schedule_pending ON schedule (deadline_at) WHERE done_at IS NULL;
         """,
         step=_deadlines_to_instants,
+    ),
+    Migration(
+        POLLS,
+        "final polls: their answers, each person's latest response, and the result at the end",
+        """
+        -- A poll among a challenge's ideas in its room (MSC3381). start_event_id is set once
+        -- the start event is sent; responses reference it. ended_at (ISO 8601, UTC) is when it
+        -- ended: responses sent after it do not count; voters is then the result, frozen.
+        CREATE TABLE polls (
+            id              INTEGER PRIMARY KEY,
+            challenge_id    INTEGER NOT NULL REFERENCES challenges (id),
+            room_id         TEXT NOT NULL,
+            started_by      TEXT NOT NULL,
+            started_at      TEXT NOT NULL,
+            start_event_id  TEXT UNIQUE,
+            ended_at        TEXT,
+            voters          INTEGER CHECK (voters IS NULL OR voters >= 0),
+            CHECK ((ended_at IS NULL) = (voters IS NULL))
+        );
+        -- One running poll per challenge.
+        CREATE UNIQUE INDEX polls_running ON polls (challenge_id) WHERE ended_at IS NULL;
+        CREATE INDEX polls_by_challenge ON polls (challenge_id, id);
+
+        -- The answers as asked (the idea's title then), in order; count is the result.
+        CREATE TABLE poll_answers (
+            poll_id    INTEGER NOT NULL REFERENCES polls (id),
+            answer_id  TEXT NOT NULL,
+            position   INTEGER NOT NULL,
+            idea_id    INTEGER NOT NULL REFERENCES ideas (id),
+            title      TEXT NOT NULL,
+            count      INTEGER CHECK (count IS NULL OR count >= 0),
+            PRIMARY KEY (poll_id, answer_id),
+            UNIQUE (poll_id, position)
+        ) WITHOUT ROWID;
+        CREATE INDEX poll_answers_by_idea ON poll_answers (idea_id);
+
+        -- Each person's latest response (by origin_server_ts, in ms; then by event id);
+        -- answer_id NULL: withdrawn (an empty response) or spoiled (an answer not in the poll).
+        CREATE TABLE poll_responses (
+            poll_id    INTEGER NOT NULL REFERENCES polls (id),
+            voter      TEXT NOT NULL,
+            event_id   TEXT NOT NULL,
+            sent_ms    INTEGER NOT NULL,
+            answer_id  TEXT,
+            PRIMARY KEY (poll_id, voter)
+        ) WITHOUT ROWID;
+        CREATE INDEX poll_responses_by_voter ON poll_responses (voter);
+        """,
     ),
 )

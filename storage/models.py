@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -133,3 +134,48 @@ class Firing(Record):
     challenge_id: int
     kind: ScheduleKind
     deadline_at: datetime
+
+
+class Poll(Record):
+    """A final poll among a challenge's ideas, in its room (MSC3381)."""
+
+    id: int
+    challenge_id: int
+    room_id: str
+    started_by: str
+    started_at: datetime
+    #: The start event, once sent: responses reference it.
+    start_event_id: str | None
+    #: When it ended (responses sent after it do not count); None while it runs.
+    ended_at: datetime | None
+
+    @property
+    def running(self) -> bool:
+        return self.ended_at is None
+
+
+class PollAnswer(Record):
+    """One answer of a poll as it was asked: the answer's id in the poll events, its idea."""
+
+    answer_id: str
+    idea_id: int
+    title: str
+
+
+@dataclass(frozen=True)
+class PollAnswerCount:
+    idea_id: int
+    title: str
+    count: int
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """A poll's outcome: frozen at its end, or counted as of now while it runs. ``voters`` is
+    how many people's answers count (one each); ``answers`` in the order they were asked."""
+
+    challenge_id: int
+    started_at: datetime
+    ended_at: datetime | None
+    voters: int
+    answers: tuple[PollAnswerCount, ...]

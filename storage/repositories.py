@@ -22,6 +22,7 @@ from storage.models import (
     OutboxItem,
     ScheduleKind,
 )
+from storage.polls import PollRepository
 from storage.upkeep import Upkeep
 
 IdeaOrder = Literal["top", "new"]
@@ -557,6 +558,7 @@ class PersonalDataRepository:
         ("reports", "reason"),
         ("dialogues", "data"),
         ("outbox", "failed"),
+        ("poll_answers", "title"),
     )
 
     def __init__(self, db: Database) -> None:
@@ -620,6 +622,15 @@ class PersonalDataRepository:
                 WHERE instr(event_id, ?) > 0 ORDER BY handled_at""",
             (user_id,),
         )
+        poll_responses = await self._db.fetch_all(
+            """SELECT c.slug AS challenge, r.poll_id, a.idea_id, r.event_id, r.sent_ms
+                 FROM poll_responses r
+                 JOIN polls p ON p.id = r.poll_id
+                 JOIN challenges c ON c.id = p.challenge_id
+                 LEFT JOIN poll_answers a ON a.poll_id = r.poll_id AND a.answer_id = r.answer_id
+                WHERE r.voter = ? ORDER BY r.poll_id""",
+            (user_id,),
+        )
         return {
             "user_id": user_id,
             "language": language,
@@ -639,6 +650,7 @@ class PersonalDataRepository:
             "confirmations": [dict(row) for row in confirmations],
             "undecrypted_messages": [dict(row) for row in waiting],
             "undecryptable_notices": [dict(row) for row in explained],
+            "poll_responses": [dict(row) for row in poll_responses],
         }
 
     async def erase(self, user_id: str, *, delete_ideas: bool, placeholder: str) -> Erasure:
@@ -665,6 +677,7 @@ class PersonalDataRepository:
             ("direct_rooms", "user_id"),
             ("confirmations", "user_id"),
             ("dialogues", "user_id"),
+            ("poll_responses", "voter"),
         ):
             await db.execute(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
         # Encrypted messages from them waiting for a key, and the keys of "could not decrypt"
@@ -684,6 +697,14 @@ class PersonalDataRepository:
                 taken_down += await take_down_cards(db, idea_id)
                 for table in ("votes", "reaction_votes", "reports"):
                     await db.execute(f"DELETE FROM {table} WHERE idea_id = ?", (idea_id,))
+                # A poll's answer for the idea goes; whoever chose it chose nothing.
+                await db.execute(
+                    """UPDATE poll_responses SET answer_id = NULL
+                        WHERE (poll_id, answer_id) IN
+                              (SELECT poll_id, answer_id FROM poll_answers WHERE idea_id = ?)""",
+                    (idea_id,),
+                )
+                await db.execute("DELETE FROM poll_answers WHERE idea_id = ?", (idea_id,))
                 await db.execute(
                     "UPDATE audit_log SET idea_id = NULL WHERE idea_id = ?", (idea_id,)
                 )
@@ -702,6 +723,7 @@ class PersonalDataRepository:
             ("audit_log", "subject"),
             ("challenges", "created_by"),
             ("blocked_users", "blocked_by"),
+            ("polls", "started_by"),
         ):
             await db.execute(
                 f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (placeholder, user_id)
@@ -1297,3 +1319,4 @@ class Store:
         self.stats = StatsRepository(db)
         self.upkeep = Upkeep(db)
         self.schedule = ScheduleRepository(db)
+        self.polls = PollRepository(db)

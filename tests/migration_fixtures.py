@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from storage import Database
-from storage.migrations import MIGRATIONS
+from storage.migrations import MIGRATIONS, POLLS
 
 AT = "2026-03-01T10:00:00+00:00"
 LATER = "2026-03-02T10:00:00+00:00"
@@ -258,6 +258,43 @@ def _rows(version: int) -> list[tuple[str, dict[str, Any]]]:
                 ("reminder_voting", VOTING_DEADLINE_AT),
                 ("close_voting", VOTING_DEADLINE_AT),
             )
+        ]
+    if version >= POLLS:  # a final poll, ended, and one person's response to it
+        rows += [
+            (
+                "polls",
+                {
+                    "id": 1,
+                    "challenge_id": 1,
+                    "room_id": CHALLENGE_ROOM,
+                    "started_by": "@mod:localhost",
+                    "started_at": AT,
+                    "start_event_id": "$poll-start-1",
+                    "ended_at": LATER,
+                    "voters": 1,
+                },
+            ),
+            (
+                "poll_answers",
+                {
+                    "poll_id": 1,
+                    "answer_id": "idea-1",
+                    "position": 0,
+                    "idea_id": 1,
+                    "title": "Fietsstraten",
+                    "count": 1,
+                },
+            ),
+            (
+                "poll_responses",
+                {
+                    "poll_id": 1,
+                    "voter": "@bob:localhost",
+                    "event_id": "$poll-response-1",
+                    "sent_ms": 1772445600000,
+                    "answer_id": "idea-1",
+                },
+            ),
         ]
     return rows
 

@@ -25,6 +25,7 @@ AREAS = (
     "e2e",
     "export",
     "stats",
+    "poll",
     "dialogue",
     "health",
     "audit",

@@ -18,6 +18,8 @@ from bot.clock import BotClock
 from bot.content import (
     Membership,
     Message,
+    PollEnd,
+    PollResponse,
     PowerLevels,
     Reaction,
     Redaction,
@@ -194,6 +196,70 @@ def test_moderator_levels_follow_the_timeline() -> None:
     assert not roles.is_moderator("@helper:x", start + timedelta(seconds=5))
 
 
+POLL = {"rel_type": "m.reference", "event_id": "$poll"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "answers"),
+    [
+        # Element Web and Element X: the unstable type and block.
+        (
+            "org.matrix.msc3381.poll.response",
+            {"m.relates_to": POLL, "org.matrix.msc3381.poll.response": {"answers": ["a"]}},
+            ("a",),
+        ),
+        # The stable form of MSC3381, and the draft's block that matrix-js-sdk reads.
+        ("m.poll.response", {"m.relates_to": POLL, "m.selections": ["b", "a"]}, ("b", "a")),
+        ("m.poll.response", {"m.relates_to": POLL, "m.poll.response": {"answers": []}}, ()),
+        ("org.matrix.msc3381.poll.response", {"m.relates_to": POLL, "m.selections": []}, ()),
+    ],
+)
+def test_poll_responses_under_every_name(
+    kind: str, content: dict[str, Any], answers: tuple[str, ...]
+) -> None:
+    parsed = parse(event(kind, content))
+    assert isinstance(parsed, PollResponse)
+    assert (parsed.poll, parsed.answers, parsed.sent_ms) == ("$poll", answers, NOW_MS)
+
+
+@pytest.mark.parametrize("kind", ["org.matrix.msc3381.poll.end", "m.poll.end"])
+def test_poll_ends_under_both_names(kind: str) -> None:
+    parsed = parse(event(kind, {"m.relates_to": POLL, "m.text": [{"body": "Ended"}]}))
+    assert isinstance(parsed, PollEnd) and parsed.poll == "$poll"
+
+
+RESPONSE = "org.matrix.msc3381.poll.response"
+
+
+@pytest.mark.parametrize(
+    ("kind", "content"),
+    [
+        (RESPONSE, {RESPONSE: {"answers": ["a"]}}),  # no relation
+        (RESPONSE, {"m.relates_to": None, RESPONSE: {"answers": ["a"]}}),
+        (RESPONSE, {"m.relates_to": "$poll", RESPONSE: {"answers": ["a"]}}),
+        (
+            RESPONSE,
+            {"m.relates_to": {**POLL, "rel_type": "m.annotation"}, RESPONSE: {"answers": ["a"]}},
+        ),
+        (RESPONSE, {"m.relates_to": {**POLL, "event_id": 5}, RESPONSE: {"answers": ["a"]}}),
+        (RESPONSE, {"m.relates_to": POLL, RESPONSE: {"answers": "a"}}),
+        (RESPONSE, {"m.relates_to": POLL, RESPONSE: {"answers": [1]}}),
+        (RESPONSE, {"m.relates_to": POLL, RESPONSE: {"answers": None}}),
+        (RESPONSE, {"m.relates_to": POLL, RESPONSE: []}),
+        (RESPONSE, {"m.relates_to": POLL}),  # no answers at all
+        ("m.poll.response", {"m.relates_to": POLL, "m.selections": {"a": 1}}),
+        ("m.poll.end", {"m.relates_to": {"event_id": "$poll"}}),
+        ("org.matrix.msc3381.poll.end", {"org.matrix.msc3381.poll.end": {}}),
+    ],
+)
+def test_a_malformed_poll_event_is_logged_and_skipped(
+    kind: str, content: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="bot.content"):
+        assert parse(event(kind, content)) is None
+    assert any(kind in record.getMessage() for record in caplog.records)
+
+
 # -- the real event handler, fed whatever a room member could send ---------------------------
 
 json_values = st.recursive(
@@ -221,15 +287,33 @@ known_keys = st.sampled_from(
         "membership",
         "is_direct",
         "users",
+        "org.matrix.msc3381.poll.response",
+        "m.poll.response",
+        "m.selections",
+        "answers",
     ]
 )
 contents = st.dictionaries(
     known_keys,
-    json_values | st.just("m.annotation") | st.just("👍") | st.just("!vote 1"),
+    json_values
+    | st.just("m.annotation")
+    | st.just("m.reference")
+    | st.just("👍")
+    | st.just("!vote 1"),
     max_size=5,
 )
 kinds = st.sampled_from(
-    ["m.room.message", "m.reaction", "m.room.redaction", "m.room.member", "m.room.power_levels"]
+    [
+        "m.room.message",
+        "m.reaction",
+        "m.room.redaction",
+        "m.room.member",
+        "m.room.power_levels",
+        "org.matrix.msc3381.poll.response",
+        "m.poll.response",
+        "org.matrix.msc3381.poll.end",
+        "m.poll.end",
+    ]
 )
 
 

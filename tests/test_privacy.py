@@ -105,7 +105,16 @@ async def everything_about_alice(bot: Harness) -> tuple[int, int]:
     await queued(bot, MODERATOR, f"!hide {idea} Reported by {ALICE} herself", moderator=True)
     await queued(bot, MODERATOR, f"!unhide {idea}", moderator=True)
     await queued(bot, ALICE, "!idea")  # a guided submission in progress
+    await queued(bot, MODERATOR, f"!accept {idea}", moderator=True)
+    await queued(bot, MODERATOR, f"!accept {other}", moderator=True)
+    await queued(bot, MODERATOR, "!poll mobility", moderator=True)  # a poll with her idea
     async with bot.db.transaction():
+        poll = await bot.store.polls.running(1)
+        assert poll is not None
+        await bot.store.polls.set_start_event(poll.id, "$poll-start")
+        await bot.store.polls.record_response(
+            poll.id, ALICE, event_id="$alice-answer", sent_ms=1, answer_id=f"idea-{other}"
+        )
         await bot.store.cards.add("$card-of-bob", other, PUBLIC_ROOM)
         await bot.store.votes.record_reaction("$alice-thumb", other, ALICE)
         await bot.store.undecrypted.add(

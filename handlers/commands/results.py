@@ -58,7 +58,7 @@ async def export(ctx: Context, challenge: str | None, format: str | None, author
     "stats", aliases=("cijfers",), params=(Param("challenge", Kind.SLUG, required=False),)
 )
 async def stats(ctx: Context, challenge: str | None) -> Outcome:
-    """Participation: people, ideas and votes. Moderators get them by status and per week, for
+    """Participation: people, ideas, votes and poll responses. Moderators get them by status and per week, for
     any challenge; others the totals of what everyone may see, for open challenges."""
     if challenge is not None or ctx.room_challenge is not None:
         targets = [await find_challenge(ctx, challenge)]
@@ -90,6 +90,9 @@ async def _figures(ctx: Context, challenge: Challenge) -> Reply:
             votes=figures.votes,
         )
     )
+    poll = await ctx.store.polls.latest_result(challenge.id)
+    if poll is not None:
+        reply += ctx.reply("stats.poll", count=poll.voters)
     if not ctx.is_moderator:
         return reply
     statuses = [

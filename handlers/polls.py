@@ -1,0 +1,149 @@
+"""Final polls among a challenge's ideas (MSC3381): which answers a poll has, how a response
+is read, and what its end says. Transport-free: the bot layer builds and sends the events.
+
+A poll ends once: at the challenge's last deadline (its voting deadline, or the submission
+deadline when there is none) through the programme's schedule, with ``!poll end``, or with a
+poll end event the bot itself sent. Its result is written down at that moment (the counting
+rule is ``storage.polls``'), and a response that comes later, or was sent after the last
+deadline, is not counted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from handlers.context import Context
+from handlers.effects import Announce, Effect, EndPoll, Outcome, SendRoom
+from handlers.i18n import Catalogue
+from handlers.reply import Bold, Code, Items, Reply, Text
+from handlers.settings import BotSettings
+from storage import Challenge, Poll, PollResult, ScheduleKind, Store
+from storage.polls import to_ms
+
+#: Element shows no more answers than this, and MSC3381 truncates a poll to it.
+MAX_ANSWERS = 20
+#: Every poll the bot starts lets each person choose one answer.
+MAX_SELECTIONS = 1
+
+
+def answer_id(idea_id: int) -> str:
+    """The opaque id of an idea's answer in the poll events."""
+    return f"idea-{idea_id}"
+
+
+def final_deadline(challenge: Challenge) -> datetime | None:
+    """When a poll of the challenge ends by itself: its last deadline, if it has one."""
+    return challenge.voting_deadline_at or challenge.submission_deadline_at
+
+
+def ends_polls(kind: ScheduleKind, challenge: Challenge) -> bool:
+    """Whether this closing of the schedule is the challenge's last deadline."""
+    if kind is ScheduleKind.CLOSE_VOTING:
+        return True
+    return kind is ScheduleKind.CLOSE_SUBMISSION and challenge.voting_deadline_at is None
+
+
+async def respond(
+    ctx: Context, start_event_id: str, event_id: str, answers: tuple[str, ...], sent_ms: int
+) -> Outcome | None:
+    """A person's response (event ``event_id``) to a poll of the bot's; nothing is said back
+    (a poll is answered by the click itself).
+
+    Responses to other polls, to an ended poll, or sent after the last deadline change
+    nothing. Of the answers the first counts (one per person); an empty response withdraws,
+    and one naming an answer the poll does not have is spoiled: it counts for nothing, and
+    replaces the person's earlier answer, as MSC3381 says.
+    """
+    poll = await ctx.store.polls.by_start_event(start_event_id)
+    if poll is None or not poll.running or poll.room_id != ctx.room_id:
+        return None
+    challenge = await ctx.store.challenges.get(poll.challenge_id)
+    deadline = None if challenge is None else final_deadline(challenge)
+    if deadline is not None and sent_ms > to_ms(deadline):
+        return None
+    known = {answer.answer_id for answer in await ctx.store.polls.answers(poll.id)}
+    chosen = answers[:MAX_SELECTIONS]
+    await ctx.store.polls.record_response(
+        poll.id,
+        ctx.sender,
+        event_id=event_id,
+        sent_ms=sent_ms,
+        answer_id=chosen[0] if chosen and chosen[0] in known else None,
+    )
+    return None
+
+
+async def ended_by_event(ctx: Context, start_event_id: str, at: datetime) -> Outcome | None:
+    """The bot's own poll end event (sent by the bot, or by someone with its account): a poll
+    still running ends at that event's time. The end the bot sent itself finds it ended."""
+    poll = await ctx.store.polls.by_start_event(start_event_id)
+    if poll is None or not poll.running or poll.room_id != ctx.room_id:
+        return None
+    return await end_poll(ctx.store, ctx.catalogue, ctx.settings, poll, at, send_end_event=False)
+
+
+async def end_poll(
+    store: Store,
+    catalogue: Catalogue,
+    settings: BotSettings,
+    poll: Poll,
+    at: datetime,
+    *,
+    send_end_event: bool = True,
+    post_in_room: bool = True,
+    announce: bool = True,
+) -> Outcome | None:
+    """End the poll at ``at``: count, keep the result, and say it: the poll's end event with
+    the result as its text, the result as a message in the room (``post_in_room``) and to
+    the moderators (``announce``). None when the poll had ended already. Call inside a
+    transaction and queue the outcome in it."""
+    result = await store.polls.end(poll.id, at)
+    challenge = await store.challenges.get(poll.challenge_id)
+    if result is None or challenge is None:
+        return None
+    summary = result_reply(catalogue, settings.language, challenge, result)
+    effects: list[Effect] = []
+    if send_end_event:
+        effects.append(EndPoll(poll.id, poll.room_id, summary))
+    if post_in_room:
+        effects.append(SendRoom(poll.room_id, summary))
+    if announce:
+        effects.append(Announce(Reply.of(Code(challenge.slug)) + summary))
+    return Outcome(effects=tuple(effects))
+
+
+def ranked(result: PollResult) -> list[tuple[int, int, str]]:
+    """(count, idea, title) of each answer, most chosen first; a tie keeps the poll's order."""
+    order = sorted(enumerate(result.answers), key=lambda entry: (-entry[1].count, entry[0]))
+    return [(answer.count, answer.idea_id, answer.title) for _position, answer in order]
+
+
+def result_reply(
+    catalogue: Catalogue, language: str, challenge: Challenge, result: PollResult
+) -> Reply:
+    """The result in words: how many answered, and each answer's count, most chosen first."""
+    title = Bold(Text(challenge.title))
+    header_key = "poll.result_header" if result.ended_at is not None else "poll.standing_header"
+    reply = Reply.of(catalogue.span(language, header_key, title=title, count=result.voters))
+    lines = ranked(result)
+    if lines:
+        reply += Reply.of(
+            Items(
+                tuple(
+                    catalogue.span(
+                        language,
+                        "poll.result_line",
+                        id=Code(f"#{idea_id}"),
+                        title=Bold(Text(answer_title)),
+                        count=count,
+                    )
+                    for count, idea_id, answer_title in lines
+                )
+            )
+        )
+    top = [line for line in lines if line[0] == lines[0][0]] if lines and lines[0][0] else []
+    if len(top) == 1:
+        reply += Reply.of(catalogue.span(language, "poll.result_top", title=Bold(Text(top[0][2]))))
+    elif top:
+        reply += Reply.of(catalogue.span(language, "poll.result_tie", count=len(top)))
+    return reply
