@@ -234,6 +234,8 @@ async def closing_summary(
 
     def summary(counted: list[IdeaStatus]) -> Reply:
         by_status = Counter(counted)
+        if not counted:
+            return Reply.of(headline, catalogue.span(language, "programme.summary_no_ideas"))
         reply = Reply.of(
             headline,
             catalogue.span(language, "programme.summary_ideas", count=len(counted)),

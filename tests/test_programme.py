@@ -482,3 +482,12 @@ async def test_an_edit_that_moves_a_deadline_moves_the_room_in_the_space(bot: Ha
     assert places(edited) == ["a"]
     renamed = await bot.say(MODERATOR, "!challenge edit mobility Another title", moderator=True)
     assert places(renamed) == []
+
+
+async def test_the_closing_of_a_challenge_without_ideas_says_so(bot: Harness) -> None:
+    await new_challenge(bot, options="--deadline=2026-03-05")
+    bot.clock.now = END_OF_MARCH_5 + timedelta(minutes=1)
+    (closed,) = await fire(bot)
+    (room_text,) = room_texts([closed])
+    assert says("nl", "programme.summary_no_ideas") in room_text
+    assert says("nl", "programme.summary_ideas", count=0) not in room_text
