@@ -23,6 +23,7 @@ from bot.dialogues import DialogueSweeper
 from bot.events import EventHandler
 from bot.health import Health
 from bot.homeserver import Reachability
+from bot.identity import IdentityChecker
 from bot.logs import log_failure
 from bot.metrics import Metrics
 from bot.monitoring import MonitoringServer
@@ -61,8 +62,17 @@ class BotApp:
             observe=self.metrics.observe_command,
             status=self._status,
             programme=config.programme,
+            identity=config.identity,
+            server_name=config.server_name,
         )
         self.client = make_client(config)
+        self.identity = IdentityChecker(
+            self.client,
+            self.store,
+            config.identity,
+            server_name=config.server_name,
+            clock=lambda: self.dispatcher.clock(),
+        )
         self.reachability = Reachability(self.client)
         self.health = Health(
             self.metrics,
@@ -90,6 +100,7 @@ class BotApp:
             self.roles,
             wake_outbox=lambda: self.delivery.wake(),
             metrics=self.metrics,
+            identity=self.identity,
         )
         self.sync = SyncLoop(
             self.client,
@@ -129,6 +140,7 @@ class BotApp:
                 await self.monitoring.start()
             await log_in(self.client, self.config, self.store)
             await self.rooms.load()
+            await self.identity.load()
             await self._link_challenge_rooms()
             if self.client.olm is not None:
                 # For moderators who verify the bot's device by hand (see the README).

@@ -14,11 +14,14 @@ from storage.models import (
     Challenge,
     ChallengeStatus,
     Dialogue,
+    Eligibility,
     Firing,
     Idea,
     IdeaStatus,
     OutboxItem,
     ScheduleKind,
+    Standing,
+    Verification,
 )
 from storage.repositories import IdeaOrder, Store
 from storage.upkeep import Upkeep, UpkeepResult
@@ -34,6 +37,7 @@ __all__ = [
     "DatabaseTooNew",
     "DatabaseTooOld",
     "Dialogue",
+    "Eligibility",
     "Firing",
     "Idea",
     "IdeaOrder",
@@ -41,7 +45,9 @@ __all__ = [
     "OutboxItem",
     "ScheduleKind",
     "SchemaMismatch",
+    "Standing",
     "Store",
     "Upkeep",
     "UpkeepResult",
+    "Verification",
 ]

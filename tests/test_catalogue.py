@@ -43,6 +43,7 @@ AREAS = (
     "duplicate",
     "error",
     "help",
+    "identity",
     "idea",
     "ideas",
     "join",
