@@ -476,7 +476,7 @@ class VerificationRepository:
                 verification.user_id,
                 verification.provider,
                 verification.identity,
-                _ts(verification.checked_at),
+                _ts(verification.checked_at.astimezone(UTC)),
                 _ts_or_none(verification.account_created_at),
             ),
         )
