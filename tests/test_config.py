@@ -54,6 +54,8 @@ def test_the_example_holds_no_secret() -> None:
         example = tomllib.load(handle)
     assert example["matrix"]["password"] == ""
     assert example["matrix"]["access_token"] == ""
+    assert example["identity"]["admin_token"] == ""
+    assert example["identity"]["hash_key"] == ""
     with pytest.raises(ConfigError, match="password"):
         load_config(EXAMPLE, environ={})
 

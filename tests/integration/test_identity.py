@@ -168,3 +168,37 @@ async def test_the_verification_is_checked_again_after_its_cache_time(city: City
     # Only the provider, the time and a keyed hash: never the identity itself.
     assert city.external_ids["pieter"] not in verification.model_dump_json()
     assert verification.account_created_at is not None
+
+
+async def test_when_the_homeserver_refuses_to_say_the_vote_waits(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    """An admin token the homeserver refuses (revoked, say): nobody can be verified now, so
+    where verification is needed the person is asked to try again later and nothing changes;
+    where anyone may vote, the vote counts, as not verified."""
+    identity = IdentitySettings(
+        admin_token=SecretStr("syt_a_token_that_was_revoked"), auth_providers=(ITSME,)
+    )
+    moderated = await start_moderated_bot(homeserver, tmp_path, identity=identity)
+    person = await Person.create(homeserver, "hopeful")
+    try:
+        homeserver.set_external_ids(person.user_id, [(ITSME, unique("77.01.01-"))])
+        room = await person.direct_chat_with(moderated.bot.user_id)
+        strict, _ = await moderated.open_challenge("strict-", "Strict", "--eligibility=verified")
+        open_, _ = await moderated.open_challenge("open-", "Open", "--eligibility=anyone")
+
+        refused = plain(await person.ask(room, f"!idea {strict} Trees"))
+        assert refused == says("nl", "identity.unavailable")
+        idea = idea_number(await person.ask(room, f"!idea {open_} Trees"))
+        assert "geteld" in plain(await person.ask(room, f"!vote {idea}"))
+
+        app = moderated.bot.app
+        async with app.db.transaction():
+            standing = await app.store.votes.by_standing(idea_id=idea)
+            assert await app.store.ideas.by_author(person.user_id) != []
+            assert await app.store.verifications.get(person.user_id) is None
+        assert standing[Standing.VERIFIED] == 0
+        assert standing[Standing.LISTED] == 1  # the bot's own server, listed by default
+    finally:
+        await person.close()
+        await moderated.close()
