@@ -36,8 +36,12 @@ from storage import Store, Verification
 
 log = logging.getLogger(__name__)
 
-#: The admin API is asked while a person waits for their reply: not for long.
-ADMIN_TIMEOUT = 10.0
+#: The admin API is asked while a person waits for their reply (and the next events wait for
+#: theirs): not for long.
+ADMIN_TIMEOUT = 5.0
+#: After a failed request, lookups fail at once for this long instead of each waiting for the
+#: same outage: a stalled homeserver holds up one command a minute, not every one.
+QUIET_AFTER_FAILURE = timedelta(seconds=60)
 #: A ``creation_ts`` above this is in milliseconds (Synapse gives seconds; be liberal).
 _MILLISECONDS_FROM = 10**11
 #: What the derived key of the identity hash is made for (see :meth:`IdentityChecker.load`).
@@ -86,6 +90,7 @@ class IdentityChecker:
         self.clock = clock
         self._key: bytes | None = None
         self._failing = False
+        self._quiet_until: datetime | None = None
 
     async def load(self) -> None:
         """At start: the key of the identity hash. The configured ``identity.hash_key``, or
@@ -112,16 +117,21 @@ class IdentityChecker:
         cached = await self.store.verifications.get(user_id)
         if cached is not None and self._fresh(cached, now):
             return Lookup(cached)
+        if self._quiet_until is not None and now < self._quiet_until:
+            return Lookup(failed=True)
         try:
             answer = await self._ask(user_id)
         except (Unreachable, Permanent) as error:
+            self._quiet_until = now + QUIET_AFTER_FAILURE
             if not self._failing:
                 self._failing = True
                 log.warning("Cannot check identities on the homeserver (%s)", error)
             return Lookup(failed=True)
         except Exception:  # a bug here must not cost the person their command's reply
+            self._quiet_until = now + QUIET_AFTER_FAILURE
             log_failure(log, "Unexpected error checking an identity")
             return Lookup(failed=True)
+        self._quiet_until = None
         if self._failing:
             self._failing = False
             log.warning("Identities can be checked on the homeserver again")

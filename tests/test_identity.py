@@ -420,9 +420,13 @@ async def test_an_outage_uses_a_fresh_answer_and_otherwise_fails_without_a_guess
     with caplog.at_level(logging.WARNING, logger="bot.identity"):
         lookups.advance(minutes=30)
         assert (await lookups.checker.lookup(ALICE)).failed
+        asked = len(lookups.api.asked)
         assert (await lookups.checker.lookup(BOB)).failed
         failed = await lookups.checker.lookup(ALICE)
+        assert len(lookups.api.asked) == asked  # within a minute of a failure: not asked again
         lookups.api.down = False
+        assert (await lookups.checker.lookup(ALICE)).failed
+        lookups.advance(minutes=1)
         back = await lookups.checker.lookup(ALICE)
     assert failed.verification is None  # never a stale or guessed verification
     assert back.verification is not None and back.verification.provider == ITSME
