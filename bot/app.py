@@ -25,6 +25,7 @@ from bot.effects import enqueue_outcome
 from bot.events import EventHandler
 from bot.health import Health
 from bot.homeserver import Reachability
+from bot.identity import IdentityChecker
 from bot.logs import log_failure
 from bot.metrics import Metrics
 from bot.monitoring import MonitoringServer
@@ -68,8 +69,17 @@ class BotApp:
             observe=self.metrics.observe_command,
             status=self._status,
             programme=config.programme,
+            identity=config.identity,
+            server_name=config.server_name,
         )
         self.client = make_client(config)
+        self.identity = IdentityChecker(
+            self.client,
+            self.store,
+            config.identity,
+            server_name=config.server_name,
+            clock=lambda: self.dispatcher.clock(),
+        )
         self.reachability = Reachability(self.client)
         self.health = Health(
             self.metrics,
@@ -99,6 +109,7 @@ class BotApp:
             wake_outbox=lambda: self.delivery.wake(),
             metrics=self.metrics,
             clock=self.clock,
+            identity=self.identity,
         )
         self.sync = SyncLoop(
             self.client,
@@ -138,6 +149,7 @@ class BotApp:
                 await self.monitoring.start()
             await log_in(self.client, self.config, self.store)
             await self.rooms.load()
+            await self.identity.load()
             await self._link_challenge_rooms()
             if self.client.olm is not None:
                 # For moderators who verify the bot's device by hand (see the README).

@@ -66,9 +66,8 @@ def _run_command(args: argparse.Namespace, redactor: Redactor) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_UNUSABLE
-    for secret in (config.matrix.password, config.matrix.access_token):
-        if secret is not None:
-            redactor.protect(secret.get_secret_value())
+    for secret in config.secrets:
+        redactor.protect(secret.get_secret_value())
     if args.command == "check-config":
         print(explain(config))
         return 0
@@ -132,8 +131,19 @@ def explain(config: Config) -> str:
                 if bot.moderation_room
                 else ""
             ),
+            f"  identities:       {_identities(config)}",
         ]
     )
+
+
+def _identities(config: Config) -> str:
+    identity = config.identity
+    if not identity.can_verify:
+        verified = "nobody can be verified (no admin token, or no auth_providers)"
+    else:
+        verified = f"verified through {', '.join(identity.auth_providers)}"
+    listed = ", ".join(identity.listed_servers) or config.server_name
+    return f"{verified}; listed servers: {listed}; default: {identity.default_eligibility}"
 
 
 async def _export(

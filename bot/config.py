@@ -8,10 +8,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from handlers.settings import BotSettings, ProgrammeSettings
+from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings
 
 ENV_PASSWORD = "CHALLENGE_BOT_PASSWORD"
 ENV_ACCESS_TOKEN = "CHALLENGE_BOT_ACCESS_TOKEN"
+#: The secrets of ``[identity]``: the homeserver's admin token and the identity hash's key.
+ENV_ADMIN_TOKEN = "CHALLENGE_BOT_ADMIN_TOKEN"
+ENV_HASH_KEY = "CHALLENGE_BOT_IDENTITY_KEY"
 
 
 class ConfigError(Exception):
@@ -66,6 +69,23 @@ class Config(BaseModel):
     programme: ProgrammeSettings = ProgrammeSettings()
     storage: StorageSettings = StorageSettings()
     metrics: MetricsSettings = MetricsSettings()
+    identity: IdentitySettings = IdentitySettings()
+
+    @property
+    def server_name(self) -> str:
+        """The bot's own homeserver, the city's: where people are verified."""
+        return self.matrix.user_id.partition(":")[2]
+
+    @property
+    def secrets(self) -> tuple[SecretStr, ...]:
+        """Every secret of the configuration: none may reach a log line."""
+        candidates = (
+            self.matrix.password,
+            self.matrix.access_token,
+            self.identity.admin_token,
+            self.identity.hash_key,
+        )
+        return tuple(secret for secret in candidates if secret is not None)
 
 
 def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:
@@ -88,6 +108,17 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
         for key in ("password", "access_token"):
             if matrix.get(key) == "":
                 del matrix[key]
+    identity = raw.get("identity")
+    if environ.get(ENV_ADMIN_TOKEN) or environ.get(ENV_HASH_KEY):
+        identity = raw.setdefault("identity", {}) if identity is None else identity
+    if isinstance(identity, dict):
+        if environ.get(ENV_ADMIN_TOKEN):
+            identity["admin_token"] = environ[ENV_ADMIN_TOKEN]
+        if environ.get(ENV_HASH_KEY):
+            identity["hash_key"] = environ[ENV_HASH_KEY]
+        for key in ("admin_token", "hash_key"):
+            if identity.get(key) == "":
+                del identity[key]
     try:
         config = Config.model_validate(raw)
     except ValidationError as error:

@@ -114,4 +114,5 @@ class DialogueSweeper:
                 checkpoint, now, timedelta(days=settings.handled_events_retention_days)
             ),
             outbox_before=now - timedelta(days=settings.outbox_retention_days),
+            verifications_before=now - timedelta(minutes=self.dispatcher.identity.cache_minutes),
         )

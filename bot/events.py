@@ -14,6 +14,7 @@ import logging
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from nio import AsyncClient, MatrixRoom, MegolmEvent
@@ -30,6 +31,7 @@ from bot.content import (
     parse,
 )
 from bot.effects import enqueue_outcome
+from bot.identity import IdentityChecker
 from bot.logs import log_failure
 from bot.metrics import Metrics
 from bot.roles import ModeratorRoles
@@ -67,6 +69,10 @@ def strip_reply_fallback(body: str) -> str:
     while index < len(lines) and lines[index].startswith(">"):
         index += 1
     return "\n".join(lines[index:]).lstrip("\n")
+
+
+async def _always(_sender: Sender) -> bool:
+    return True
 
 
 class _Typing:
@@ -112,6 +118,7 @@ class EventHandler:
         wake_outbox: Callable[[], None],
         metrics: Metrics | None = None,
         clock: BotClock | None = None,
+        identity: IdentityChecker | None = None,
     ) -> None:
         #: Reads the homeserver's timestamps on the bot's clock; "now" is the dispatcher's.
         self.clock = clock or BotClock()
@@ -123,6 +130,7 @@ class EventHandler:
         self.wake_outbox = wake_outbox
         self.settings = dispatcher.settings
         self.metrics = metrics or Metrics()
+        self.identity = identity
 
     async def handle(self, room: MatrixRoom, event: Any) -> bool:
         """Handle one event; True when it was addressed to the bot (and is now handled).
@@ -180,6 +188,7 @@ class EventHandler:
                     event,
                     lambda sender: self.dispatcher.handle_message(sender, body),
                     thread_root=event.thread_root,
+                    needs_identity=lambda sender: self.dispatcher.needs_identity(sender, body),
                 )
         if isinstance(event, Reaction):
             if not is_vote_reaction(event.key):
@@ -192,6 +201,7 @@ class EventHandler:
                     sender, lambda ctx: vote_by_reaction(ctx, reacts_to, reaction_id)
                 ),
                 always_mark=True,
+                needs_identity=_always,
             )
         if isinstance(event, Redaction):
             redacts = event.redacts
@@ -269,11 +279,15 @@ class EventHandler:
         always_mark: bool = False,
         reply_to: str | None = None,
         thread_root: str | None = None,
+        needs_identity: Callable[[Sender], Awaitable[bool]] | None = None,
     ) -> bool:
         """Run ``run`` exactly once for the event, with its effects in one transaction.
 
         The command is judged at the time it was sent: the moderator's role then, and its
-        timestamp (within reason, :func:`judged_at`) for deadlines and limits.
+        timestamp (within reason, :func:`judged_at`) for deadlines and limits. Where what it
+        may do depends on who the person is (``needs_identity``), their verification is looked
+        up first, outside the transaction: asking the homeserver holds up no other command's
+        commit. A replay after a crash finds it in the cache.
         """
         now = self.dispatcher.clock()
         sender = Sender(
@@ -284,6 +298,17 @@ class EventHandler:
             sent_at=judged_at(self.clock.of_homeserver(event.sent_at), now),
         )
         key = event.event_id
+        if (
+            self.identity is not None
+            and needs_identity is not None
+            and self.identity.asks(event.sender)
+            and not await self.store.state.is_handled(key)
+            and await needs_identity(sender)
+        ):
+            found = await self.identity.lookup(event.sender)
+            sender = replace(
+                sender, verification=found.verification, verification_failed=found.failed
+            )
         async with self.store.db.transaction():
             if await self.store.state.is_handled(key):
                 log.debug("Event %s was handled before; skipping", key)

@@ -103,6 +103,7 @@ class Homeserver:
         self.output_path = self.base_dir / "process.log"  # raw stdout/stderr
         self._process: subprocess.Popen[bytes] | None = None
         self._output: IO[bytes] | None = None
+        self._admin_token: str | None = None
 
     def start(self, timeout: float = 60.0) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -278,6 +279,27 @@ class Homeserver:
         }
         result = self._request("POST", "/_matrix/client/v3/login", body)
         return result["access_token"], result["device_id"]
+
+    def admin_token(self) -> str:
+        """The access token of this server's admin account (registered with the admin flag on
+        first use, through the shared secret), for the admin API."""
+        if self._admin_token is None:
+            password = secrets.token_hex(16)
+            user_id = self.register_user(f"admin-{secrets.token_hex(4)}", password, admin=True)
+            self._admin_token, _device = self.login(user_id, password)
+        return self._admin_token
+
+    def set_external_ids(self, user_id: str, external_ids: list[tuple[str, str]]) -> None:
+        """Link ``user_id`` to ``(auth_provider, external_id)`` pairs, as a single sign-on
+        login would (``PUT /_synapse/admin/v2/users/<user_id>``; replaces the earlier ones)."""
+        path = f"/_synapse/admin/v2/users/{urllib.parse.quote(user_id, safe='')}"
+        body = {
+            "external_ids": [
+                {"auth_provider": provider, "external_id": external_id}
+                for provider, external_id in external_ids
+            ]
+        }
+        self._request("PUT", path, body, self.admin_token())
 
     def override_ratelimit(self, admin_token: str, user_id: str) -> None:
         """Exempt ``user_id`` from message rate limiting."""

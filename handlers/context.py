@@ -8,9 +8,10 @@ from typing import Any
 
 from handlers.health import StatusProvider
 from handlers.i18n import Catalogue, Moment
+from handlers.policy import Identity, Participation
 from handlers.registry import Role
 from handlers.reply import Reply, Span
-from handlers.settings import BotSettings, ProgrammeSettings
+from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings
 from storage import Challenge, Idea, Store
 
 
@@ -29,6 +30,11 @@ class Context:
     #: The bot's health and counters, for ``!status``; None where the bot gives none (tests).
     status: StatusProvider | None = None
     programme: ProgrammeSettings = field(default_factory=ProgrammeSettings)
+    #: Who the sender is, as far as the bot could tell (looked up before the command ran).
+    identity: Identity = field(default_factory=Identity)
+    #: Who may take part where (the listed servers, the default eligibility).
+    participation: Participation = field(default_factory=Participation)
+    identity_settings: IdentitySettings = field(default_factory=IdentitySettings)
 
     @property
     def is_moderator(self) -> bool:

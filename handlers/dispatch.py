@@ -19,10 +19,11 @@ from handlers.errors import BotError, Forbidden, UsageError
 from handlers.health import StatusProvider
 from handlers.i18n import Catalogue
 from handlers.parsing import clean, split_command
+from handlers.policy import Identity, Participation
 from handlers.registry import CommandRegistry, Role, parse_arguments
 from handlers.reply import Code, Reply
-from handlers.settings import BotSettings, ProgrammeSettings
-from storage import Dialogue, Store
+from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings
+from storage import Dialogue, Store, Verification
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,11 @@ class Sender:
     is_moderator: bool
     #: When the command counts as given (its sending time, within reason); else when handled.
     sent_at: datetime | None = None
+    #: The city's homeserver's fresh answer about the person, for what needs it
+    #: (:meth:`Dispatcher.needs_identity`); None when not asked or not answered.
+    verification: Verification | None = None
+    #: It had to be asked and could not be: nobody can tell now whether they are verified.
+    verification_failed: bool = False
 
 
 class Dispatcher:
@@ -102,6 +108,8 @@ class Dispatcher:
         observe: CommandObserver = _ignore,
         status: StatusProvider | None = None,
         programme: ProgrammeSettings | None = None,
+        identity: IdentitySettings | None = None,
+        server_name: str = "",
     ) -> None:
         self.registry = registry
         self.store = store
@@ -111,6 +119,11 @@ class Dispatcher:
         self.observe = observe
         self.status = status
         self.programme = programme or ProgrammeSettings()
+        self.identity = identity or IdentitySettings()
+        listed = self.identity.listed_servers or ((server_name,) if server_name else ())
+        self.participation = Participation(
+            default=self.identity.default_eligibility, servers=listed, home=server_name
+        )
         self.limiter = CommandLimiter(settings.commands_per_minute)
 
     async def context(self, sender: Sender) -> Context:
@@ -130,7 +143,27 @@ class Dispatcher:
             now=sender.sent_at or self.clock(),
             status=self.status,
             programme=self.programme,
+            identity=Identity(
+                listed=self.participation.is_listed(sender.user_id),
+                verification=sender.verification,
+                unavailable=sender.verification_failed,
+            ),
+            participation=self.participation,
+            identity_settings=self.identity,
         )
+
+    async def needs_identity(self, sender: Sender, body: str) -> bool:
+        """Whether the message is a command (or a dialogue's answer) whose outcome depends on
+        who the person is: then the bot layer looks their identity up first. Read-only."""
+        dialogue = await self.store.dialogues.get(sender.user_id, sender.room_id)
+        typed = clean(body).strip()
+        if dialogue is not None and typed and not typed.startswith(self.settings.prefix):
+            return True  # a guided submission ends in one
+        text = split_command(body, self.settings.prefix, prefix_optional=sender.is_direct)
+        if text is None:
+            return False
+        resolved = self.registry.resolve(text)
+        return resolved is not None and resolved[0].needs_identity
 
     async def handle_message(self, sender: Sender, body: str) -> Outcome | None:
         """The outcome of a message, or None when it is not meant for the bot.

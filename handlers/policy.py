@@ -2,8 +2,11 @@
 vote or take a vote back in a challenge.
 
 The answer depends on the challenge's phase (its status and deadlines, at the moment the
-command was sent), pre-moderation, the idea's status and hidden flag, a block, and whether the
-person is a moderator or the idea's author. The commands (``!idea``, ``!vote``, ``!unvote``,
+command was sent), pre-moderation, the idea's status and hidden flag, a block, whether the
+person is a moderator or the idea's author, and, for submitting and voting, who the challenge
+is open to (its eligibility) and what is known of the person's identity: their homeserver, and
+whether the city's homeserver verified them (looked up by the bot layer beforehand,
+``bot/identity.py``). Reading, discussing and asking the bot stay open to all. The commands (``!idea``, ``!vote``, ``!unvote``,
 ``!edit``, ``!show``) and the reaction path (a 👍 added or removed) all ask here. The storage
 queries of what everyone sees (``storage/repositories.py``, ``IdeaRepository._VISIBLE`` and the
 export's) are SQL: ``tests/test_policy.py`` checks them against :func:`seen_by_all` and
@@ -12,14 +15,22 @@ export's) are SQL: ``tests/test_policy.py`` checks them against :func:`seen_by_a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from handlers.errors import BotError, Conflict, Forbidden, NotFound
 from handlers.i18n import Moment
 from handlers.reply import Code
-from storage import CLOSED_FOR_VOTES, Challenge, Idea, IdeaStatus
+from storage import (
+    CLOSED_FOR_VOTES,
+    Challenge,
+    Eligibility,
+    Idea,
+    IdeaStatus,
+    Standing,
+    Verification,
+)
 
 #: Statuses in which a pre-moderated challenge's idea has been let through by a moderator.
 LET_THROUGH = frozenset({IdeaStatus.ACCEPTED, IdeaStatus.IMPLEMENTED})
@@ -41,6 +52,65 @@ class Action(StrEnum):
     UNVOTE = "unvote"
 
 
+def server_of(user_id: str) -> str:
+    """The homeserver of a Matrix ID (``@alice:gent.be`` -> ``gent.be``)."""
+    return user_id.partition(":")[2]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What is known of who a person is when their command comes."""
+
+    #: Their account is on one of the listed homeservers.
+    listed: bool = False
+    #: The city's homeserver's answer (fresh: within the cache time), if it was asked and
+    #: answered, or is not asked (no admin token, an account elsewhere): None.
+    verification: Verification | None = None
+    #: It had to be asked and gave no answer, and no fresh answer was kept: nobody can tell
+    #: now whether the person is verified.
+    unavailable: bool = False
+
+    @property
+    def verified_by(self) -> str | None:
+        return None if self.verification is None else self.verification.provider
+
+    @property
+    def key(self) -> str | None:
+        """The keyed hash of the verified identity: accounts that share it are one person."""
+        if self.verification is None or self.verification.provider is None:
+            return None
+        return self.verification.identity
+
+    @property
+    def standing(self) -> Standing:
+        if self.key is not None:
+            return Standing.VERIFIED
+        return Standing.LISTED if self.listed else Standing.OTHER
+
+    def is_new(self, now: datetime, minutes: int) -> bool:
+        """Whether the account was made less than ``minutes`` before ``now``."""
+        made = None if self.verification is None else self.verification.account_created_at
+        return made is not None and now - made < timedelta(minutes=minutes)
+
+
+@dataclass(frozen=True)
+class Participation:
+    """The programme's rules of who may take part, as the policy needs them."""
+
+    #: For a challenge that does not say.
+    default: Eligibility = Eligibility.ANYONE
+    #: The listed homeservers (the bot's own, when the config lists none).
+    servers: tuple[str, ...] = ()
+    #: The city's homeserver, where people are verified.
+    home: str = ""
+
+    def of(self, challenge: Challenge) -> Eligibility:
+        return challenge.eligibility or self.default
+
+    def is_listed(self, user_id: str) -> bool:
+        return server_of(user_id) in self.servers
+
+
 @dataclass(frozen=True)
 class Person:
     """Who asks, as far as the rules care."""
@@ -48,6 +118,7 @@ class Person:
     user_id: str
     is_moderator: bool = False
     blocked: bool = False
+    identity: Identity = field(default_factory=Identity)
 
 
 def phase(challenge: Challenge, now: datetime) -> Phase:
@@ -93,11 +164,14 @@ def refusal(
     *,
     timezone: str,
     idea: Idea | None = None,
+    participation: Participation | None = None,
 ) -> BotError | None:
     """Why ``person`` may not do ``action`` now (an error to reply with), or None if they may.
 
     ``idea`` is needed for SEE, VOTE and UNVOTE. ``timezone`` is the programme's, in which a
-    passed deadline is shown.
+    passed deadline is shown. With ``participation``, whether the person may take part in the
+    challenge (:func:`ineligible`) is judged too, for SUBMIT and VOTE; without it, only the
+    rest (``!show`` asks so whether an idea takes votes at all).
     """
     if idea is not None and not can_see(person, idea, challenge):
         return NotFound("error.no_such_idea", id=Code(f"#{idea.id}"))
@@ -109,6 +183,10 @@ def refusal(
     wanted = (Phase.SUBMISSIONS,) if action is Action.SUBMIT else (Phase.SUBMISSIONS, Phase.VOTING)
     if current not in wanted:
         return _closed(challenge, now, timezone)
+    if participation is not None and action in (Action.SUBMIT, Action.VOTE):
+        refused = ineligible(person.identity, challenge, participation)
+        if refused is not None:
+            return refused
     if action is Action.VOTE and idea is not None:
         if not seen_by_all(idea, challenge):
             return Conflict("vote.hidden", id=Code(f"#{idea.id}"))
@@ -125,11 +203,33 @@ def require(
     *,
     timezone: str,
     idea: Idea | None = None,
+    participation: Participation | None = None,
 ) -> None:
     """Raise the :func:`refusal`, if there is one."""
-    error = refusal(action, person, challenge, now, timezone=timezone, idea=idea)
+    error = refusal(
+        action, person, challenge, now, timezone=timezone, idea=idea, participation=participation
+    )
     if error is not None:
         raise error
+
+
+def ineligible(
+    identity: Identity, challenge: Challenge, participation: Participation
+) -> BotError | None:
+    """Why a person may not submit or vote in the challenge, with how to become eligible; None
+    if they may. A verified person may take part wherever listed servers may."""
+    wanted = participation.of(challenge)
+    slug = Code(challenge.slug)
+    if wanted is Eligibility.ANYONE or identity.key is not None:
+        return None
+    if wanted is Eligibility.LISTED and identity.listed:
+        return None
+    if identity.unavailable:
+        return Conflict("identity.unavailable")
+    if wanted is Eligibility.LISTED:
+        servers = Code(", ".join(participation.servers))
+        return Forbidden("identity.not_listed", slug=slug, servers=servers)
+    return Forbidden("identity.not_verified", slug=slug, server=Code(participation.home))
 
 
 def _closed(challenge: Challenge, now: datetime, timezone: str) -> BotError:

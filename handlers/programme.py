@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from handlers.effects import Announce, Effect, Outcome, PlaceInSpace, SendRoom
 from handlers.i18n import Catalogue, Moment
+from handlers.identity import votes_by_standing
 from handlers.policy import Phase, listed, phase, seen_by_all
 from handlers.polls import end_poll, ends_polls
 from handlers.reply import Bold, Code, Inline, Items, Reply, Text
@@ -273,7 +274,10 @@ async def closing_summary(
     effects: list[Effect] = []
     if challenge.room_id is not None:
         effects.append(SendRoom(challenge.room_id, summary([idea.status for idea in public])))
-    # The moderators' count includes what only they see: hidden and not yet let through.
+    # The moderators' count includes what only they see: hidden and not yet let through;
+    # and where the votes came from (verified people, listed servers, other accounts).
     moderators = Reply.of(Code(challenge.slug)) + summary([idea.status for idea in ideas])
+    votes = await store.votes.by_standing(challenge_id=challenge.id)
+    moderators += Reply.of(votes_by_standing(catalogue, language, votes))
     effects.append(Announce(moderators))
     return tuple(effects)

@@ -63,6 +63,7 @@ class Option:
 
     name: str
     kind: Kind
+    choices: tuple[str, ...] = ()
 
 
 Handler = Callable[..., Awaitable["Outcome"]]
@@ -81,6 +82,9 @@ class Command:
     #: Sent with nothing after its name, the command runs with every argument None instead of
     #: failing on the missing ones: ``!idea`` alone starts the guided dialogue.
     may_be_bare: bool = False
+    #: Who may run it depends on who the person is (a verified identity, their homeserver):
+    #: the bot layer looks that up before the command runs (handlers/policy.py decides).
+    needs_identity: bool = False
 
     @property
     def name(self) -> str:
@@ -95,7 +99,7 @@ class Command:
     ) -> str:
         parts = [prefix + self.name]
         parts += [
-            f"[--{option.name.replace('_', '-')}{'' if option.kind is Kind.FLAG else '=' + label(option.name)}]"
+            f"[--{option.name.replace('_', '-')}{_option_value(option, label)}]"
             for option in self.options
         ]
         body = ""
@@ -109,6 +113,12 @@ class Command:
             else:
                 parts.append(shown)
         return " ".join(parts) + body
+
+
+def _option_value(option: Option, label: Callable[[str], str]) -> str:
+    if option.kind is Kind.FLAG:
+        return ""
+    return "=" + ("|".join(option.choices) if option.choices else label(option.name))
 
 
 class CommandRouter:
@@ -127,11 +137,21 @@ class CommandRouter:
         params: tuple[Param, ...] = (),
         options: tuple[Option, ...] = (),
         may_be_bare: bool = False,
+        needs_identity: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             path = (parent, name) if parent else (name,)
             self.commands.append(
-                Command(path, handler, aliases, role, params, options, may_be_bare=may_be_bare)
+                Command(
+                    path,
+                    handler,
+                    aliases,
+                    role,
+                    params,
+                    options,
+                    may_be_bare=may_be_bare,
+                    needs_identity=needs_identity,
+                )
             )
             return handler
 
@@ -304,7 +324,7 @@ def _take_options(command: Command, line: str, values: dict[str, Any]) -> str:
                 end = following.end
                 skip_next = True
             try:
-                values[option.name] = convert(option.kind, raw)
+                values[option.name] = convert(option.kind, raw, option.choices)
             except ValueError:
                 raise UsageError(f"error.bad_{option.kind.value}", value=raw) from None
         chars[token.start : end] = " " * (end - token.start)

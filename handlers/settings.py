@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from storage import Eligibility
 
 
 class BotSettings(BaseModel):
@@ -70,3 +72,53 @@ class ProgrammeSettings(BaseModel):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+class IdentitySettings(BaseModel):
+    """The `[identity]` section: who counts as a verified person, and who may take part by
+    default. See handlers/identity.py for the rule, bot/identity.py for the check."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: An admin access token for the city's homeserver (the bot's own), to read a person's
+    #: external identities; None: nobody can be verified. Kept like the bot's own secrets.
+    admin_token: SecretStr | None = None
+    #: The ``auth_provider`` ids (Synapse's SSO idp ids, such as ``oidc-itsme``) whose identities
+    #: count as verified. Their ids are compared with each other: one person, one identity.
+    auth_providers: tuple[str, ...] = ()
+    #: Homeservers whose accounts may take part where a challenge is open to listed servers;
+    #: empty means the bot's own server.
+    listed_servers: tuple[str, ...] = ()
+    #: How long a verification is trusted before it is checked again.
+    cache_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+    #: Who may submit and vote in a challenge that does not say (``--eligibility``).
+    default_eligibility: Eligibility = Eligibility.ANYONE
+    #: The key of the keyed hash (HMAC-SHA256) by which linked accounts are found; None:
+    #: derived from a secret kept in the database (weaker: the key sits beside the hashes).
+    hash_key: SecretStr | None = None
+    #: An account this young (minutes since it was made) when it votes counts as new ...
+    new_account_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+    #: ... and this many votes from new accounts in one challenge within ``burst_minutes``
+    #: are flagged in the moderation room, once per burst.
+    burst_votes: int = Field(default=10, ge=2, le=10_000)
+    burst_minutes: int = Field(default=60, ge=1, le=60 * 24)
+
+    @field_validator("hash_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("use at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @model_validator(mode="after")
+    def _verifiable(self) -> IdentitySettings:
+        if self.default_eligibility is Eligibility.VERIFIED and not self.can_verify:
+            raise ValueError(
+                "default_eligibility = 'verified' needs admin_token and auth_providers"
+            )
+        return self
+
+    @property
+    def can_verify(self) -> bool:
+        """Whether anyone can be verified at all: a token, and providers that count."""
+        return self.admin_token is not None and bool(self.auth_providers)

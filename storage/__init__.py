@@ -14,6 +14,7 @@ from storage.models import (
     Challenge,
     ChallengeStatus,
     Dialogue,
+    Eligibility,
     Firing,
     Idea,
     IdeaStatus,
@@ -23,6 +24,8 @@ from storage.models import (
     PollAnswerCount,
     PollResult,
     ScheduleKind,
+    Standing,
+    Verification,
 )
 from storage.repositories import IdeaOrder, Store
 from storage.upkeep import Upkeep, UpkeepResult
@@ -38,6 +41,7 @@ __all__ = [
     "DatabaseTooNew",
     "DatabaseTooOld",
     "Dialogue",
+    "Eligibility",
     "Firing",
     "Idea",
     "IdeaOrder",
@@ -49,7 +53,9 @@ __all__ = [
     "PollResult",
     "ScheduleKind",
     "SchemaMismatch",
+    "Standing",
     "Store",
     "Upkeep",
     "UpkeepResult",
+    "Verification",
 ]

@@ -31,6 +31,8 @@ class Migration:
 
 #: The migration that adds polls: its number is kept here alone (fixtures and tests read it).
 POLLS = 14
+#: The migration of verified identities: who may take part, and what each vote's account was.
+IDENTITY_VERSION = 15
 
 #: Where a deadline typed as a bare date was meant before deadlines had a time zone of their own.
 LEGACY_ZONE = ZoneInfo("Europe/Brussels")
@@ -403,6 +405,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             PRIMARY KEY (poll_id, voter)
         ) WITHOUT ROWID;
         CREATE INDEX poll_responses_by_voter ON poll_responses (voter);
+        """,
+    ),
+    Migration(
+        IDENTITY_VERSION,
+        "who may take part per challenge; verifications; what each vote's account was",
+        """
+        -- anyone, listed (homeservers) or verified; NULL: the programme's default.
+        ALTER TABLE challenges ADD COLUMN eligibility TEXT
+            CHECK (eligibility IN ('anyone', 'listed', 'verified'));
+        -- What the account was when it voted (votes from before this are 'other'), the keyed
+        -- hash of its verified identity (linked accounts share it: one vote between them),
+        -- and whether the account was new then (bursts of those are flagged).
+        ALTER TABLE votes ADD COLUMN standing TEXT NOT NULL DEFAULT 'other'
+            CHECK (standing IN ('verified', 'listed', 'other'));
+        ALTER TABLE votes ADD COLUMN identity TEXT;
+        ALTER TABLE votes ADD COLUMN new_account INTEGER NOT NULL DEFAULT 0;
+        CREATE UNIQUE INDEX votes_one_per_identity ON votes (idea_id, identity)
+            WHERE identity IS NOT NULL;
+        CREATE INDEX votes_by_identity ON votes (identity) WHERE identity IS NOT NULL;
+        -- The city's homeserver's answer about a person, cached: never the external id
+        -- itself, only which provider verified them, when, and the keyed hash of the id.
+        CREATE TABLE verifications (
+            user_id             TEXT PRIMARY KEY,
+            provider            TEXT,
+            identity            TEXT,
+            checked_at          TEXT NOT NULL,
+            account_created_at  TEXT
+        ) WITHOUT ROWID;
         """,
     ),
 )

@@ -29,6 +29,24 @@ class IdeaStatus(StrEnum):
 CLOSED_FOR_VOTES = frozenset({IdeaStatus.REJECTED, IdeaStatus.DUPLICATE, IdeaStatus.WITHDRAWN})
 
 
+class Eligibility(StrEnum):
+    """Who may submit and vote in a challenge (the rule: handlers/identity.py)."""
+
+    ANYONE = "anyone"
+    #: Accounts on the listed homeservers (``identity.listed_servers``), and verified people.
+    LISTED = "listed"
+    #: People verified through the city's homeserver (``identity.auth_providers``).
+    VERIFIED = "verified"
+
+
+class Standing(StrEnum):
+    """What a vote's account was when it voted: verified, on a listed server, or neither."""
+
+    VERIFIED = "verified"
+    LISTED = "listed"
+    OTHER = "other"
+
+
 class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -49,6 +67,8 @@ class Challenge(Record):
     #: Theme tags (stored comma-separated) and the partner organisation ('' for none).
     tags: tuple[str, ...] = ()
     partner: str = ""
+    #: Who may take part; None: the programme's default (``identity.default_eligibility``).
+    eligibility: Eligibility | None = None
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -179,3 +199,14 @@ class PollResult:
     ended_at: datetime | None
     voters: int
     answers: tuple[PollAnswerCount, ...]
+
+
+class Verification(Record):
+    """What the city's homeserver said of a person when last asked: verified by ``provider``
+    (None: not verified), the keyed hash of that identity, and when the account was made."""
+
+    user_id: str
+    provider: str | None
+    identity: str | None
+    checked_at: datetime
+    account_created_at: datetime | None

@@ -16,11 +16,14 @@ from storage.models import (
     Challenge,
     ChallengeStatus,
     Dialogue,
+    Eligibility,
     Firing,
     Idea,
     IdeaStatus,
     OutboxItem,
     ScheduleKind,
+    Standing,
+    Verification,
 )
 from storage.polls import PollRepository
 from storage.upkeep import Upkeep
@@ -83,12 +86,13 @@ class ChallengeRepository:
         premoderated: bool = False,
         tags: tuple[str, ...] = (),
         partner: str = "",
+        eligibility: Eligibility | None = None,
     ) -> Challenge:
         challenge_id = await self._db.execute(
             """INSERT INTO challenges (slug, title, description, created_by, created_at,
                                        updated_at, submission_deadline_at, voting_deadline_at,
-                                       vote_budget, premoderated, tags, partner)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                       vote_budget, premoderated, tags, partner, eligibility)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 slug,
                 title,
@@ -102,6 +106,7 @@ class ChallengeRepository:
                 int(premoderated),
                 ",".join(tags),
                 partner,
+                None if eligibility is None else eligibility.value,
             ),
         )
         challenge = await self.get(challenge_id)
@@ -109,11 +114,11 @@ class ChallengeRepository:
         return challenge
 
     async def update(self, challenge: Challenge, now: datetime) -> None:
-        """Write the editable fields of ``challenge`` (title to partner) over its row."""
+        """Write the editable fields of ``challenge`` (title to eligibility) over its row."""
         await self._db.execute(
             """UPDATE challenges SET title = ?, description = ?, submission_deadline_at = ?,
                       voting_deadline_at = ?, vote_budget = ?, premoderated = ?, tags = ?,
-                      partner = ?, updated_at = ?
+                      partner = ?, eligibility = ?, updated_at = ?
                 WHERE id = ?""",
             (
                 challenge.title,
@@ -124,6 +129,7 @@ class ChallengeRepository:
                 int(challenge.premoderated),
                 ",".join(challenge.tags),
                 challenge.partner,
+                None if challenge.eligibility is None else challenge.eligibility.value,
                 _ts(now),
                 challenge.id,
             ),
@@ -321,11 +327,23 @@ class VoteRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(self, idea_id: int, voter: str, now: datetime) -> bool:
-        """Record a vote; False when this person had already voted for the idea."""
+    async def add(
+        self,
+        idea_id: int,
+        voter: str,
+        now: datetime,
+        *,
+        standing: Standing = Standing.OTHER,
+        identity: str | None = None,
+        new_account: bool = False,
+    ) -> bool:
+        """Record a vote; False when this person, or an account with the same ``identity``
+        (a keyed hash), had already voted for the idea."""
         changed = await self._db.execute_rowcount(
-            "INSERT OR IGNORE INTO votes (idea_id, voter, created_at) VALUES (?, ?, ?)",
-            (idea_id, voter, _ts(now)),
+            """INSERT OR IGNORE INTO votes (idea_id, voter, created_at, standing, identity,
+                                            new_account)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (idea_id, voter, _ts(now), standing.value, identity, int(new_account)),
         )
         return changed == 1
 
@@ -348,20 +366,67 @@ class VoteRepository:
             is not None
         )
 
-    async def used_in_challenge(self, voter: str, challenge_id: int) -> int:
+    async def used_in_challenge(
+        self, voter: str, challenge_id: int, identity: str | None = None
+    ) -> int:
+        """Votes of the budget spent in the challenge: the person's, and those of every account
+        with the same ``identity`` (one person, one budget)."""
         value = await self._db.fetch_value(
             """SELECT COUNT(*) FROM votes v JOIN ideas i ON i.id = v.idea_id
-                WHERE v.voter = ? AND i.challenge_id = ?
+                WHERE (v.voter = ? OR v.identity = ?) AND i.challenge_id = ?
                   AND i.status NOT IN ('rejected', 'withdrawn', 'duplicate')""",
-            (voter, challenge_id),
+            (voter, identity, challenge_id),
         )
         return int(value)
 
+    async def linked_voter(self, idea_id: int, identity: str) -> str | None:
+        """The account with this identity that voted for the idea, if one did."""
+        value = await self._db.fetch_value(
+            "SELECT voter FROM votes WHERE idea_id = ? AND identity = ?", (idea_id, identity)
+        )
+        return None if value is None else str(value)
+
+    async def by_standing(
+        self, *, challenge_id: int | None = None, idea_id: int | None = None
+    ) -> dict[Standing, int]:
+        """How many votes (of one challenge, one idea, or all) came from verified, listed-server
+        and other accounts."""
+        params: tuple[int, ...]
+        if idea_id is not None:
+            where, params = "WHERE v.idea_id = ?", (idea_id,)
+        elif challenge_id is not None:
+            where, params = "WHERE i.challenge_id = ?", (challenge_id,)
+        else:
+            where, params = "", ()
+        rows = await self._db.fetch_all(
+            f"""SELECT v.standing, COUNT(*) AS n FROM votes v JOIN ideas i ON i.id = v.idea_id
+                {where} GROUP BY v.standing""",
+            params,
+        )
+        counts = dict.fromkeys(Standing, 0)
+        for row in rows:
+            counts[Standing(row["standing"])] = int(row["n"])
+        return counts
+
+    async def new_accounts_since(self, challenge_id: int, since: datetime) -> list[datetime]:
+        """When the votes in the challenge from accounts new at the time were cast, since
+        ``since``, oldest first."""
+        rows = await self._db.fetch_all(
+            """SELECT v.created_at FROM votes v JOIN ideas i ON i.id = v.idea_id
+                WHERE i.challenge_id = ? AND v.new_account = 1 AND v.created_at >= ?
+                ORDER BY v.created_at""",
+            (challenge_id, _ts(since)),
+        )
+        return [datetime.fromisoformat(row["created_at"]) for row in rows]
+
     async def move(self, from_idea: int, to_idea: int) -> int:
-        """Move votes to another idea, once per person; returns how many were added there."""
+        """Move votes to another idea, once per person (and per identity); returns how many
+        were added there."""
         added = await self._db.execute_rowcount(
-            """INSERT OR IGNORE INTO votes (idea_id, voter, created_at)
-               SELECT ?, voter, created_at FROM votes WHERE idea_id = ?""",
+            """INSERT OR IGNORE INTO votes (idea_id, voter, created_at, standing, identity,
+                                            new_account)
+               SELECT ?, voter, created_at, standing, identity, new_account
+                 FROM votes WHERE idea_id = ?""",
             (to_idea, from_idea),
         )
         await self._db.execute("DELETE FROM votes WHERE idea_id = ?", (from_idea,))
@@ -387,6 +452,35 @@ class VoteRepository:
             "DELETE FROM reaction_votes WHERE reaction_event_id = ?", (reaction_event_id,)
         )
         return int(row["idea_id"]), str(row["voter"])
+
+
+class VerificationRepository:
+    """The city's homeserver's last answer about each person asked: a cache, re-checked after
+    ``identity.cache_minutes``. Never the external id, only its keyed hash."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, user_id: str) -> Verification | None:
+        row = await self._db.fetch_one("SELECT * FROM verifications WHERE user_id = ?", (user_id,))
+        return None if row is None else Verification.model_validate(dict(row))
+
+    async def save(self, verification: Verification) -> None:
+        await self._db.execute(
+            """INSERT INTO verifications (user_id, provider, identity, checked_at,
+                                          account_created_at)
+               VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (user_id) DO UPDATE SET provider = excluded.provider,
+                      identity = excluded.identity, checked_at = excluded.checked_at,
+                      account_created_at = excluded.account_created_at""",
+            (
+                verification.user_id,
+                verification.provider,
+                verification.identity,
+                _ts(verification.checked_at.astimezone(UTC)),
+                _ts_or_none(verification.account_created_at),
+            ),
+        )
 
 
 class CardRepository:
@@ -575,7 +669,14 @@ class PersonalDataRepository:
             (user_id,),
         )
         votes = await self._db.fetch_all(
-            "SELECT idea_id, created_at FROM votes WHERE voter = ? ORDER BY idea_id", (user_id,)
+            """SELECT idea_id, created_at, standing, identity, new_account FROM votes
+                WHERE voter = ? ORDER BY idea_id""",
+            (user_id,),
+        )
+        verification = await self._db.fetch_one(
+            """SELECT provider, identity, checked_at, account_created_at FROM verifications
+                WHERE user_id = ?""",
+            (user_id,),
         )
         reactions = await self._db.fetch_all(
             """SELECT reaction_event_id, idea_id FROM reaction_votes WHERE voter = ?
@@ -641,7 +742,8 @@ class PersonalDataRepository:
                 else {"blocked": False}
             ),
             "ideas": [dict(row) | {"hidden": bool(row["hidden"])} for row in ideas],
-            "votes": [dict(row) for row in votes],
+            "votes": [dict(row) | {"new_account": bool(row["new_account"])} for row in votes],
+            "verification": None if verification is None else dict(verification),
             "reaction_votes": [dict(row) for row in reactions],
             "reports": [dict(row) for row in reports],
             "dialogues": [dict(row) | {"data": json.loads(row["data"])} for row in dialogues],
@@ -678,6 +780,7 @@ class PersonalDataRepository:
             ("confirmations", "user_id"),
             ("dialogues", "user_id"),
             ("poll_responses", "voter"),
+            ("verifications", "user_id"),
         ):
             await db.execute(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
         # Encrypted messages from them waiting for a key, and the keys of "could not decrypt"
@@ -1320,3 +1423,4 @@ class Store:
         self.upkeep = Upkeep(db)
         self.schedule = ScheduleRepository(db)
         self.polls = PollRepository(db)
+        self.verifications = VerificationRepository(db)

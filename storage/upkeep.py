@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from storage.database import Database
 
@@ -35,10 +35,11 @@ class UpkeepResult:
     outbox: int = 0
     confirmations: int = 0
     pages_freed: int = 0
+    verifications: int = 0
 
     @property
     def rows(self) -> int:
-        return self.handled_events + self.outbox + self.confirmations
+        return self.handled_events + self.outbox + self.confirmations + self.verifications
 
 
 class Upkeep:
@@ -51,10 +52,13 @@ class Upkeep:
         *,
         handled_before: datetime | None,
         outbox_before: datetime,
+        verifications_before: datetime | None = None,
     ) -> UpkeepResult:
         """Delete the handled event ids recorded before ``handled_before`` (none when None),
         the outbox rows sent or given up before ``outbox_before`` (never one still to send),
-        and the confirmations that expired before ``now``; then optimize and vacuum.
+        the confirmations that expired before ``now``, and the verifications checked before
+        ``verifications_before`` (past their cache time they are never used again); then
+        optimize and vacuum.
 
         Each batch commits on its own: stopped half-way, what was deleted stays deleted and
         the rest waits for the next run.
@@ -76,17 +80,25 @@ class Upkeep:
                    SELECT user_id, action FROM confirmations WHERE expires_at < ? LIMIT ?)""",
             now,
         )
+        verifications = 0
+        if verifications_before is not None:
+            verifications = await self._delete_in_batches(
+                """DELETE FROM verifications WHERE user_id IN (
+                       SELECT user_id FROM verifications WHERE checked_at < ? LIMIT ?)""",
+                verifications_before.astimezone(UTC),
+            )
         async with self._db.transaction():
             await self._db.fetch_all("PRAGMA optimize")
         pages = await self._vacuum()
-        result = UpkeepResult(handled, outbox, confirmations, pages)
+        result = UpkeepResult(handled, outbox, confirmations, pages, verifications)
         if result.rows or pages:
             log.info(
-                "Upkeep: %d handled event ids, %d sent messages and %d expired confirmations "
-                "deleted; %d free pages given back",
+                "Upkeep: %d handled event ids, %d sent messages, %d expired confirmations and "
+                "%d outdated verifications deleted; %d free pages given back",
                 handled,
                 outbox,
                 confirmations,
+                verifications,
                 pages,
             )
         return result

@@ -31,7 +31,7 @@ from bot.app import BotApp
 from bot.clock import BotClock
 from bot.config import Config, MatrixSettings, StorageSettings
 from devtools.homeserver import Homeserver
-from handlers.settings import BotSettings
+from handlers.settings import BotSettings, IdentitySettings
 
 PASSWORD = "correct horse battery staple"
 WAIT = 20.0
@@ -258,7 +258,14 @@ class RunningBot:
         await asyncio.wait_for(self.task, timeout=30)
 
 
-def bot_config(homeserver: Homeserver, bot_user: str, data_dir: Path, **bot: Any) -> Config:
+def bot_config(
+    homeserver: Homeserver,
+    bot_user: str,
+    data_dir: Path,
+    *,
+    identity: IdentitySettings | None = None,
+    **bot: Any,
+) -> Config:
     return Config(
         matrix=MatrixSettings(
             homeserver=homeserver.url,
@@ -268,6 +275,7 @@ def bot_config(homeserver: Homeserver, bot_user: str, data_dir: Path, **bot: Any
         ),
         bot=BotSettings(**bot),
         storage=StorageSettings(path=data_dir / "bot.sqlite3"),
+        identity=identity or IdentitySettings(),
     )
 
 
@@ -387,10 +395,11 @@ class ModeratedBot:
     moderator: Person
     moderation_room: str
 
-    async def open_challenge(self, prefix: str, title: str) -> tuple[str, str]:
-        """A challenge opened by the moderator's command; returns its slug and its room."""
+    async def open_challenge(self, prefix: str, title: str, options: str = "") -> tuple[str, str]:
+        """A challenge opened by the moderator's command (with ``options`` such as
+        ``--budget=3``); returns its slug and its room."""
         slug = unique(prefix)
-        await self.moderator.ask(self.moderation_room, f"!challenge new {slug} {title}")
+        await self.moderator.ask(self.moderation_room, f"!challenge new {options} {slug} {title}")
         await self.moderator.wait_for(lambda s: f"#{slug}:" in s.content.get("body", ""))
         async with self.bot.app.db.transaction():
             challenge = await self.bot.app.store.challenges.by_slug(slug)
@@ -403,7 +412,12 @@ class ModeratedBot:
 
 
 async def start_moderated_bot(
-    homeserver: Homeserver, data_dir: Path, *, clock: BotClock | None = None, **settings: Any
+    homeserver: Homeserver,
+    data_dir: Path,
+    *,
+    clock: BotClock | None = None,
+    identity: IdentitySettings | None = None,
+    **settings: Any,
 ) -> ModeratedBot:
     bot_user = homeserver.register_user(unique("bot"), PASSWORD)
     moderator = await Person.create(homeserver, "moderator")
@@ -414,6 +428,7 @@ async def start_moderated_bot(
         data_dir,
         moderators=(moderator.user_id,),
         moderation_room=room,
+        identity=identity,
         **settings,
     )
     bot = await start_bot(config, clock)

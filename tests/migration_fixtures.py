@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from storage import Database
-from storage.migrations import MIGRATIONS, POLLS
+from storage.migrations import IDENTITY_VERSION, MIGRATIONS, POLLS
 
 AT = "2026-03-01T10:00:00+00:00"
 LATER = "2026-03-02T10:00:00+00:00"
@@ -21,6 +21,8 @@ CHALLENGE_ROOM = "!mobility:localhost"
 DEADLINE_AT = "2026-06-30T22:00:00+00:00"
 VOTING_DEADLINE_AT = "2026-07-07T22:00:00+00:00"
 ALICE_DM = "!dm-alice:localhost"
+#: A keyed hash of an external identity, as the bot stores it (never the identity itself).
+IDENTITY_HASH = "5f1d3c0a9e8b7d6c5f4e3d2c1b0a99887766554433221100ffeeddccbbaa9988"
 SENT_PAYLOAD = json.dumps({"room_id": CHALLENGE_ROOM, "body": "Idee #1 ingediend: Fietsstraten"})
 WAITING_PAYLOAD = json.dumps({"room_id": CHALLENGE_ROOM, "body": "Stem geteld voor #1"})
 
@@ -293,6 +295,37 @@ def _rows(version: int) -> list[tuple[str, dict[str, Any]]]:
                     "event_id": "$poll-response-1",
                     "sent_ms": 1772445600000,
                     "answer_id": "idea-1",
+                },
+            ),
+        ]
+    if version >= IDENTITY_VERSION:  # who may take part; verifications; each vote's account
+        rows[0][1]["eligibility"] = "verified"
+        rows[1][1]["eligibility"] = None
+        for table, row in rows:
+            if table == "votes":
+                verified = row["voter"] == "@bob:localhost"
+                row["standing"] = "verified" if verified else "listed"
+                row["identity"] = IDENTITY_HASH if verified else None
+                row["new_account"] = int(verified)
+        rows += [
+            (
+                "verifications",
+                {
+                    "user_id": "@bob:localhost",
+                    "provider": "oidc-itsme",
+                    "identity": IDENTITY_HASH,
+                    "checked_at": LATER,
+                    "account_created_at": AT,
+                },
+            ),
+            (
+                "verifications",
+                {
+                    "user_id": "@alice:localhost",
+                    "provider": None,
+                    "identity": None,
+                    "checked_at": LATER,
+                    "account_created_at": None,
                 },
             ),
         ]

@@ -44,6 +44,7 @@ AREAS = (
     "duplicate",
     "error",
     "help",
+    "identity",
     "idea",
     "ideas",
     "join",

@@ -54,6 +54,8 @@ def test_the_example_holds_no_secret() -> None:
         example = tomllib.load(handle)
     assert example["matrix"]["password"] == ""
     assert example["matrix"]["access_token"] == ""
+    assert example["identity"]["admin_token"] == ""
+    assert example["identity"]["hash_key"] == ""
     with pytest.raises(ConfigError, match="password"):
         load_config(EXAMPLE, environ={})
 
@@ -85,3 +87,58 @@ def test_broken_toml_is_reported(tmp_path: Path) -> None:
     path.write_text("[matrix\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path, environ={})
+
+
+def _with_identity(tmp_path: Path, identity: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[matrix]\nhomeserver = "http://127.0.0.1:8008"\nuser_id = "@bot:gent.be"\npassword = "x"\n'
+        f"[identity]\n{identity}\n"
+    )
+    return path
+
+
+def test_the_identity_secrets_come_from_the_environment_and_are_secrets(tmp_path: Path) -> None:
+    path = _with_identity(tmp_path, 'admin_token = ""\nhash_key = ""\nauth_providers = ["oidc"]')
+    environ = {
+        "CHALLENGE_BOT_ADMIN_TOKEN": "syt_admin_token_value",
+        "CHALLENGE_BOT_IDENTITY_KEY": "0123456789abcdef0123",
+    }
+    config = load_config(path, environ=environ)
+
+    assert config.identity.admin_token is not None
+    assert config.identity.admin_token.get_secret_value() == "syt_admin_token_value"
+    assert "syt_admin_token_value" not in repr(config)  # SecretStr: never printed
+    assert config.identity.can_verify
+    assert config.server_name == "gent.be"
+    assert {secret.get_secret_value() for secret in config.secrets} >= set(environ.values())
+    # Empty in the file and absent from the environment: no token at all.
+    assert load_config(path, environ={}).identity.admin_token is None
+
+
+def test_the_environment_gives_identity_secrets_without_an_identity_section(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[matrix]\nhomeserver = "http://127.0.0.1:8008"\nuser_id = "@bot:gent.be"\npassword = "x"\n'
+    )
+    config = load_config(path, environ={"CHALLENGE_BOT_ADMIN_TOKEN": "token-from-env"})
+
+    assert config.identity.admin_token is not None
+
+
+@pytest.mark.parametrize(
+    ("identity", "named"),
+    [
+        ('default_eligibility = "verified"', "needs admin_token and auth_providers"),
+        ('default_eligibility = "everybody"', "identity.default_eligibility"),
+        ('hash_key = "short"', "identity.hash_key"),
+        ("cache_minutes = 0", "identity.cache_minutes"),
+        ('auth_provider = ["oidc"]', "identity.auth_provider: unknown key"),
+    ],
+)
+def test_a_wrong_identity_setting_is_named(tmp_path: Path, identity: str, named: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(_with_identity(tmp_path, identity), environ={})
+    assert named in str(error.value)

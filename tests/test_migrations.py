@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from storage import LATEST_VERSION, Database, IdeaStatus, Store
+from storage.migrations import IDENTITY_VERSION
 from tests.migration_fixtures import (
     CHALLENGE_ROOM,
     DEADLINE_AT,
@@ -24,6 +25,10 @@ OLDER_VERSIONS = range(1, LATEST_VERSION)
 ADDED_COLUMNS: dict[tuple[str, str], tuple[int, Any]] = {
     ("ideas", "hidden"): (2, 0),
     ("audit_log", "subject"): (2, None),
+    ("challenges", "eligibility"): (IDENTITY_VERSION, None),
+    ("votes", "standing"): (IDENTITY_VERSION, "other"),
+    ("votes", "identity"): (IDENTITY_VERSION, None),
+    ("votes", "new_account"): (IDENTITY_VERSION, 0),
 }
 
 

@@ -298,7 +298,7 @@ async def test_options_anywhere_on_the_first_line(bot: Harness, command: str) ->
 USAGE_NEW_NL = (
     "!challenge new [--deadline=JJJJ-MM-DD[Tuu:mm]] [--voting-deadline=JJJJ-MM-DD[Tuu:mm]] "
     "[--budget=aantal] [--premoderated] [--tags=thema,thema] [--partner=partner] "
-    "<korte-naam> <titel>\n[beschrijving]"
+    "[--eligibility=anyone|listed|verified] <korte-naam> <titel>\n[beschrijving]"
 )
 
 
@@ -313,6 +313,7 @@ USAGE_NEW_NL = (
         ("--budget=-2", "error.bad_number", "-2"),
         ("--budget=two", "error.bad_number", "two"),
         ("--colour=red", "error.unknown_option", "--colour=red"),
+        ("--eligibility=everyone", "error.bad_choice", "everyone"),
     ],
 )
 async def test_a_bad_option_gives_the_usage_and_changes_nothing(

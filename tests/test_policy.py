@@ -8,9 +8,34 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from handlers.policy import Action, Person, Phase, listed, phase, published, refusal, seen_by_all
-from storage import Challenge, ChallengeStatus, Database, Idea, IdeaStatus, Store
+from handlers.policy import (
+    Action,
+    Identity,
+    Participation,
+    Person,
+    Phase,
+    listed,
+    phase,
+    published,
+    refusal,
+    seen_by_all,
+    server_of,
+)
+from handlers.reply import Code
+from storage import (
+    Challenge,
+    ChallengeStatus,
+    Database,
+    Eligibility,
+    Idea,
+    IdeaStatus,
+    Standing,
+    Store,
+    Verification,
+)
 
 NOW = datetime(2026, 6, 30, 12, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -198,3 +223,140 @@ async def test_the_queries_of_what_everyone_sees_follow_the_rule(store: Store) -
             assert all(published(i, where) <= seen_by_all(i, where) for i in ideas)
             checked += len(ideas)
     assert checked == 2 * 2 * len(IdeaStatus)
+
+
+# -- who may take part: the eligibility of a challenge and what is known of the person --------
+
+CITY = "gent.be"
+PARTICIPATION = Participation(default=Eligibility.ANYONE, servers=(CITY, "ugent.be"), home=CITY)
+
+
+def verified(provider: str | None = "oidc-itsme", identity: str | None = "hash") -> Verification:
+    return Verification(
+        user_id=f"@jana:{CITY}",
+        provider=provider,
+        identity=identity,
+        checked_at=NOW,
+        account_created_at=NOW - 100 * HOUR,
+    )
+
+
+def open_to(eligibility: Eligibility | None) -> Challenge:
+    return challenge().model_copy(update={"eligibility": eligibility})
+
+
+VERIFIED = Identity(listed=True, verification=verified())
+LISTED_ONLY = Identity(listed=True, verification=verified(provider=None, identity=None))
+#: Verified, but on an unlisted server (a link elsewhere, say): verification is what counts.
+VERIFIED_ELSEWHERE = Identity(listed=False, verification=verified())
+STRANGER = Identity()
+UNKNOWN_NOW = Identity(listed=True, unavailable=True)
+UNKNOWN_STRANGER = Identity(listed=False, unavailable=True)
+
+#: (eligibility of the challenge, None: the default; identity; refusal key or None)
+ELIGIBILITY: list[tuple[Eligibility | None, Identity, str | None]] = [
+    (None, STRANGER, None),  # the programme's default: anyone
+    (Eligibility.ANYONE, STRANGER, None),
+    (Eligibility.ANYONE, UNKNOWN_STRANGER, None),  # nothing to check: no need to wait
+    (Eligibility.LISTED, VERIFIED, None),
+    (Eligibility.LISTED, LISTED_ONLY, None),
+    (Eligibility.LISTED, VERIFIED_ELSEWHERE, None),
+    (Eligibility.LISTED, UNKNOWN_NOW, None),  # on a listed server: no verification needed
+    (Eligibility.LISTED, STRANGER, "identity.not_listed"),
+    (Eligibility.LISTED, UNKNOWN_STRANGER, "identity.unavailable"),
+    (Eligibility.VERIFIED, VERIFIED, None),
+    (Eligibility.VERIFIED, VERIFIED_ELSEWHERE, None),
+    (Eligibility.VERIFIED, LISTED_ONLY, "identity.not_verified"),
+    (Eligibility.VERIFIED, STRANGER, "identity.not_verified"),
+    (Eligibility.VERIFIED, UNKNOWN_NOW, "identity.unavailable"),  # never a guess
+]
+
+
+@pytest.mark.parametrize("action", [Action.SUBMIT, Action.VOTE])
+@pytest.mark.parametrize(("eligibility", "identity", "expected"), ELIGIBILITY)
+def test_who_may_take_part(
+    action: Action, eligibility: Eligibility | None, identity: Identity, expected: str | None
+) -> None:
+    who = Person(OTHER, identity=identity)
+    what = idea() if action is Action.VOTE else None
+    error = refusal(
+        action, who, open_to(eligibility), NOW, timezone=ZONE, idea=what,
+        participation=PARTICIPATION,
+    )  # fmt: skip
+
+    assert (None if error is None else error.key) == expected
+
+
+@pytest.mark.parametrize(("eligibility", "identity", "_expected"), ELIGIBILITY)
+def test_seeing_and_taking_a_vote_back_stay_open_to_all(
+    eligibility: Eligibility | None, identity: Identity, _expected: str | None
+) -> None:
+    who = Person(OTHER, identity=identity)
+    where = open_to(eligibility)
+    for action in (Action.SEE, Action.UNVOTE):
+        assert (
+            refusal(
+                action, who, where, NOW, timezone=ZONE, idea=idea(), participation=PARTICIPATION
+            )
+            is None
+        )
+
+
+def test_a_closed_challenge_says_it_is_closed_before_who_may_take_part() -> None:
+    where = challenge(status=ChallengeStatus.CLOSED).model_copy(
+        update={"eligibility": Eligibility.VERIFIED}
+    )
+    error = refusal(Action.VOTE, CITIZEN, where, NOW, timezone=ZONE, idea=idea(),
+                    participation=PARTICIPATION)  # fmt: skip
+
+    assert error is not None and error.key == "error.challenge_closed"
+
+
+def test_the_programme_default_applies_where_a_challenge_says_nothing() -> None:
+    strict = Participation(default=Eligibility.VERIFIED, servers=(CITY,), home=CITY)
+
+    assert strict.of(open_to(None)) is Eligibility.VERIFIED
+    assert strict.of(open_to(Eligibility.ANYONE)) is Eligibility.ANYONE
+    error = refusal(Action.VOTE, CITIZEN, open_to(None), NOW, timezone=ZONE, idea=idea(),
+                    participation=strict)  # fmt: skip
+    assert error is not None and error.key == "identity.not_verified"
+    assert error.params["server"] == Code(CITY)
+
+
+@given(
+    local=st.from_regex(r"[a-z0-9._=-]{1,20}", fullmatch=True),
+    server=st.from_regex(r"[a-z0-9.-]{1,30}(:[0-9]{1,5})?", fullmatch=True),
+    listed_servers=st.lists(st.from_regex(r"[a-z0-9.-]{1,30}", fullmatch=True), max_size=4),
+)
+def test_an_account_is_listed_exactly_when_its_server_is(
+    local: str, server: str, listed_servers: list[str]
+) -> None:
+    rules = Participation(servers=tuple(listed_servers))
+
+    assert server_of(f"@{local}:{server}") == server
+    assert rules.is_listed(f"@{local}:{server}") == (server in listed_servers)
+
+
+@given(
+    provider=st.one_of(st.none(), st.sampled_from(["oidc-itsme", "oidc-eid"])),
+    listed_server=st.booleans(),
+    unavailable=st.booleans(),
+    eligibility=st.sampled_from(list(Eligibility)),
+)
+def test_only_a_verified_identity_counts_as_verified(
+    provider: str | None, listed_server: bool, unavailable: bool, eligibility: Eligibility
+) -> None:
+    found = None if unavailable else verified(provider, None if provider is None else "h")
+    identity = Identity(listed=listed_server, verification=found, unavailable=unavailable)
+    error = refusal(
+        Action.VOTE, Person(OTHER, identity=identity), open_to(eligibility), NOW,
+        timezone=ZONE, idea=idea(), participation=PARTICIPATION,
+    )  # fmt: skip
+
+    is_verified = provider is not None and not unavailable
+    assert (identity.standing is Standing.VERIFIED) == is_verified
+    assert (identity.key is not None) == is_verified
+    if eligibility is Eligibility.VERIFIED:
+        assert (error is None) == is_verified
+    if eligibility is Eligibility.ANYONE:
+        assert error is None

@@ -14,7 +14,7 @@ import pytest
 from bot.delivery import Delivery
 from bot.dialogues import DialogueSweeper, handled_ids_cutoff
 from bot.sync import CHECKPOINT_TS_KEY, GAP_MARGIN_MS
-from storage import Database
+from storage import Database, Verification
 from storage.migrations import MIGRATIONS
 from storage.upkeep import BATCH_ROWS
 from tests.handler_support import ALICE, BOB, Harness, open_harness
@@ -119,6 +119,28 @@ async def test_expired_confirmations_go_and_pending_ones_stay(bot: Harness) -> N
     assert [row[0] for row in rows] == [BOB]
     async with bot.db.transaction():
         assert await bot.store.confirmations.take(BOB, "forget", bot.clock())
+
+
+async def test_verifications_past_their_cache_time_go(bot: Harness) -> None:
+    """Past ``identity.cache_minutes`` a verification is never used again (the homeserver is
+    asked anew): it is not kept either."""
+    minutes = bot.dispatcher.identity.cache_minutes
+    async with bot.db.transaction():
+        for user_id, age in ((ALICE, minutes + 1), (BOB, minutes - 1)):
+            checked = bot.clock() - timedelta(minutes=age)
+            await bot.store.verifications.save(
+                Verification(
+                    user_id=user_id,
+                    provider="oidc-itsme",
+                    identity="hash",
+                    checked_at=checked,
+                    account_created_at=None,
+                )
+            )
+    result = await sweeper(bot).upkeep_if_due()
+    assert result is not None and result.verifications == 1
+    rows = await bot.db.fetch_all("SELECT user_id FROM verifications")
+    assert [row[0] for row in rows] == [BOB]
 
 
 async def test_upkeep_runs_once_per_interval(tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ from handlers.commands.ideas import publish_card
 from handlers.context import Context
 from handlers.effects import Announce, CardChanged, Effect, Outcome
 from handlers.errors import Conflict, UsageError
+from handlers.identity import votes_by_standing
 from handlers.registry import USER_PATTERN, CommandRouter, Kind, Param, Role, convert
-from handlers.reply import Bold, Code, Items, Quote, Reply, Text
+from handlers.reply import Bold, Code, Items, Quote, Reply, Span, Text
 from storage import AuditEntry
 
 router = CommandRouter()
@@ -122,8 +123,18 @@ async def unblock(ctx: Context, user: str) -> Outcome:
 @router.command("audit", role=Role.MODERATOR, params=(Param("subject", Kind.WORD, required=False),))
 async def audit(ctx: Context, subject: str | None) -> Outcome:
     require_private_room(ctx)
+    votes: list[Span] = []
     if subject is None:
         entries = await ctx.store.audit.recent()
+        for challenge in await ctx.store.challenges.list(open_only=True):
+            counts = await ctx.store.votes.by_standing(challenge_id=challenge.id)
+            votes.append(
+                ctx.t(
+                    "audit.votes_line",
+                    slug=Code(challenge.slug),
+                    votes=votes_by_standing(ctx.catalogue, ctx.locale, counts),
+                )
+            )
     elif USER_PATTERN.fullmatch(subject):
         entries = await ctx.store.audit.recent(actor=subject)
     else:
@@ -132,14 +143,26 @@ async def audit(ctx: Context, subject: str | None) -> Outcome:
         except ValueError:
             raise UsageError("error.bad_audit_subject", value=subject) from None
         entries = await ctx.store.audit.recent(idea_id=idea_id)
-    if not entries:
-        return Outcome(ctx.reply("audit.none"))
-    return Outcome(
-        Reply.of(
+        counts = await ctx.store.votes.by_standing(idea_id=idea_id)
+        if any(counts.values()):
+            votes.append(
+                ctx.t(
+                    "audit.votes_line",
+                    slug=idea_ref(idea_id),
+                    votes=votes_by_standing(ctx.catalogue, ctx.locale, counts),
+                )
+            )
+    reply = (
+        ctx.reply("audit.none")
+        if not entries
+        else Reply.of(
             ctx.t("audit.header", count=len(entries)),
             Items(tuple(_line(entry) for entry in entries)),
         )
     )
+    if votes:
+        reply += Reply.of(ctx.t("audit.votes_header"), Items(tuple(votes)))
+    return Outcome(reply)
 
 
 def _line(entry: AuditEntry) -> Text:

@@ -12,8 +12,8 @@ from handlers.i18n import Catalogue
 from handlers.policy import Phase, phase
 from handlers.programme import phase_text, place_in_space, plan, status_changed, to_instant
 from handlers.registry import CommandRouter, Kind, Option, Param, Role
-from handlers.reply import Bold, Code, Items, Quote, Reply, Text
-from storage import Challenge, ChallengeStatus, Store
+from handlers.reply import Bold, Code, Items, Quote, Reply, Span, Text
+from storage import Challenge, ChallengeStatus, Eligibility, Store
 
 router = CommandRouter()
 
@@ -74,6 +74,7 @@ async def show_challenge(ctx: Context, challenge: str | None) -> Outcome:
         reply += ctx.reply("challenge.tags", tags=Text(", ".join(found.tags)))
     if found.partner:
         reply += ctx.reply("challenge.partner", partner=Text(found.partner))
+    reply += Reply.of(eligibility_text(ctx, found))
     reply += ctx.reply(
         "challenge.how_to_take_part",
         join=Code(f"{ctx.settings.prefix}join {found.slug}"),
@@ -104,6 +105,7 @@ _CHALLENGE_OPTIONS = (
     Option("premoderated", Kind.FLAG),
     Option("tags", Kind.WORD),
     Option("partner", Kind.WORD),
+    Option("eligibility", Kind.CHOICE, choices=tuple(Eligibility)),
 )
 
 
@@ -117,6 +119,7 @@ _OPTION_OF = {
     "premoderated": "premoderated",
     "tags": "tags",
     "partner": "partner",
+    "eligibility": "eligibility",
 }
 
 
@@ -124,6 +127,33 @@ def _tags(raw: str | None) -> tuple[str, ...] | None:
     if raw is None:
         return None
     return tuple(dict.fromkeys(tag.strip().lower() for tag in raw.split(",") if tag.strip()))
+
+
+def _eligibility(ctx: Context, raw: str | None) -> Eligibility | None:
+    """Who the moderator opens the challenge to; only people the bot can verify, if it can."""
+    if raw is None:
+        return None
+    wanted = Eligibility(raw)
+    if wanted is Eligibility.VERIFIED and not ctx.identity_settings.can_verify:
+        raise Conflict("identity.cannot_verify")
+    return wanted
+
+
+_OPEN_TO = {
+    Eligibility.ANYONE: "identity.open_to_anyone",
+    Eligibility.LISTED: "identity.open_to_listed",
+    Eligibility.VERIFIED: "identity.open_to_verified",
+}
+
+
+def eligibility_text(ctx: Context, challenge: Challenge) -> Span:
+    """Who may submit and vote in the challenge, said for its readers."""
+    key = _OPEN_TO[ctx.participation.of(challenge)]
+    return ctx.t(
+        key,
+        servers=Code(", ".join(ctx.participation.servers)),
+        server=Code(ctx.participation.home),
+    )
 
 
 def _deadlines(
@@ -160,6 +190,7 @@ async def create(
     premoderated: bool,
     tags: str | None,
     partner: str | None,
+    eligibility: str | None,
 ) -> Outcome:
     check_length(ctx, "title", title, ctx.settings.max_title_length)
     check_length(ctx, "description", description, ctx.settings.max_description_length)
@@ -187,6 +218,7 @@ async def create(
         premoderated=premoderated,
         tags=_tags(tags) or (),
         partner=partner or "",
+        eligibility=_eligibility(ctx, eligibility),
     )
     await plan(ctx.store, created)
     await ctx.store.audit.record(
@@ -229,6 +261,7 @@ async def edit(
     premoderated: bool,
     tags: str | None,
     partner: str | None,
+    eligibility: str | None,
     open_submissions: bool,
 ) -> Outcome:
     """Change what was given at ``!challenge new``; what is not given stays. The room's name and
@@ -257,6 +290,8 @@ async def edit(
         changes["tags"] = _tags(tags)
     if partner is not None:
         changes["partner"] = partner
+    if eligibility is not None:
+        changes["eligibility"] = _eligibility(ctx, eligibility)
     changed = sorted(key for key, value in changes.items() if getattr(found, key) != value)
     if not changed:
         return Outcome(ctx.reply("challenge.edit_nothing", slug=Code(found.slug)))

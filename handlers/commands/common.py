@@ -28,7 +28,7 @@ async def find_challenge(ctx: Context, slug: str | None) -> Challenge:
 
 
 def person(ctx: Context, *, blocked: bool = False) -> Person:
-    return Person(ctx.sender, is_moderator=ctx.is_moderator, blocked=blocked)
+    return Person(ctx.sender, is_moderator=ctx.is_moderator, blocked=blocked, identity=ctx.identity)
 
 
 def can_see(ctx: Context, idea: Idea, challenge: Challenge) -> bool:
@@ -73,6 +73,7 @@ def require(
         ctx.now,
         timezone=ctx.programme.timezone,
         idea=idea,
+        participation=ctx.participation,
     )
 
 

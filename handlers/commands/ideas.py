@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from handlers import policy
 from handlers.audience import author_shown, require_private_room
@@ -24,7 +24,7 @@ from handlers.commands.common import (
     status_text,
 )
 from handlers.context import Context
-from handlers.effects import Announce, CardChanged, Effect, Outcome, SendRoom
+from handlers.effects import Announce, CardChanged, Effect, Outcome, SendDirect, SendRoom
 from handlers.errors import BotError, Conflict, Forbidden, NotFound
 from handlers.policy import Action, Person, seen_by_all
 from handlers.registry import CommandRouter, Kind, Param
@@ -43,6 +43,7 @@ router = CommandRouter()
         Param("description", Kind.BODY, required=False),
     ),
     may_be_bare=True,
+    needs_identity=True,
 )
 async def submit(
     ctx: Context, challenge: str | None, title: str | None, description: str | None
@@ -206,34 +207,86 @@ async def show(ctx: Context, idea: int) -> Outcome:
     return Outcome(reply, reply_card=found.id)
 
 
-@router.command("vote", aliases=("stem",), params=(Param("idea", Kind.IDEA),))
+@router.command("vote", aliases=("stem",), params=(Param("idea", Kind.IDEA),), needs_identity=True)
 async def vote(ctx: Context, idea: int) -> Outcome:
     found, challenge = await find_idea(ctx, idea)
     await cast_vote(ctx, found, challenge)
-    if not await ctx.store.votes.add(found.id, ctx.sender, ctx.now):
+    recorded = await record_vote(ctx, found, challenge)
+    if recorded is None:
         return Outcome(ctx.reply("vote.already", id=idea_ref(found.id)), confirmation=True)
     count = found.votes + 1  # counted when the idea was read, in this same transaction
     return Outcome(
         ctx.reply(
             "vote.counted", id=idea_ref(found.id), title=Bold(Text(found.title)), count=count
         ),
-        effects=(CardChanged(found.id),),
+        effects=(CardChanged(found.id), *recorded),
         confirmation=True,
     )
 
 
 async def cast_vote(ctx: Context, idea: Idea, challenge: Challenge) -> None:
     """Refuse a vote the rules (:mod:`handlers.policy`) or the budget do not allow; the caller
-    records it."""
+    records it. Accounts linked to one verified identity are one person: one vote per idea
+    between them, and one budget."""
     require(
         ctx, Action.VOTE, challenge, idea, blocked=await ctx.store.blocks.is_blocked(ctx.sender)
     )
+    identity = ctx.identity.key
+    if identity is not None:
+        linked = await ctx.store.votes.linked_voter(idea.id, identity)
+        if linked is not None and linked != ctx.sender:
+            raise Conflict("identity.linked_vote", id=idea_ref(idea.id))
     budget = challenge.vote_budget
     if budget is not None:
-        used = await ctx.store.votes.used_in_challenge(ctx.sender, challenge.id)
+        used = await ctx.store.votes.used_in_challenge(ctx.sender, challenge.id, identity)
         already = await ctx.store.votes.has_voted(idea.id, ctx.sender)
         if not already and used >= budget:
             raise Conflict("vote.budget_spent", count=budget, slug=Code(challenge.slug))
+
+
+async def record_vote(ctx: Context, idea: Idea, challenge: Challenge) -> list[Effect] | None:
+    """Record the vote :func:`cast_vote` allowed, with what the account was; None when it was
+    there already. The effects: a flag for the moderators when it completes a burst of votes
+    from new accounts."""
+    settings = ctx.identity_settings
+    new_account = ctx.identity.is_new(ctx.now, settings.new_account_minutes)
+    added = await ctx.store.votes.add(
+        idea.id,
+        ctx.sender,
+        ctx.now,
+        standing=ctx.identity.standing,
+        identity=ctx.identity.key,
+        new_account=new_account,
+    )
+    if not added:
+        return None
+    if not new_account:
+        return []
+    return await _burst_flag(ctx, challenge)
+
+
+async def _burst_flag(ctx: Context, challenge: Challenge) -> list[Effect]:
+    """``identity.burst_votes`` votes from new accounts within ``identity.burst_minutes`` in
+    one challenge are flagged in the moderation room: once, and again only once the window
+    has moved past the last flag (a burst that goes on is flagged at most once a window)."""
+    settings = ctx.identity_settings
+    window = timedelta(minutes=settings.burst_minutes)
+    times = await ctx.store.votes.new_accounts_since(challenge.id, ctx.now - window)
+    if len(times) < settings.burst_votes:
+        return []
+    key = f"burst_flagged:{challenge.id}"
+    flagged = await ctx.store.state.get(key)
+    if flagged is not None and datetime.fromisoformat(flagged) >= times[0]:
+        return []
+    await ctx.store.state.set(key, ctx.now.isoformat())
+    flag = ctx.t_moderators(
+        "identity.burst",
+        slug=Code(challenge.slug),
+        count=len(times),
+        minutes=settings.burst_minutes,
+        age=settings.new_account_minutes,
+    )
+    return [Announce(Reply.of(flag))]
 
 
 @router.command("unvote", aliases=("ontstem",), params=(Param("idea", Kind.IDEA),))
@@ -288,6 +341,7 @@ async def withdraw(ctx: Context, idea: int) -> Outcome:
         Param("title", Kind.REST),
         Param("description", Kind.BODY, required=False),
     ),
+    needs_identity=True,
 )
 async def edit(ctx: Context, idea: int, title: str, description: str | None) -> Outcome:
     """The author rewords their idea; an answer to a moderator's question sends it back to triage."""
@@ -335,12 +389,18 @@ async def vote_by_reaction(
         return None
     try:
         await cast_vote(ctx, idea, challenge)
-    except BotError:
+    except BotError as error:
+        if error.key.startswith("identity."):
+            # Who may not vote here hears why, and how to become eligible, in their chat.
+            reason = ctx.reply(error.key, **error.params)
+            return Outcome(effects=(SendDirect(ctx.sender, reason),))
         return None
     await ctx.store.votes.record_reaction(reaction_event_id, idea.id, ctx.sender)
-    if not await ctx.store.votes.add(idea.id, ctx.sender, ctx.now):
+    recorded = await record_vote(ctx, idea, challenge)
+    if recorded is None:
         return None
-    return Outcome(effects=(CardChanged(idea.id),))  # no reply: a reaction speaks for itself
+    # No reply: a reaction speaks for itself.
+    return Outcome(effects=(CardChanged(idea.id), *recorded))
 
 
 async def unvote_by_redaction(ctx: Context, reaction_event_id: str) -> Outcome | None:
