@@ -131,9 +131,10 @@ def _offline(args: argparse.Namespace, config: Config) -> int:
             timezone=config.programme.timezone,
             site_title=config.programme.space_name,
         )
+        count = len(data.challenges)
         print(
-            f"Wrote the report to {args.output}: {len(data.challenges)} challenge pages,"
-            f" {len(written)} files in all"
+            f"Wrote the report to {args.output}: {count}"
+            f" challenge{'' if count == 1 else 's'}, {len(written)} files"
         )
         return 0
     asyncio.run(_backup(config, args.output))

@@ -23,7 +23,7 @@ _SETTINGS: dict[Any, Any] = {
     "svg.hashsalt": "challenge-bot-report",
     "svg.fonttype": "path",
     "font.family": "DejaVu Sans",  # shipped with matplotlib
-    "font.size": 12,
+    "font.size": 11,
     "text.color": TEXT,
     "axes.labelcolor": TEXT,
     "axes.edgecolor": TEXT,
@@ -46,7 +46,7 @@ def activity_chart(
 ) -> bytes:
     """Grouped bars: ideas and votes per period, one pair of bars a period."""
     with rc_context(_SETTINGS):
-        figure = Figure(figsize=(8, 3.6), dpi=100)
+        figure = Figure(figsize=(6.4, 3.2), dpi=100)
         axes = figure.add_subplot()
         positions = range(len(labels))
         width = 0.4
@@ -70,7 +70,7 @@ def activity_chart(
 def status_chart(labels: Sequence[str], counts: Sequence[int], *, axis_label: str) -> bytes:
     """Horizontal bars: how many ideas have each status, the first status on top."""
     with rc_context(_SETTINGS):
-        figure = Figure(figsize=(8, 0.9 + 0.45 * max(1, len(labels))), dpi=100)
+        figure = Figure(figsize=(6.4, 0.9 + 0.4 * max(1, len(labels))), dpi=100)
         axes = figure.add_subplot()
         positions = list(range(len(labels)))
         bars = axes.barh(positions, counts, color=IDEAS_COLOUR)

@@ -116,7 +116,7 @@ def test_migrate_reports_its_versions_then_backup_and_export_work(
     assert [c["slug"] for c in exported["challenges"]] == ["mobility", "climate"]
     site = tmp_path / "site"
     assert main(["report", "--config", str(config), "--output", str(site)]) == 0
-    assert "2 challenge pages" in capsys.readouterr().out
+    assert "2 challenges, 6 files" in capsys.readouterr().out  # one has public ideas
     assert sorted(p.name for p in (site / "challenges").glob("*.html")) == [
         "climate.html",
         "mobility.html",
