@@ -19,9 +19,10 @@ _SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 def page_name(view: ChallengeView) -> str:
-    """The challenge's file name in ``challenges/``: its slug, or its number."""
+    """The challenge's file name in ``challenges/``: its slug, or else its number (with an
+    underscore, which no slug has: the two never meet)."""
     slug = view.challenge.slug
-    return slug if _SAFE_NAME.fullmatch(slug) else f"challenge-{view.challenge.id}"
+    return slug if _SAFE_NAME.fullmatch(slug) else f"challenge_{view.challenge.id}"
 
 
 def write_site(

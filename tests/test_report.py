@@ -4,6 +4,7 @@ chart, contrast)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from collections import Counter
@@ -17,11 +18,14 @@ from babel.dates import format_date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.cli import main
+from devtools.seed import seed_challenge
 from handlers.export import export_data
 from report import PollAnswerView, PollView, ReportData, gather, poll_result, write_site
 from report.charts import activity_chart, status_chart
 from report.gather import public_poll
 from report.model import ChallengeView, IdeaRow
+from report.site import page_name
 from report.style import BACKGROUND, CHART_COLOURS, STYLESHEET, TEXT_PAIRS
 from storage import Challenge, IdeaStatus
 from tests.handler_support import (
@@ -309,6 +313,44 @@ def test_charts_are_svg_without_a_date_or_a_font() -> None:
     assert status_chart(["nieuw"], [2], axis_label="n") == status_chart(
         ["nieuw"], [2], axis_label="n"
     )
+
+
+def test_the_command_on_a_seeded_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "bot.sqlite3"
+    asyncio.run(
+        seed_challenge(
+            database, "klimaat", ["Meer bomen", "Groene daken"], author=ALICE, title="Klimaat"
+        )
+    )
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[matrix]\nhomeserver = "http://127.0.0.1:1"\nuser_id = "@bot:localhost"\n'
+        f'password = "pw"\n[storage]\npath = "{database}"\n'
+        '[programme]\nspace_name = "Gent denkt mee"\n'
+    )
+    output = tmp_path / "site"
+    arguments = ["report", "--config", str(config), "--output", str(output)]
+
+    assert main([*arguments, "--language", "en", "--include-authors"]) == 0
+    assert "1 challenge, 5 files" in capsys.readouterr().out
+    index = read_page(output / "index.html")
+    assert index.lang == "en" and index.headings[0] == (1, "Gent denkt mee")
+    page = read_page(output / "challenges" / "klimaat.html")
+    assert {row[1]: row[5] for row in page.table("This challenge's ideas").body} == {
+        "Meer bomen": ALICE,
+        "Groene daken": ALICE,
+    }
+    assert main(arguments) == 0  # bot.language, nl by default; no authors
+    page = read_page(output / "challenges" / "klimaat.html")
+    assert page.lang == "nl" and MATRIX_ID.search(page.text) is None
+
+
+def test_a_slug_that_is_no_file_name_gives_the_challenges_number() -> None:
+    odd = CHALLENGE.model_copy(update={"slug": "../../etc/x", "id": 7})
+    assert page_name(ChallengeView(CHALLENGE, (), ())) == "mobility"
+    assert page_name(ChallengeView(odd, (), ())) == "challenge_7"
 
 
 # --- the final poll ------------------------------------------------------------------------------
