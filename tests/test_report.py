@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import re
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -315,6 +316,18 @@ def test_charts_are_svg_without_a_date_or_a_font() -> None:
     )
 
 
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """``main`` sends the logs to this test's standard error, which closes with the test: put
+    back what was there before, so that later tests log nowhere closed."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("restored_logging")
 def test_the_command_on_a_seeded_database(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
