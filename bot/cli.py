@@ -1,7 +1,8 @@
-"""``challenge-bot``: run the bot, check a config, migrate, export the data, back up the database.
+"""``challenge-bot``: run the bot, check a config, migrate, export the data, write the public
+report, back up the database.
 
-Only ``run`` and ``migrate`` change the database's schema. ``backup`` and ``export`` open it
-read-only and refuse a schema other than their own (exit status 2, with what to do).
+Only ``run`` and ``migrate`` change the database's schema. ``backup``, ``export`` and ``report``
+open it read-only and refuse a schema other than their own (exit status 2, with what to do).
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import argparse
 import asyncio
 import sqlite3
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
 from bot.logs import LOG_FORMATS, Redactor, configure_logging
 from handlers.export import UnknownChallenge, export_data, to_csv, to_json
+from handlers.i18n import LANGUAGES
+from report import ReportData, gather, write_site
 from storage import Database, DatabaseMissing, SchemaMismatch, Store
 
 #: Exit status for a configuration or a database this version cannot use as it is.
@@ -39,6 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--include-authors", action="store_true", help="include authors' Matrix IDs (personal data)"
     )
+    report = commands.add_parser(
+        "report", help="write the public report: a static site with the challenges and charts"
+    )
+    report.add_argument("--output", type=Path, required=True, help="folder to write it into")
+    report.add_argument(
+        "--language", choices=LANGUAGES, help="the report's language (default: bot.language)"
+    )
+    report.add_argument(
+        "--include-authors", action="store_true", help="include authors' Matrix IDs (personal data)"
+    )
     backup = commands.add_parser(
         "backup", help="consistent copy of the database, safe while running"
     )
@@ -46,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser(
         "migrate", help="bring the database's schema up to this version (stop the bot first)"
     )
-    for sub in (run, check, export, backup, migrate):
+    for sub in (run, check, export, report, backup, migrate):
         sub.add_argument("--config", type=Path, required=True, help="path to the TOML config")
         sub.add_argument(
             "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
@@ -88,7 +102,7 @@ def _run_command(args: argparse.Namespace, redactor: Redactor) -> int:
 
 
 def _offline(args: argparse.Namespace, config: Config) -> int:
-    """The commands that work on the database alone: migrate, export, backup."""
+    """The commands that work on the database alone: migrate, export, report, backup."""
     if args.command == "migrate":
         before, after = asyncio.run(_migrate(config))
         if before == after:
@@ -106,6 +120,21 @@ def _offline(args: argparse.Namespace, config: Config) -> int:
             args.output.write_text(text, encoding="utf-8")
         else:
             sys.stdout.write(text)
+        return 0
+    if args.command == "report":
+        data = asyncio.run(_report(config, args.include_authors))
+        written = write_site(
+            data,
+            args.output,
+            language=args.language or config.bot.language,
+            timezone=config.programme.timezone,
+            site_title=config.programme.space_name,
+        )
+        count = len(data.challenges)
+        print(
+            f"Wrote the report to {args.output}: {count}"
+            f" challenge{'' if count == 1 else 's'}, {len(written)} files"
+        )
         return 0
     asyncio.run(_backup(config, args.output))
     print(f"Backed up {config.storage.path} to {args.output}")
@@ -157,6 +186,16 @@ async def _export(
     finally:
         await db.close()
     return to_json(data) if output_format == "json" else to_csv(data)
+
+
+async def _report(config: Config, include_authors: bool) -> ReportData:
+    db = Database(config.storage.path)
+    await db.open(read_only=True)
+    try:
+        async with db.snapshot():
+            return await gather(Store(db), now=datetime.now(UTC), include_authors=include_authors)
+    finally:
+        await db.close()
 
 
 async def _migrate(config: Config) -> tuple[int, int]:

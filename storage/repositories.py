@@ -181,6 +181,12 @@ class IdeaRepository:
         AND i.hidden = 0
         AND (c.premoderated = 0 OR i.status IN ('accepted', 'implemented'))
     """
+    #: What the open data and the public report show: not hidden, not withdrawn by its
+    #: author, and in a pre-moderated challenge only what a moderator let through.
+    _PUBLISHED = """
+        i.hidden = 0 AND i.status <> 'withdrawn'
+        AND (c.premoderated = 0 OR i.status IN ('accepted', 'implemented'))
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -246,13 +252,23 @@ class IdeaRepository:
         """The ideas that go into the open-data export: not hidden, not withdrawn by their
         author, and in a pre-moderated challenge only those a moderator let through."""
         rows = await self._db.fetch_all(
-            self._SELECT
-            + """ WHERE i.challenge_id = ? AND i.hidden = 0 AND i.status <> 'withdrawn'
-                    AND (c.premoderated = 0 OR i.status IN ('accepted', 'implemented'))
-                  ORDER BY i.id""",
+            self._SELECT + f" WHERE i.challenge_id = ? AND {self._PUBLISHED} ORDER BY i.id",
             (challenge_id,),
         )
         return [Idea.model_validate(dict(row)) for row in rows]
+
+    async def published_votes_per_minute(self, challenge_id: int) -> list[tuple[datetime, int]]:
+        """(minute, in UTC; votes cast in it) for the votes on the published ideas of a
+        challenge, oldest first. Minutes, not days: the reader groups them by day in the
+        programme's time zone, and every zone's offset is a whole number of minutes."""
+        rows = await self._db.fetch_all(
+            """SELECT strftime('%Y-%m-%dT%H:%M:00+00:00', v.created_at) AS minute, COUNT(*)
+                 FROM votes v JOIN ideas i ON i.id = v.idea_id
+                 JOIN challenges c ON c.id = i.challenge_id"""
+            f" WHERE i.challenge_id = ? AND {self._PUBLISHED} GROUP BY minute ORDER BY minute",
+            (challenge_id,),
+        )
+        return [(datetime.fromisoformat(str(row[0])), int(row[1])) for row in rows]
 
     async def in_challenge(self, challenge_id: int) -> list[Idea]:
         """Every idea of a challenge, hidden or not, most votes first (for a summary)."""

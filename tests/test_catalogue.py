@@ -18,6 +18,8 @@ from handlers.registry import Kind, Option, Param
 from storage import IdeaStatus
 
 HANDLERS = Path(__file__).resolve().parent.parent / "handlers"
+#: Where catalogue keys are used: the commands, and the public report.
+SOURCES = (HANDLERS, HANDLERS.parent / "report")
 
 #: The first part of every catalogue key. A new area is added here on purpose, so that the
 #: scan below looks for its keys too.
@@ -35,7 +37,8 @@ AREAS = (
     "hide",
     "limit",
     "mydata",
-    "report",
+    "report",  # !report, flagging an idea
+    "site",  # the public report (challenge-bot report)
     "unblock",
     "unhide",
     "card",
@@ -90,12 +93,13 @@ NL, EN = CATALOGUES["nl"], CATALOGUES["en"]
 
 
 def referenced_literals() -> dict[str, list[str]]:
-    """Plain string literals in handlers/ that look like a catalogue key, with where they are.
+    """Plain string literals in handlers/ and report/ that look like a catalogue key, with where
+    they are.
 
     f-strings are left out here: their families are checked one by one below.
     """
     found: dict[str, list[str]] = {}
-    for path in sorted(HANDLERS.rglob("*.py")):
+    for path in sorted(path for source in SOURCES for path in source.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         in_fstrings = {
             id(part)

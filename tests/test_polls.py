@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import random
 import tempfile
@@ -21,14 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.dialogues import DialogueSweeper
-from bot.effects import enqueue_outcome
 from bot.events import EventHandler
 from bot.polls import end_content, start_content
 from bot.roles import ModeratorRoles
 from handlers.dispatch import Dispatcher
 from handlers.effects import Announce, EndPoll, SendRoom, StartPoll
 from handlers.export import export_data, to_csv
-from handlers.polls import respond
 from handlers.programme import to_instant
 from storage import Database, PollResult, Store
 from storage.polls import to_ms
@@ -48,9 +47,8 @@ from tests.handler_support import (
     submit,
     text,
 )
+from tests.poll_support import POLL_EVENT, ROOM, answer, start
 
-ROOM = "!mobility:city.example"
-POLL_EVENT = "$poll-start"
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "export.schema.json").read_text())
 T0 = to_ms(START)
 
@@ -64,36 +62,6 @@ async def accepted(bot: Harness, author: str, title: str, slug: str = "mobility"
     idea = await submit(bot, author, title, slug=slug)
     await bot.say(MODERATOR, f"!accept {idea}", moderator=True)
     return idea
-
-
-async def start(bot: Harness, arguments: str = "") -> StartPoll:
-    """A poll of mobility started, queued, and its start event sent (as the bot records it)."""
-    outcome = await bot.say(MODERATOR, f"!poll mobility {arguments}".strip(), moderator=True)
-    (effect,) = effects_of(outcome, StartPoll)
-    async with bot.db.transaction():
-        await enqueue_outcome(
-            bot.store,
-            outcome,
-            room_id=MODERATION_ROOM,
-            event_id=None,
-            settings=bot.settings,
-            now=bot.clock(),
-        )
-        await bot.store.polls.set_start_event(effect.poll_id, POLL_EVENT)
-    return effect
-
-
-_responses = iter(range(1, 10**9))
-
-
-async def answer(
-    bot: Harness, person: str, answers: tuple[str, ...], sent_ms: int, *, room: str = ROOM
-) -> None:
-    event_id = f"$response{next(_responses)}"
-    outcome = await bot.run(
-        person, lambda ctx: respond(ctx, POLL_EVENT, event_id, answers, sent_ms), room=room
-    )
-    assert outcome is None  # a response is never answered
 
 
 async def latest(bot: Harness, challenge_id: int = 1) -> PollResult:
@@ -413,12 +381,15 @@ class _Rooms:
         return False
 
 
+_events = itertools.count(1)
+
+
 def poll_event(kind: str, sender: str, content: dict[str, object], at: int) -> SimpleNamespace:
     """An event as nio hands it over (decrypted or not): its source is what the bot reads."""
     return SimpleNamespace(
         source={
             "type": kind,
-            "event_id": f"$event{next(_responses)}",
+            "event_id": f"$event{next(_events)}",
             "sender": sender,
             "origin_server_ts": at,
             "content": content,

@@ -1,5 +1,5 @@
-"""Safe upgrades: only `run` and `migrate` change the schema; `backup` and `export` read the
-database read-only and refuse a schema older or newer than theirs."""
+"""Safe upgrades: only `run` and `migrate` change the schema; `backup`, `export` and `report`
+read the database read-only and refuse a schema older or newer than theirs."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ def read_only_commands(tmp_path: Path, config: Path) -> list[list[str]]:
     return [
         ["backup", "--config", str(config), "--output", out],
         ["export", "--config", str(config), "--output", out],
+        ["report", "--config", str(config), "--output", out],
     ]
 
 
@@ -113,6 +114,13 @@ def test_migrate_reports_its_versions_then_backup_and_export_work(
     assert main(["export", "--config", str(config)]) == 0
     exported = json.loads(capsys.readouterr().out)
     assert [c["slug"] for c in exported["challenges"]] == ["mobility", "climate"]
+    site = tmp_path / "site"
+    assert main(["report", "--config", str(config), "--output", str(site)]) == 0
+    assert "2 challenges, 6 files" in capsys.readouterr().out  # one has public ideas
+    assert sorted(p.name for p in (site / "challenges").glob("*.html")) == [
+        "climate.html",
+        "mobility.html",
+    ]
     assert beside(path) == files
     with sqlite3.connect(backup) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
