@@ -6,17 +6,14 @@ catalogue; it knows nothing of Matrix. :func:`gather` reads what is public (the 
 SVG charts in a folder.
 """
 
-from report.gather import gather, poll_result
-from report.model import ChallengeView, IdeaRow, PollAnswerView, PollView, ReportData
+from report.gather import gather
+from report.model import ChallengeView, IdeaRow, ReportData
 from report.site import write_site
 
 __all__ = [
     "ChallengeView",
     "IdeaRow",
-    "PollAnswerView",
-    "PollView",
     "ReportData",
     "gather",
-    "poll_result",
     "write_site",
 ]

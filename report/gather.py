@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from handlers.policy import published
-from report.model import ChallengeView, IdeaRow, PollAnswerView, PollView, ReportData
-from storage import Challenge, Store
+from report.model import ChallengeView, IdeaRow, ReportData
+from storage import PollResult, Store
 
 
 async def gather(store: Store, *, now: datetime, include_authors: bool = False) -> ReportData:
@@ -37,7 +38,7 @@ async def gather(store: Store, *, now: datetime, include_authors: bool = False) 
             )
             for idea in sorted(ideas, key=lambda idea: (-idea.votes, idea.id))
         )
-        poll = await poll_result(store, challenge)
+        poll = await store.polls.latest_result(challenge.id)
         views.append(
             ChallengeView(
                 challenge=challenge,
@@ -49,30 +50,11 @@ async def gather(store: Store, *, now: datetime, include_authors: bool = False) 
     return ReportData(tuple(views), generated_at=now, include_authors=include_authors)
 
 
-async def poll_result(store: Store, challenge: Challenge) -> PollView | None:
-    """The challenge's latest final poll (ended, or counted as of now while it runs), or None:
-    the only place the report asks for a poll."""
-    result = await store.polls.latest_result(challenge.id)
-    if result is None:
-        return None
-    return PollView(
-        started_at=result.started_at,
-        ended_at=result.ended_at,
-        voters=result.voters,
-        answers=tuple(
-            PollAnswerView(idea_id=answer.idea_id, title=answer.title, count=answer.count)
-            for answer in result.answers
-        ),
-    )
-
-
-def public_poll(poll: PollView, published_ids: set[int]) -> PollView:
+def public_poll(poll: PollResult, published_ids: set[int]) -> PollResult:
     """The poll without answers for ideas that are no longer public (hidden since, say):
     their titles never appear. The number of voters stays what it was."""
-    return PollView(
-        started_at=poll.started_at,
-        ended_at=poll.ended_at,
-        voters=poll.voters,
+    return replace(
+        poll,
         answers=tuple(
             answer
             for answer in sorted(poll.answers, key=lambda a: (-a.count, a.idea_id))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from storage import Challenge, IdeaStatus
+from storage import Challenge, IdeaStatus, PollResult
 
 #: Up to this many days the activity is shown per day; a longer span, per week.
 DAYS_SHOWN_PER_DAY = 62
@@ -28,23 +28,6 @@ class IdeaRow:
 
 
 @dataclass(frozen=True)
-class PollAnswerView:
-    idea_id: int
-    title: str
-    count: int
-
-
-@dataclass(frozen=True)
-class PollView:
-    """The final poll's result as the report shows it."""
-
-    started_at: datetime
-    ended_at: datetime | None
-    voters: int
-    answers: tuple[PollAnswerView, ...]
-
-
-@dataclass(frozen=True)
 class ActivityRow:
     """Ideas submitted and votes cast in one period (a day, or a week from Monday)."""
 
@@ -60,7 +43,8 @@ class ChallengeView:
     ideas: tuple[IdeaRow, ...]
     #: Votes on the published ideas, per minute in UTC (see storage).
     vote_minutes: tuple[tuple[datetime, int], ...]
-    poll: PollView | None = None
+    #: The latest final poll, with only the answers for ideas still public.
+    poll: PollResult | None = None
 
     @property
     def votes(self) -> int:
