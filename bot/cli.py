@@ -13,13 +13,16 @@ import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, load_config
 from bot.logs import LOG_FORMATS, Redactor, configure_logging
 from handlers.export import UnknownChallenge, export_data, to_csv, to_json
 from handlers.i18n import LANGUAGES
-from report import ReportData, gather, write_site
 from storage import Database, DatabaseMissing, SchemaMismatch, Store
+
+if TYPE_CHECKING:
+    from report import ReportData
 
 #: Exit status for a configuration or a database this version cannot use as it is.
 EXIT_UNUSABLE = 2
@@ -122,6 +125,10 @@ def _offline(args: argparse.Namespace, config: Config) -> int:
             sys.stdout.write(text)
         return 0
     if args.command == "report":
+        # Imported here: the report draws with matplotlib, which the running bot never needs
+        # (it would cost every start half a second and memory).
+        from report import write_site
+
         data = asyncio.run(_report(config, args.include_authors))
         written = write_site(
             data,
@@ -189,6 +196,8 @@ async def _export(
 
 
 async def _report(config: Config, include_authors: bool) -> ReportData:
+    from report import gather
+
     db = Database(config.storage.path)
     await db.open(read_only=True)
     try:

@@ -8,6 +8,8 @@ import asyncio
 import itertools
 import logging
 import re
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -482,3 +484,13 @@ def test_the_activity_adds_up_and_has_no_gaps(offsets: list[int], votes: list[in
         assert all(row.start.weekday() == 0 for row in rows)
     days = [t.astimezone(zone).date() for t in [*(i.created_at for i in ideas), *vote_times]]
     assert rows[0].start <= min(days) and max(days) < rows[-1].start + step
+
+
+def test_the_running_bot_does_not_load_the_plotting_library() -> None:
+    """matplotlib is for `challenge-bot report` alone: importing it costs a start half a
+    second and memory."""
+    probe = "import sys, bot.cli, bot.app; print('matplotlib' in sys.modules)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "False"
