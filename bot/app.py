@@ -130,7 +130,9 @@ class BotApp:
             max_in_flight=config.bot.rooms_in_flight,
             metrics=self.metrics,
         )
-        self.dialogues = DialogueSweeper(self.dispatcher, self.delivery)
+        self.dialogues = DialogueSweeper(
+            self.dispatcher, self.delivery, ready=self.sync.first_sync_done
+        )
         self.cards = CardRefresher(self.store, self.catalogue, config.bot, self.delivery)
         self.stop = asyncio.Event()
         self.monitoring: MonitoringServer | None = None

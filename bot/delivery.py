@@ -76,7 +76,7 @@ class Delivery:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until ``stop`` is set; nothing before the first sync (no room is known yet)."""
-        await _wait_either(self.ready, stop, seconds=None)
+        await wait_either(self.ready, stop, seconds=None)
         if not stop.is_set():
             await self._send_lanes(stop, until_empty=False)
 
@@ -234,9 +234,10 @@ class Delivery:
         return f"cb{self._secret}.{span}"
 
 
-async def _wait_either(
-    first: asyncio.Event, second: asyncio.Event, *, seconds: float | None
+async def wait_either(
+    first: asyncio.Event, second: asyncio.Event, *, seconds: float | None = None
 ) -> None:
+    """Until either event is set (or ``seconds`` have passed, when given)."""
     waiters = {asyncio.create_task(first.wait()), asyncio.create_task(second.wait())}
     try:
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)

@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from bot.backoff import sleep_unless
-from bot.delivery import Delivery
+from bot.delivery import Delivery, wait_either
 from bot.effects import enqueue_outcome
 from bot.sync import CHECKPOINT_TS_KEY, GAP_MARGIN_MS
 from handlers.dispatch import Dispatcher
@@ -43,13 +43,21 @@ def handled_ids_cutoff(
 
 
 class DialogueSweeper:
-    def __init__(self, dispatcher: Dispatcher, outbox: Delivery) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, outbox: Delivery, ready: asyncio.Event | None = None
+    ) -> None:
         self.dispatcher = dispatcher
+        #: Set by the first sync. The first sweep waits for it: the upkeep on a large database
+        #: would otherwise hold up the start-up's first batch (and nothing a sweep queues is
+        #: sent before that sync anyway).
+        self.ready = ready
         self.store = dispatcher.store
         self.outbox = outbox
         self._upkeep_at: datetime | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self.ready is not None:
+            await wait_either(self.ready, stop)
         while not stop.is_set():
             await self.sweep()
             await sleep_unless(stop, SWEEP_SECONDS)

@@ -3,6 +3,7 @@ schedule, and that the file gives back the space of what was deleted."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -200,3 +201,21 @@ async def test_an_older_database_is_converted_to_incremental_vacuum(tmp_path: Pa
         assert await db.fetch_value("SELECT event_id FROM handled_events") == "$kept"
     finally:
         await db.close()
+
+
+async def test_the_first_sweep_waits_for_the_first_sync(bot: Harness) -> None:
+    """The upkeep on a large database must not hold up the start-up's first sync batch."""
+    first_sync = asyncio.Event()
+    stop = asyncio.Event()
+    waiting = DialogueSweeper(bot.dispatcher, cast(Delivery, _Outbox()), ready=first_sync)
+    running = asyncio.create_task(waiting.run(stop))
+    await asyncio.sleep(0.2)
+    assert waiting._upkeep_at is None  # nothing swept yet
+    first_sync.set()
+    for _ in range(100):
+        if waiting._upkeep_at is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert waiting._upkeep_at is not None  # the first sweep ran its upkeep
+    stop.set()
+    await asyncio.wait_for(running, 5)
