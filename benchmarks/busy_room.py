@@ -6,7 +6,10 @@ every command's confirmation has arrived (on its own, or as a line of a joined m
 it, the floor in the same run: in another room of the same size, the same 300 messages come in
 while one bare client sends 300 notices one after the other, as a bot that sends in order
 would; the floor is the time until its last notice was accepted. And a person in a direct chat
-asks ``!challenges`` while the burst runs: its latency beside the same command's when idle.
+asks ``!challenges`` while the burst runs: its latency beside the same command's when idle, and
+beside a minimal echo bot's. That person asks from a process of their own
+(:mod:`benchmarks.asker`), as a citizen's client would be, not from this one, which is busy with
+the 30 senders and a watcher that reads every event of the burst.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
+from typing import Any
 
 from nio import AsyncClient, JoinResponse, RoomSendResponse
 
 from benchmarks.common import Run, Summary, Target, ms, show, table
 from benchmarks.matrix import (
-    Arrival,
+    Process,
     Watcher,
+    asker_process,
     bot_process,
     bot_settings,
     db_rows,
@@ -36,6 +41,7 @@ from devtools.seed import seed_challenge
 PEOPLE = 30
 COMMANDS = 10  # each
 IDLE_SAMPLES = 7
+DURING_SAMPLES = 3
 TIME_LIMIT = 240.0
 
 
@@ -67,30 +73,28 @@ def confirmations(watcher: Watcher, room_id: str, bot_user: str) -> int:
     return total
 
 
-async def _timed_ask(asker: Watcher, room_id: str, body: str) -> tuple[float, float, Arrival]:
-    """(wall-clock time just before sending, seconds until the reply was seen, the reply)."""
-    sent_at = time.time()
-    seconds, reply = await asker.ask(room_id, body)
-    return sent_at, seconds, reply
-
-
-def _split(asks: list[tuple[float, float, Arrival]], handled: dict[str, str]) -> str:
+def _split(asks: list[dict[str, Any]], handled: dict[str, str]) -> str:
     """Where a command's time went, medians in ms: until the bot had handled it, until its
     reply had the homeserver's timestamp, until the reply reached the asker (one machine, one
     clock)."""
     to_handled, to_reply, to_seen = [], [], []
-    for sent_at, seconds, reply in asks:
-        command_id = reply.event["content"]["m.relates_to"]["m.in_reply_to"]["event_id"]
+    for ask in asks:
+        reply = ask["reply"]
+        command_id = reply["content"]["m.relates_to"]["m.in_reply_to"]["event_id"]
         handled_at = handled.get(command_id)
         if handled_at is None:
             continue
         handled_ts = datetime.fromisoformat(handled_at).timestamp()
-        reply_ts = reply.event["origin_server_ts"] / 1000
-        to_handled.append(handled_ts - sent_at)
+        reply_ts = reply["origin_server_ts"] / 1000
+        to_handled.append(handled_ts - ask["sent_at"])
         to_reply.append(reply_ts - handled_ts)
-        to_seen.append(sent_at + seconds - reply_ts)
+        to_seen.append(ask["sent_at"] + ask["seconds"] - reply_ts)
     medians = [Summary.of(values).p50 for values in (to_handled, to_reply, to_seen)]
     return " / ".join(ms(value) for value in medians)
+
+
+def _seconds(asks: list[dict[str, Any]]) -> list[float]:
+    return [float(ask["seconds"]) for ask in asks]
 
 
 async def run_busy_room(run: Run) -> list[Target]:
@@ -111,7 +115,7 @@ async def run_busy_room(run: Run) -> list[Target]:
     # The floor for the direct chat: a minimal echo bot, asked the same way at the same times.
     echo = echo_process(homeserver, echo_user, directory / "echo.log")
     watcher = await Watcher.start(homeserver, watcher_user, timeline_limit=1000)
-    asker: Watcher | None = None
+    asker: Process | None = None
     floor = await log_in(homeserver, floor_user)
     people = await gather_limited(PEOPLE, lambda n: log_in(homeserver, people_ids[n]))
     try:
@@ -129,26 +133,33 @@ async def run_busy_room(run: Run) -> list[Target]:
                 joined = await client.join(room)
                 if not isinstance(joined, JoinResponse):
                     raise RuntimeError(f"{client.user_id} could not join: {joined}")
-        asker = await Watcher.start(homeserver, asker_user)
-        direct = await asker.create_room([bot_user], direct=True)
-        echo_direct = await asker.create_room([echo_user], direct=True)
-        await asker.wait_joined(direct, bot_user)
-        await asker.wait_joined(echo_direct, echo_user)
-        idle_asks, echo_idle = [], []
-        for _ in range(IDLE_SAMPLES):
-            idle_asks.append(await _timed_ask(asker, direct, "!challenges"))
-            echo_idle.append((await asker.ask(echo_direct, "!challenges"))[0])
-        idle = [seconds for _sent, seconds, _reply in idle_asks]
+        # The person in the direct chats opens them here, then asks from a process of their
+        # own (benchmarks/asker.py), so that the replies are not seen late because this
+        # process is busy with the senders and the watcher.
+        opener = await Watcher.start(homeserver, asker_user)
+        try:
+            direct = await opener.create_room([bot_user], direct=True)
+            echo_direct = await opener.create_room([echo_user], direct=True)
+            await opener.wait_joined(direct, bot_user)
+            await opener.wait_joined(echo_direct, echo_user)
+        finally:
+            await opener.close()
+        asker = asker_process(
+            homeserver,
+            asker_user,
+            (direct, echo_direct),
+            (IDLE_SAMPLES, DURING_SAMPLES),
+            directory / "asker.log",
+        )
+        await asker.start()
+        idle_round = await asker.fact("idle", within=TIME_LIMIT)
 
         commands = [f"!vote {idea}" for idea in ideas]
         began = time.perf_counter()
         burst = asyncio.gather(*(_send_all(client, busy_room, commands) for client in people))
         await asyncio.sleep(0.5)  # the burst is under way
-        during_asks, echo_during = [], []
-        for _ in range(3):
-            during_asks.append(await _timed_ask(asker, direct, "!challenges"))
-            echo_during.append((await asker.ask(echo_direct, "!challenges"))[0])
-        during = [seconds for _sent, seconds, _reply in during_asks]
+        await asker.tell("burst")
+        during_round = await asker.fact("during", within=TIME_LIMIT)
         await burst
         await wait_until(
             lambda: confirmations(watcher, busy_room, bot_user) >= PEOPLE * COMMANDS,
@@ -175,16 +186,18 @@ async def run_busy_room(run: Run) -> list[Target]:
         for client in (*people, floor):
             await client.close()
         if asker is not None:
-            await asker.close()
+            await asker.stop()
         await watcher.close()
         await bot.stop()
         await echo.stop()
 
     handled = dict(await db_rows(database, "SELECT event_id, handled_at FROM handled_events"))
-    idle_split = _split(idle_asks, handled)
-    during_split = _split(during_asks, handled)
-    idle_p50 = Summary.of(idle).p50
-    during_p50 = Summary.of(during).p50
+    idle_split = _split(idle_round["bot"], handled)
+    during_split = _split(during_round["bot"], handled)
+    idle_p50 = Summary.of(_seconds(idle_round["bot"])).p50
+    during_p50 = Summary.of(_seconds(during_round["bot"])).p50
+    echo_idle = _seconds(idle_round["echo"])
+    echo_during = _seconds(during_round["echo"])
     show(
         table(
             f"Busy room: {PEOPLE} people × {COMMANDS} commands at once, in a room of {PEOPLE + 1}",

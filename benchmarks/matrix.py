@@ -61,8 +61,14 @@ async def register(homeserver: Homeserver, localparts: Iterable[str]) -> list[st
 
 
 async def log_in(homeserver: Homeserver, user_id: str) -> AsyncClient:
+    return await log_in_url(homeserver.url, user_id)
+
+
+async def log_in_url(url: str, user_id: str) -> AsyncClient:
+    """A client logged in with the benchmarks' password, from a process that has only the
+    homeserver's address."""
     client = AsyncClient(
-        homeserver.url,
+        url,
         user_id,
         config=AsyncClientConfig(encryption_enabled=False, store_sync_tokens=False),
     )
@@ -107,12 +113,18 @@ class Watcher:
         auto_join: bool = False,
         timeline_limit: int | None = None,
     ) -> Watcher:
-        watcher = cls(
-            await log_in(homeserver, user_id), auto_join=auto_join, timeline_limit=timeline_limit
-        )
+        client = await log_in(homeserver, user_id)
+        return await cls.started(client, auto_join=auto_join, timeline_limit=timeline_limit)
+
+    @classmethod
+    async def started(
+        cls, client: AsyncClient, *, auto_join: bool = False, timeline_limit: int | None = None
+    ) -> Watcher:
+        """A watcher of a client already logged in: its first sync done, then syncing on."""
+        watcher = cls(client, auto_join=auto_join, timeline_limit=timeline_limit)
         first = await watcher.client.sync(timeout=0, full_state=True)
         if not isinstance(first, SyncResponse):
-            raise RuntimeError(f"first sync of {user_id} failed: {first}")
+            raise RuntimeError(f"first sync of {client.user_id} failed: {first}")
         watcher._task = asyncio.create_task(watcher._sync_forever())
         return watcher
 
@@ -259,7 +271,11 @@ class Process:
         with self.log_path.open("ab") as log:
             self.spawned_at = time.time()
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, *self.args, stdout=asyncio.subprocess.PIPE, stderr=log
+                sys.executable,
+                *self.args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
             )
         self._reader = asyncio.create_task(self._read())
 
@@ -283,6 +299,12 @@ class Process:
                 raise TimeoutError(f"no {name!r} from {self.args} within {within:.0f}s")
         return self.facts[name]
 
+    async def tell(self, line: str) -> None:
+        """A line on the process's standard input (for those that wait for a signal)."""
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(f"{line}\n".encode())
+        await self.process.stdin.drain()
+
     def rss(self) -> int:
         assert self.process is not None
         return int(psutil.Process(self.process.pid).memory_info().rss)
@@ -304,6 +326,38 @@ class Process:
 
 def bot_process(config: Path, log_path: Path) -> Process:
     return Process(["-m", "benchmarks.botproc", "--config", str(config)], log_path)
+
+
+def asker_process(
+    homeserver: Homeserver,
+    user_id: str,
+    rooms: tuple[str, str],
+    counts: tuple[int, int],
+    log_path: Path,
+) -> Process:
+    """The person asking in direct chats, in a process of their own (:mod:`benchmarks.asker`):
+    ``rooms`` their chats with the bot and the echo bot, ``counts`` the asks idle and during."""
+    bot_room, echo_room = rooms
+    idle, during = counts
+    return Process(
+        [
+            "-m",
+            "benchmarks.asker",
+            "--homeserver",
+            homeserver.url,
+            "--user",
+            user_id,
+            "--bot-room",
+            bot_room,
+            "--echo-room",
+            echo_room,
+            "--idle",
+            str(idle),
+            "--during",
+            str(during),
+        ],
+        log_path,
+    )
 
 
 def echo_process(homeserver: Homeserver, user_id: str, log_path: Path) -> Process:
