@@ -221,7 +221,10 @@ async def test_a_refused_thumbs_up_is_explained_in_a_direct_message(city: City) 
     assert outcome is not None and outcome.reply is None
     (told,) = effects_of(outcome, SendDirect)
     assert told.user_id == BOB
-    assert text(told.reply) == says("nl", "identity.not_verified", slug="parks", server=CITY)
+    reason = says("nl", "identity.not_verified", slug="parks", server=CITY)
+    assert text(told.reply) == says(
+        "nl", "vote.reaction_refused", id=f"#{card.card}", reason=reason
+    )
     assert effects_of(outcome, CardChanged) == []
 
 

@@ -12,8 +12,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.dialogues import DialogueSweeper
+from handlers.commands.ideas import vote_by_reaction
 from handlers.dispatch import Dispatcher
-from handlers.effects import Announce, CardChanged, Outcome, PlaceInSpace, SendRoom, SetRoomProfile
+from handlers.effects import (
+    Announce,
+    CardChanged,
+    Outcome,
+    PlaceInSpace,
+    SendDirect,
+    SendRoom,
+    SetRoomProfile,
+)
 from handlers.i18n import Moment
 from handlers.programme import fire_due, to_instant
 from handlers.settings import ProgrammeSettings
@@ -302,13 +311,25 @@ async def test_a_thumb_removed_after_the_deadline_changes_nothing_like_unvote(
     assert unvote == refusal
     assert await bot.store.votes.count(idea) == 2
     assert await bot.store.votes.has_voted(idea, BOB)
-    # Told as !unvote tells: the same reason, in the room, to the voter by name.
-    (told,) = effects_of(removed, SendRoom)
-    assert told.room_id == ROOM and told.reply.mentions == (BOB,)
-    assert text(told.reply) == says(
-        "nl", "vote.reaction_kept", person=BOB, id=f"#{idea}", reason=refusal
-    )
+    # Told as !unvote tells: the same reason, in the voter's own direct chat.
+    assert effects_of(removed, SendRoom) == []
+    (told,) = effects_of(removed, SendDirect)
+    assert told.user_id == BOB
+    assert text(told.reply) == says("nl", "vote.reaction_kept", id=f"#{idea}", reason=refusal)
     assert effects_of(removed, CardChanged) == []
+
+    # A 👍 given after the deadline does not count, and the person hears why, as !vote says.
+    late = await bot.run(
+        CAROL, lambda ctx: vote_by_reaction(ctx, "$card1", "$late-thumb"), room=ROOM
+    )
+    vote_refusal = await bot.ask(ALICE, f"!vote {idea}")
+    assert late is not None and late.reply is None
+    (late_told,) = effects_of(late, SendDirect)
+    assert late_told.user_id == CAROL
+    assert text(late_told.reply) == says(
+        "nl", "vote.reaction_refused", id=f"#{idea}", reason=vote_refusal
+    )
+    assert await bot.store.votes.count(idea) == 2
 
 
 async def test_a_thumb_removed_by_someone_else_after_the_deadline_says_nothing(

@@ -28,7 +28,7 @@ from handlers.effects import Announce, CardChanged, Effect, Outcome, SendDirect,
 from handlers.errors import BotError, Conflict, Forbidden, NotFound
 from handlers.policy import Action, Person, seen_by_all
 from handlers.registry import CommandRouter, Kind, Param
-from handlers.reply import Bold, Code, Items, Mention, Quote, Reply, Text
+from handlers.reply import Bold, Code, Items, Quote, Reply, Text
 from storage import Challenge, Idea, IdeaStatus
 
 router = CommandRouter()
@@ -390,11 +390,13 @@ async def vote_by_reaction(
     try:
         await cast_vote(ctx, idea, challenge)
     except BotError as error:
-        if error.key.startswith("identity."):
-            # Who may not vote here hears why, and how to become eligible, in their chat.
-            reason = ctx.reply(error.key, **error.params)
-            return Outcome(effects=(SendDirect(ctx.sender, reason),))
-        return None
+        # A 👍 that does not count is explained as !vote would be (closed, blocked, the budget
+        # spent, not eligible and how to become so), in the person's own direct chat: a
+        # reaction gets no reply, and who voted for what is theirs alone.
+        told = ctx.reply(
+            "vote.reaction_refused", id=idea_ref(idea.id), reason=ctx.t(error.key, **error.params)
+        )
+        return Outcome(effects=(SendDirect(ctx.sender, told),))
     await ctx.store.votes.record_reaction(reaction_event_id, idea.id, ctx.sender)
     recorded = await record_vote(ctx, idea, challenge)
     if recorded is None:
@@ -423,14 +425,11 @@ async def unvote_by_redaction(ctx: Context, reaction_event_id: str) -> Outcome |
         if voter != ctx.sender or isinstance(refused, NotFound):
             return None  # someone else's 👍 (a moderator's redaction), or an idea out of sight
         # As !unvote would answer: the vote stays, and why. No reply to a redaction (clients
-        # show it as a reply to nothing): a message in the room that mentions the voter.
+        # show it as a reply to nothing): a message in the voter's own direct chat.
         told = ctx.reply(
-            "vote.reaction_kept",
-            person=Mention(voter),
-            id=idea_ref(idea.id),
-            reason=ctx.t(refused.key, **refused.params),
+            "vote.reaction_kept", id=idea_ref(idea.id), reason=ctx.t(refused.key, **refused.params)
         )
-        return Outcome(effects=(SendRoom(ctx.room_id, told),))
+        return Outcome(effects=(SendDirect(voter, told),))
     if not await ctx.store.votes.remove(idea_id, voter):
         return None
     return Outcome(effects=(CardChanged(idea_id),))

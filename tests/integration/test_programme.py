@@ -205,6 +205,8 @@ async def test_a_thumb_taken_back_after_the_deadline_changes_nothing_like_unvote
         for person in (author, voter):
             joined = await person.client.join(room)
             assert joined.__class__.__name__ == "JoinResponse", joined
+        # The voter's direct chat with the bot, opened the way clients open one.
+        direct = await voter.direct_chat_with(bot_user)
         card = await author.ask(room, "!idea Trees on the square")
         idea_id = idea_number(card)
         reaction = await voter.react(room, card.event_id)
@@ -215,11 +217,10 @@ async def test_a_thumb_taken_back_after_the_deadline_changes_nothing_like_unvote
         await becomes("the 👍 counted", votes, 1)
         clock.set(end + timedelta(minutes=10))
         await voter.redact(room, reaction)
+        kept = "vote.reaction_kept"
         told = await voter.wait_for(
             lambda s: (
-                s.room_id == room
-                and s.sender == bot_user
-                and voter.user_id in s.content.get("m.mentions", {}).get("user_ids", [])
+                s.room_id == direct and s.sender == bot_user and "👍" in s.content.get("body", "")
             ),
             WAIT,
         )
@@ -229,12 +230,28 @@ async def test_a_thumb_taken_back_after_the_deadline_changes_nothing_like_unvote
             slug=challenge.slug,
             deadline=Moment(end, "Europe/Brussels"),
         )
-        assert told.content["body"] == says(
-            "nl", "vote.reaction_kept", person=voter.user_id, id=f"#{idea_id}", reason=refusal
-        )
+        assert told.content["body"] == says("nl", kept, id=f"#{idea_id}", reason=refusal)
         unvote = await voter.ask(room, f"!unvote {idea_id}")
         assert unvote.content["body"] == refusal
         assert await votes() == 1
+
+        # A 👍 given again after the deadline counts for nothing, and the voter hears why there.
+        await voter.react(room, card.event_id)
+        late = await voter.wait_for(
+            lambda s: (
+                s.room_id == direct
+                and s.sender == bot_user
+                and "telt niet" in s.content.get("body", "")
+            ),
+            WAIT,
+        )
+        assert late.content["body"] == says(
+            "nl", "vote.reaction_refused", id=f"#{idea_id}", reason=refusal
+        )
+        assert await votes() == 1
+        # Neither was said in the challenge's room.
+        in_room = [x.content.get("body", "") for x in voter.seen if x.room_id == room]
+        assert told.content["body"] not in in_room and late.content["body"] not in in_room
     finally:
         await world.close()
         await author.close()
