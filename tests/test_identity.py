@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from bot.identity import IdentityChecker
 from handlers.dispatch import Dispatcher, Sender
-from handlers.effects import Announce, CardChanged, Outcome, SendDirect
+from handlers.effects import Announce, CardChanged, Outcome, SendDirect, SendRoom
 from handlers.programme import fire_due
 from handlers.settings import IdentitySettings
 from storage import Database, Eligibility, Standing, Store, Verification
@@ -179,8 +179,21 @@ async def test_eligibility_is_set_at_new_and_edit_and_shown(city: City) -> None:
     shown = await city.ask(ALICE, "!challenge parks")
     assert says("nl", "identity.open_to_verified", server=CITY) in shown
 
-    edited = await city.ask(MODERATOR, "!challenge edit parks --eligibility=listed", moderator=True)
-    assert "eligibility" in edited
+    async with city.bot.db.transaction():
+        await city.bot.store.challenges.set_room(parks.id, "!parks:city.example", city.bot.clock())
+    edit = await city.say(MODERATOR, "!challenge edit parks --eligibility=listed", moderator=True)
+    assert "eligibility" in text(edit.reply)
+    # The room hears who may take part now, in the bot's language.
+    (told,) = effects_of(edit, SendRoom)
+    assert told.room_id == "!parks:city.example"
+    assert text(told.reply) == says(
+        "nl",
+        "challenge.eligibility_changed",
+        title="Parks",
+        who=says("nl", "identity.open_to_listed", servers=CITY),
+    )
+    same = await city.say(MODERATOR, "!challenge edit parks --eligibility=listed", moderator=True)
+    assert effects_of(same, SendRoom) == []  # nothing changed: nothing said
     shown = await city.ask(ALICE, "!challenge parks")
     assert says("nl", "identity.open_to_listed", servers=CITY) in shown
 

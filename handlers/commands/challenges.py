@@ -146,11 +146,12 @@ _OPEN_TO = {
 }
 
 
-def eligibility_text(ctx: Context, challenge: Challenge) -> Span:
-    """Who may submit and vote in the challenge, said for its readers."""
-    key = _OPEN_TO[ctx.participation.of(challenge)]
-    return ctx.t(
-        key,
+def eligibility_text(ctx: Context, challenge: Challenge, language: str | None = None) -> Span:
+    """Who may submit and vote in the challenge, said for its readers (in ``language``, by
+    default the person's)."""
+    return ctx.catalogue.span(
+        language or ctx.locale,
+        _OPEN_TO[ctx.participation.of(challenge)],
         servers=Code(", ".join(ctx.participation.servers)),
         server=Code(ctx.participation.home),
     )
@@ -313,6 +314,7 @@ async def edit(
         told = _what_the_room_hears(ctx, found, edited, changed)
         if told is not None:
             effects.append(SendRoom(found.room_id, told))
+        if {"submission_deadline_at", "voting_deadline_at"} & set(changed):
             effects.append(place_in_space(edited, ctx.now))  # its phase may have changed
     return Outcome(
         ctx.reply(
@@ -327,17 +329,25 @@ async def edit(
 def _what_the_room_hears(
     ctx: Context, before: Challenge, after: Challenge, changed: list[str]
 ) -> Reply | None:
-    """A reopened phase, or moved deadlines, said in the room (in the bot's language)."""
-    if not {"submission_deadline_at", "voting_deadline_at"} & set(changed):
-        return None
+    """A reopened phase, moved deadlines, or a change of who may take part, said in the room
+    (in the bot's language): whoever is there learns what they may do now."""
     language = ctx.settings.language
-    was, now = phase(before, ctx.now), phase(after, ctx.now)
-    reopened = (was is Phase.CLOSED and now is not Phase.CLOSED) or (
-        was is Phase.VOTING and now is Phase.SUBMISSIONS
-    )
-    key = "challenge.reopened" if reopened else "challenge.deadlines_moved"
-    state = phase_text(ctx.catalogue, language, after, ctx.now, ctx.programme.timezone)
-    return Reply.of(ctx.catalogue.span(language, key, title=Bold(Text(after.title)), phase=state))
+    title = Bold(Text(after.title))
+    said: list[Span] = []
+    if {"submission_deadline_at", "voting_deadline_at"} & set(changed):
+        was, now = phase(before, ctx.now), phase(after, ctx.now)
+        reopened = (was is Phase.CLOSED and now is not Phase.CLOSED) or (
+            was is Phase.VOTING and now is Phase.SUBMISSIONS
+        )
+        key = "challenge.reopened" if reopened else "challenge.deadlines_moved"
+        state = phase_text(ctx.catalogue, language, after, ctx.now, ctx.programme.timezone)
+        said.append(ctx.catalogue.span(language, key, title=title, phase=state))
+    if ctx.participation.of(before) != ctx.participation.of(after):
+        who = eligibility_text(ctx, after, language)
+        said.append(
+            ctx.catalogue.span(language, "challenge.eligibility_changed", title=title, who=who)
+        )
+    return Reply.of(*said) if said else None
 
 
 async def challenge_room_created(
