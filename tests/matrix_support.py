@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import signal
 import sys
 import time
@@ -49,6 +50,13 @@ class Seen:
     sender: str
     type: str
     content: dict[str, Any]
+
+
+def idea_number(seen: Seen) -> int:
+    """The idea's number in a reply of the bot's (``#12``)."""
+    found = re.search(r"#(\d+)", str(seen.content.get("body", "")))
+    assert found is not None, seen.content
+    return int(found.group(1))
 
 
 @dataclass

@@ -16,7 +16,14 @@ from devtools.homeserver import Homeserver
 from handlers.settings import IdentitySettings
 from storage import Standing
 from tests.handler_support import says
-from tests.matrix_support import ModeratedBot, Person, Seen, start_moderated_bot, unique
+from tests.matrix_support import (
+    ModeratedBot,
+    Person,
+    Seen,
+    idea_number,
+    start_moderated_bot,
+    unique,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +36,6 @@ CACHE_MINUTES = 30
 
 def plain(seen: Seen) -> str:
     return str(seen.content["body"])
-
-
-def idea_number(seen: Seen) -> int:
-    match = re.search(r"#(\d+)", plain(seen))
-    assert match, plain(seen)
-    return int(match.group(1))
 
 
 @dataclass

@@ -6,7 +6,6 @@ import asyncio
 import csv
 import io
 import json
-import re
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from devtools.homeserver import Homeserver
 from tests.matrix_support import (
     Person,
     RunningBot,
-    Seen,
+    idea_number,
     start_bot,
     start_moderated_bot,
     unique,
@@ -26,12 +25,6 @@ from tests.matrix_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def idea_number(seen: Seen) -> int:
-    match = re.search(r"#(\d+)", seen.content["body"])
-    assert match, seen.content["body"]
-    return int(match.group(1))
 
 
 @dataclass

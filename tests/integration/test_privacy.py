@@ -3,7 +3,6 @@ database's files, what a blocked person can do, and where moderators' views are 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -11,18 +10,12 @@ import pytest
 from devtools.homeserver import Homeserver
 from handlers.export import export_data
 from handlers.i18n import Catalogue
-from tests.matrix_support import ModeratedBot, Person, Seen, start_moderated_bot
+from tests.matrix_support import ModeratedBot, Person, idea_number, start_moderated_bot
 
 pytestmark = pytest.mark.integration
 
 TITLE = "Fietsenstalling onder het Sint-Pietersstation"
 DESCRIPTION = "Overdekt en bewaakt, met plaats voor bakfietsen."
-
-
-def idea_number(reply: Seen) -> int:
-    found = re.search(r"#(\d+)", reply.content["body"])
-    assert found is not None, reply.content["body"]
-    return int(found.group(1))
 
 
 def database_files(world: ModeratedBot) -> bytes:

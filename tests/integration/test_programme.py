@@ -7,7 +7,6 @@ room's place in the programme's Space following its phase."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -22,7 +21,14 @@ from handlers.i18n import Moment
 from handlers.programme import to_instant
 from storage import Challenge
 from tests.handler_support import says
-from tests.matrix_support import ModeratedBot, Person, Seen, start_bot, start_moderated_bot, unique
+from tests.matrix_support import (
+    ModeratedBot,
+    Person,
+    idea_number,
+    start_bot,
+    start_moderated_bot,
+    unique,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -56,12 +62,6 @@ async def challenge_of(world: ModeratedBot, slug: str) -> Challenge:
 async def votes_of(world: ModeratedBot, idea_id: int) -> int:
     async with world.bot.app.db.transaction():
         return await world.bot.app.store.votes.count(idea_id)
-
-
-def idea_number(seen: Seen) -> int:
-    found = re.search(r"#(\d+)", seen.content["body"])
-    assert found is not None, seen.content
-    return int(found.group(1))
 
 
 async def order_in_space(world: ModeratedBot, person: Person, room: str) -> Any:

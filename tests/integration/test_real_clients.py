@@ -19,6 +19,7 @@ from tests.matrix_support import (
     PASSWORD,
     Person,
     bot_config,
+    idea_number,
     replies_by_command,
     start_bot,
     start_moderated_bot,
@@ -329,8 +330,9 @@ async def test_challenge_rooms_are_children_of_the_programmes_space(
     world = await start_moderated_bot(homeserver, tmp_path)
     moderator, app = world.moderator, world.bot.app
     student = await Person.create(homeserver, "student")
+    neighbour = await Person.create(homeserver, "neighbour")
     try:
-        _slug, room = await world.open_challenge("space-", "Part of the programme")
+        slug, room = await world.open_challenge("space-", "Part of the programme")
 
         async def space_id() -> str | None:
             async with app.db.transaction():
@@ -362,6 +364,14 @@ async def test_challenge_rooms_are_children_of_the_programmes_space(
         assert getattr(parent, "content", {}) == {"via": ["localhost"], "canonical": True}
         levels = await student.client.room_get_state_event(space, "m.room.power_levels")
         assert levels.content.get("users", {}).get(moderator.user_id) == 50, levels  # type: ignore[union-attr]
+        # Joined through the Space, or through the room's alias, works as well as !join: the
+        # bot answers there at once.
+        submitted = await student.ask(room, "!idea Benches in the shade")
+        idea = idea_number(submitted)
+        by_alias = await neighbour.client.join(f"#{slug}:localhost")
+        assert getattr(by_alias, "room_id", None) == room, by_alias
+        voted = await neighbour.ask(room, f"!vote {idea}")
+        assert voted.sender == world.bot.user_id and str(idea) in voted.content["body"]
         # A restart links nothing twice.
         config = world.bot.config
         await world.bot.stop()
@@ -376,6 +386,7 @@ async def test_challenge_rooms_are_children_of_the_programmes_space(
     finally:
         await world.close()
         await student.close()
+        await neighbour.close()
 
 
 async def test_a_deadline_reminds_closes_with_a_summary_and_an_edit_reopens_and_renames(
