@@ -5,14 +5,12 @@ changes the answer, and sees the poll end with the counts the bot stored."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devtools.homeserver import Homeserver
+from tests.element_support import STEP_TIMEOUT, ElementClient
 from tests.integration.test_polls import (
     START,
     accepted_idea,
@@ -33,69 +31,6 @@ from tests.matrix_support import (
 
 pytestmark = pytest.mark.integration
 
-ELEMENT = Path(__file__).resolve().parents[1] / "element"
-NODE = ELEMENT / "node_modules" / ".bin" / "node"
-SDK = ELEMENT / "node_modules" / "matrix-js-sdk" / "package.json"
-SCRIPT = ELEMENT / "poll_client.mjs"
-STEP_TIMEOUT = 60.0  # seconds for any one line of the script (its first includes Node's start)
-
-
-class ElementClient:
-    """The Node script as a subprocess: JSON in on stdin, one JSON object a line out."""
-
-    def __init__(self, process: asyncio.subprocess.Process, stderr: Path) -> None:
-        self.process = process
-        self.stderr = stderr
-
-    @classmethod
-    async def start(cls, tmp_path: Path, **arguments: Any) -> ElementClient:
-        assert NODE.exists() and SDK.exists(), (
-            f"Node 22 or matrix-js-sdk is missing under {ELEMENT / 'node_modules'}: "
-            "run scripts/setup"
-        )
-        stderr = tmp_path / "element-client.stderr"
-        with stderr.open("wb") as sink:
-            process = await asyncio.create_subprocess_exec(
-                str(NODE),
-                str(SCRIPT),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=sink,
-                cwd=ELEMENT,
-            )
-        assert process.stdin is not None
-        process.stdin.write(json.dumps(arguments).encode())
-        await process.stdin.drain()
-        process.stdin.close()
-        return cls(process, stderr)
-
-    def _failure(self, what: str) -> str:
-        log = self.stderr.read_text(errors="replace").splitlines()
-        return f"{what}; the script's stderr ends with:\n" + "\n".join(log[-60:])
-
-    async def step(self, name: str) -> dict[str, Any]:
-        """The script's next line, which must be step ``name``."""
-        assert self.process.stdout is not None
-        try:
-            raw = await asyncio.wait_for(self.process.stdout.readline(), STEP_TIMEOUT)
-        except TimeoutError:
-            raise AssertionError(self._failure(f"no {name!r} from the script")) from None
-        if not raw:
-            code = await self.process.wait()
-            raise AssertionError(self._failure(f"the script exited ({code}) before {name!r}"))
-        line: dict[str, Any] = json.loads(raw)
-        assert line.get("step") == name, self._failure(f"expected {name!r}, got {line}")
-        return line
-
-    async def finish(self) -> None:
-        code = await asyncio.wait_for(self.process.wait(), STEP_TIMEOUT)
-        assert code == 0, self._failure(f"the script exited with {code}")
-
-    async def close(self) -> None:
-        if self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
-
 
 async def element_poll(
     homeserver: Homeserver, tmp_path: Path, world: ModeratedBot, slug: str, title: str, room: str
@@ -114,6 +49,7 @@ async def element_poll(
     user_id = homeserver.register_user(unique("element"), PASSWORD)
     element = await ElementClient.start(
         tmp_path,
+        "poll_client.mjs",
         baseUrl=homeserver.url,
         userId=user_id,
         password=PASSWORD,
