@@ -17,60 +17,7 @@
 // Exit status 0 when every step was done; otherwise a {"step": "error"} line and status 1.
 
 import * as sdk from "matrix-js-sdk";
-import { logger } from "matrix-js-sdk/lib/logger.js";
-
-const out = (line) => process.stdout.write(JSON.stringify(line) + "\n");
-// Everything the SDK prints (console.log included) goes to stderr: stdout is for our lines.
-for (const name of ["log", "info", "debug", "trace"]) {
-    console[name] = (...args) => process.stderr.write(args.map(String).join(" ") + "\n");
-}
-logger.setLevel("info");
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function readInput() {
-    const chunks = [];
-    for await (const chunk of process.stdin) chunks.push(chunk);
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
-}
-
-async function until(what, condition, deadline) {
-    for (;;) {
-        const value = await condition();
-        if (value) return value;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await sleep(100);
-    }
-}
-
-async function logIn(input) {
-    const login = sdk.createClient({ baseUrl: input.baseUrl });
-    const session = await login.loginRequest({
-        type: "m.login.password",
-        identifier: { type: "m.id.user", user: input.userId },
-        password: input.password,
-        initial_device_display_name: "Element (matrix-js-sdk)",
-    });
-    login.stopClient();
-    const client = sdk.createClient({
-        baseUrl: input.baseUrl,
-        userId: session.user_id,
-        accessToken: session.access_token,
-        deviceId: session.device_id,
-    });
-    if (input.encrypted) {
-        await client.initRustCrypto({ useIndexedDB: false });
-    }
-    const prepared = new Promise((resolve) => {
-        client.on(sdk.ClientEvent.Sync, (state) => {
-            if (state === "PREPARED") resolve();
-        });
-    });
-    await client.startClient({ initialSyncLimit: 20, threadSupport: true });
-    await prepared;
-    out({ step: "logged-in", userId: session.user_id, deviceId: session.device_id });
-    return client;
-}
+import { logIn, out, readInput, run, until } from "./common.mjs";
 
 async function joined(client, roomId, deadline) {
     const room = await until("the room", () => client.getRoom(roomId), deadline);
@@ -219,7 +166,7 @@ async function main() {
     const deadline = Date.now() + (input.timeoutMs ?? 60000);
     const flow = FLOWS[input.flow];
     if (!flow) throw new Error(`no flow ${input.flow}`);
-    const client = await logIn(input);
+    const client = await logIn(input, { threadSupport: true });
     try {
         await flow(client, input, deadline);
     } finally {
@@ -227,10 +174,4 @@ async function main() {
     }
 }
 
-main().then(
-    () => process.exit(0),
-    (error) => {
-        out({ step: "error", message: String(error?.stack ?? error) });
-        process.exit(1);
-    },
-);
+run(main);

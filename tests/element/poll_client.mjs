@@ -12,31 +12,7 @@ import * as sdk from "matrix-js-sdk";
 import { M_POLL_START } from "matrix-js-sdk/lib/@types/polls.js";
 import { PollResponseEvent } from "matrix-js-sdk/lib/extensible_events_v1/PollResponseEvent.js";
 import { PollStartEvent } from "matrix-js-sdk/lib/extensible_events_v1/PollStartEvent.js";
-import { logger } from "matrix-js-sdk/lib/logger.js";
-
-const out = (line) => process.stdout.write(JSON.stringify(line) + "\n");
-// Everything the SDK prints (console.log included) goes to stderr: stdout is for our lines.
-for (const name of ["log", "info", "debug", "trace"]) {
-    console[name] = (...args) => process.stderr.write(args.map(String).join(" ") + "\n");
-}
-logger.setLevel("info");
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function readInput() {
-    const chunks = [];
-    for await (const chunk of process.stdin) chunks.push(chunk);
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
-}
-
-async function until(what, condition, deadline) {
-    for (;;) {
-        const value = await condition();
-        if (value) return value;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await sleep(100);
-    }
-}
+import { logIn, out, readInput, run, sleep, until } from "./common.mjs";
 
 // Element's poll view (MPollBody): each person's latest response counts; a spoiled one (no
 // answers, or an answer the poll does not offer) counts as no answer; only responses sent
@@ -67,30 +43,7 @@ function countVotes(own, responses) {
 async function main() {
     const input = await readInput();
     const deadline = Date.now() + (input.timeoutMs ?? 60000);
-    const login = sdk.createClient({ baseUrl: input.baseUrl });
-    const session = await login.loginRequest({
-        type: "m.login.password",
-        identifier: { type: "m.id.user", user: input.userId },
-        password: input.password,
-        initial_device_display_name: "Element (matrix-js-sdk)",
-    });
-    const client = sdk.createClient({
-        baseUrl: input.baseUrl,
-        userId: session.user_id,
-        accessToken: session.access_token,
-        deviceId: session.device_id,
-    });
-    if (input.encrypted) {
-        await client.initRustCrypto({ useIndexedDB: false });
-    }
-    const prepared = new Promise((resolve) => {
-        client.on(sdk.ClientEvent.Sync, (state) => {
-            if (state === "PREPARED") resolve();
-        });
-    });
-    await client.startClient({ initialSyncLimit: 20 });
-    await prepared;
-    out({ step: "logged-in", userId: session.user_id, deviceId: session.device_id });
+    const client = await logIn(input);
 
     await client.joinRoom(input.roomId);
     const room = await until("the room", () => client.getRoom(input.roomId), deadline);
@@ -162,13 +115,6 @@ async function main() {
         voters,
     });
     client.stopClient();
-    login.stopClient();
 }
 
-main().then(
-    () => process.exit(0),
-    (error) => {
-        out({ step: "error", message: String(error?.stack ?? error) });
-        process.exit(1);
-    },
-);
+run(main);
