@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from handlers.policy import server_of
 from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings
 
 ENV_PASSWORD = "CHALLENGE_BOT_PASSWORD"
@@ -74,7 +75,7 @@ class Config(BaseModel):
     @property
     def server_name(self) -> str:
         """The bot's own homeserver, the city's: where people are verified."""
-        return self.matrix.user_id.partition(":")[2]
+        return server_of(self.matrix.user_id)
 
     @property
     def secrets(self) -> tuple[SecretStr, ...]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.content import POLL_END_TYPE, POLL_START_TYPE
+from handlers.polls import MAX_SELECTIONS
 
 __all__ = ["POLL_END_TYPE", "POLL_START_TYPE", "end_content", "start_content"]
 
@@ -20,7 +21,7 @@ def start_content(question: str, answers: list[tuple[str, str]]) -> dict[str, An
     return {
         POLL_START_TYPE: {
             "kind": "org.matrix.msc3381.poll.disclosed",
-            "max_selections": 1,
+            "max_selections": MAX_SELECTIONS,
             "question": {_TEXT: question},
             "answers": [{"id": answer_id, _TEXT: text} for answer_id, text in answers],
         },

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationErr
 
 from bot.homeserver import raise_for
 from handlers.effects import CreateChallengeRoom
+from handlers.policy import server_of
 from handlers.settings import BotSettings
 from storage import Store
 
@@ -275,7 +276,7 @@ class Rooms:
         """The room as the Space's child at ``order`` (its phase decides:
         :func:`handlers.programme.space_order`; closed ones are kept, last), and the Space as
         the room's parent."""
-        via = [self.client.user_id.split(":", 1)[1]]
+        via = [server_of(self.client.user_id)]
         child = {"via": via, "order": order}
         await self._set_state(space_id, "m.space.child", room_id, child)
         await self._set_state(room_id, "m.space.parent", space_id, {"via": via, "canonical": True})

@@ -38,6 +38,7 @@ from bot.logs import log_failure
 from bot.metrics import Metrics
 from bot.roles import ModeratorRoles
 from bot.rooms import Rooms
+from handlers.policy import server_of
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -513,9 +514,8 @@ class SyncLoop:
         """Only users of allowed servers (by default the bot's own) may bring the bot into a room."""
         if not inviter or ":" not in inviter:
             return False
-        server = inviter.split(":", 1)[1]
-        allowed = self.allowed_servers or (self.client.user_id.split(":", 1)[1],)
-        return server in allowed
+        allowed = self.allowed_servers or (server_of(self.client.user_id),)
+        return server_of(inviter) in allowed
 
     async def _maintain_encryption(self) -> None:
         if not self.client.olm:

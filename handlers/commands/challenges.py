@@ -129,6 +129,15 @@ def _tags(raw: str | None) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(tag.strip().lower() for tag in raw.split(",") if tag.strip()))
 
 
+def _check_lengths(
+    ctx: Context, title: str | None, description: str | None, partner: str | None
+) -> None:
+    """The limits on what a moderator types for a challenge, at !challenge new and edit."""
+    check_length(ctx, "title", title, ctx.settings.max_title_length)
+    check_length(ctx, "description", description, ctx.settings.max_description_length)
+    check_length(ctx, "partner", partner, ctx.settings.max_title_length)
+
+
 def _eligibility(ctx: Context, raw: str | None) -> Eligibility | None:
     """Who the moderator opens the challenge to; only people the bot can verify, if it can."""
     if raw is None:
@@ -193,9 +202,7 @@ async def create(
     partner: str | None,
     eligibility: str | None,
 ) -> Outcome:
-    check_length(ctx, "title", title, ctx.settings.max_title_length)
-    check_length(ctx, "description", description, ctx.settings.max_description_length)
-    check_length(ctx, "partner", partner, ctx.settings.max_title_length)
+    _check_lengths(ctx, title, description, partner)
     if slug in RESERVED_SLUGS:
         raise Conflict("challenge.slug_reserved", slug=Code(slug))
     if await ctx.store.challenges.by_slug(slug) is not None:
@@ -268,9 +275,7 @@ async def edit(
     """Change what was given at ``!challenge new``; what is not given stays. The room's name and
     topic follow; a deadline moved into the future reopens its phase, and the room is told."""
     found = await find_challenge(ctx, slug)
-    check_length(ctx, "title", title, ctx.settings.max_title_length)
-    check_length(ctx, "description", description, ctx.settings.max_description_length)
-    check_length(ctx, "partner", partner, ctx.settings.max_title_length)
+    _check_lengths(ctx, title, description, partner)
     if premoderated and open_submissions:
         raise Conflict("challenge.premoderated_or_open")
     zone = ctx.programme.zone
