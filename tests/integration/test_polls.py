@@ -96,6 +96,16 @@ async def run_poll(
     assert "Benches along the Leie" in poll.content["org.matrix.msc1767.text"]
     assert block["question"]["org.matrix.msc1767.text"]
 
+    # Responses that break the MSC, as any client may send them: skipped, and what follows
+    # is counted as if they had never come.
+    reference = {"rel_type": "m.reference", "event_id": poll.event_id}
+    for broken in (
+        {"m.relates_to": None, RESPONSE: {"answers": [answer[first]]}},
+        {"m.relates_to": reference, RESPONSE: {"answers": answer[first]}},
+        {"m.relates_to": "not an object", RESPONSE: None},
+    ):
+        sent = await bob.client.room_send(room, RESPONSE, broken, ignore_unverified_devices=True)
+        assert isinstance(sent, RoomSendResponse), sent
     await respond(alice, room, poll.event_id, [answer[first]])
     await respond(bob, room, poll.event_id, [answer[first]])
     await respond(bob, room, poll.event_id, [answer[second]], stable=True)  # changes their mind
