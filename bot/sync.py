@@ -22,6 +22,7 @@ from typing import Any
 from nio import (
     AsyncClient,
     EncryptionError,
+    JoinedMembersResponse,
     JoinError,
     MegolmEvent,
     MessageDirection,
@@ -255,6 +256,8 @@ class SyncLoop:
                 len(entry[1].timeline.events),
             )
         )
+        if self.roles.needs_members:
+            await self._read_moderation_members(stop)
         for room, info in rooms:
             if since is None:  # everything is history
                 events, start = list(info.timeline.events), len(info.timeline.events)
@@ -262,7 +265,9 @@ class SyncLoop:
                 events, start = await self._events_for(room.room_id, info, since, stop)
             if room.room_id == self.roles.room_id:
                 before = self.roles.current()
-                self._follow_power_levels(info, events)
+                if self._follow_power_levels(info, events):
+                    # The bot joined it only now: whom it could not read before, it can now.
+                    await self._read_moderation_members(stop)
                 if self.roles.current() != before:
                     await self._moderators_changed()
             self.roles.seed(self.client.rooms.get(self.roles.room_id or ""))
@@ -284,18 +289,61 @@ class SyncLoop:
         if self._unread and (self._receipts is None or self._receipts.done()):
             self._receipts = asyncio.create_task(self._send_receipts(), name="read receipts")
 
-    def _follow_power_levels(self, info: Any, events: list[Any]) -> None:
-        """The moderation room's levels: its state before the timeline, then each change."""
+    def _follow_power_levels(self, info: Any, events: list[Any]) -> bool:
+        """The moderation room's levels and members: its state before the timeline, then each
+        change. True when the bot itself joined the room in this batch."""
         state = None
+        members: list[Membership] = []
         for event in info.state:
             parsed = parse(getattr(event, "source", None))
             if isinstance(parsed, PowerLevels):
                 state = parsed
-        self.roles.start_batch(state)
+            elif isinstance(parsed, Membership):
+                members.append(parsed)
+        self.roles.start_batch(state, members)
+        bot_joined = False
         for event in events:
             parsed = parse(getattr(event, "source", None))
             if isinstance(parsed, PowerLevels):
                 self.roles.changed(parsed)
+            elif isinstance(parsed, Membership):
+                self.roles.member_changed(parsed)
+                if parsed.member == self.client.user_id and parsed.membership == "join":
+                    bot_joined = bot_joined or parsed.previous != "join"
+        return bot_joined
+
+    async def _read_moderation_members(self, stop: asyncio.Event) -> None:
+        """Who is joined to the moderation room, asked of the homeserver until it answers (a
+        lazy-loaded sync names only the members who spoke). Where the bot may not read them
+        (it is not in the room), nobody is a moderator by power level until it is."""
+        room_id = self.roles.room_id
+        assert room_id is not None
+        while True:
+            if stop.is_set():
+                raise Stopped
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    response = await self.client.joined_members(room_id)
+            except NETWORK_ERRORS as error:
+                await self.reachability.outage(f"{type(error).__name__}: {error}", stop)
+                continue
+            if isinstance(response, JoinedMembersResponse):
+                self.roles.seed_members(member.user_id for member in response.members)
+                return
+            wait = retry_after(response)
+            if wait is not None:
+                await sleep_unless(stop, wait)
+            elif is_server_failure(response):
+                await self.reachability.outage(f"reading the moderators: {response}", stop)
+            else:
+                log.warning(
+                    "Cannot read the members of the moderation room %s (%s): moderators by "
+                    "power level are recognised once the bot is in it",
+                    room_id,
+                    response,
+                )
+                self.roles.seed_members(())
+                return
 
     async def _moderators_changed(self) -> None:
         """Moderators have the moderators' power in every challenge room and in the Space: a

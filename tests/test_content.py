@@ -188,12 +188,67 @@ def test_moderator_levels_follow_the_timeline() -> None:
             users_default=0,
         )
 
+    roles.seed_members({"@helper:x"})
     roles.start_batch(levels(50, start))
     roles.changed(levels(0, start + timedelta(seconds=10)))
     assert roles.is_moderator("@helper:x", start + timedelta(seconds=5))  # before the demotion
     assert not roles.is_moderator("@helper:x", start + timedelta(seconds=11))
     roles.start_batch(None)  # the next batch starts from the last change
     assert not roles.is_moderator("@helper:x", start + timedelta(seconds=5))
+
+
+def _membership(member: str, membership: str, at: datetime) -> Membership:
+    return Membership(
+        event_id=f"$m{member}{membership}{at.timestamp()}",
+        sender="@owner:x",
+        sent_at=at,
+        member=member,
+        membership=membership,
+        previous="join",
+        is_direct=False,
+    )
+
+
+def test_a_moderator_by_power_level_must_be_a_joined_member() -> None:
+    settings_ = BotSettings(
+        moderation_room="!mod:x", moderator_power_level=50, moderators=("@listed:x",)
+    )
+    roles = ModeratorRoles(settings_)
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    state = PowerLevels(
+        event_id="$pl",
+        sender="@owner:x",
+        sent_at=start,
+        users={"@helper:x": 50, "@gone:x": 50, "@listed:x": 0},
+        users_default=0,
+    )
+    assert roles.needs_members
+    roles.start_batch(state)
+    # Before the members are read, a power level alone makes nobody a moderator.
+    assert not roles.is_moderator("@helper:x", start)
+    roles.seed_members({"@helper:x", "@listed:x"})
+    assert not roles.needs_members
+    assert roles.is_moderator("@helper:x", start)
+    assert not roles.is_moderator("@gone:x", start)  # level 50, but not in the room
+    assert roles.current() == frozenset({"@helper:x", "@listed:x"})
+
+    # Banned ten seconds in: a moderator before, none from then on, with the level untouched.
+    roles.member_changed(_membership("@helper:x", "ban", start + timedelta(seconds=10)))
+    assert roles.is_moderator("@helper:x", start + timedelta(seconds=5))
+    assert not roles.is_moderator("@helper:x", start + timedelta(seconds=11))
+    assert roles.current() == frozenset({"@listed:x"})  # the config list needs no membership
+    roles.start_batch(None)
+    assert not roles.is_moderator("@helper:x", start + timedelta(seconds=5))
+
+    # A kick or a leave is the same; joining again (still at level 50) makes them one again.
+    roles.member_changed(_membership("@helper:x", "join", start + timedelta(seconds=20)))
+    assert roles.is_moderator("@helper:x", start + timedelta(seconds=21))
+    roles.start_batch(None, [_membership("@helper:x", "leave", start + timedelta(seconds=30))])
+    assert not roles.is_moderator("@helper:x", start + timedelta(seconds=31))
+    assert roles.is_moderator("@listed:x", start + timedelta(seconds=31))
+
+    roles.forget_members()  # the bot joined again: members are read anew
+    assert roles.needs_members
 
 
 POLL = {"rel_type": "m.reference", "event_id": "$poll"}
