@@ -1,5 +1,9 @@
 """Living cards: an idea's card in its challenge's room is edited in place when the idea changes.
 
+One card per idea is live: the latest posted in the challenge's room (``!show`` there posts a
+new one). Older cards keep taking a 👍 but are not edited, so however often an idea is shown,
+a vote causes one edit.
+
 Handlers mark an idea's cards stale; once the short delay has passed, one edit per card goes
 into the outbox with the idea as it is then. A burst of votes thus makes one edit, not many.
 A hidden idea's cards are taken down instead: each card and each of its edits is redacted, so
@@ -68,12 +72,12 @@ class CardRefresher:
                     edits += len(redactions)
                     continue
                 reply = card(self.catalogue, self.settings.language, idea, self.settings.prefix)
-                for event_id in await self.store.cards.in_room(idea_id, challenge.room_id):
-                    payload = {"content": render_edit(reply, event_id), "edit_of": idea_id}
-                    await self.store.outbox.enqueue(
-                        "message", payload, now, room_id=challenge.room_id
-                    )
-                    edits += 1
+                event_id = await self.store.cards.live_in_room(idea_id, challenge.room_id)
+                if event_id is None:
+                    continue
+                payload = {"content": render_edit(reply, event_id), "edit_of": idea_id}
+                await self.store.outbox.enqueue("message", payload, now, room_id=challenge.room_id)
+                edits += 1
         if edits:
             log.debug("Queued %d card edits", edits)
             self.outbox.wake()

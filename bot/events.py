@@ -230,7 +230,7 @@ class EventHandler:
                 room,
                 event,
                 lambda sender: self.dispatcher.run(
-                    sender, lambda ctx: ended_by_event(ctx, poll, ended_at)
+                    sender, lambda ctx: ended_by_event(ctx, poll, ended_at), limited=False
                 ),
                 always_mark=True,
             )

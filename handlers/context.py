@@ -8,6 +8,7 @@ from typing import Any
 
 from handlers.health import StatusProvider
 from handlers.i18n import Catalogue, Moment
+from handlers.limits import ReactionNotices
 from handlers.policy import Identity, Participation
 from handlers.registry import Role
 from handlers.reply import Reply, Span
@@ -35,6 +36,8 @@ class Context:
     #: Who may take part where (the listed servers, the default eligibility).
     participation: Participation = field(default_factory=Participation)
     identity_settings: IdentitySettings = field(default_factory=IdentitySettings)
+    #: Whether a refused 👍 may still be explained to its person (once per idea, a few a minute).
+    notices: ReactionNotices = field(default_factory=ReactionNotices)
 
     @property
     def is_moderator(self) -> bool:

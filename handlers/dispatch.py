@@ -9,8 +9,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from aiolimiter import AsyncLimiter
-
 from handlers.commands.dialogue import answer as answer_dialogue
 from handlers.commands.dialogue import expiry_note
 from handlers.context import Context
@@ -18,6 +16,7 @@ from handlers.effects import Outcome
 from handlers.errors import BotError, Forbidden, UsageError
 from handlers.health import StatusProvider
 from handlers.i18n import Catalogue
+from handlers.limits import CommandLimiter, ReactionNotices
 from handlers.parsing import clean, split_command
 from handlers.policy import Identity, Participation
 from handlers.registry import CommandRegistry, Role, parse_arguments
@@ -26,45 +25,6 @@ from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings
 from storage import Dialogue, Store, Verification
 
 log = logging.getLogger(__name__)
-
-#: Above this many people with a limiter in memory, the idle ones are forgotten.
-_MAX_TRACKED_PEOPLE = 10_000
-
-
-class CommandLimiter:
-    """Commands per person per minute. The first refused command gets a reply; the rest of a
-    flood is ignored, so that the bot never amplifies it."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._limiters: dict[str, AsyncLimiter] = {}
-        self._warned: set[str] = set()
-
-    async def admit(self, user_id: str) -> bool | None:
-        """True: go ahead. False: refuse with a reply. None: refuse silently."""
-        limiter = self._limiters.get(user_id)
-        if limiter is None:
-            if len(self._limiters) >= _MAX_TRACKED_PEOPLE:
-                self._forget_idle()
-            limiter = self._limiters[user_id] = AsyncLimiter(self.per_minute, 60)
-        if limiter.has_capacity():
-            await limiter.acquire()
-            self._warned.discard(user_id)
-            return True
-        if user_id in self._warned:
-            return None
-        self._warned.add(user_id)
-        return False
-
-    def _forget_idle(self) -> None:
-        for user_id in [
-            user
-            for user, limiter in self._limiters.items()
-            if limiter.has_capacity(self.per_minute)
-        ]:
-            del self._limiters[user_id]
-            self._warned.discard(user_id)
-
 
 #: Told of every command run: its name (``challenge.new``; ``unknown`` for a name that is no
 #: command), its outcome (ok, refused, usage, error, unknown) and its handler's time in seconds.
@@ -125,6 +85,7 @@ class Dispatcher:
             default=self.identity.default_eligibility, servers=listed, home=server_name
         )
         self.limiter = CommandLimiter(settings.commands_per_minute)
+        self.notices = ReactionNotices()
 
     async def context(self, sender: Sender) -> Context:
         locale = await self.store.users.language(sender.user_id) or self.settings.language
@@ -150,6 +111,7 @@ class Dispatcher:
             ),
             participation=self.participation,
             identity_settings=self.identity,
+            notices=self.notices,
         )
 
     async def needs_identity(self, sender: Sender, body: str) -> bool:
@@ -284,10 +246,23 @@ class Dispatcher:
             self.observe(command.key, result, time.perf_counter() - started)
 
     async def run(
-        self, sender: Sender, action: Callable[[Context], Awaitable[Outcome | None]]
+        self,
+        sender: Sender,
+        action: Callable[[Context], Awaitable[Outcome | None]],
+        *,
+        limited: bool = True,
     ) -> Outcome | None:
-        """Run a non-command action (a reaction, a redaction) with the same error mapping."""
+        """Run a non-command action (a reaction, a redaction, a poll answer) with the same
+        error mapping, and within the same limit per person as commands (``limited``): past
+        it, the action is ignored in silence. A reaction gets no reply, so neither does a
+        flood of them."""
         ctx = await self.context(sender)
+        if (
+            limited
+            and not ctx.is_moderator
+            and not await self.limiter.admit(ctx.sender, quietly=True)
+        ):
+            return None
         return await self._guarded(ctx, "action", lambda: action(ctx))
 
     async def _guarded(

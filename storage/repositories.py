@@ -524,11 +524,16 @@ class CardRepository:
         value = await self._db.fetch_value("SELECT 1 FROM idea_cards WHERE idea_id = ?", (idea_id,))
         return value is not None
 
-    async def in_room(self, idea_id: int, room_id: str) -> list[str]:
-        rows = await self._db.fetch_all(
-            "SELECT event_id FROM idea_cards WHERE idea_id = ? AND room_id = ?", (idea_id, room_id)
+    async def live_in_room(self, idea_id: int, room_id: str) -> str | None:
+        """The idea's live card in the room: the latest one posted there. Earlier cards (an
+        older ``!show`` answer, the first card) still take a 👍 but are no longer edited, so a
+        vote costs one edit however often the idea was shown."""
+        value = await self._db.fetch_value(
+            """SELECT event_id FROM idea_cards WHERE idea_id = ? AND room_id = ?
+               ORDER BY rowid DESC LIMIT 1""",
+            (idea_id, room_id),
         )
-        return [str(row["event_id"]) for row in rows]
+        return None if value is None else str(value)
 
     async def mark_stale(self, idea_id: int, due_at: datetime) -> None:
         """Ask for the idea's cards to be edited at ``due_at``; later asks join the first."""

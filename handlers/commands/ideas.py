@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import datetime, timedelta
 
@@ -26,10 +27,12 @@ from handlers.commands.common import (
 from handlers.context import Context
 from handlers.effects import Announce, CardChanged, Effect, Outcome, SendDirect, SendRoom
 from handlers.errors import BotError, Conflict, Forbidden, NotFound
-from handlers.policy import Action, Person, seen_by_all
+from handlers.policy import Action, seen_by_all
 from handlers.registry import CommandRouter, Kind, Param
 from handlers.reply import Bold, Code, Items, Quote, Reply, Text
 from storage import Challenge, Idea, IdeaStatus
+
+log = logging.getLogger(__name__)
 
 router = CommandRouter()
 
@@ -392,7 +395,10 @@ async def vote_by_reaction(
     except BotError as error:
         # A 👍 that does not count is explained as !vote would be (closed, blocked, the budget
         # spent, not eligible and how to become so), in the person's own direct chat: a
-        # reaction gets no reply, and who voted for what is theirs alone.
+        # reaction gets no reply, and who voted for what is theirs alone. Once per idea, and
+        # a few a minute: a storm of 👍 makes no storm of messages.
+        if not await ctx.notices.may_tell("refused", ctx.sender, idea.id):
+            return None
         told = ctx.reply(
             "vote.reaction_refused", id=idea_ref(idea.id), reason=ctx.t(error.key, **error.params)
         )
@@ -408,24 +414,34 @@ async def vote_by_reaction(
 async def unvote_by_redaction(ctx: Context, reaction_event_id: str) -> Outcome | None:
     """The removal of a 👍 that voted takes that person's vote back, as ``!unvote`` would: by
     the same rule (:mod:`handlers.policy`), so after the deadline it changes nothing, and the
-    person is told so, as ``!unvote`` tells them."""
+    person is told so, as ``!unvote`` tells them.
+
+    Only the voter can take their vote back. Anyone with the power to redact may redact
+    someone else's reaction (a room admin, a moderator, a bridge): such a redaction changes
+    no vote, whoever made it; the voter's ``!unvote`` still can.
+    """
     found = await ctx.store.votes.pop_reaction(reaction_event_id)
     if found is None:
         return None
     idea_id, voter = found
+    if voter != ctx.sender:
+        log.info("A 👍 that voted was redacted by someone else; the vote stays")
+        return None
     idea = await ctx.store.ideas.get(idea_id)
     challenge = None if idea is None else await challenge_of(ctx, idea)
     if idea is None or challenge is None:
         return None
-    voter_is = Person(voter, is_moderator=ctx.is_moderator and voter == ctx.sender)
     refused = policy.refusal(
-        Action.UNVOTE, voter_is, challenge, ctx.now, timezone=ctx.programme.timezone, idea=idea
+        Action.UNVOTE, person(ctx), challenge, ctx.now, timezone=ctx.programme.timezone, idea=idea
     )
     if refused is not None:
-        if voter != ctx.sender or isinstance(refused, NotFound):
-            return None  # someone else's 👍 (a moderator's redaction), or an idea out of sight
+        if isinstance(refused, NotFound):
+            return None  # an idea out of sight
         # As !unvote would answer: the vote stays, and why. No reply to a redaction (clients
-        # show it as a reply to nothing): a message in the voter's own direct chat.
+        # show it as a reply to nothing): a message in the voter's own direct chat, once per
+        # idea.
+        if not await ctx.notices.may_tell("kept", voter, idea.id):
+            return None
         told = ctx.reply(
             "vote.reaction_kept", id=idea_ref(idea.id), reason=ctx.t(refused.key, **refused.params)
         )
