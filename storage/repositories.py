@@ -700,7 +700,8 @@ class PersonalDataRepository:
             (user_id,),
         )
         reports = await self._db.fetch_all(
-            "SELECT idea_id, reason, at FROM reports WHERE reporter = ? ORDER BY idea_id",
+            """SELECT idea_id, reason, at, standing, identity, counted FROM reports
+                WHERE reporter = ? ORDER BY idea_id""",
             (user_id,),
         )
         language = await self._db.fetch_value(
@@ -740,7 +741,8 @@ class PersonalDataRepository:
             (user_id,),
         )
         poll_responses = await self._db.fetch_all(
-            """SELECT c.slug AS challenge, r.poll_id, a.idea_id, r.event_id, r.sent_ms
+            """SELECT c.slug AS challenge, r.poll_id, a.idea_id, r.event_id, r.sent_ms,
+                      r.standing, r.identity, r.counted, r.told
                  FROM poll_responses r
                  JOIN polls p ON p.id = r.poll_id
                  JOIN challenges c ON c.id = p.challenge_id
@@ -761,14 +763,17 @@ class PersonalDataRepository:
             "votes": [dict(row) | {"new_account": bool(row["new_account"])} for row in votes],
             "verification": None if verification is None else dict(verification),
             "reaction_votes": [dict(row) for row in reactions],
-            "reports": [dict(row) for row in reports],
+            "reports": [dict(row) | {"counted": bool(row["counted"])} for row in reports],
             "dialogues": [dict(row) | {"data": json.loads(row["data"])} for row in dialogues],
             "audit": [dict(row) for row in audit],
             "challenges_created": [dict(row) for row in challenges],
             "confirmations": [dict(row) for row in confirmations],
             "undecrypted_messages": [dict(row) for row in waiting],
             "undecryptable_notices": [dict(row) for row in explained],
-            "poll_responses": [dict(row) for row in poll_responses],
+            "poll_responses": [
+                dict(row) | {"counted": bool(row["counted"]), "told": bool(row["told"])}
+                for row in poll_responses
+            ],
         }
 
     async def erase(self, user_id: str, *, delete_ideas: bool, placeholder: str) -> Erasure:
