@@ -223,6 +223,7 @@ class EventHandler:
                     sender, lambda ctx: respond(ctx, poll, response_id, answers, sent_ms)
                 ),
                 always_mark=True,
+                needs_identity=_always,
             )
         if isinstance(event, PollEnd):
             poll, ended_at = event.poll, self.clock.of_homeserver(event.sent_at)

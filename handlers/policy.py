@@ -7,7 +7,9 @@ person is a moderator or the idea's author, and, for submitting and voting, who 
 is open to (its eligibility) and what is known of the person's identity: their homeserver, and
 whether the city's homeserver verified them (looked up by the bot layer beforehand,
 ``bot/identity.py``). Reading, discussing and asking the bot stay open to all. The commands (``!idea``, ``!vote``, ``!unvote``,
-``!edit``, ``!show``) and the reaction path (a 👍 added or removed) all ask here. The storage
+``!edit``, ``!show``) and the reaction path (a 👍 added or removed) all ask here. So do an
+answer to a final poll and a report (:func:`not_counted`): both are always taken in, and count
+toward a result (the poll's, an idea's automatic hiding) only from people who may take part. The storage
 queries of what everyone sees (``storage/repositories.py``, ``IdeaRepository._VISIBLE`` and the
 export's) are SQL: ``tests/test_policy.py`` checks them against :func:`seen_by_all` and
 :func:`listed` on every combination of status, hidden flag and pre-moderation.
@@ -50,6 +52,10 @@ class Action(StrEnum):
     SUBMIT = "submit"
     VOTE = "vote"
     UNVOTE = "unvote"
+    #: Answer a final poll (it counts toward the poll's result).
+    ANSWER = "answer"
+    #: Report an idea (it counts toward hiding the idea automatically).
+    REPORT = "report"
 
 
 def server_of(user_id: str) -> str:
@@ -230,6 +236,21 @@ def ineligible(
         servers = Code(", ".join(participation.servers))
         return Forbidden("identity.not_listed", slug=slug, servers=servers)
     return Forbidden("identity.not_verified", slug=slug, server=Code(participation.home))
+
+
+def not_counted(
+    action: Action, person: Person, challenge: Challenge, participation: Participation
+) -> BotError | None:
+    """Why what ``person`` did (ANSWER or REPORT) in the challenge does not count toward a
+    result, or None if it does: the same rules as for a vote, a block and who may take part
+    (:func:`ineligible`). It is kept either way: a report still reaches the moderators, and a
+    poll answer that does not count still replaces the person's earlier one. Accounts linked to
+    one identity (:attr:`Identity.key`) are one person; the counting (``storage``) sees to that.
+    """
+    assert action in (Action.ANSWER, Action.REPORT)
+    if person.blocked:
+        return Forbidden("error.blocked")
+    return ineligible(person.identity, challenge, participation)
 
 
 def _closed(challenge: Challenge, now: datetime, timezone: str) -> BotError:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from handlers import policy
 from handlers.context import Context
-from handlers.effects import Announce, Effect, EndPoll, Outcome, SendRoom
+from handlers.effects import Announce, Effect, EndPoll, Outcome, SendDirect, SendRoom
 from handlers.i18n import Catalogue
+from handlers.policy import Action, Person
 from handlers.reply import Bold, Code, Items, Reply, Text
 from handlers.settings import BotSettings
 from storage import Challenge, Poll, PollResult, ScheduleKind, Store
@@ -47,30 +49,48 @@ async def respond(
     ctx: Context, start_event_id: str, event_id: str, answers: tuple[str, ...], sent_ms: int
 ) -> Outcome | None:
     """A person's response (event ``event_id``) to a poll of the bot's; nothing is said back
-    (a poll is answered by the click itself).
+    in the room (a poll is answered by the click itself).
 
     Responses to other polls, to an ended poll, or sent after the last deadline change
     nothing. Of the answers the first counts (one per person); an empty response withdraws,
     and one naming an answer the poll does not have is spoiled: it counts for nothing, and
-    replaces the person's earlier answer, as MSC3381 says.
+    replaces the person's earlier answer, as MSC3381 says. Whether the answer counts toward
+    the result is the policy's (:func:`handlers.policy.not_counted`, as for a vote); one that
+    does not is kept all the same (it replaces the earlier one), and its person hears why in
+    their own direct chat, once per poll.
     """
     poll = await ctx.store.polls.by_start_event(start_event_id)
     if poll is None or not poll.running or poll.room_id != ctx.room_id:
         return None
     challenge = await ctx.store.challenges.get(poll.challenge_id)
-    deadline = None if challenge is None else final_deadline(challenge)
+    if challenge is None:
+        return None
+    deadline = final_deadline(challenge)
     if deadline is not None and sent_ms > to_ms(deadline):
         return None
     known = {answer.answer_id for answer in await ctx.store.polls.answers(poll.id)}
     chosen = answers[:MAX_SELECTIONS]
-    await ctx.store.polls.record_response(
+    blocked = await ctx.store.blocks.is_blocked(ctx.sender)
+    who = Person(ctx.sender, is_moderator=ctx.is_moderator, blocked=blocked, identity=ctx.identity)
+    refused = policy.not_counted(Action.ANSWER, who, challenge, ctx.participation)
+    recorded = await ctx.store.polls.record_response(
         poll.id,
         ctx.sender,
         event_id=event_id,
         sent_ms=sent_ms,
         answer_id=chosen[0] if chosen and chosen[0] in known else None,
+        standing=ctx.identity.standing,
+        identity=ctx.identity.key,
+        counted=refused is None,
     )
-    return None
+    if refused is None or not recorded or not await ctx.store.polls.tell_once(poll.id, ctx.sender):
+        return None
+    told = ctx.reply(
+        "poll.answer_not_counted",
+        slug=Code(challenge.slug),
+        reason=ctx.t(refused.key, **refused.params),
+    )
+    return Outcome(effects=(SendDirect(ctx.sender, told),))
 
 
 async def ended_by_event(ctx: Context, start_event_id: str, at: datetime) -> Outcome | None:

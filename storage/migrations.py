@@ -33,6 +33,9 @@ class Migration:
 POLLS = 14
 #: The migration of verified identities: who may take part, and what each vote's account was.
 IDENTITY_VERSION = 15
+#: The migration that keeps, with each poll response and report, who it came from as the
+#: policy saw them, so that each counts once per person and only from people who may take part.
+COUNTED_VERSION = 16
 
 #: Where a deadline typed as a bare date was meant before deadlines had a time zone of their own.
 LEGACY_ZONE = ZoneInfo("Europe/Brussels")
@@ -433,6 +436,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             checked_at          TEXT NOT NULL,
             account_created_at  TEXT
         ) WITHOUT ROWID;
+        """,
+    ),
+    Migration(
+        COUNTED_VERSION,
+        "poll responses and reports: what the account was, its identity, whether it counts",
+        """
+        -- As for votes: what the account was when it answered or reported, and the keyed hash
+        -- of its verified identity (accounts that share it are one person, counted once).
+        -- counted: whether the policy let it count then (not blocked, and allowed to take part
+        -- in the challenge). Rows from before this counted, as they did then.
+        ALTER TABLE poll_responses ADD COLUMN standing TEXT NOT NULL DEFAULT 'other'
+            CHECK (standing IN ('verified', 'listed', 'other'));
+        ALTER TABLE poll_responses ADD COLUMN identity TEXT;
+        ALTER TABLE poll_responses ADD COLUMN counted INTEGER NOT NULL DEFAULT 1
+            CHECK (counted IN (0, 1));
+        -- Whether the person was told, in their direct chat, that an answer did not count:
+        -- once per poll.
+        ALTER TABLE poll_responses ADD COLUMN told INTEGER NOT NULL DEFAULT 0
+            CHECK (told IN (0, 1));
+        ALTER TABLE reports ADD COLUMN standing TEXT NOT NULL DEFAULT 'other'
+            CHECK (standing IN ('verified', 'listed', 'other'));
+        ALTER TABLE reports ADD COLUMN identity TEXT;
+        ALTER TABLE reports ADD COLUMN counted INTEGER NOT NULL DEFAULT 1
+            CHECK (counted IN (0, 1));
         """,
     ),
 )

@@ -2,8 +2,11 @@
 
 The counting rule of MSC3381 lives here, in one place: one response per person, the latest by
 ``origin_server_ts`` (then by event id, so that the order responses arrive in never matters);
-an empty or spoiled response withdraws; responses sent after the end do not count; a person
-the moderators blocked does not count. At the end the counts are written down and stay.
+an empty or spoiled response withdraws; responses sent after the end do not count. A person is
+an account, or all the accounts that share one verified identity (its keyed hash): the latest
+response of any of them is theirs. It counts only if the policy let it count when it came
+(``counted``: not blocked, and allowed to take part in the challenge, ``handlers.policy``)
+and its account is not blocked now. At the end the counts are written down and stay.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from storage.database import Database, Row
-from storage.models import Poll, PollAnswer, PollAnswerCount, PollResult
+from storage.models import Poll, PollAnswer, PollAnswerCount, PollResult, Standing
 
 
 def to_ms(moment: datetime) -> int:
@@ -29,10 +32,19 @@ class PollRepository:
         "SELECT id, challenge_id, room_id, started_by, started_at, start_event_id, ended_at "
         "FROM polls"
     )
-    #: The responses that count: an answer, not blocked, sent by the cutoff (if any).
-    _COUNTED = """r.answer_id IS NOT NULL
-                  AND (? IS NULL OR r.sent_ms <= ?)
-                  AND NOT EXISTS (SELECT 1 FROM blocked_users b WHERE b.user_id = r.voter)"""
+    #: Each person's latest response sent by the cutoff (if any), that counts: an answer,
+    #: allowed when it came, not blocked now. Parameters: poll, cutoff, cutoff.
+    _COUNTED = """
+        WITH sent AS (
+            SELECT r.voter, r.answer_id, r.counted,
+                   ROW_NUMBER() OVER (
+                       PARTITION BY r.identity, CASE WHEN r.identity IS NULL THEN r.voter END
+                       ORDER BY r.sent_ms DESC, r.event_id DESC) AS newest
+              FROM poll_responses r
+             WHERE r.poll_id = ? AND (? IS NULL OR r.sent_ms <= ?))
+        SELECT voter, answer_id FROM sent
+         WHERE newest = 1 AND counted = 1 AND answer_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM blocked_users b WHERE b.user_id = sent.voter)"""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -98,22 +110,44 @@ class PollRepository:
         return [PollAnswer.model_validate(dict(row)) for row in rows]
 
     async def record_response(
-        self, poll_id: int, voter: str, *, event_id: str, sent_ms: int, answer_id: str | None
+        self,
+        poll_id: int,
+        voter: str,
+        *,
+        event_id: str,
+        sent_ms: int,
+        answer_id: str | None,
+        standing: Standing = Standing.OTHER,
+        identity: str | None = None,
+        counted: bool = True,
     ) -> bool:
-        """Keep the response if it is the person's latest; True when it is (now) theirs.
+        """Keep the response if it is the account's latest; True when it is (now) theirs.
 
-        ``answer_id`` is None for a withdrawal or a spoiled response. Whether the response
-        may count at all (the poll runs, it was sent before the end) is the caller's to decide.
+        ``answer_id`` is None for a withdrawal or a spoiled response; ``standing`` and
+        ``identity`` are what the account was then, ``counted`` whether the policy let the
+        response count. Whether the response may be taken at all (the poll runs, it was sent
+        before the end) is the caller's to decide.
         """
         changed = await self._db.execute_rowcount(
-            """INSERT INTO poll_responses (poll_id, voter, event_id, sent_ms, answer_id)
-               VALUES (?, ?, ?, ?, ?)
+            """INSERT INTO poll_responses (poll_id, voter, event_id, sent_ms, answer_id,
+                                           standing, identity, counted)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (poll_id, voter) DO UPDATE
                   SET event_id = excluded.event_id, sent_ms = excluded.sent_ms,
-                      answer_id = excluded.answer_id
+                      answer_id = excluded.answer_id, standing = excluded.standing,
+                      identity = excluded.identity, counted = excluded.counted
                 WHERE (excluded.sent_ms, excluded.event_id)
                       > (poll_responses.sent_ms, poll_responses.event_id)""",
-            (poll_id, voter, event_id, sent_ms, answer_id),
+            (poll_id, voter, event_id, sent_ms, answer_id, standing.value, identity, int(counted)),
+        )
+        return changed == 1
+
+    async def tell_once(self, poll_id: int, voter: str) -> bool:
+        """True the first time it is asked for the account's response to the poll: to explain
+        once, not at every click, that their answer does not count."""
+        changed = await self._db.execute_rowcount(
+            "UPDATE poll_responses SET told = 1 WHERE poll_id = ? AND voter = ? AND told = 0",
+            (poll_id, voter),
         )
         return changed == 1
 
@@ -175,19 +209,18 @@ class PollRepository:
 
     async def _counts(self, poll_id: int, cutoff: int | None) -> dict[str, int]:
         rows = await self._db.fetch_all(
-            f"""SELECT a.answer_id, COUNT(r.voter) FROM poll_answers a
-                  LEFT JOIN poll_responses r
-                    ON r.poll_id = a.poll_id AND r.answer_id = a.answer_id AND {self._COUNTED}
+            f"""SELECT a.answer_id, COUNT(c.voter) FROM poll_answers a
+                  LEFT JOIN ({self._COUNTED}) c ON c.answer_id = a.answer_id
                  WHERE a.poll_id = ?
                  GROUP BY a.answer_id""",
-            (cutoff, cutoff, poll_id),
+            (poll_id, cutoff, cutoff, poll_id),
         )
         return {str(row[0]): int(row[1]) for row in rows}
 
     async def _voters(self, poll_id: int, cutoff: int | None) -> int:
+        """How many people's answers count."""
         return int(
             await self._db.fetch_value(
-                f"SELECT COUNT(*) FROM poll_responses r WHERE r.poll_id = ? AND {self._COUNTED}",
-                (poll_id, cutoff, cutoff),
+                f"SELECT COUNT(*) FROM ({self._COUNTED})", (poll_id, cutoff, cutoff)
             )
         )

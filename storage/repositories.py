@@ -574,19 +574,55 @@ class ReportRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(self, idea_id: int, reporter: str, reason: str, now: datetime) -> bool:
-        """Record a report; False when this person had reported the idea already."""
+    async def add(
+        self,
+        idea_id: int,
+        reporter: str,
+        reason: str,
+        now: datetime,
+        *,
+        standing: Standing = Standing.OTHER,
+        identity: str | None = None,
+        counted: bool = True,
+    ) -> bool:
+        """Record a report, with what the account was then (``standing``, the keyed hash of
+        its verified ``identity``) and whether it counts toward hiding the idea; False when
+        this account had reported the idea already."""
         changed = await self._db.execute_rowcount(
-            "INSERT OR IGNORE INTO reports (idea_id, reporter, reason, at) VALUES (?, ?, ?, ?)",
-            (idea_id, reporter, reason, _ts(now)),
+            """INSERT OR IGNORE INTO reports (idea_id, reporter, reason, at, standing, identity,
+                                              counted)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (idea_id, reporter, reason, _ts(now), standing.value, identity, int(counted)),
         )
         return changed == 1
 
     async def count(self, idea_id: int) -> int:
+        """Every report of the idea, whether it counts toward hiding it or not."""
         value = await self._db.fetch_value(
             "SELECT COUNT(*) FROM reports WHERE idea_id = ?", (idea_id,)
         )
         return int(value)
+
+    async def people_counted(self, idea_id: int) -> int:
+        """How many people's reports count toward hiding the idea: those that counted when
+        they came, from accounts not blocked now, and accounts that share a verified identity
+        as one person."""
+        value = await self._db.fetch_value(
+            """SELECT COUNT(DISTINCT COALESCE('=' || identity, reporter)) FROM reports r
+                WHERE r.idea_id = ? AND r.counted = 1
+                  AND NOT EXISTS (SELECT 1 FROM blocked_users b WHERE b.user_id = r.reporter)""",
+            (idea_id,),
+        )
+        return int(value)
+
+    async def linked_reporter(self, idea_id: int, identity: str, reporter: str) -> bool:
+        """Whether another account with this identity has a counted report of the idea."""
+        value = await self._db.fetch_value(
+            """SELECT 1 FROM reports WHERE idea_id = ? AND identity = ? AND reporter <> ?
+                  AND counted = 1""",
+            (idea_id, identity, reporter),
+        )
+        return value is not None
 
     async def clear(self, idea_id: int) -> None:
         await self._db.execute("DELETE FROM reports WHERE idea_id = ?", (idea_id,))
@@ -705,7 +741,8 @@ class PersonalDataRepository:
             (user_id,),
         )
         reports = await self._db.fetch_all(
-            "SELECT idea_id, reason, at FROM reports WHERE reporter = ? ORDER BY idea_id",
+            """SELECT idea_id, reason, at, standing, identity, counted FROM reports
+                WHERE reporter = ? ORDER BY idea_id""",
             (user_id,),
         )
         language = await self._db.fetch_value(
@@ -745,7 +782,8 @@ class PersonalDataRepository:
             (user_id,),
         )
         poll_responses = await self._db.fetch_all(
-            """SELECT c.slug AS challenge, r.poll_id, a.idea_id, r.event_id, r.sent_ms
+            """SELECT c.slug AS challenge, r.poll_id, a.idea_id, r.event_id, r.sent_ms,
+                      r.standing, r.identity, r.counted, r.told
                  FROM poll_responses r
                  JOIN polls p ON p.id = r.poll_id
                  JOIN challenges c ON c.id = p.challenge_id
@@ -766,14 +804,17 @@ class PersonalDataRepository:
             "votes": [dict(row) | {"new_account": bool(row["new_account"])} for row in votes],
             "verification": None if verification is None else dict(verification),
             "reaction_votes": [dict(row) for row in reactions],
-            "reports": [dict(row) for row in reports],
+            "reports": [dict(row) | {"counted": bool(row["counted"])} for row in reports],
             "dialogues": [dict(row) | {"data": json.loads(row["data"])} for row in dialogues],
             "audit": [dict(row) for row in audit],
             "challenges_created": [dict(row) for row in challenges],
             "confirmations": [dict(row) for row in confirmations],
             "undecrypted_messages": [dict(row) for row in waiting],
             "undecryptable_notices": [dict(row) for row in explained],
-            "poll_responses": [dict(row) for row in poll_responses],
+            "poll_responses": [
+                dict(row) | {"counted": bool(row["counted"]), "told": bool(row["told"])}
+                for row in poll_responses
+            ],
         }
 
     async def erase(self, user_id: str, *, delete_ideas: bool, placeholder: str) -> Erasure:

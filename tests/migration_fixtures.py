@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from storage import Database
-from storage.migrations import IDENTITY_VERSION, MIGRATIONS, POLLS
+from storage.migrations import COUNTED_VERSION, IDENTITY_VERSION, MIGRATIONS, POLLS
 
 AT = "2026-03-01T10:00:00+00:00"
 LATER = "2026-03-02T10:00:00+00:00"
@@ -326,6 +326,42 @@ def _rows(version: int) -> list[tuple[str, dict[str, Any]]]:
                     "identity": None,
                     "checked_at": LATER,
                     "account_created_at": None,
+                },
+            ),
+        ]
+    if version >= COUNTED_VERSION:  # what each poll answer's and report's account was
+        for table, row in rows:
+            if table in ("poll_responses", "reports"):
+                row["standing"] = "verified"
+                row["identity"] = IDENTITY_HASH
+                row["counted"] = 1
+            if table == "poll_responses":
+                row["told"] = 0
+        rows += [
+            (
+                "reports",
+                {
+                    "idea_id": 3,
+                    "reporter": "@alice:localhost",
+                    "reason": "spam",
+                    "at": LATER,
+                    "standing": "listed",
+                    "identity": None,
+                    "counted": 0,
+                },
+            ),
+            (
+                "poll_responses",
+                {
+                    "poll_id": 1,
+                    "voter": "@alice:localhost",
+                    "event_id": "$poll-response-2",
+                    "sent_ms": 1772445600001,
+                    "answer_id": "idea-1",
+                    "standing": "listed",
+                    "identity": None,
+                    "counted": 0,
+                    "told": 1,
                 },
             ),
         ]

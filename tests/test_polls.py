@@ -47,7 +47,7 @@ from tests.handler_support import (
     submit,
     text,
 )
-from tests.poll_support import POLL_EVENT, ROOM, answer, start
+from tests.poll_support import POLL_EVENT, ROOM, answer, start, verified, verifying
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "export.schema.json").read_text())
 T0 = to_ms(START)
@@ -196,10 +196,27 @@ async def test_one_response_per_person_the_latest_counts_and_the_end_freezes_it(
 
 @dataclass(frozen=True)
 class Sent:
-    voter: int
+    voter: int  # an account: see ACCOUNTS
     at: int  # ms after the start
     answer: int | None  # index into the answers, or None for an empty response
     spoiled: bool  # names an answer the poll does not have
+
+
+#: (account, keyed hash of its verified identity): Alice and Bob are one verified person with
+#: two accounts; Carol is on the listed server, unverified; Dave is elsewhere, unverified.
+ACCOUNTS = (
+    (ALICE, "jana"),
+    (BOB, "jana"),
+    (CAROL, None),
+    ("@dave:elsewhere.example", None),
+)
+#: Which accounts may take part in a challenge open to each.
+ELIGIBLE = {"anyone": {0, 1, 2, 3}, "listed": {0, 1, 2}, "verified": {0, 1}}
+
+
+def person_of(voter: int) -> str:
+    account, identity = ACCOUNTS[voter]
+    return identity or account
 
 
 SENT = st.builds(
@@ -211,46 +228,55 @@ SENT = st.builds(
 )
 
 
-def model(responses: list[Sent], end: int, blocked: set[int]) -> tuple[int, list[int]]:
-    """MSC3381 as plainly as possible: per person, the latest response sent by the end (ties
-    by arrival, which the arrivals below do not depend on: each is unique per person and
-    time); an empty or spoiled one chooses nothing; blocked people do not count."""
-    latest: dict[int, Sent] = {}
+def model(
+    responses: list[Sent], end: int, blocked: set[int], eligibility: str
+) -> tuple[int, list[int]]:
+    """MSC3381 as plainly as possible, with people for accounts: per person (linked accounts
+    are one), the latest response sent by the end (ties by arrival, which the arrivals below do
+    not depend on: each is unique per person and time); an empty or spoiled one chooses
+    nothing; one from a blocked account, or from an account that may not take part in the
+    challenge, counts for nothing."""
+    latest: dict[str, Sent] = {}
     for response in sorted(responses, key=lambda r: r.at):
         if response.at <= end:
-            latest[response.voter] = response
+            latest[person_of(response.voter)] = response
     chosen = [
         r.answer
-        for voter, r in latest.items()
-        if voter not in blocked and not r.spoiled and r.answer is not None
+        for r in latest.values()
+        if r.voter not in blocked
+        and r.voter in ELIGIBLE[eligibility]
+        and not r.spoiled
+        and r.answer is not None
     ]
     return len(chosen), [chosen.count(index) for index in range(3)]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    responses=st.lists(SENT, max_size=14, unique_by=lambda r: (r.voter, r.at)),
+    responses=st.lists(SENT, max_size=14, unique_by=lambda r: (person_of(r.voter), r.at)),
     order=st.randoms(use_true_random=False),
     end=st.integers(0, 40),
     blocked=st.sets(st.integers(0, 3), max_size=2),
+    eligibility=st.sampled_from(sorted(ELIGIBLE)),
 )
 async def test_the_counting_rule_matches_a_simple_model_in_any_order(
-    responses: list[Sent], order: random.Random, end: int, blocked: set[int]
+    responses: list[Sent], order: random.Random, end: int, blocked: set[int], eligibility: str
 ) -> None:
-    people = [ALICE, BOB, CAROL, "@dave:city.example"]
     with tempfile.TemporaryDirectory() as directory:
         # The poll ends by itself at the challenge's deadline, ``end`` ms after the start.
         deadline = START + timedelta(milliseconds=end)
         async with open_harness(Path(directory)) as bot:
+            verifying(bot)
             await new_challenge(bot)
             ideas = [await accepted(bot, ALICE, f"Idea {index}") for index in range(3)]
             await start(bot)
             async with bot.db.transaction():
                 await bot.db.execute(
-                    "UPDATE challenges SET submission_deadline_at = ?", (deadline.isoformat(),)
+                    "UPDATE challenges SET submission_deadline_at = ?, eligibility = ?",
+                    (deadline.isoformat(), eligibility),
                 )
-            for person in blocked:
-                await bot.say(MODERATOR, f"!block {people[person]} spam", moderator=True)
+            for account in blocked:
+                await bot.say(MODERATOR, f"!block {ACCOUNTS[account][0]} spam", moderator=True)
             arrivals = list(responses)
             order.shuffle(arrivals)
             for sent in arrivals:
@@ -259,13 +285,16 @@ async def test_the_counting_rule_matches_a_simple_model_in_any_order(
                     answers = ("idea-999",)
                 elif sent.answer is not None:
                     answers = (f"idea-{ideas[sent.answer]}",)
-                await answer(bot, people[sent.voter], answers, T0 + sent.at)
+                account, identity = ACCOUNTS[sent.voter]
+                await answer(
+                    bot, account, answers, T0 + sent.at, verification=verified(account, identity)
+                )
             async with bot.db.transaction():
                 poll = await bot.store.polls.running(1)
                 assert poll is not None
                 ended = await bot.store.polls.end(poll.id, deadline)
             assert ended is not None
-            voters, by_answer = model(responses, end, blocked)
+            voters, by_answer = model(responses, end, blocked, eligibility)
             assert ended.voters == voters
             assert [counts(ended)[idea] for idea in ideas] == by_answer
             assert await latest(bot) == ended  # kept as it was at the end

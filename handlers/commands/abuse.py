@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from handlers import policy
 from handlers.audience import require_private_room
-from handlers.commands.common import check_length, find_idea, idea_ref, require_not_blocked
+from handlers.commands.common import (
+    check_length,
+    find_idea,
+    idea_ref,
+    person,
+    require_not_blocked,
+)
 from handlers.commands.ideas import publish_card
 from handlers.context import Context
 from handlers.effects import Announce, CardChanged, Effect, Outcome
 from handlers.errors import Conflict, UsageError
 from handlers.identity import votes_by_standing
+from handlers.policy import Action
 from handlers.registry import USER_PATTERN, CommandRouter, Kind, Param, Role, convert
 from handlers.reply import Bold, Code, Items, Quote, Reply, Span, Text
 from storage import AuditEntry
@@ -20,31 +28,48 @@ router = CommandRouter()
     "report",
     aliases=("meld",),
     params=(Param("idea", Kind.IDEA), Param("reason", Kind.REST)),
+    needs_identity=True,
 )
 async def report(ctx: Context, idea: int, reason: str) -> Outcome:
+    """Every report reaches the moderators; toward hiding the idea automatically, reports count
+    once per person and only from people who may take part (:func:`policy.not_counted`)."""
     await require_not_blocked(ctx)  # or a blocked person's reports would hide others' ideas
     check_length(ctx, "reason", reason, ctx.settings.max_reason_length)
-    found, _challenge = await find_idea(ctx, idea)
-    if not await ctx.store.reports.add(found.id, ctx.sender, reason, ctx.now):
+    found, challenge = await find_idea(ctx, idea)
+    refused = policy.not_counted(Action.REPORT, person(ctx), challenge, ctx.participation)
+    key = ctx.identity.key
+    linked = key is not None and await ctx.store.reports.linked_reporter(found.id, key, ctx.sender)
+    added = await ctx.store.reports.add(
+        found.id,
+        ctx.sender,
+        reason,
+        ctx.now,
+        standing=ctx.identity.standing,
+        identity=key,
+        counted=refused is None,
+    )
+    if not added:
         return Outcome(ctx.reply("report.already", id=idea_ref(found.id)))
     count = await ctx.store.reports.count(found.id)
-    effects: list[Effect] = [
-        Announce(
-            Reply.of(
-                ctx.t_moderators(
-                    "report.announce",
-                    id=idea_ref(found.id),
-                    title=Bold(Text(found.title)),
-                    reporter=Text(ctx.sender),
-                    count=count,
-                ),
-                Quote(reason),
-            )
-        )
-    ]
-    if count >= ctx.settings.report_threshold and not found.hidden:
+    announced = Reply.of(
+        ctx.t_moderators(
+            "report.announce",
+            id=idea_ref(found.id),
+            title=Bold(Text(found.title)),
+            reporter=Text(ctx.sender),
+            count=count,
+        ),
+        Quote(reason),
+    )
+    if refused is not None:
+        announced += Reply.of(ctx.t_moderators("report.not_counted", slug=Code(challenge.slug)))
+    elif linked:
+        announced += Reply.of(ctx.t_moderators("report.linked"))
+    effects: list[Effect] = [Announce(announced)]
+    people = await ctx.store.reports.people_counted(found.id)
+    if people >= ctx.settings.report_threshold and not found.hidden:
         await ctx.store.ideas.set_hidden(found.id, True, ctx.now)
-        await ctx.audit_idea("auto_hide", found, f"{count} reports")
+        await ctx.audit_idea("auto_hide", found, f"{people} reports")
         effects.append(CardChanged(found.id))
         effects.append(
             Announce(
@@ -52,7 +77,7 @@ async def report(ctx: Context, idea: int, reason: str) -> Outcome:
                     ctx.t_moderators(
                         "report.hidden",
                         id=idea_ref(found.id),
-                        count=count,
+                        count=people,
                         unhide=Code(f"{ctx.settings.prefix}unhide {found.id}"),
                         reject=Code(f"{ctx.settings.prefix}reject {found.id} <reason>"),
                     )
