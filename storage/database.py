@@ -109,7 +109,13 @@ class Database:
         if read_only:
             await self._require_latest_schema()
         elif migrate:
-            await self.migrate()
+            try:
+                await self.migrate()
+            except BaseException:
+                # aiosqlite's thread keeps the process alive until the connection is closed:
+                # a database too new for this code must end the process, not hang it.
+                await self.close()
+                raise
 
     def _connect_read_only(self) -> sqlite3.Connection:
         """A connection that cannot write, and that leaves no file behind.
