@@ -31,6 +31,7 @@ from nio import (
 )
 
 from bot.backoff import Backoff, retry_after, sleep_unless
+from bot.client import unreadable
 from bot.content import Membership, PowerLevels, parse
 from bot.events import EventHandler
 from bot.homeserver import NETWORK_ERRORS, REQUEST_TIMEOUT, Reachability, is_server_failure
@@ -477,8 +478,10 @@ class SyncLoop:
         event.room_id = room_id
         try:
             return self.client.decrypt_event(event)
-        except Exception:  # EncryptionError, or content that breaks the decryption
+        except EncryptionError:
             return event
+        except Exception as error:  # content that breaks the decryption: that event alone
+            return unreadable(event, room_id, error)
 
     async def _checkpoint(self, response: SyncResponse) -> None:
         latest = 0
