@@ -18,7 +18,7 @@ router = CommandRouter()
 
 @router.command(
     "report",
-    aliases=("meld",),
+    names={"nl": "meld"},
     params=(Param("idea", Kind.IDEA), Param("reason", Kind.REST)),
 )
 async def report(ctx: Context, idea: int, reason: str) -> Outcome:
@@ -64,7 +64,7 @@ async def report(ctx: Context, idea: int, reason: str) -> Outcome:
 
 @router.command(
     "hide",
-    aliases=("verberg",),
+    names={"nl": "verberg"},
     role=Role.MODERATOR,
     params=(Param("idea", Kind.IDEA), Param("reason", Kind.REST, required=False)),
 )
@@ -79,7 +79,7 @@ async def hide(ctx: Context, idea: int, reason: str | None) -> Outcome:
 
 
 @router.command(
-    "unhide", aliases=("toon-weer",), role=Role.MODERATOR, params=(Param("idea", Kind.IDEA),)
+    "unhide", names={"nl": "toon-weer"}, role=Role.MODERATOR, params=(Param("idea", Kind.IDEA),)
 )
 async def unhide(ctx: Context, idea: int) -> Outcome:
     found, _challenge = await find_idea(ctx, idea)
@@ -94,7 +94,7 @@ async def unhide(ctx: Context, idea: int) -> Outcome:
 
 @router.command(
     "block",
-    aliases=("blokkeer",),
+    names={"nl": "blokkeer"},
     role=Role.MODERATOR,
     params=(Param("user", Kind.USER), Param("reason", Kind.REST, required=False)),
 )
@@ -111,7 +111,7 @@ async def block(ctx: Context, user: str, reason: str | None) -> Outcome:
 
 
 @router.command(
-    "unblock", aliases=("deblokkeer",), role=Role.MODERATOR, params=(Param("user", Kind.USER),)
+    "unblock", names={"nl": "deblokkeer"}, role=Role.MODERATOR, params=(Param("user", Kind.USER),)
 )
 async def unblock(ctx: Context, user: str) -> Outcome:
     if not await ctx.store.blocks.unblock(user):
