@@ -145,8 +145,11 @@ class BotApp:
         return await self.health.figures()
 
     async def run(self) -> None:
-        await self.db.open()
+        # Everything opened is closed again, also when the start fails half-way (a database
+        # newer than this code, a port in use, a login refused): a connection left open keeps
+        # the process from exiting with its status.
         try:
+            await self.db.open()
             if self.monitoring is not None:
                 await self.monitoring.start()
             await log_in(self.client, self.config, self.store)
@@ -172,13 +175,24 @@ class BotApp:
                 self.stop.set()
                 await self._shut_down(background)
         finally:
-            # Never log out: that would delete the device and its encryption keys.
-            if self.monitoring is not None:
-                await self.monitoring.stop()
-            await self.reachability.close()
-            await self.client.close()
-            await self.db.close()
+            await self._close()
         log.info("Stopped")
+
+    async def _close(self) -> None:
+        """Close what :meth:`run` opened, each on its own: one that fails to close does not
+        keep the others (the database's thread above all) open. Never log out: that would
+        delete the device and its encryption keys."""
+        closers: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("the monitoring endpoint", self.monitoring.stop if self.monitoring else _nothing),
+            ("the reachability probe", self.reachability.close),
+            ("the Matrix client", self.client.close),
+            ("the database", self.db.close),
+        ]
+        for what, close in closers:
+            try:
+                await close()
+            except Exception as error:
+                log.warning("Could not close %s: %s: %s", what, type(error).__name__, error)
 
     async def _link_challenge_rooms(self) -> None:
         """Every challenge room a child of the programme's Space, its order by its phase now:
@@ -225,6 +239,10 @@ class BotApp:
         except Exception as error:
             log.warning("Card edits not queued at shutdown: %s", error)
         await self.delivery.drain(DRAIN_SECONDS)
+
+
+async def _nothing() -> None:
+    pass
 
 
 async def run_bot(config: Config) -> None:

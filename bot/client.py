@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
-from nio import AsyncClient, AsyncClientConfig, LoginResponse, WhoamiResponse
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    BadEvent,
+    LoginResponse,
+    MatrixRoom,
+    MegolmEvent,
+    WhoamiResponse,
+)
 
 from bot.config import Config
 from bot.logs import protect_secret
@@ -20,6 +29,56 @@ class LoginFailed(RuntimeError):
     pass
 
 
+class BotClient(AsyncClient):  # type: ignore[misc]  # nio has no type hints
+    """matrix-nio's client, with one event's decryption unable to fail a whole sync.
+
+    nio decrypts each encrypted timeline event while it takes in a sync response, and lets
+    anything but an ``EncryptionError`` escape: a payload nested thousands of levels deep makes
+    its ``json.loads`` raise ``RecursionError``, the sync fails, and as nio has already taken the
+    batch's position, the retried batch is skipped by nio altogether. Here such an event alone
+    is given up (as nio's own ``BadEvent``, which the bot ignores) and the rest of the batch is
+    handled. These are nio's per-event hooks (``_handle_timeline_event``,
+    ``_handle_decrypt_to_device``, matrix-nio 0.26): a new nio needs them checked.
+    """
+
+    def _handle_timeline_event(
+        self, event: Any, room_id: str, room: MatrixRoom, encrypted_rooms: set[str]
+    ) -> Any:
+        try:
+            return super()._handle_timeline_event(event, room_id, room, encrypted_rooms)
+        except Exception as error:
+            if not isinstance(event, MegolmEvent):
+                raise
+            return unreadable(event, room_id, error)
+
+    def _handle_decrypt_to_device(self, to_device_event: Any) -> Any:
+        try:
+            return super()._handle_decrypt_to_device(to_device_event)
+        except Exception as error:
+            log.warning(
+                "A to-device message from %s cannot be read (%s); it is skipped",
+                getattr(to_device_event, "sender", "?"),
+                type(error).__name__,
+            )
+            return None
+
+
+def unreadable(event: MegolmEvent, room_id: str, error: Exception) -> BadEvent:
+    """An encrypted event whose decryption failed other than for a missing key: given up with
+    a line in the log (the key is there, so asking for it again or explaining it as
+    undecryptable would be wrong)."""
+    log.warning(
+        "Encrypted event %s in %s cannot be read (%s); it is skipped",
+        event.event_id,
+        room_id,
+        type(error).__name__,
+        extra={"event_id": event.event_id, "room_id": room_id},
+    )
+    return BadEvent(
+        event.source, event.event_id, event.sender, event.server_timestamp, "m.room.encrypted"
+    )
+
+
 def make_client(config: Config) -> AsyncClient:
     store_path = config.storage.crypto_store
     store_path.mkdir(parents=True, exist_ok=True)
@@ -31,7 +90,7 @@ def make_client(config: Config) -> AsyncClient:
         encryption_enabled=True,
         request_timeout=config.matrix.sync_timeout_ms / 1000 + 30,
     )
-    return AsyncClient(
+    return BotClient(
         config.matrix.homeserver,
         config.matrix.user_id,
         store_path=str(store_path),

@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from handlers.policy import server_of
 from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings
@@ -130,14 +131,70 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
     return config
 
 
+#: What a key's pattern means, for the keys that have one.
+PATTERN_MEANINGS = {
+    "matrix.homeserver": "must be an http:// or https:// URL, such as https://matrix.example.org",
+    "matrix.user_id": "must be a Matrix user ID, such as @challenge-bot:example.org",
+}
+
+
 def _explain(path: Path, error: ValidationError) -> str:
-    lines = [f"{path}: {error.error_count()} problem(s) in the configuration:"]
+    count = error.error_count()
+    lines = [f"{path}: {count} problem{'' if count == 1 else 's'} in the configuration:"]
     for problem in error.errors():
         key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        message = problem["msg"]
-        if problem["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling and its [section])"
-        elif problem["type"] == "missing":
-            message = "missing key"
-        lines.append(f"  {key}: {message}")
+        lines.append(f"  {key}: {_sentence(key, problem)}")
     return "\n".join(lines)
+
+
+def _sentence(key: str, problem: ErrorDetails) -> str:
+    """Pydantic's error as a deployer reads it: what the value must be, not how it is checked."""
+    kind = problem["type"]
+    context = problem.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return "unknown key (check its spelling and its [section])"
+    if kind == "missing":
+        return "missing key"
+    if kind == "string_pattern_mismatch":
+        return PATTERN_MEANINGS.get(key, "does not have the form this key needs")
+    if kind == "value_error":  # our own validators' words
+        return str(context.get("error", problem["msg"]))
+    if kind in ("literal_error", "enum"):
+        return f"must be {context.get('expected')}"
+    if kind == "string_too_short" and context.get("min_length") == 1:
+        return "must not be empty"
+    if kind in SIZE_LIMITS:
+        text, limit = SIZE_LIMITS[kind]
+        return text.format(context.get(limit))
+    return TYPE_SENTENCES.get(kind, problem["msg"])
+
+
+#: Limits on a value, with the name of the limit in the error's context.
+SIZE_LIMITS = {
+    "greater_than_equal": ("must be at least {}", "ge"),
+    "greater_than": ("must be more than {}", "gt"),
+    "less_than_equal": ("must be at most {}", "le"),
+    "less_than": ("must be less than {}", "lt"),
+    "string_too_short": ("must be at least {} characters long", "min_length"),
+    "string_too_long": ("must be at most {} characters long", "max_length"),
+    "too_short": ("must have at least {} entries", "min_length"),
+    "too_long": ("must have at most {} entries", "max_length"),
+}
+
+#: Values of the wrong kind.
+TYPE_SENTENCES = {
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": 'must be text, in quotes: "like this"',
+    "list_type": 'must be a list, such as ["one", "two"]',
+    "tuple_type": 'must be a list, such as ["one", "two"]',
+    "dict_type": "must be a [section] of its own",
+    "model_type": "must be a [section] of its own",
+    "model_attributes_type": "must be a [section] of its own",
+    "path_type": 'must be a path, in quotes: "data/challenge-bot.sqlite3"',
+}

@@ -8,13 +8,33 @@ meant for a monitoring agent on the same machine or a private network.
 from __future__ import annotations
 
 import logging
+import sys
+from typing import Any, cast
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.health import Health
 
 log = logging.getLogger(__name__)
+
+
+class _RequestLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp logs a request it cannot parse with its traceback, as an ERROR. Anyone who can
+    reach the port can send one, and it says nothing about the bot: one WARNING line is enough.
+    A failure in our own handlers keeps its traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        if isinstance(error, HttpProcessingError):
+            text = str(msg) % args if args else str(msg)
+            reason = " ".join(str(error.message).split())  # aiohttp's spans several lines
+            if len(reason) > 200:
+                reason = reason[:199] + "…"
+            self.warning("Monitoring endpoint: %s (%s)", text, reason)
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
 
 
 class MonitoringServer:
@@ -25,7 +45,8 @@ class MonitoringServer:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None)
+        request_log = cast(logging.Logger, _RequestLog(log, {}))  # aiohttp uses it as a Logger
+        self._runner = web.AppRunner(app, access_log=None, logger=request_log)
 
     async def start(self) -> None:
         await self._runner.setup()

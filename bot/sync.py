@@ -32,6 +32,7 @@ from nio import (
 )
 
 from bot.backoff import Backoff, retry_after, sleep_unless
+from bot.client import unreadable
 from bot.content import Membership, PowerLevels, parse
 from bot.events import EventHandler
 from bot.homeserver import NETWORK_ERRORS, REQUEST_TIMEOUT, Reachability, is_server_failure
@@ -158,11 +159,19 @@ class SyncLoop:
         self.filter = sync_filter()
         self._backoff = Backoff("Sync with the homeserver", log)
         self._failed_invites: set[str] = set()
+        #: Invites waiting to be accepted (room -> inviter), in the order they came, and those
+        #: accepted whose invite the sync still shows. The joins run in a task of their own,
+        #: which waits as long as the homeserver asks without holding up the sync.
+        self._to_join: dict[str, str | None] = {}
+        self._joined_invites: set[str] = set()
+        self._joiner: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self._unread: dict[str, str] = {}  # room -> newest handled event, not yet marked read
         self._receipts: asyncio.Task[None] | None = None
         self.first_sync_done = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         async with self.store.db.transaction():
             token = await self.store.state.get(TOKEN_KEY)
         try:
@@ -185,8 +194,11 @@ class SyncLoop:
                 self.metrics.synced()
                 self.first_sync_done.set()
         finally:
-            if self._receipts is not None:
-                self._receipts.cancel()
+            for task in (self._receipts, self._joiner):
+                if task is not None:
+                    task.cancel()
+            if self._joiner is not None:
+                await asyncio.gather(self._joiner, return_exceptions=True)
 
     async def _sync_once(self, token: str | None, stop: asyncio.Event) -> SyncResponse | None:
         """One sync request; None on failure (after waiting) or when asked to stop."""
@@ -525,8 +537,10 @@ class SyncLoop:
         event.room_id = room_id
         try:
             return self.client.decrypt_event(event)
-        except Exception:  # EncryptionError, or content that breaks the decryption
+        except EncryptionError:
             return event
+        except Exception as error:  # content that breaks the decryption: that event alone
+            return unreadable(event, room_id, error)
 
     async def _checkpoint(self, response: SyncResponse) -> None:
         latest = 0
@@ -538,8 +552,13 @@ class SyncLoop:
             await self.store.state.set(CHECKPOINT_TS_KEY, str(latest))
 
     async def _accept_invites(self) -> None:
-        for room_id, room in list(self.client.invited_rooms.items()):
-            if room_id in self._failed_invites:
+        """Decline the invites of servers not allowed; queue the others for :meth:`_join_all`."""
+        invited = self.client.invited_rooms
+        self._joined_invites &= set(invited)
+        for room_id, room in list(invited.items()):
+            if room_id in self._failed_invites or room_id in self._joined_invites:
+                continue
+            if room_id in self._to_join:
                 continue
             if not self._may_invite(room.inviter):
                 log.warning(
@@ -548,15 +567,43 @@ class SyncLoop:
                 await self.client.room_leave(room_id)
                 self._failed_invites.add(room_id)
                 continue
-            response = await self.client.join(room_id)
+            self._to_join[room_id] = room.inviter
+        if self._to_join and (self._joiner is None or self._joiner.done()):
+            self._joiner = asyncio.create_task(self._join_all(), name="joins")
+
+    async def _join_all(self) -> None:
+        """Join the queued rooms one by one. A rate limit (429) is waited out as the homeserver
+        asks, an outage or a 5xx with backoff, and the same room is tried again; only a refusal
+        (403, 404: the invite was withdrawn, the room is gone) gives an invite up."""
+        backoff = Backoff("Joining invited rooms", log)
+        while self._to_join and not self._stop.is_set():
+            room_id, inviter = next(iter(self._to_join.items()))
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    response = await self.client.join(room_id)
+            except NETWORK_ERRORS as error:
+                await sleep_unless(self._stop, backoff.failed(f"{type(error).__name__}: {error}"))
+                continue
             if isinstance(response, JoinError):
-                if is_server_failure(response):
-                    continue  # tried again after the next sync
-                log.warning("Could not join %s: %s", room_id, response.message)
-                self._failed_invites.add(room_id)
-            else:
-                log.info("Joined %s", room_id)
-                await self.rooms.joined(room_id, room.inviter)
+                wait = retry_after(response)
+                if wait is not None:
+                    log.debug("Joining %s: rate limited, trying again in %.1f s", room_id, wait)
+                    await sleep_unless(self._stop, wait)
+                elif is_server_failure(response):
+                    await sleep_unless(self._stop, backoff.failed(f"{response.status_code}"))
+                else:
+                    log.warning("Could not join %s: %s", room_id, response.message)
+                    self._failed_invites.add(room_id)
+                    self._to_join.pop(room_id, None)
+                continue
+            backoff.succeeded()
+            self._to_join.pop(room_id, None)
+            self._joined_invites.add(room_id)
+            log.info("Joined %s", room_id)
+            try:
+                await self.rooms.joined(room_id, inviter)
+            except Exception:
+                log_failure(log, "Joined %s, but could not record it as a direct chat", room_id)
 
     def _may_invite(self, inviter: str | None) -> bool:
         """Only users of allowed servers (by default the bot's own) may bring the bot into a room."""

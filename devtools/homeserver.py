@@ -301,7 +301,16 @@ class Homeserver:
         }
         self._request("PUT", path, body, self.admin_token())
 
-    def override_ratelimit(self, admin_token: str, user_id: str) -> None:
-        """Exempt ``user_id`` from message rate limiting."""
+    def override_ratelimit(
+        self,
+        admin_token: str,
+        user_id: str,
+        *,
+        messages_per_second: float = 0,
+        burst_count: int = 0,
+    ) -> None:
+        """Exempt ``user_id`` from message rate limiting, or (non-zero values) give it a limit
+        of its own. Synapse counts the account's joins against this limit too."""
         path = f"/_synapse/admin/v1/users/{urllib.parse.quote(user_id, safe='')}/override_ratelimit"
-        self._request("POST", path, {"messages_per_second": 0, "burst_count": 0}, admin_token)
+        body = {"messages_per_second": messages_per_second, "burst_count": burst_count}
+        self._request("POST", path, body, admin_token)

@@ -217,7 +217,8 @@ class Dispatcher:
         try:
             if command.role > ctx.role:
                 raise Forbidden(
-                    "error.moderators_only", command=Code(self.settings.prefix + command.name)
+                    "error.moderators_only",
+                    command=Code(self.settings.prefix + command.shown_name(ctx.locale)),
                 )
             arguments = parse_arguments(command, line, text.body, in_challenge_room=in_room)
             async with self.store.db.savepoint("command"):
@@ -230,6 +231,7 @@ class Dispatcher:
                 self.settings.prefix,
                 lambda name: ctx.catalogue.plain(ctx.locale, f"label.{name}"),
                 in_challenge_room=in_room,
+                language=ctx.locale,
             )
             params = dict(error.params)
             if "name" in params:

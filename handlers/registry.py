@@ -3,12 +3,16 @@
 Each feature module has a ``CommandRouter``; ``handlers.build_registry`` composes them into one
 ``CommandRegistry``. A command declares its name, aliases, required role and arguments; the
 registry parses a message against that declaration, and builds the usage line from it.
+
+A command's name is English (``vote``); ``names`` gives it another per language
+(``{"nl": "stem"}``), which help and usage lines show to a reader of that language. Every name
+works in every language, and so do the ``aliases`` (other spellings, shown by ``!help vote``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import IntEnum, StrEnum
@@ -85,19 +89,43 @@ class Command:
     #: Who may run it depends on who the person is (a verified identity, their homeserver):
     #: the bot layer looks that up before the command runs (handlers/policy.py decides).
     needs_identity: bool = False
+    #: The command's name in another language (language -> name), shown to its readers.
+    names: Mapping[str, str] = field(default_factory=dict)
+    #: A subcommand's parent, set by the registry: its name comes first in the shown name.
+    parent: Command | None = None
 
     @property
     def name(self) -> str:
         return " ".join(self.path)
+
+    def word(self, language: str | None) -> str:
+        """This command's own word (a subcommand's without its parent) in ``language``."""
+        return self.names.get(language or "", self.path[-1])
+
+    def shown_name(self, language: str | None) -> str:
+        """The name a reader of ``language`` types: ``stem``, ``uitdaging nieuw``."""
+        own = self.word(language)
+        return own if self.parent is None else f"{self.parent.word(language)} {own}"
+
+    def other_names(self, language: str | None) -> tuple[str, ...]:
+        """Every other word the command answers to, besides the one shown in ``language``."""
+        words = (self.path[-1], *self.names.values(), *self.aliases)
+        shown = self.word(language)
+        return tuple(word for word in dict.fromkeys(words) if word != shown)
 
     @property
     def key(self) -> str:
         return ".".join(self.path)
 
     def usage(
-        self, prefix: str, label: Callable[[str], str], *, in_challenge_room: bool = False
+        self,
+        prefix: str,
+        label: Callable[[str], str],
+        *,
+        in_challenge_room: bool = False,
+        language: str | None = None,
     ) -> str:
-        parts = [prefix + self.name]
+        parts = [prefix + self.shown_name(language)]
         parts += [
             f"[--{option.name.replace('_', '-')}{_option_value(option, label)}]"
             for option in self.options
@@ -138,6 +166,7 @@ class CommandRouter:
         options: tuple[Option, ...] = (),
         may_be_bare: bool = False,
         needs_identity: bool = False,
+        names: Mapping[str, str] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             path = (parent, name) if parent else (name,)
@@ -151,6 +180,7 @@ class CommandRouter:
                     options,
                     may_be_bare=may_be_bare,
                     needs_identity=needs_identity,
+                    names=dict(names or {}),
                 )
             )
             return handler
@@ -173,11 +203,11 @@ class CommandRegistry:
                 self._top[command.path[0]] = command
             else:
                 parent = self._top[command.path[0]]
-                self._add(parent.subcommands, command, command.path[1])
+                self._add(parent.subcommands, replace(command, parent=parent), command.path[1])
 
     @staticmethod
     def _add(table: dict[str, Command], command: Command, name: str) -> None:
-        for alias in (name, *command.aliases):
+        for alias in dict.fromkeys((name, *command.names.values(), *command.aliases)):
             if alias in table:
                 raise ValueError(f"command name {alias!r} is declared twice")
             table[alias] = command

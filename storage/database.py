@@ -109,7 +109,13 @@ class Database:
         if read_only:
             await self._require_latest_schema()
         elif migrate:
-            await self.migrate()
+            try:
+                await self.migrate()
+            except BaseException:
+                # aiosqlite's thread keeps the process alive until the connection is closed:
+                # a database too new for this code must end the process, not hang it.
+                await self.close()
+                raise
 
     def _connect_read_only(self) -> sqlite3.Connection:
         """A connection that cannot write, and that leaves no file behind.
@@ -187,19 +193,23 @@ class Database:
                 f"{self.path} has schema version {current}, this challenge-bot knows up to "
                 f"{latest}: this challenge-bot is older than the database"
             )
+        if current == 0 and migrations:
+            # A new database is made at the latest schema in one go: one transaction, one line
+            # in the log (a step-by-step account is news only for a database that had data).
+            async with self.transaction():
+                for migration in migrations:
+                    await self._apply(migration)
+            log.info("Created a new database at schema version %d", latest)
+            return current, latest
         vacuum = False
         for migration in migrations:
             if migration.version <= current:
                 continue
             log.info("Migrating database to v%d: %s", migration.version, migration.description)
             async with self.transaction():
-                for statement in _split_statements(migration.sql):
-                    await self.execute(statement)
-                if migration.step is not None:
-                    await migration.step(self)
-                await self.execute(f"PRAGMA user_version = {int(migration.version)}")
-            vacuum = vacuum or (migration.vacuum_after and current > 0)
-        if vacuum:  # a new database has nothing to rewrite
+                await self._apply(migration)
+            vacuum = vacuum or migration.vacuum_after
+        if vacuum:
             log.info("Rewriting the database file (VACUUM)")
             async with self._lock:
                 try:
@@ -208,6 +218,14 @@ class Database:
                     await self._thread_done()
                     raise
         return current, max(current, latest)
+
+    async def _apply(self, migration: Migration) -> None:
+        """One migration, inside the caller's transaction, its version bump included."""
+        for statement in _split_statements(migration.sql):
+            await self.execute(statement)
+        if migration.step is not None:
+            await migration.step(self)
+        await self.execute(f"PRAGMA user_version = {int(migration.version)}")
 
     def size_bytes(self) -> int:
         """The database's size on disk: its file and its write-ahead log (0 in memory)."""

@@ -255,6 +255,21 @@ def test_help_lists_every_command() -> None:
     assert {key.removeprefix("help.") for key in NL if key.startswith("help.")} >= names
 
 
+def test_every_command_has_one_name_per_language_that_finds_it() -> None:
+    """The Dutch name shown in help is one the registry answers to, and no two commands (or a
+    command and its parent's other subcommands) share a name."""
+    registry = build_registry()
+    for command in registry.commands():
+        for language in LANGUAGES:
+            words = command.shown_name(language).split()
+            assert registry.find_path(words) is command, (language, words)
+            assert command.shown_name(language) not in command.other_names(language)
+        assert set(command.names) <= set(LANGUAGES)
+    shown_nl = [command.shown_name("nl") for command in registry.commands()]
+    assert len(shown_nl) == len(set(shown_nl))
+    assert registry.find("stem") is registry.find("vote")
+
+
 def test_the_loaded_catalogue_matches_the_files() -> None:
     catalogue = Catalogue()
 

@@ -142,3 +142,51 @@ def test_a_wrong_identity_setting_is_named(tmp_path: Path, identity: str, named:
     with pytest.raises(ConfigError) as error:
         load_config(_with_identity(tmp_path, identity), environ={})
     assert named in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("section", "setting", "sentence"),
+    [
+        (
+            "matrix",
+            'homeserver = "matrix.example.org"',
+            "matrix.homeserver: must be an http:// or https:// URL, such as "
+            "https://matrix.example.org",
+        ),
+        (
+            "matrix",
+            'user_id = "bot"',
+            "matrix.user_id: must be a Matrix user ID, such as @challenge-bot:example.org",
+        ),
+        ("bot", 'language = "fr"', "bot.language: must be 'nl' or 'en'"),
+        ("bot", "page_size = 0", "bot.page_size: must be at least 1"),
+        ("bot", "page_size = 51", "bot.page_size: must be at most 50"),
+        ("bot", 'page_size = "ten"', "bot.page_size: must be a whole number"),
+        ("bot", 'prefix = ""', "bot.prefix: must not be empty"),
+        ("bot", 'moderators = "@ann:example.org"', "bot.moderators: must be a list"),
+        ("metrics", 'enabled = "sometimes"', "metrics.enabled: must be true or false"),
+    ],
+)
+def test_a_bad_value_is_explained_in_plain_words(
+    tmp_path: Path, section: str, setting: str, sentence: str
+) -> None:
+    """What a deployer needs to know, not the pattern or the type that checked it."""
+    matrix = {
+        "homeserver": '"http://127.0.0.1:8008"',
+        "user_id": '"@bot:localhost"',
+        "password": '"x"',
+    }
+    key = setting.split(" = ")[0]
+    lines = ["[matrix]"]
+    lines += [
+        f"{name} = {value}" for name, value in matrix.items() if section != "matrix" or name != key
+    ]
+    lines += [setting] if section == "matrix" else [f"[{section}]", setting]
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    message = str(error.value)
+    assert message.splitlines()[0].endswith("1 problem in the configuration:")
+    assert f"  {sentence}" in message
+    assert "should" not in message and "pattern" not in message and "^" not in message

@@ -86,7 +86,7 @@ async def test_moderator_creates_a_challenge_and_asks_for_its_room(bot: Harness)
 async def test_a_citizen_cannot_create_a_challenge(bot: Harness) -> None:
     reply = await bot.ask(ALICE, "!challenge new mobility Safer bike lanes")
 
-    assert reply == says("nl", "error.moderators_only", command="!challenge new")
+    assert reply == says("nl", "error.moderators_only", command="!uitdaging nieuw")
     assert await bot.store.challenges.list(open_only=False) == []
     assert await bot.store.audit.all() == []
 
@@ -480,12 +480,14 @@ async def test_help_lists_what_the_asker_may_run(bot: Harness) -> None:
 
     assert citizen[0] == says("nl", "help.header")
     assert citizen[-1] == says("nl", "help.footer", command="!help <commando>")
-    assert f"!vote <idee-nummer> — {says('nl', 'help.vote')}" in citizen
-    assert not any(line.startswith(("!accept", "!queue", "!challenge new")) for line in citizen)
+    assert f"!stem <idee-nummer> — {says('nl', 'help.vote')}" in citizen
+    assert not any(
+        line.startswith(("!aanvaard", "!wachtrij", "!uitdaging nieuw")) for line in citizen
+    )
     assert set(citizen) < set(moderator)
-    assert f"!reject <idee-nummer> <reden> — {says('nl', 'help.reject')}" in moderator
+    assert f"!weiger <idee-nummer> <reden> — {says('nl', 'help.reject')}" in moderator
     assert any(
-        line.startswith("!challenge new [--deadline=JJJJ-MM-DD[Tuu:mm]]") for line in moderator
+        line.startswith("!uitdaging nieuw [--deadline=JJJJ-MM-DD[Tuu:mm]]") for line in moderator
     )
 
 
@@ -503,6 +505,25 @@ async def test_help_on_one_command(bot: Harness) -> None:
     ]
     assert hidden == says("en", "help.no_such_command", command="challenge new")
     assert shown.splitlines()[0] == says("nl", "help.challenge.new")
+
+
+async def test_a_dutch_reader_sees_the_dutch_names_and_the_english_ones_work(bot: Harness) -> None:
+    vote = await bot.ask(ALICE, "!hulp vote")
+    ideas = await bot.ask(ALICE, "!help ideeën")
+    new = await bot.ask(MODERATOR, "!hulp uitdaging nieuw", moderator=True)
+
+    assert vote.splitlines()[1:] == [
+        says("nl", "help.usage", usage="!stem <idee-nummer>"),
+        says("nl", "help.aliases", aliases="vote"),
+    ]
+    assert ideas.splitlines()[2] == says("nl", "help.aliases", aliases="ideas, ideeen")
+    assert new.splitlines()[1].startswith(says("nl", "help.usage", usage="!uitdaging nieuw ["))
+    assert new.splitlines()[-1] == says("nl", "help.aliases", aliases="new")
+    listing = (await bot.ask(ALICE, "!help")).splitlines()
+    assert f"!uitdagingen — {says('nl', 'help.challenges')}" in listing
+    assert not any(line.startswith(("!challenges ", "!vote ", "!idea ")) for line in listing)
+    # The English names still work for a Dutch reader, and answer in Dutch.
+    assert (await bot.ask(ALICE, "!challenges")) == (await bot.ask(ALICE, "!uitdagingen"))
 
 
 # --- triage ----------------------------------------------------------------------------------
@@ -578,7 +599,7 @@ async def test_citizens_cannot_triage(bot: Harness) -> None:
 
     outcome = await bot.say(ALICE, f"!accept {idea}")
 
-    assert text(outcome.reply) == says("nl", "error.moderators_only", command="!accept")
+    assert text(outcome.reply) == says("nl", "error.moderators_only", command="!aanvaard")
     assert outcome.effects == ()
     assert (await bot.idea(idea)).status is IdeaStatus.NEW
     assert await bot.store.audit.for_idea(idea) == []

@@ -4,6 +4,7 @@ client for the reachability probe, and /metrics read with prometheus_client's ow
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -226,3 +227,37 @@ async def test_the_endpoint_serves_healthz_and_metrics(store: Store) -> None:
     finally:
         await server.stop()
         await reachability.close()
+
+
+async def test_a_malformed_request_is_one_warning_line(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone who reaches the port can send one; it is no error of the bot's."""
+    client = FakeClient()
+    reachability = Reachability(client, interval=0.02)  # type: ignore[arg-type]
+    health = Health(Metrics(), reachability, store, sync_timeout_ms=0, tasks=())
+    port = free_port()
+    server = MonitoringServer(health, "127.0.0.1", port)
+    await server.start()
+    try:
+        caplog.clear()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        await writer.drain()
+        answer = await reader.read(100)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.0 400")
+        async with (  # and it goes on serving
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/metrics") as response,
+        ):
+            assert response.status == 200
+    finally:
+        await server.stop()
+        await reachability.close()
+    logged = [record for record in caplog.records if record.name.startswith(("aiohttp", "bot"))]
+    problems = [record for record in logged if record.levelno >= logging.WARNING]
+    assert [record.levelno for record in problems] == [logging.WARNING]
+    assert problems[0].exc_info is None
+    assert "\n" not in problems[0].getMessage()
+    assert "Invalid header token" in problems[0].getMessage()

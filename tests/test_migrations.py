@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from storage import LATEST_VERSION, Database, IdeaStatus, Store
-from storage.migrations import COUNTED_VERSION, IDENTITY_VERSION
+from storage.migrations import COUNTED_VERSION, IDENTITY_VERSION, MIGRATIONS
 from tests.migration_fixtures import (
     CHALLENGE_ROOM,
     DEADLINE_AT,
@@ -151,3 +152,31 @@ async def test_the_fixtures_cover_every_table_of_the_latest_schema(tmp_path: Pat
         assert outbox[1] == SENT_PAYLOAD  # at the latest schema nothing transforms it
     finally:
         await db.close()
+
+
+async def test_a_new_database_is_created_at_the_latest_schema_in_one_step(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One line on a first start, and the same schema as a database migrated step by step."""
+    caplog.set_level(logging.INFO, logger="storage.database")
+    db = Database(tmp_path / "new.sqlite3")
+    await db.open()
+    try:
+        assert await db.schema_version() == LATEST_VERSION
+        created = await schema(db)
+    finally:
+        await db.close()
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == [f"Created a new database at schema version {LATEST_VERSION}"]
+
+    caplog.clear()
+    stepwise = Database(tmp_path / "stepwise.sqlite3")
+    await stepwise.open(migrate=False)
+    try:
+        await stepwise.migrate(MIGRATIONS[:1])
+        await stepwise.migrate()
+        assert await schema(stepwise) == created
+    finally:
+        await stepwise.close()
+    steps = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Migrating")]
+    assert len(steps) == LATEST_VERSION - 1  # an existing database still logs each step

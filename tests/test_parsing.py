@@ -296,7 +296,7 @@ async def test_options_anywhere_on_the_first_line(bot: Harness, command: str) ->
 
 
 USAGE_NEW_NL = (
-    "!challenge new [--deadline=JJJJ-MM-DD[Tuu:mm]] [--voting-deadline=JJJJ-MM-DD[Tuu:mm]] "
+    "!uitdaging nieuw [--deadline=JJJJ-MM-DD[Tuu:mm]] [--voting-deadline=JJJJ-MM-DD[Tuu:mm]] "
     "[--budget=aantal] [--premoderated] [--tags=thema,thema] [--partner=partner] "
     "[--eligibility=anyone|listed|verified] <korte-naam> <titel>\n[beschrijving]"
 )
@@ -366,7 +366,7 @@ async def test_a_bad_idea_number_gives_the_usage(bot: Harness, raw: str) -> None
 
     assert reply.splitlines() == [
         says("nl", "error.bad_idea", value=raw),
-        says("nl", "error.usage", usage="!vote <idee-nummer>"),
+        says("nl", "error.usage", usage="!stem <idee-nummer>"),
     ]
     assert await bot.counts() == before
 
@@ -397,12 +397,12 @@ def test_idea_numbers_are_positive_and_bounded(number: int) -> None:
 @pytest.mark.parametrize(
     ("language", "message", "missing", "usage"),
     [
-        ("nl", "!idea mobility", "titel", "!idea <uitdaging> <titel>\n[beschrijving]"),
+        ("nl", "!idea mobility", "titel", "!idee <uitdaging> <titel>\n[beschrijving]"),
         ("en", "!idea mobility", "title", "!idea <challenge> <title>\n[description]"),
-        ("nl", "!idea", "uitdaging", "!idea <uitdaging> <titel>\n[beschrijving]"),
+        ("nl", "!idea", "uitdaging", "!idee <uitdaging> <titel>\n[beschrijving]"),
         ("en", "!vote", "idea-number", "!vote <idea-number>"),
         ("en", "!join", "challenge", "!join <challenge>"),
-        ("nl", "!lang", "taal", "!lang <nl|en>"),
+        ("nl", "!lang", "taal", "!taal <nl|en>"),
     ],
 )
 async def test_a_missing_argument_gives_the_usage_in_the_users_language(
@@ -426,7 +426,7 @@ async def test_the_usage_in_a_challenge_room_leaves_the_challenge_out(bot: Harne
 
     assert reply.splitlines() == [
         says("nl", "error.missing_argument", name="titel"),
-        "Gebruik: !idea <titel>",
+        "Gebruik: !idee <titel>",
         "[beschrijving]",
     ]
 
@@ -439,7 +439,7 @@ async def test_moderators_get_the_usage_of_triage_commands(bot: Harness) -> None
 
     assert reply.splitlines() == [
         says("nl", "error.missing_argument", name="reden"),
-        says("nl", "error.usage", usage="!reject <idee-nummer> <reden>"),
+        says("nl", "error.usage", usage="!weiger <idee-nummer> <reden>"),
     ]
     assert await bot.counts() == before
 
@@ -456,7 +456,7 @@ async def test_too_many_arguments(bot: Harness) -> None:
 
     assert reply.splitlines() == [
         says("nl", "error.too_many_arguments", value="2 3"),
-        says("nl", "error.usage", usage="!vote <idee-nummer>"),
+        says("nl", "error.usage", usage="!stem <idee-nummer>"),
     ]
 
 

@@ -232,7 +232,7 @@ async def test_challenge_edit_changes_the_deadline_and_the_room(bot: Harness) ->
     assert (await bot.ask(BOB, f"!vote {idea}")).startswith("De termijn")
 
     refused = await bot.ask(ALICE, "!challenge edit mobility --deadline=2026-03-20 Nope")
-    assert refused.startswith(says("nl", "error.moderators_only", command="!challenge edit"))
+    assert refused.startswith(says("nl", "error.moderators_only", command="!uitdaging wijzig"))
     outcome = await bot.say(
         MODERATOR,
         "!challenge edit mobility --deadline=2026-03-20 --tags=Fiets,verkeer "

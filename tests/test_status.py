@@ -122,7 +122,7 @@ async def test_only_for_moderators_and_only_where_no_one_else_reads(bot: Harness
         MODERATOR, "!status", room="!mobility:city.example", direct=False, moderator=True
     )
 
-    assert citizen == says("nl", "error.moderators_only", command="!status")
+    assert citizen == says("nl", "error.moderators_only", command="!toestand")
     assert in_public == says("nl", "moderation.ask_elsewhere")
 
 

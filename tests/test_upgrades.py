@@ -7,6 +7,8 @@ import asyncio
 import hashlib
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,6 +82,45 @@ def test_backup_and_export_refuse_a_newer_schema(
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION + 1
     conn.close()
+
+
+def newer_database(tmp_path: Path) -> Path:
+    path = database(tmp_path)
+    path.parent.mkdir()
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE from_the_future (x)")
+        conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    conn.close()
+    return path
+
+
+def test_run_on_a_newer_database_exits_with_status_2(tmp_path: Path) -> None:
+    """As systemd runs it: the process ends within seconds with the status its unit expects
+    (``RestartPreventExitStatus=2``), not a message followed by a hang."""
+    config = write_config(tmp_path)
+    newer_database(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert done.returncode == EXIT_UNUSABLE, done.stderr
+    assert "this challenge-bot is older than the database" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_run_closes_the_database_when_the_start_fails(tmp_path: Path) -> None:
+    """A start that fails after the database is open (here the login: no homeserver) closes
+    it again, with everything else it opened."""
+    from bot.app import BotApp
+    from bot.config import load_config
+
+    app = BotApp(load_config(write_config(tmp_path)))
+    with pytest.raises(Exception):  # noqa: B017 - whatever the refused login raises
+        await app.run()
+    assert app.db._conn is None
 
 
 def test_backup_without_a_database_creates_none(

@@ -26,7 +26,7 @@ router = CommandRouter()
 
 @router.command(
     "report",
-    aliases=("meld",),
+    names={"nl": "meld"},
     params=(Param("idea", Kind.IDEA), Param("reason", Kind.REST)),
     needs_identity=True,
 )
@@ -89,7 +89,7 @@ async def report(ctx: Context, idea: int, reason: str) -> Outcome:
 
 @router.command(
     "hide",
-    aliases=("verberg",),
+    names={"nl": "verberg"},
     role=Role.MODERATOR,
     params=(Param("idea", Kind.IDEA), Param("reason", Kind.REST, required=False)),
 )
@@ -104,7 +104,7 @@ async def hide(ctx: Context, idea: int, reason: str | None) -> Outcome:
 
 
 @router.command(
-    "unhide", aliases=("toon-weer",), role=Role.MODERATOR, params=(Param("idea", Kind.IDEA),)
+    "unhide", names={"nl": "toon-weer"}, role=Role.MODERATOR, params=(Param("idea", Kind.IDEA),)
 )
 async def unhide(ctx: Context, idea: int) -> Outcome:
     found, _challenge = await find_idea(ctx, idea)
@@ -119,7 +119,7 @@ async def unhide(ctx: Context, idea: int) -> Outcome:
 
 @router.command(
     "block",
-    aliases=("blokkeer",),
+    names={"nl": "blokkeer"},
     role=Role.MODERATOR,
     params=(Param("user", Kind.USER), Param("reason", Kind.REST, required=False)),
 )
@@ -136,7 +136,7 @@ async def block(ctx: Context, user: str, reason: str | None) -> Outcome:
 
 
 @router.command(
-    "unblock", aliases=("deblokkeer",), role=Role.MODERATOR, params=(Param("user", Kind.USER),)
+    "unblock", names={"nl": "deblokkeer"}, role=Role.MODERATOR, params=(Param("user", Kind.USER),)
 )
 async def unblock(ctx: Context, user: str) -> Outcome:
     if not await ctx.store.blocks.unblock(user):

@@ -21,7 +21,7 @@ router = CommandRouter()
 RESERVED_SLUGS = frozenset({"new", "nieuw", "close", "sluit", "open", "top", "edit", "wijzig"})
 
 
-@router.command("challenges", aliases=("uitdagingen",))
+@router.command("challenges", names={"nl": "uitdagingen"})
 async def list_challenges(ctx: Context) -> Outcome:
     challenges = [
         challenge
@@ -54,7 +54,7 @@ async def list_challenges(ctx: Context) -> Outcome:
 
 
 @router.command(
-    "challenge", aliases=("uitdaging",), params=(Param("challenge", Kind.SLUG, required=False),)
+    "challenge", names={"nl": "uitdaging"}, params=(Param("challenge", Kind.SLUG, required=False),)
 )
 async def show_challenge(ctx: Context, challenge: str | None) -> Outcome:
     found = await find_challenge(ctx, challenge)
@@ -84,7 +84,9 @@ async def show_challenge(ctx: Context, challenge: str | None) -> Outcome:
     return Outcome(reply)
 
 
-@router.command("join", aliases=("doe-mee", "deelnemen"), params=(Param("challenge", Kind.SLUG),))
+@router.command(
+    "join", names={"nl": "doe-mee"}, aliases=("deelnemen",), params=(Param("challenge", Kind.SLUG),)
+)
 async def join(ctx: Context, challenge: str) -> Outcome:
     found = await find_challenge(ctx, challenge)
     if found.room_id is None:
@@ -180,7 +182,7 @@ def _deadlines(
 @router.command(
     "new",
     parent="challenge",
-    aliases=("nieuw",),
+    names={"nl": "nieuw"},
     role=Role.MODERATOR,
     params=(
         Param("slug", Kind.SLUG),
@@ -249,7 +251,7 @@ async def create(
 @router.command(
     "edit",
     parent="challenge",
-    aliases=("wijzig",),
+    names={"nl": "wijzig"},
     role=Role.MODERATOR,
     params=(
         Param("slug", Kind.SLUG),
@@ -412,7 +414,7 @@ async def _set_status(ctx: Context, slug: str, status: ChallengeStatus) -> Outco
 @router.command(
     "close",
     parent="challenge",
-    aliases=("sluit",),
+    names={"nl": "sluit"},
     role=Role.MODERATOR,
     params=(Param("slug", Kind.SLUG),),
 )

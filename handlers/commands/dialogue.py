@@ -82,7 +82,7 @@ class Draft(BaseModel):
     description: str | None = None  # "" once the person chose to leave it out
 
 
-@router.command("cancel", aliases=("annuleer",))
+@router.command("cancel", names={"nl": "annuleer"})
 async def cancel(ctx: Context) -> Outcome:
     if await ctx.store.dialogues.delete(ctx.sender, ctx.room_id):
         return Outcome(ctx.reply("dialogue.cancelled"))

@@ -17,6 +17,7 @@ def usage(ctx: Context, command: Command) -> str:
         ctx.settings.prefix,
         lambda name: ctx.catalogue.plain(ctx.locale, f"label.{name}"),
         in_challenge_room=ctx.room_challenge is not None,
+        language=ctx.locale,
     )
 
 
@@ -26,7 +27,7 @@ def help_command(registry: CommandRegistry) -> CommandRouter:
 
     @help_router.command(
         "help",
-        aliases=("hulp",),
+        names={"nl": "hulp"},
         params=(
             Param("command", Kind.WORD, required=False),
             Param("subcommand", Kind.WORD, required=False),
@@ -44,8 +45,9 @@ def help_command(registry: CommandRegistry) -> CommandRouter:
                 ctx.t(f"help.{found.key}"),
                 ctx.t("help.usage", usage=Code(usage(ctx, found))),
             ]
-            if found.aliases:
-                lines.append(ctx.t("help.aliases", aliases=Code(", ".join(found.aliases))))
+            others = found.other_names(ctx.locale)
+            if others:
+                lines.append(ctx.t("help.aliases", aliases=Code(", ".join(others))))
             return Outcome(Reply.of(*lines))
         allowed = [item for item in registry.commands() if item.role <= ctx.role]
         entries = tuple(
@@ -74,7 +76,8 @@ def help_command(registry: CommandRegistry) -> CommandRouter:
 
 @router.command(
     "lang",
-    aliases=("taal", "language"),
+    names={"nl": "taal"},
+    aliases=("language",),
     params=(Param("language", Kind.CHOICE, choices=LANGUAGES),),
 )
 async def set_language(ctx: Context, language: str) -> Outcome:

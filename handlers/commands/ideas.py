@@ -39,7 +39,7 @@ router = CommandRouter()
 
 @router.command(
     "idea",
-    aliases=("idee",),
+    names={"nl": "idee"},
     params=(
         Param("challenge", Kind.SLUG, implied_by_room=True),
         Param("title", Kind.REST),
@@ -139,7 +139,8 @@ def room_card(ctx: Context, challenge: Challenge, idea: Idea) -> list[Effect]:
 
 @router.command(
     "ideas",
-    aliases=("ideeen", "ideeën"),
+    names={"nl": "ideeën"},
+    aliases=("ideeen",),
     params=(
         Param("challenge", Kind.SLUG, required=False),
         Param("order", Kind.CHOICE, required=False, choices=("top", "new")),
@@ -171,7 +172,7 @@ async def list_ideas(
     return Outcome(reply)
 
 
-@router.command("show", aliases=("toon",), params=(Param("idea", Kind.IDEA),))
+@router.command("show", names={"nl": "toon"}, params=(Param("idea", Kind.IDEA),))
 async def show(ctx: Context, idea: int) -> Outcome:
     found, challenge = await find_idea(ctx, idea)
     if not seen_by_all(found, challenge):  # seen by moderators and its author only
@@ -210,7 +211,9 @@ async def show(ctx: Context, idea: int) -> Outcome:
     return Outcome(reply, reply_card=found.id)
 
 
-@router.command("vote", aliases=("stem",), params=(Param("idea", Kind.IDEA),), needs_identity=True)
+@router.command(
+    "vote", names={"nl": "stem"}, params=(Param("idea", Kind.IDEA),), needs_identity=True
+)
 async def vote(ctx: Context, idea: int) -> Outcome:
     found, challenge = await find_idea(ctx, idea)
     await cast_vote(ctx, found, challenge)
@@ -292,7 +295,7 @@ async def _burst_flag(ctx: Context, challenge: Challenge) -> list[Effect]:
     return [Announce(Reply.of(flag))]
 
 
-@router.command("unvote", aliases=("ontstem",), params=(Param("idea", Kind.IDEA),))
+@router.command("unvote", names={"nl": "ontstem"}, params=(Param("idea", Kind.IDEA),))
 async def unvote(ctx: Context, idea: int) -> Outcome:
     found, challenge = await find_idea(ctx, idea)
     require(ctx, Action.UNVOTE, challenge, found)
@@ -306,7 +309,7 @@ async def unvote(ctx: Context, idea: int) -> Outcome:
     )
 
 
-@router.command("mine", aliases=("mijn",))
+@router.command("mine", names={"nl": "mijn"})
 async def mine(ctx: Context) -> Outcome:
     ideas = await ctx.store.ideas.by_author(ctx.sender)
     if not ideas:
@@ -318,7 +321,7 @@ async def mine(ctx: Context) -> Outcome:
     return Outcome(Reply.of(ctx.t("mine.header", count=len(ideas)), Items(tuple(lines))))
 
 
-@router.command("withdraw", aliases=("intrekken",), params=(Param("idea", Kind.IDEA),))
+@router.command("withdraw", names={"nl": "intrekken"}, params=(Param("idea", Kind.IDEA),))
 async def withdraw(ctx: Context, idea: int) -> Outcome:
     found, _challenge = await find_idea(ctx, idea)
     if found.author != ctx.sender:
@@ -338,7 +341,7 @@ async def withdraw(ctx: Context, idea: int) -> Outcome:
 
 @router.command(
     "edit",
-    aliases=("wijzig",),
+    names={"nl": "wijzig"},
     params=(
         Param("idea", Kind.IDEA),
         Param("title", Kind.REST),

@@ -44,7 +44,7 @@ DUPLICATE = Decision(
 
 @router.command(
     "queue",
-    aliases=("wachtrij",),
+    names={"nl": "wachtrij"},
     role=Role.MODERATOR,
     params=(Param("challenge", Kind.SLUG, required=False),),
 )
@@ -115,7 +115,7 @@ def _done(ctx: Context, idea: Idea, decision: Decision, effects: list[Effect]) -
 
 @router.command(
     "accept",
-    aliases=("aanvaard",),
+    names={"nl": "aanvaard"},
     role=Role.MODERATOR,
     params=(Param("idea", Kind.IDEA), Param("message", Kind.REST, required=False)),
 )
@@ -130,7 +130,7 @@ async def accept(ctx: Context, idea: int, message: str | None) -> Outcome:
 
 @router.command(
     "reject",
-    aliases=("weiger",),
+    names={"nl": "weiger"},
     role=Role.MODERATOR,
     params=(Param("idea", Kind.IDEA), Param("reason", Kind.REST)),
 )
@@ -141,7 +141,7 @@ async def reject(ctx: Context, idea: int, reason: str) -> Outcome:
 
 @router.command(
     "needinfo",
-    aliases=("meerinfo",),
+    names={"nl": "meerinfo"},
     role=Role.MODERATOR,
     params=(Param("idea", Kind.IDEA), Param("question", Kind.REST)),
 )
@@ -152,7 +152,7 @@ async def needinfo(ctx: Context, idea: int, question: str) -> Outcome:
 
 @router.command(
     "implemented",
-    aliases=("uitgevoerd",),
+    names={"nl": "uitgevoerd"},
     role=Role.MODERATOR,
     params=(Param("idea", Kind.IDEA), Param("message", Kind.REST, required=False)),
 )
@@ -164,7 +164,7 @@ async def implemented(ctx: Context, idea: int, message: str | None) -> Outcome:
 
 @router.command(
     "duplicate",
-    aliases=("dubbel",),
+    names={"nl": "dubbel"},
     role=Role.MODERATOR,
     params=(Param("idea", Kind.IDEA), Param("original", Kind.IDEA)),
 )

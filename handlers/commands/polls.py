@@ -26,7 +26,7 @@ router = CommandRouter()
 
 @router.command(
     "poll",
-    aliases=("peiling",),
+    names={"nl": "peiling"},
     role=Role.MODERATOR,
     params=(Param("challenge", Kind.SLUG), Param("ideas", Kind.REST, required=False)),
 )
@@ -102,7 +102,8 @@ async def start_poll(ctx: Context, challenge: str, ideas: str | None) -> Outcome
 @router.command(
     "end",
     parent="poll",
-    aliases=("einde", "sluit"),
+    names={"nl": "einde"},
+    aliases=("sluit",),
     role=Role.MODERATOR,
     params=(Param("challenge", Kind.SLUG, required=False),),
 )

@@ -18,7 +18,7 @@ CONFIRM_WITHIN = timedelta(minutes=10)
 FORGOTTEN = "(forgotten)"
 
 
-@router.command("mydata", aliases=("mijngegevens",))
+@router.command("mydata", names={"nl": "mijngegevens"})
 async def my_data(ctx: Context) -> Outcome:
     data = await ctx.store.personal_data.collect(ctx.sender)
     data["exported_at"] = ctx.now.isoformat()
@@ -37,7 +37,7 @@ async def my_data(ctx: Context) -> Outcome:
 
 @router.command(
     "forget",
-    aliases=("vergeet",),
+    names={"nl": "vergeet"},
     params=(Param("confirm", Kind.CHOICE, required=False, choices=("confirm", "bevestig")),),
 )
 async def forget(ctx: Context, confirm: str | None) -> Outcome:

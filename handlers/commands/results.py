@@ -18,7 +18,7 @@ router = CommandRouter()
 
 @router.command(
     "export",
-    aliases=("exporteer",),
+    names={"nl": "exporteer"},
     role=Role.MODERATOR,
     params=(
         Param("challenge", Kind.SLUG, required=False),
@@ -55,7 +55,7 @@ async def export(ctx: Context, challenge: str | None, format: str | None, author
 
 
 @router.command(
-    "stats", aliases=("cijfers",), params=(Param("challenge", Kind.SLUG, required=False),)
+    "stats", names={"nl": "cijfers"}, params=(Param("challenge", Kind.SLUG, required=False),)
 )
 async def stats(ctx: Context, challenge: str | None) -> Outcome:
     """Participation: people, ideas, votes and poll responses. Moderators get them by status and per week, for

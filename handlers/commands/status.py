@@ -19,7 +19,7 @@ from handlers.reply import Code, Items, Reply, Span
 router = CommandRouter()
 
 
-@router.command("status", aliases=("toestand",), role=Role.MODERATOR)
+@router.command("status", names={"nl": "toestand"}, role=Role.MODERATOR)
 async def status(ctx: Context) -> Outcome:
     require_private_room(ctx)
     if ctx.status is None:

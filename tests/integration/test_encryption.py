@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.client import BotClient
 from devtools.homeserver import Homeserver
 from devtools.seed import seed_challenge
 from tests.matrix_support import PASSWORD, Person, bot_config, start_bot, unique
@@ -138,6 +142,72 @@ async def test_a_message_whose_key_arrives_late_is_handled_then(
             )
         )
         assert "uitdagingen" in answer.content["body"]  # the answer to !challenges
+    finally:
+        await bot.stop()
+        await citizen.close()
+
+
+#: Deep enough that matrix-nio's ``json.loads`` of the decrypted payload raises RecursionError.
+NESTING = 10_000
+
+
+async def test_a_deeply_nested_encrypted_event_does_not_stall_the_sync(
+    homeserver: Homeserver, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One event that nio cannot read is that event's failure alone: the message after it is
+    answered in the same room, the batch is not failed and retried, and nothing is explained
+    as undecryptable (its key is there; its content is the problem)."""
+    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
+    bot = await start_bot(bot_config(homeserver, bot_user, tmp_path / "bot"))
+    # The sender reads its own messages too: the bot's client keeps it syncing past this one.
+    citizen = await Person.create(
+        homeserver, "citizen", store_path=tmp_path / "citizen-keys", client_class=BotClient
+    )
+    try:
+        dm = await citizen.direct_chat_with(bot_user, encrypted=True)
+        await citizen.ask(dm, "!help")  # the room's key is shared with the bot
+        caplog.clear()
+        caplog.set_level(logging.WARNING)
+        olm = citizen.client.olm
+        assert olm is not None
+        nested = "[" * NESTING + "]" * NESTING
+
+        def encrypt_nested(room_id: str, plaintext: dict[str, Any]) -> dict[str, Any]:
+            """nio's group_encrypt, with a payload no json.dumps of a dict could make."""
+            session = olm.outbound_group_sessions[room_id]
+            text = json.dumps({**plaintext, "room_id": room_id}).replace('"DEEP"', nested)
+            return {
+                "algorithm": "m.megolm.v1.aes-sha2",
+                "sender_key": olm.account.identity_keys["curve25519"],
+                "ciphertext": session.encrypt(text),
+                "session_id": session.id,
+                "device_id": citizen.client.device_id,
+            }
+
+        olm.group_encrypt = encrypt_nested  # type: ignore[method-assign]
+        try:
+            deep = {"msgtype": "m.text", "body": "!challenges", "deep": "DEEP"}
+            response = await citizen.client.room_send(
+                dm, "m.room.message", deep, ignore_unverified_devices=True
+            )
+            assert response.__class__.__name__ == "RoomSendResponse", response
+        finally:
+            del olm.group_encrypt
+        answered = await citizen.ask(dm, "!help")  # at once: most likely in the same batch
+        assert answered.sender == bot_user
+
+        problems = [
+            record
+            for record in caplog.records
+            if record.name.startswith("bot") and record.levelno >= logging.WARNING
+        ]
+        assert [r for r in problems if "cannot be read" in r.getMessage()], problems
+        assert not [r for r in problems if r.levelno >= logging.ERROR], problems
+        assert bot.app.metrics.total(bot.app.metrics.undecryptable) == 0
+        explained = [
+            s for s in citizen.messages_from(bot_user, dm) if "ontsleutelen" in s.content["body"]
+        ]
+        assert explained == []
     finally:
         await bot.stop()
         await citizen.close()
