@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 from nio import (
     AsyncClient,
@@ -36,6 +37,7 @@ from nio import (
     RoomCreateError,
     RoomCreateResponse,
     RoomGetStateEventResponse,
+    RoomMemberEvent,
     RoomPreset,
     RoomPutStateResponse,
     RoomVisibility,
@@ -43,7 +45,7 @@ from nio import (
 )
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
-from bot.homeserver import Dropped, raise_for
+from bot.homeserver import Dropped, Retry, Unreachable, raise_for
 from handlers.dispatch import utc_now
 from handlers.effects import CreateChallengeRoom
 from handlers.policy import server_of
@@ -190,6 +192,10 @@ class Rooms:
         #: Each direct chat's owner (None: contested). Kept after ``!forget`` erases the
         #: record, so that the person's next command in it records it again.
         self._owners: dict[str, str | None] = {}
+        #: Rooms whose members were asked for in this run. The sync loads members lazily and
+        #: after a restart Synapse does not repeat those it sent before: without asking, a
+        #: direct chat would look empty.
+        self._members_known: set[str] = set()
         self._invited_direct: dict[str, bool] = {}
         #: Rooms opened in this run that the sync has not shown yet.
         self.awaiting_sync: set[str] = set()
@@ -204,9 +210,57 @@ class Rooms:
             self._owners = _owners(await self.store.users.all_direct_rooms())
             self._secret = (await self.store.state.instance_secret()).encode()
 
-    def is_direct(self, room: MatrixRoom, user_id: str) -> bool:
-        """Whether ``room`` is ``user_id``'s own direct chat with the bot, now."""
-        return self._not_direct(room.room_id, user_id, self._owners.get(room.room_id)) is None
+    async def is_direct(self, room: MatrixRoom, user_id: str) -> bool:
+        """Whether ``room`` is ``user_id``'s own direct chat with the bot, now. Where its members
+        cannot be asked for, it is not (a reply there then says only where to ask)."""
+        try:
+            fault = await self._fault(room.room_id, user_id, self._owners.get(room.room_id))
+        except Exception as error:
+            log.warning(
+                "Members of %s unknown (%s): not taken as a direct chat", room.room_id, error
+            )
+            return False
+        return fault is None
+
+    async def _fault(self, room_id: str, user_id: str, owner: str | None) -> NotDirect | None:
+        """:func:`not_direct_because` for a room the bot is in, its members asked for first
+        where it could be the person's (no request for a room that is not theirs anyway)."""
+        if owner == user_id and not await self._know_members(room_id):
+            return NotDirect.UNKNOWN
+        return self._not_direct(room_id, user_id, owner)
+
+    async def _know_members(self, room_id: str) -> bool:
+        """The room's members (joined, invited) as the homeserver has them, asked once per run
+        (the sync's membership events keep them up to date from there); False when it would
+        not say. Raises :class:`Retry` or :class:`Unreachable` for a homeserver to wait for."""
+        room = self.client.rooms.get(room_id)
+        if room is None or room_id in self._members_known:
+            return room is not None
+        path = f"/_matrix/client/v3/rooms/{quote(room_id)}/members?not_membership=leave"
+        headers = {"Authorization": f"Bearer {self.client.access_token}"}
+        response = await self.client.send("GET", path, headers=headers)
+        try:
+            if response.status == 429:
+                raise Retry("rate limited listing a room's members", after=1.0)
+            if response.status >= 500:
+                raise Unreachable(f"{response.status} listing a room's members")
+            if response.status != 200:
+                log.warning("Members of %s not listed: %s", room_id, response.status)
+                return False
+            body = await response.json()
+        finally:
+            response.release()
+        chunk = body.get("chunk") if isinstance(body, dict) else None
+        present: set[str] = set()
+        for source in chunk if isinstance(chunk, list) else []:
+            event = RoomMemberEvent.from_dict(source) if isinstance(source, dict) else None
+            if isinstance(event, RoomMemberEvent) and event.membership in ("join", "invite"):
+                room.handle_membership(event)
+                present.add(event.state_key)
+        for user_id in set(room.users) - present:
+            room.remove_member(user_id)
+        self._members_known.add(room_id)
+        return True
 
     def _not_direct(self, room_id: str, user_id: str, owner: str | None) -> NotDirect | None:
         room = self.client.rooms.get(room_id)
@@ -248,22 +302,22 @@ class Rooms:
         if known is not None:
             if known in self.awaiting_sync:
                 return known
-            fault = self._not_direct(known, user_id, self._owners.get(known))
+            fault = await self._fault(known, user_id, self._owners.get(known))
             if fault is None:
                 return known
             log.info("Direct chat %s is no longer one: %s", known, fault.value)
             declined = known if fault is NotDirect.GONE else None
         for room_id in await self._listed_direct(user_id):
-            if self._usable_dm(room_id, user_id):
+            if await self._usable_dm(room_id, user_id):
                 await self._record_direct(user_id, room_id)
                 return room_id
         return await self._open_direct(user_id, declined=declined)
 
-    def _usable_dm(self, room_id: str, user_id: str) -> bool:
-        """A room the bot itself listed or made for the person: theirs unless recorded as
-        someone else's."""
+    async def _usable_dm(self, room_id: str, user_id: str) -> bool:
+        """A room the bot itself listed for the person: theirs unless recorded as someone
+        else's."""
         owner = self._owners.get(room_id, user_id)  # a stored None stays None: contested
-        return self._not_direct(room_id, user_id, owner) is None
+        return await self._fault(room_id, user_id, owner) is None
 
     async def _listed_direct(self, user_id: str) -> list[str]:
         response = await self.client.list_direct_rooms()
@@ -298,7 +352,11 @@ class Rooms:
     async def _open_direct(self, user_id: str, *, declined: str | None = None) -> str:
         backoff_key = await self._may_open(user_id, declined)
         intent = self._intent("direct", user_id)
-        found = await self._find_intended(intent, lambda room: self._usable_dm(room, user_id))
+        # A room made for the intent before a crash was never recorded as anyone's.
+        found = await self._find_intended(
+            intent,
+            lambda room: room not in self._owners and self.client.rooms[room].member_count <= 2,
+        )
         if found is None:
             initial_state = []
             if self.client.olm is not None:  # as Element does: encrypted from the start

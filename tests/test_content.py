@@ -332,7 +332,7 @@ class _Client:
 
 
 class _Rooms:
-    def is_direct(self, room: Any, user_id: str) -> bool:
+    async def is_direct(self, room: Any, user_id: str) -> bool:
         return True
 
 

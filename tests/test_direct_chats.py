@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from nio import MatrixRoom, RoomCreateResponse
@@ -130,6 +131,9 @@ class FakeClient:
     created: list[str] = field(default_factory=list)
     olm: Any = None
     access_token: str = "token"
+    asked_members: int = 0
+    #: The members as the homeserver has them, where the sync did not load them (a restart).
+    server_members: dict[str, dict[str, str]] = field(default_factory=dict)
 
     async def room_create(self, **options: Any) -> RoomCreateResponse:
         room_id = f"!new{len(self.created)}:city.example"
@@ -144,8 +148,41 @@ class FakeClient:
     async def list_direct_rooms(self) -> object:
         return object()  # none listed: an error response, as for an account without any
 
-    async def send(self, *_args: Any, **_kwargs: Any) -> Any:
-        raise ConnectionError("m.direct is a courtesy")
+    async def send(self, method: str, path: str, *_args: Any, **_kwargs: Any) -> Any:
+        """``/members``, from the rooms as this fake keeps them; the rest (``m.direct``, a
+        courtesy) fails."""
+        if method != "GET" or not path.endswith("/members?not_membership=leave"):
+            raise ConnectionError("not answered by this fake")
+        self.asked_members += 1
+        room_id = unquote(path.split("/rooms/")[1].split("/")[0])
+        members = self.server_members.get(room_id) or {
+            user.user_id: "invite" if user.invited else "join"
+            for user in self.rooms[room_id].users.values()
+        }
+        chunk = [
+            {
+                "type": "m.room.member",
+                "event_id": f"$member{index}",
+                "sender": user_id,
+                "state_key": user_id,
+                "origin_server_ts": 1,
+                "content": {"membership": membership},
+            }
+            for index, (user_id, membership) in enumerate(members.items())
+        ]
+        return FakeResponse({"chunk": chunk})
+
+
+@dataclass
+class FakeResponse:
+    body: dict[str, Any]
+    status: int = 200
+
+    async def json(self) -> dict[str, Any]:
+        return self.body
+
+    def release(self) -> None:
+        pass
 
 
 def matrix_room(room_id: str, *members: str) -> MatrixRoom:
@@ -187,15 +224,15 @@ async def test_a_borrowed_direct_chat_is_only_its_inviters(store: Store) -> None
     client.rooms[ROOM] = borrowed
     rooms._invited_direct[ROOM] = True
     await rooms.joined(ROOM, EVE)
-    assert not rooms.is_direct(borrowed, EVE)  # three in it
+    assert not await rooms.is_direct(borrowed, EVE)  # three in it
     borrowed.remove_member(EVE)
-    assert not rooms.is_direct(borrowed, CAROL)  # two left, but Carol's it never was
-    assert not rooms.is_direct(borrowed, EVE)  # and Eve is gone
+    assert not await rooms.is_direct(borrowed, CAROL)  # two left, but Carol's it never was
+    assert not await rooms.is_direct(borrowed, EVE)  # and Eve is gone
 
     # Personal data for Carol goes to a new room of her own, never to Eve's.
     room_id = await rooms.direct_room_for(CAROL)
     assert room_id != ROOM and client.created == [room_id]
-    assert rooms.is_direct(client.rooms[room_id], CAROL)
+    assert await rooms.is_direct(client.rooms[room_id], CAROL)
 
 
 async def test_a_direct_chat_that_turns_public_is_replaced(store: Store) -> None:
@@ -205,11 +242,11 @@ async def test_a_direct_chat_that_turns_public_is_replaced(store: Store) -> None
     client.rooms[ROOM] = dm
     rooms._invited_direct[ROOM] = True
     await rooms.joined(ROOM, CAROL)
-    assert rooms.is_direct(dm, CAROL)
+    assert await rooms.is_direct(dm, CAROL)
     assert await rooms.direct_room_for(CAROL) == ROOM
 
     dm.history_visibility = "world_readable"
-    assert not rooms.is_direct(dm, CAROL)
+    assert not await rooms.is_direct(dm, CAROL)
     replacement = await rooms.direct_room_for(CAROL)
     assert replacement != ROOM and client.created == [replacement]
     async with store.db.transaction():
@@ -225,7 +262,7 @@ async def test_a_room_recorded_for_two_people_is_nobodys(store: Store) -> None:
     client = FakeClient()
     client.rooms[ROOM] = matrix_room(ROOM, BOT, CAROL)
     rooms = await make_rooms(store, client, Clock())
-    assert not rooms.is_direct(client.rooms[ROOM], CAROL)
+    assert not await rooms.is_direct(client.rooms[ROOM], CAROL)
 
 
 async def test_someone_who_declines_gets_no_new_room_for_a_day(store: Store) -> None:
@@ -270,3 +307,26 @@ async def test_at_most_one_new_room_an_hour(store: Store) -> None:
     clock.now += timedelta(minutes=31)
     second = await rooms.direct_room_for(CAROL)
     assert client.created == [first, second]
+
+
+async def test_after_a_restart_the_members_are_asked_for_once(store: Store) -> None:
+    """The sync loads members lazily, and after a restart Synapse does not send them again: a
+    direct chat must not look empty (nor declined) for that."""
+    async with store.db.transaction():
+        await store.users.set_direct_room(CAROL, ROOM)
+        await store.users.set_direct_room(EVE, "!opened:city.example")
+    client, clock = FakeClient(), Clock()
+    client.rooms[ROOM] = matrix_room(ROOM)  # nothing loaded
+    client.rooms["!opened:city.example"] = matrix_room("!opened:city.example")
+    client.server_members[ROOM] = {BOT: "join", CAROL: "join"}
+    client.server_members["!opened:city.example"] = {BOT: "join", EVE: "invite"}
+    rooms = await make_rooms(store, client, clock)
+
+    assert not await rooms.is_direct(client.rooms[ROOM], EVE)  # not hers: nothing asked
+    assert client.asked_members == 0
+    assert await rooms.is_direct(client.rooms[ROOM], CAROL)
+    assert await rooms.is_direct(client.rooms[ROOM], CAROL)
+    assert client.asked_members == 1
+    # Eve has not answered the bot's invite yet: still her direct chat, no new one.
+    assert await rooms.direct_room_for(EVE) == "!opened:city.example"
+    assert client.created == []
