@@ -149,6 +149,11 @@ async def test_someone_who_declines_every_direct_chat_costs_at_most_one_room(
             pending = await queued()
             await asyncio.sleep(0.2)
         assert pending == 0  # dropped, not stuck: nothing holds the lane up
+        async with world.bot.app.db.transaction():
+            dropped = await world.bot.app.db.fetch_value(
+                "SELECT COUNT(*) FROM outbox WHERE failed LIKE '%declined%'"
+            )
+        assert int(dropped) >= 4  # the note and the file of each !mydata after she declined
         await asyncio.sleep(1)
         assert len(set(eve.invites)) == 1, eve.invites  # one room opened, declined, no more
     finally:
