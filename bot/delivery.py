@@ -19,6 +19,7 @@ from bot.backoff import Backoff, sleep_unless
 from bot.homeserver import (
     NETWORK_ERRORS,
     REQUEST_TIMEOUT,
+    Dropped,
     Permanent,
     Reachability,
     Retry,
@@ -182,9 +183,15 @@ class Delivery:
                 return
             except Permanent as error:
                 self.metrics.send_failures.labels("permanent").inc()
-                log.error(
-                    "Outbox row %d (%s) refused by the homeserver: %s", item.id, item.kind, error
-                )
+                if isinstance(error, Dropped):
+                    log.warning("Outbox row %d (%s) dropped: %s", item.id, item.kind, error)
+                else:
+                    log.error(
+                        "Outbox row %d (%s) refused by the homeserver: %s",
+                        item.id,
+                        item.kind,
+                        error,
+                    )
                 await self._give_up(rows, str(error))
                 return
             except Retry as error:

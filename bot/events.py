@@ -294,7 +294,7 @@ class EventHandler:
         sender = Sender(
             user_id=event.sender,
             room_id=room.room_id,
-            is_direct=self.rooms.is_direct(room),
+            is_direct=await self.rooms.is_direct(room, event.sender),
             is_moderator=self.roles.is_moderator(event.sender, event.sent_at),
             sent_at=judged_at(self.clock.of_homeserver(event.sent_at), now),
         )

@@ -53,6 +53,10 @@ class Permanent(Exception):
     """The homeserver refuses this request for good."""
 
 
+class Dropped(Permanent):
+    """Not sent, by the bot's own rule (no direct chat may be opened for the person now)."""
+
+
 class Unreachable(Exception):
     """The homeserver could not be reached or failed (5xx): wait for it to come back."""
 

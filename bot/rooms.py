@@ -1,9 +1,15 @@
 """Which rooms are direct chats, and the rooms the bot opens: found again, never made twice.
 
-A room is a direct chat only when it was made as one: the person invited the bot with
-``is_direct`` (as Element does), or the bot opened it for that person. Never the moderation
-room, never a challenge room, never a room with more than two members: a challenge room that
-holds only the bot and one student is not a DM, and personal data goes nowhere else.
+A room is a person's direct chat only while :func:`not_direct_because` says so, the one rule
+every caller follows: it was made for that person and the bot (they invited the bot with
+``is_direct``, as Element does, or the bot opened it for them), it holds nobody else, nobody
+can join it uninvited and its history is not world-readable. ``is_direct`` is the inviter's
+claim, not a fact: anyone can make a public, world-readable room, mark it direct, invite the bot
+and someone else, and leave. Never the moderation room, never a challenge room (those are
+public). Where the rule stops holding, personal data goes to a new direct chat instead.
+
+Someone who declines or leaves the bot's direct chat gets no new one for a day, and nobody gets
+more than one new room an hour: what was for them is dropped, logged (:class:`Dropped`).
 
 Opening a room is idempotent across a crash between the request and its record: the intent is
 written first, the room carries a marker derived from it in a state event set at creation, and
@@ -17,8 +23,12 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 from nio import (
     AsyncClient,
@@ -27,6 +37,7 @@ from nio import (
     RoomCreateError,
     RoomCreateResponse,
     RoomGetStateEventResponse,
+    RoomMemberEvent,
     RoomPreset,
     RoomPutStateResponse,
     RoomVisibility,
@@ -34,7 +45,8 @@ from nio import (
 )
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
-from bot.homeserver import raise_for
+from bot.homeserver import Dropped, Retry, Unreachable, raise_for
+from handlers.dispatch import utc_now
 from handlers.effects import CreateChallengeRoom
 from handlers.policy import server_of
 from handlers.settings import BotSettings
@@ -47,6 +59,97 @@ log = logging.getLogger(__name__)
 INTENT_EVENT = "challenge_bot.intent"
 _PENDING = "room_intent:"
 SPACE_KEY = "space_id"
+_BACKOFF = "direct_backoff:"
+
+#: After a person declined or left the bot's direct chat, no new one for them for this long.
+DECLINED_PAUSE = timedelta(days=1)
+#: At most one new direct chat per person in this time.
+OPEN_INTERVAL = timedelta(hours=1)
+#: Join rules under which nobody comes in without an invite.
+PRIVATE_JOIN_RULES = frozenset({"invite", "private"})
+
+
+class NotDirect(StrEnum):
+    """Why a room is not a person's direct chat with the bot."""
+
+    UNKNOWN = "the bot is not in the room"
+    MODERATION_ROOM = "it is the moderation room"
+    NOT_THEIRS = "it was not made for this person"
+    GONE = "the person left it or declined it"
+    OTHERS = "someone else is in it"
+    JOINABLE = "others may join it"
+    WORLD_READABLE = "anyone may read its history"
+
+
+@dataclass(frozen=True)
+class RoomFacts:
+    """What the rule looks at in a room, as the sync last showed it."""
+
+    room_id: str
+    members: frozenset[str]  # joined or invited, as far as the sync has loaded them
+    member_count: int  # joined and invited, from the room's summary where there is one
+    join_rule: str
+    history_visibility: str
+
+    @classmethod
+    def of(cls, room: MatrixRoom) -> RoomFacts:
+        return cls(
+            room_id=room.room_id,
+            members=frozenset(room.users),  # nio lists the invited there too
+            member_count=int(room.member_count),
+            join_rule=str(room.join_rule),
+            history_visibility=str(room.history_visibility),
+        )
+
+
+def not_direct_because(
+    facts: RoomFacts | None,
+    person: str,
+    *,
+    owner: str | None,
+    bot_user: str,
+    moderation_room: str | None,
+) -> NotDirect | None:
+    """Whether a room is ``person``'s direct chat with the bot: None when it is, else why not.
+
+    ``owner`` is whom the room was recorded for (the person who invited the bot with
+    ``is_direct``, or for whom the bot opened it); a room recorded for one person is never
+    another's, whoever is left in it.
+    """
+    if facts is None:
+        return NotDirect.UNKNOWN
+    if facts.room_id == moderation_room:
+        return NotDirect.MODERATION_ROOM
+    if owner is None or owner != person:
+        return NotDirect.NOT_THEIRS
+    if person not in facts.members:
+        return NotDirect.GONE
+    if facts.members - {person, bot_user} or facts.member_count > 2:
+        return NotDirect.OTHERS
+    if facts.join_rule not in PRIVATE_JOIN_RULES:
+        return NotDirect.JOINABLE
+    if facts.history_visibility == "world_readable":
+        return NotDirect.WORLD_READABLE
+    return None
+
+
+class _Backoff(BaseModel):
+    """A person's new direct chats: when the last was opened, and the last one they declined."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    opened_at: datetime | None = None
+    declined_room: str | None = None
+    declined_at: datetime | None = None
+
+
+def _owners(recorded: Collection[tuple[str, str]]) -> dict[str, str | None]:
+    """Each recorded room's owner; a room recorded for several people (as an older version of
+    the bot could) is nobody's."""
+    owners: dict[str, str | None] = {}
+    for user_id, room_id in recorded:
+        owners[room_id] = user_id if owners.get(room_id, user_id) == user_id else None
+    return owners
 
 
 class _InviteContent(BaseModel):
@@ -75,11 +178,24 @@ def _intent_state(intent: str) -> dict[str, Any]:
 
 
 class Rooms:
-    def __init__(self, client: AsyncClient, store: Store, settings: BotSettings) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        store: Store,
+        settings: BotSettings,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.client = client
         self.store = store
         self.settings = settings
-        self._direct: set[str] = set()
+        self.clock = clock
+        #: Each direct chat's owner (None: contested). Kept after ``!forget`` erases the
+        #: record, so that the person's next command in it records it again.
+        self._owners: dict[str, str | None] = {}
+        #: Rooms whose members were asked for in this run. The sync loads members lazily and
+        #: after a restart Synapse does not repeat those it sent before: without asking, a
+        #: direct chat would look empty.
+        self._members_known: set[str] = set()
         self._invited_direct: dict[str, bool] = {}
         #: Rooms opened in this run that the sync has not shown yet.
         self.awaiting_sync: set[str] = set()
@@ -91,14 +207,69 @@ class Rooms:
     async def load(self) -> None:
         """At start: the direct chats recorded, and the secret the intents are keyed with."""
         async with self.store.db.transaction():
-            self._direct = set(await self.store.users.all_direct_rooms())
+            self._owners = _owners(await self.store.users.all_direct_rooms())
             self._secret = (await self.store.state.instance_secret()).encode()
 
-    def is_direct(self, room: MatrixRoom) -> bool:
-        return (
-            room.room_id in self._direct
-            and room.room_id != self.settings.moderation_room
-            and int(room.member_count) <= 2
+    async def is_direct(self, room: MatrixRoom, user_id: str) -> bool:
+        """Whether ``room`` is ``user_id``'s own direct chat with the bot, now. Where its members
+        cannot be asked for, it is not (a reply there then says only where to ask)."""
+        try:
+            fault = await self._fault(room.room_id, user_id, self._owners.get(room.room_id))
+        except Exception as error:
+            log.warning(
+                "Members of %s unknown (%s): not taken as a direct chat", room.room_id, error
+            )
+            return False
+        return fault is None
+
+    async def _fault(self, room_id: str, user_id: str, owner: str | None) -> NotDirect | None:
+        """:func:`not_direct_because` for a room the bot is in, its members asked for first
+        where it could be the person's (no request for a room that is not theirs anyway)."""
+        if owner == user_id and not await self._know_members(room_id):
+            return NotDirect.UNKNOWN
+        return self._not_direct(room_id, user_id, owner)
+
+    async def _know_members(self, room_id: str) -> bool:
+        """The room's members (joined, invited) as the homeserver has them, asked once per run
+        (the sync's membership events keep them up to date from there); False when it would
+        not say. Raises :class:`Retry` or :class:`Unreachable` for a homeserver to wait for."""
+        room = self.client.rooms.get(room_id)
+        if room is None or room_id in self._members_known:
+            return room is not None
+        path = f"/_matrix/client/v3/rooms/{quote(room_id)}/members?not_membership=leave"
+        headers = {"Authorization": f"Bearer {self.client.access_token}"}
+        response = await self.client.send("GET", path, headers=headers)
+        try:
+            if response.status == 429:
+                raise Retry("rate limited listing a room's members", after=1.0)
+            if response.status >= 500:
+                raise Unreachable(f"{response.status} listing a room's members")
+            if response.status != 200:
+                log.warning("Members of %s not listed: %s", room_id, response.status)
+                return False
+            body = await response.json()
+        finally:
+            response.release()
+        chunk = body.get("chunk") if isinstance(body, dict) else None
+        present: set[str] = set()
+        for source in chunk if isinstance(chunk, list) else []:
+            event = RoomMemberEvent.from_dict(source) if isinstance(source, dict) else None
+            if isinstance(event, RoomMemberEvent) and event.membership in ("join", "invite"):
+                room.handle_membership(event)
+                present.add(event.state_key)
+        for user_id in set(room.users) - present:
+            room.remove_member(user_id)
+        self._members_known.add(room_id)
+        return True
+
+    def _not_direct(self, room_id: str, user_id: str, owner: str | None) -> NotDirect | None:
+        room = self.client.rooms.get(room_id)
+        return not_direct_because(
+            None if room is None else RoomFacts.of(room),
+            user_id,
+            owner=owner,
+            bot_user=self.client.user_id,
+            moderation_room=self.settings.moderation_room,
         )
 
     def note_invites(self, response: SyncResponse) -> None:
@@ -121,23 +292,32 @@ class Rooms:
 
     async def direct_room_for(self, user_id: str) -> str:
         """The person's direct chat with the bot: the one they opened or the bot recorded, else
-        the one in the bot's ``m.direct``, else a new one (encrypted where the bot can be)."""
+        the one in the bot's ``m.direct``, else a new one (encrypted where the bot can be).
+
+        Raises :class:`Dropped` when no new one may be opened now (:meth:`_may_open`).
+        """
         async with self.store.db.transaction():
             known = await self.store.users.direct_room(user_id)
-        if known is not None and (known in self.awaiting_sync or self._usable_dm(known, user_id)):
-            return known
+        declined = None
+        if known is not None:
+            if known in self.awaiting_sync:
+                return known
+            fault = await self._fault(known, user_id, self._owners.get(known))
+            if fault is None:
+                return known
+            log.info("Direct chat %s is no longer one: %s", known, fault.value)
+            declined = known if fault is NotDirect.GONE else None
         for room_id in await self._listed_direct(user_id):
-            if self._usable_dm(room_id, user_id):
+            if await self._usable_dm(room_id, user_id):
                 await self._record_direct(user_id, room_id)
                 return room_id
-        return await self._open_direct(user_id)
+        return await self._open_direct(user_id, declined=declined)
 
-    def _usable_dm(self, room_id: str, user_id: str) -> bool:
-        room = self.client.rooms.get(room_id)
-        if room is None or room_id == self.settings.moderation_room:
-            return False
-        present = user_id in room.users or user_id in room.invited_users
-        return present and int(room.member_count) <= 2
+    async def _usable_dm(self, room_id: str, user_id: str) -> bool:
+        """A room the bot itself listed for the person: theirs unless recorded as someone
+        else's."""
+        owner = self._owners.get(room_id, user_id)  # a stored None stays None: contested
+        return await self._fault(room_id, user_id, owner) is None
 
     async def _listed_direct(self, user_id: str) -> list[str]:
         response = await self.client.list_direct_rooms()
@@ -146,9 +326,37 @@ class Rooms:
         rooms = response.rooms.get(user_id)
         return [room for room in rooms if isinstance(room, str)] if isinstance(rooms, list) else []
 
-    async def _open_direct(self, user_id: str) -> str:
+    async def _may_open(self, user_id: str, declined: str | None) -> str:
+        """Whether a new direct chat may be opened for the person now; if not, raises
+        :class:`Dropped`. Returns the key of their backoff state (kept in the database, so that
+        a restart does not reset it; a hash that names nobody)."""
+        key = _BACKOFF + self._intent("direct-backoff", user_id)
+        now = self.clock()
+        async with self.store.db.transaction():
+            stored = await self.store.state.get(key)
+            backoff = _Backoff.model_validate_json(stored) if stored else _Backoff()
+            if declined is not None and backoff.declined_room != declined:
+                backoff = backoff.model_copy(update={"declined_room": declined, "declined_at": now})
+                await self.store.state.set(key, backoff.model_dump_json())
+                log.info(
+                    "Direct chat %s was declined or left; no new one for its person until %s",
+                    declined,
+                    (now + DECLINED_PAUSE).isoformat(timespec="minutes"),
+                )
+        if backoff.declined_at is not None and now < backoff.declined_at + DECLINED_PAUSE:
+            raise Dropped("the person declined or left the bot's direct chat: none opened")
+        if backoff.opened_at is not None and now < backoff.opened_at + OPEN_INTERVAL:
+            raise Dropped("a direct chat was opened for the person within the hour: none opened")
+        return key
+
+    async def _open_direct(self, user_id: str, *, declined: str | None = None) -> str:
+        backoff_key = await self._may_open(user_id, declined)
         intent = self._intent("direct", user_id)
-        found = await self._find_intended(intent, lambda room: self._usable_dm(room, user_id))
+        # A room made for the intent before a crash was never recorded as anyone's.
+        found = await self._find_intended(
+            intent,
+            lambda room: room not in self._owners and self.client.rooms[room].member_count <= 2,
+        )
         if found is None:
             initial_state = []
             if self.client.olm is not None:  # as Element does: encrypted from the start
@@ -167,18 +375,28 @@ class Rooms:
             found = str(response.room_id)
             self.awaiting_sync.add(found)
             log.info("Opened a direct chat %s", found)
-        await self._record_direct(user_id, found, intent=intent)
+        await self._record_direct(user_id, found, intent=intent, backoff_key=backoff_key)
         await self._publish_direct(user_id, found)
         return found
 
     async def _record_direct(
-        self, user_id: str, room_id: str, *, intent: str | None = None
+        self,
+        user_id: str,
+        room_id: str,
+        *,
+        intent: str | None = None,
+        backoff_key: str | None = None,
     ) -> None:
         async with self.store.db.transaction():
             await self.store.users.set_direct_room(user_id, room_id)
             if intent is not None:
                 await self.store.state.delete(_PENDING + intent)
-        self._direct.add(room_id)
+            if backoff_key is not None:
+                stored = await self.store.state.get(backoff_key)
+                backoff = _Backoff.model_validate_json(stored) if stored else _Backoff()
+                opened = backoff.model_copy(update={"opened_at": self.clock()})
+                await self.store.state.set(backoff_key, opened.model_dump_json())
+        self._owners[room_id] = user_id
 
     async def _publish_direct(self, user_id: str, room_id: str) -> None:
         """Add the room to the bot's ``m.direct``, as clients do; a courtesy, never a failure."""

@@ -60,6 +60,9 @@ HANDLED_TYPES = [
     "m.room.power_levels",
     "m.room.encryption",
     "m.room.name",
+    # Whether a direct chat is still private (bot.rooms): who may join it, who may read it.
+    "m.room.join_rules",
+    "m.room.history_visibility",
     # Poll responses and ends (MSC3381) under both names; in an encrypted room they come as
     # m.room.encrypted, and nio hands over the decrypted event with its type and content.
     "org.matrix.msc3381.poll.response",

@@ -1107,9 +1107,10 @@ class UserRepository:
         )
         return None if value is None else str(value)
 
-    async def all_direct_rooms(self) -> list[str]:
-        rows = await self._db.fetch_all("SELECT room_id FROM direct_rooms")
-        return [str(row["room_id"]) for row in rows]
+    async def all_direct_rooms(self) -> list[tuple[str, str]]:
+        """Every recorded direct chat, as ``(user_id, room_id)``: whose it is, and where."""
+        rows = await self._db.fetch_all("SELECT user_id, room_id FROM direct_rooms")
+        return [(str(row["user_id"]), str(row["room_id"])) for row in rows]
 
     async def set_direct_room(self, user_id: str, room_id: str) -> None:
         await self._db.execute(

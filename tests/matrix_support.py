@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from nio import (
     AsyncClient,
@@ -208,6 +209,44 @@ class Person:
         response = await self.client.room_create(name=name, invite=invite)
         assert isinstance(response, RoomCreateResponse), response
         return str(response.room_id)
+
+    async def create_public_room(
+        self, invite: list[str], *, is_direct: bool = False, world_readable: bool = False
+    ) -> str:
+        """A room anyone may join (and, when ``world_readable``, read without joining), its
+        invites marked ``is_direct`` when asked: what a hostile member can make."""
+        initial_state = []
+        if world_readable:
+            visibility = {"history_visibility": "world_readable"}
+            initial_state.append(
+                {"type": "m.room.history_visibility", "state_key": "", "content": visibility}
+            )
+        response = await self.client.room_create(
+            name="Chat",
+            invite=invite,
+            is_direct=is_direct,
+            preset=RoomPreset.public_chat,
+            initial_state=initial_state,
+        )
+        assert isinstance(response, RoomCreateResponse), response
+        return str(response.room_id)
+
+    async def set_state(self, room_id: str, event_type: str, content: dict[str, Any]) -> None:
+        response = await self.client.room_put_state(room_id, event_type, content)
+        assert response.__class__.__name__ == "RoomPutStateResponse", response
+
+    async def read_without_joining(self, room_id: str) -> list[dict[str, Any]]:
+        """A room's latest events by ``/messages``, as anyone may read a world-readable room
+        without joining it (newest first)."""
+        path = f"/_matrix/client/v3/rooms/{quote(room_id)}/messages?dir=b&limit=100"
+        headers = {"Authorization": f"Bearer {self.client.access_token}"}
+        response = await self.client.send("GET", path, headers=headers)
+        try:
+            assert response.status == 200, await response.text()
+            body = await response.json()
+        finally:
+            response.release()
+        return list(body["chunk"])
 
     async def wait_for(self, predicate: Callable[[Seen], bool], timeout: float = WAIT) -> Seen:
         deadline = time.monotonic() + timeout

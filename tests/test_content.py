@@ -387,7 +387,7 @@ class _Client:
 
 
 class _Rooms:
-    def is_direct(self, room: Any) -> bool:
+    async def is_direct(self, room: Any, user_id: str) -> bool:
         return True
 
 

@@ -406,7 +406,7 @@ class _Client:
 
 
 class _Rooms:
-    def is_direct(self, room: object) -> bool:
+    async def is_direct(self, room: object, user_id: str) -> bool:
         return False
 
 
