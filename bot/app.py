@@ -88,7 +88,7 @@ class BotApp:
             sync_timeout_ms=config.matrix.sync_timeout_ms,
             tasks=BACKGROUND_TASKS,
         )
-        self.rooms = Rooms(self.client, self.store, config.bot)
+        self.rooms = Rooms(self.client, self.store, config.bot, clock=self.clock)
         self.roles = ModeratorRoles(config.bot)
         self.outgoing = Outgoing(
             self.client,
