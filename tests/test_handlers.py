@@ -479,7 +479,7 @@ async def test_help_lists_what_the_asker_may_run(bot: Harness) -> None:
     moderator = (await bot.ask(MODERATOR, "!hulp", moderator=True)).splitlines()
 
     assert citizen[0] == says("nl", "help.header")
-    assert citizen[-1] == says("nl", "help.footer", command="!help <commando>")
+    assert citizen[-1] == says("nl", "help.footer", command="!hulp <commando>")
     assert f"!stem <idee-nummer> — {says('nl', 'help.vote')}" in citizen
     assert not any(
         line.startswith(("!aanvaard", "!wachtrij", "!uitdaging nieuw")) for line in citizen

@@ -49,7 +49,7 @@ async def test_the_first_message_of_an_element_dm_is_answered(
     try:
         room, first = await element_dm(citizen, bot_user, "help")
         reply = await citizen.reply_to(room, first)
-        assert reply.sender == bot_user and "!idea" in reply.content["body"]
+        assert reply.sender == bot_user and "!idee" in reply.content["body"]
         # The room counts as the citizen's direct chat: the prefix may be left out there.
         again = await citizen.ask(room, "challenges")
         assert again.sender == bot_user
@@ -165,7 +165,7 @@ async def test_content_that_breaks_the_spec_stops_nothing(
             idea_id = int(re.search(r"#(\d+)", card.content["body"]).group(1))  # type: ignore[union-attr]
             assert await world.bot.app.store.votes.count(idea_id) == 0
         helps = [
-            s for s in mallory.seen if s.sender == bot_user and "!idea" in s.content.get("body", "")
+            s for s in mallory.seen if s.sender == bot_user and "!idee" in s.content.get("body", "")
         ]
         assert helps
     finally:
