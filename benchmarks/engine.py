@@ -26,7 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nio import AsyncClient, AsyncClientConfig, RoomReadMarkersResponse, SyncResponse
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    JoinedMembersResponse,
+    RoomMember,
+    RoomReadMarkersResponse,
+    SyncResponse,
+)
 
 from benchmarks.common import Run, Target, show, table
 from bot.events import EventHandler
@@ -184,6 +191,11 @@ class ReplayedSyncs:
         """Stands in for ``AsyncClient.room_read_markers``: the receipt goes nowhere."""
         return RoomReadMarkersResponse(room_id)
 
+    async def joined_members(self, room_id: str) -> JoinedMembersResponse:
+        """Stands in for ``AsyncClient.joined_members``: the moderation room holds the
+        moderator (asked once, at the first sync)."""
+        return JoinedMembersResponse([RoomMember(MODERATOR, None, None)], room_id)
+
 
 async def seed(store: Store, now: datetime) -> None:
     async with store.db.transaction():
@@ -218,6 +230,7 @@ async def bot_path(path: Path, kind: str, votes: int, catalogue: Catalogue) -> E
         replay = ReplayedSyncs(client, prepared_syncs(kind, votes), stop)
         client.sync = replay.sync
         client.room_read_markers = replay.read_markers
+        client.joined_members = replay.joined_members
         dispatcher = Dispatcher(build_registry(), store, catalogue, settings)
         rooms, roles = Rooms(client, store, settings), ModeratorRoles(settings)
         await rooms.load()
