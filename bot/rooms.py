@@ -213,8 +213,13 @@ class Rooms:
     async def is_direct(self, room: MatrixRoom, user_id: str) -> bool:
         """Whether ``room`` is ``user_id``'s own direct chat with the bot, now. Where its members
         cannot be asked for, it is not (a reply there then says only where to ask)."""
+        owner = self._owners.get(room.room_id)
+        if owner != user_id:
+            # The rule's answer already (NOT_THEIRS), without gathering a busy room's members
+            # for every event in it: most events come from rooms that are nobody's chat.
+            return False
         try:
-            fault = await self._fault(room.room_id, user_id, self._owners.get(room.room_id))
+            fault = await self._fault(room.room_id, user_id, owner)
         except Exception as error:
             log.warning(
                 "Members of %s unknown (%s): not taken as a direct chat", room.room_id, error
