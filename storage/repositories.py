@@ -11,6 +11,7 @@ from typing import Any, Literal, NamedTuple, cast
 from urllib.parse import quote
 
 from storage.database import Database, Row
+from storage.final_polls import PollRepository
 from storage.models import (
     AuditEntry,
     Challenge,
@@ -25,7 +26,6 @@ from storage.models import (
     Standing,
     Verification,
 )
-from storage.polls import PollRepository
 from storage.upkeep import Upkeep
 
 IdeaOrder = Literal["top", "new"]
