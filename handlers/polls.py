@@ -20,7 +20,7 @@ from handlers.policy import Action, Person
 from handlers.reply import Bold, Code, Items, Reply, Text
 from handlers.settings import BotSettings
 from storage import Challenge, Poll, PollResult, ScheduleKind, Store
-from storage.final_polls import to_ms
+from storage.timestamps import to_ms
 
 #: Element shows no more answers than this, and MSC3381 truncates a poll to it.
 MAX_ANSWERS = 20

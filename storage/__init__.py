@@ -8,6 +8,7 @@ from storage.database import (
     DatabaseTooOld,
     SchemaMismatch,
 )
+from storage.ideas import IdeaOrder
 from storage.models import (
     CLOSED_FOR_VOTES,
     AuditEntry,
@@ -27,7 +28,7 @@ from storage.models import (
     Standing,
     Verification,
 )
-from storage.repositories import IdeaOrder, Store
+from storage.store import Store
 from storage.upkeep import Upkeep, UpkeepResult
 
 __all__ = [
