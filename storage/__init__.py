@@ -10,7 +10,6 @@ from storage.database import (
 )
 from storage.ideas import IdeaOrder
 from storage.models import (
-    CLOSED_FOR_VOTES,
     AuditEntry,
     Challenge,
     ChallengeStatus,
@@ -30,10 +29,13 @@ from storage.models import (
 )
 from storage.store import Store
 from storage.upkeep import Upkeep, UpkeepResult
+from storage.visibility import CLOSED_FOR_VOTES, LET_THROUGH, NOT_PUBLISHED
 
 __all__ = [
     "CLOSED_FOR_VOTES",
     "LATEST_VERSION",
+    "LET_THROUGH",
+    "NOT_PUBLISHED",
     "AuditEntry",
     "Challenge",
     "ChallengeStatus",

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from storage.database import Database, Row
-from storage.ideas import IdeaRepository
 from storage.models import Challenge, ChallengeStatus, Eligibility, Firing, ScheduleKind
 from storage.timestamps import to_text, to_utc_text_or_none
+from storage.visibility import LISTED_SQL
 
 #: Challenge models kept for reuse (a city has dozens of challenges, not thousands).
 _MODELS_KEPT = 1024
@@ -229,7 +229,7 @@ class StatsRepository:
         self._db = db
 
     async def figures(self, challenge_id: int, *, public_only: bool) -> ChallengeFigures:
-        shown = f"AND {IdeaRepository._VISIBLE}" if public_only else ""
+        shown = f"AND {LISTED_SQL}" if public_only else ""
         ideas = f"""SELECT i.id, i.status, i.created_at, i.author FROM ideas i
                       JOIN challenges c ON c.id = i.challenge_id
                      WHERE i.challenge_id = ? {shown}"""

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from storage.database import Database
 from storage.models import Idea, IdeaStatus, Standing
 from storage.timestamps import to_text
+from storage.visibility import LISTED_SQL, PUBLISHED_SQL
 
 IdeaOrder = Literal["top", "new"]
 
@@ -17,19 +18,6 @@ class IdeaRepository:
         SELECT i.*, c.slug AS challenge_slug,
                (SELECT COUNT(*) FROM votes v WHERE v.idea_id = i.id) AS votes
           FROM ideas i JOIN challenges c ON c.id = i.challenge_id
-    """
-    #: What citizens see of a challenge: not the withdrawn, merged or rejected ones, and in
-    #: a pre-moderated challenge only what a moderator let through.
-    _VISIBLE = """
-        i.status NOT IN ('withdrawn', 'duplicate', 'rejected')
-        AND i.hidden = 0
-        AND (c.premoderated = 0 OR i.status IN ('accepted', 'implemented'))
-    """
-    #: What the open data and the public report show: not hidden, not withdrawn by its
-    #: author, and in a pre-moderated challenge only what a moderator let through.
-    _PUBLISHED = """
-        i.hidden = 0 AND i.status <> 'withdrawn'
-        AND (c.premoderated = 0 OR i.status IN ('accepted', 'implemented'))
     """
 
     def __init__(self, db: Database) -> None:
@@ -57,7 +45,7 @@ class IdeaRepository:
         order_by = "votes DESC, i.id ASC" if order == "top" else "i.id DESC"
         rows = await self._db.fetch_all(
             self._SELECT
-            + f" WHERE i.challenge_id = ? AND {self._VISIBLE} ORDER BY {order_by} LIMIT ? OFFSET ?",
+            + f" WHERE i.challenge_id = ? AND {LISTED_SQL} ORDER BY {order_by} LIMIT ? OFFSET ?",
             (challenge_id, limit, offset),
         )
         return [Idea.model_validate(dict(row)) for row in rows]
@@ -68,7 +56,7 @@ class IdeaRepository:
             """SELECT i.id, i.title,
                       (SELECT COUNT(*) FROM votes v WHERE v.idea_id = i.id) AS votes
                  FROM ideas i JOIN challenges c ON c.id = i.challenge_id"""
-            f" WHERE i.challenge_id = ? AND {self._VISIBLE} ORDER BY votes DESC, i.id",
+            f" WHERE i.challenge_id = ? AND {LISTED_SQL} ORDER BY votes DESC, i.id",
             (challenge_id,),
         )
         return [(int(row["id"]), str(row["title"]), int(row["votes"])) for row in rows]
@@ -84,7 +72,7 @@ class IdeaRepository:
         # Counted per challenge, not joined per idea: the challenge's row is read once.
         rows = await self._db.fetch_all(
             f"""SELECT c.id, (SELECT COUNT(*) FROM ideas i
-                               WHERE i.challenge_id = c.id AND {self._VISIBLE})
+                               WHERE i.challenge_id = c.id AND {LISTED_SQL})
                   FROM challenges c WHERE c.id IN ({marks})""",
             tuple(challenge_ids),
         )
@@ -96,7 +84,7 @@ class IdeaRepository:
         """The ideas that go into the open-data export: not hidden, not withdrawn by their
         author, and in a pre-moderated challenge only those a moderator let through."""
         rows = await self._db.fetch_all(
-            self._SELECT + f" WHERE i.challenge_id = ? AND {self._PUBLISHED} ORDER BY i.id",
+            self._SELECT + f" WHERE i.challenge_id = ? AND {PUBLISHED_SQL} ORDER BY i.id",
             (challenge_id,),
         )
         return [Idea.model_validate(dict(row)) for row in rows]
@@ -109,7 +97,7 @@ class IdeaRepository:
             """SELECT strftime('%Y-%m-%dT%H:%M:00+00:00', v.created_at) AS minute, COUNT(*)
                  FROM votes v JOIN ideas i ON i.id = v.idea_id
                  JOIN challenges c ON c.id = i.challenge_id"""
-            f" WHERE i.challenge_id = ? AND {self._PUBLISHED} GROUP BY minute ORDER BY minute",
+            f" WHERE i.challenge_id = ? AND {PUBLISHED_SQL} GROUP BY minute ORDER BY minute",
             (challenge_id,),
         )
         return [(datetime.fromisoformat(str(row[0])), int(row[1])) for row in rows]

@@ -7,6 +7,7 @@ from datetime import datetime
 from storage.database import Database
 from storage.models import Standing
 from storage.timestamps import to_text
+from storage.visibility import TAKES_VOTES_SQL
 
 
 class VoteRepository:
@@ -58,9 +59,9 @@ class VoteRepository:
         """Votes of the budget spent in the challenge: the person's, and those of every account
         with the same ``identity`` (one person, one budget)."""
         value = await self._db.fetch_value(
-            """SELECT COUNT(*) FROM votes v JOIN ideas i ON i.id = v.idea_id
+            f"""SELECT COUNT(*) FROM votes v JOIN ideas i ON i.id = v.idea_id
                 WHERE (v.voter = ? OR v.identity = ?) AND i.challenge_id = ?
-                  AND i.status NOT IN ('rejected', 'withdrawn', 'duplicate')""",
+                  AND {TAKES_VOTES_SQL}""",
             (voter, identity, challenge_id),
         )
         return int(value)
