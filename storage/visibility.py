@@ -4,8 +4,8 @@ from it) and by the rules in ``handlers/policy.py`` (``seen_by_all``, ``listed``
 ``published``, a vote's refusal). ``tests/test_policy.py`` checks the two against each other on
 every status, hidden or not, with and without pre-moderation.
 
-The hidden flag and pre-moderation are not statuses; they are in the fragments, and in the
-policy, as they were.
+The hidden flag and pre-moderation are not statuses: the fragments below and the policy's
+functions combine them with this table.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class StatusMeaning(NamedTuple):
     published: bool
 
 
+#: Each status and what it means: the one place where that is decided.
 STATUS_MEANINGS: Mapping[IdeaStatus, StatusMeaning] = {
     IdeaStatus.NEW: StatusMeaning(let_through=False, takes_votes=True, published=True),
     IdeaStatus.NEEDS_INFO: StatusMeaning(let_through=False, takes_votes=True, published=True),
@@ -51,9 +52,10 @@ NOT_PUBLISHED = frozenset(
 
 
 def _sql_list(statuses: frozenset[IdeaStatus]) -> str:
-    """The statuses as a list of SQL string literals, in the order IdeaStatus declares them,
-    so that the statement's text (and SQLite's cache of prepared statements) is the same on
-    every run. The values are our own enum's, so quoting them here is safe."""
+    """The statuses as a list of SQL string literals, in the order IdeaStatus declares them:
+    a frozenset's order changes from one process to the next (strings are hashed with a random
+    seed), and a statement's text should not. The values are our own enum's, so quoting them
+    here is safe."""
     return ", ".join(f"'{status.value}'" for status in IdeaStatus if status in statuses)
 
 
