@@ -9,10 +9,11 @@ whether the city's homeserver verified them (looked up by the bot layer beforeha
 ``bot/identity.py``). Reading, discussing and asking the bot stay open to all. The commands (``!idea``, ``!vote``, ``!unvote``,
 ``!edit``, ``!show``) and the reaction path (a 👍 added or removed) all ask here. So do an
 answer to a final poll and a report (:func:`not_counted`): both are always taken in, and count
-toward a result (the poll's, an idea's automatic hiding) only from people who may take part. The storage
-queries of what everyone sees (``storage/repositories.py``, ``IdeaRepository._VISIBLE`` and the
-export's) are SQL: ``tests/test_policy.py`` checks them against :func:`seen_by_all` and
-:func:`listed` on every combination of status, hidden flag and pre-moderation.
+toward a result (the poll's, an idea's automatic hiding) only from people who may take part. What
+each idea status means (let through, closed for votes, published) is one table in
+``storage/visibility.py``, read here and by the storage queries of what everyone sees:
+``tests/test_policy.py`` checks those against :func:`seen_by_all`, :func:`listed` and
+:func:`published` on every combination of status, hidden flag and pre-moderation.
 """
 
 from __future__ import annotations
@@ -26,16 +27,14 @@ from handlers.i18n import Moment
 from handlers.reply import Code
 from storage import (
     CLOSED_FOR_VOTES,
+    LET_THROUGH,
+    NOT_PUBLISHED,
     Challenge,
     Eligibility,
     Idea,
-    IdeaStatus,
     Standing,
     Verification,
 )
-
-#: Statuses in which a pre-moderated challenge's idea has been let through by a moderator.
-LET_THROUGH = frozenset({IdeaStatus.ACCEPTED, IdeaStatus.IMPLEMENTED})
 
 
 class Phase(StrEnum):
@@ -153,7 +152,7 @@ def listed(idea: Idea, challenge: Challenge) -> bool:
 
 def published(idea: Idea, challenge: Challenge) -> bool:
     """Whether the idea goes into the open-data export: seen by all, and not withdrawn."""
-    return seen_by_all(idea, challenge) and idea.status is not IdeaStatus.WITHDRAWN
+    return seen_by_all(idea, challenge) and idea.status not in NOT_PUBLISHED
 
 
 def can_see(person: Person, idea: Idea, challenge: Challenge) -> bool:

@@ -8,8 +8,8 @@ from storage.database import (
     DatabaseTooOld,
     SchemaMismatch,
 )
+from storage.ideas import IdeaOrder
 from storage.models import (
-    CLOSED_FOR_VOTES,
     AuditEntry,
     Challenge,
     ChallengeStatus,
@@ -27,12 +27,15 @@ from storage.models import (
     Standing,
     Verification,
 )
-from storage.repositories import IdeaOrder, Store
+from storage.store import Store
 from storage.upkeep import Upkeep, UpkeepResult
+from storage.visibility import CLOSED_FOR_VOTES, LET_THROUGH, NOT_PUBLISHED
 
 __all__ = [
     "CLOSED_FOR_VOTES",
     "LATEST_VERSION",
+    "LET_THROUGH",
+    "NOT_PUBLISHED",
     "AuditEntry",
     "Challenge",
     "ChallengeStatus",

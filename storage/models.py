@@ -16,6 +16,9 @@ class ChallengeStatus(StrEnum):
 
 
 class IdeaStatus(StrEnum):
+    """Where an idea stands in triage; what each status means for who sees it, whether it
+    takes votes and whether it is published: storage/visibility.py."""
+
     NEW = "new"
     NEEDS_INFO = "needs_info"
     ACCEPTED = "accepted"
@@ -23,10 +26,6 @@ class IdeaStatus(StrEnum):
     DUPLICATE = "duplicate"
     WITHDRAWN = "withdrawn"
     IMPLEMENTED = "implemented"
-
-
-#: Statuses in which an idea can no longer receive votes.
-CLOSED_FOR_VOTES = frozenset({IdeaStatus.REJECTED, IdeaStatus.DUPLICATE, IdeaStatus.WITHDRAWN})
 
 
 class Eligibility(StrEnum):
@@ -98,10 +97,6 @@ class Idea(Record):
     updated_at: datetime
     hidden: bool = False
     votes: int = 0
-
-    @property
-    def votable(self) -> bool:
-        return self.status not in CLOSED_FOR_VOTES
 
 
 class AuditEntry(Record):

@@ -11,7 +11,7 @@ from pathlib import Path
 from handlers.dispatch import Sender
 from handlers.effects import Announce, Outcome, SendDirect
 from storage import PollResult
-from storage.polls import to_ms
+from storage.timestamps import to_ms
 from tests.handler_support import (
     ALICE,
     BOB,

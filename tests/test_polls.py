@@ -30,7 +30,7 @@ from handlers.effects import Announce, EndPoll, SendRoom, StartPoll
 from handlers.export import export_data, to_csv
 from handlers.programme import to_instant
 from storage import Database, PollResult, Store
-from storage.polls import to_ms
+from storage.timestamps import to_ms
 from tests.handler_support import (
     ALICE,
     BOB,

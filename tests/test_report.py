@@ -31,7 +31,7 @@ from report.model import ChallengeView, IdeaRow
 from report.site import page_name
 from report.style import BACKGROUND, CHART_COLOURS, STYLESHEET, TEXT_PAIRS
 from storage import Challenge, IdeaStatus
-from storage.polls import to_ms
+from storage.timestamps import to_ms
 from tests.handler_support import (
     ALICE,
     BOB,

@@ -19,7 +19,7 @@ from handlers.effects import CardChanged, Effect, Outcome, SendDirect
 from handlers.errors import Conflict
 from handlers.registry import CommandRouter, Kind, Param, Role
 from handlers.reply import Bold, Code, Items, Quote, Reply, Text
-from storage import Idea, IdeaStatus
+from storage import CLOSED_FOR_VOTES, Idea, IdeaStatus
 
 router = CommandRouter()
 
@@ -175,7 +175,7 @@ async def duplicate(ctx: Context, idea: int, original: int) -> Outcome:
     copy, _ = await find_idea(ctx, idea)
     if target.challenge_id != copy.challenge_id:
         raise Conflict("duplicate.other_challenge", id=idea_ref(idea), original=idea_ref(original))
-    if not target.votable:
+    if target.status in CLOSED_FOR_VOTES:
         raise Conflict(
             "duplicate.original_closed",
             original=idea_ref(original),

@@ -16,11 +16,7 @@ from datetime import UTC, datetime
 
 from storage.database import Database, Row
 from storage.models import Poll, PollAnswer, PollAnswerCount, PollResult, Standing
-
-
-def to_ms(moment: datetime) -> int:
-    """An instant as Matrix timestamps it: milliseconds since 1970."""
-    return int(moment.timestamp() * 1000)
+from storage.timestamps import to_ms
 
 
 def _poll(row: Row | None) -> Poll | None:
