@@ -20,8 +20,8 @@ from bot.backoff import sleep_unless
 from bot.delivery import Delivery
 from bot.effects import enqueue_outcome
 from bot.render import render_edit
+from handlers.clock import Clock, system_clock
 from handlers.commands.common import card
-from handlers.dispatch import utc_now
 from handlers.effects import Outcome, Redact
 from handlers.i18n import Catalogue
 from handlers.settings import BotSettings
@@ -34,8 +34,14 @@ POLL_SECONDS = 0.5
 
 class CardRefresher:
     def __init__(
-        self, store: Store, catalogue: Catalogue, settings: BotSettings, outbox: Delivery
+        self,
+        store: Store,
+        catalogue: Catalogue,
+        settings: BotSettings,
+        outbox: Delivery,
+        clock: Clock = system_clock,
     ) -> None:
+        self.clock = clock
         self.store = store
         self.catalogue = catalogue
         self.settings = settings
@@ -49,7 +55,7 @@ class CardRefresher:
     async def refresh_due(self) -> int:
         """Queue the edits that are due; returns how many."""
         edits = 0
-        now = utc_now()
+        now = self.clock()
         async with self.store.db.transaction():
             for idea_id in await self.store.cards.take_due(now):
                 idea = await self.store.ideas.get(idea_id)

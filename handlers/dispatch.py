@@ -7,8 +7,9 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
+from handlers.clock import Clock, system_clock
 from handlers.commands.dialogue import answer as answer_dialogue
 from handlers.commands.dialogue import expiry_note
 from handlers.context import Context
@@ -35,10 +36,6 @@ def _ignore(_command: str, _outcome: str, _seconds: float) -> None:
     pass
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class Sender:
     """Who acts and where; the bot layer works out the role and whether the room is a DM."""
@@ -63,7 +60,7 @@ class Dispatcher:
         store: Store,
         catalogue: Catalogue,
         settings: BotSettings,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = system_clock,
         *,
         observe: CommandObserver = _ignore,
         status: StatusProvider | None = None,
