@@ -8,7 +8,7 @@ Handlers mark an idea's cards stale; once the short delay has passed, one edit p
 into the outbox with the idea as it is then. A burst of votes thus makes one edit, not many.
 A hidden idea's cards are taken down instead: each card and each of its edits is redacted, so
 that its title does not stay readable in the room's edit history. Shown again, it gets a new
-card (``handlers.commands.ideas.publish_card``).
+card (``handlers.services.idea_cards.publish_card``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from bot.delivery import Delivery
 from bot.effects import enqueue_outcome
 from bot.render import render_edit
 from handlers.clock import Clock, system_clock
-from handlers.commands.common import card
 from handlers.effects import Outcome, Redact
 from handlers.i18n import Catalogue
+from handlers.services.idea_cards import card
 from handlers.settings import BotSettings
 from storage import Store
 

@@ -26,10 +26,10 @@ from bot.homeserver import Permanent, Retry, raise_for
 from bot.polls import POLL_END_TYPE, POLL_START_TYPE, end_content, start_content
 from bot.rooms import Rooms
 from handlers.clock import Clock, system_clock
-from handlers.commands.challenges import challenge_room_created
 from handlers.effects import CreateChallengeRoom, Outcome
 from handlers.i18n import Catalogue
 from handlers.programme import place_in_space, space_order
+from handlers.services.challenge_rooms import challenge_room_created
 from handlers.settings import BotSettings, ProgrammeSettings
 from storage import OutboxItem, Store
 

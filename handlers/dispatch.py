@@ -1,4 +1,8 @@
-"""From an incoming message or reaction to an ``Outcome``: parse, check the role, run, map errors."""
+"""From an incoming message or event to an ``Outcome``: parse, check the role, run, map errors.
+
+An event (:mod:`handlers.incoming`) goes to the handler a router declared for its kind
+(:meth:`Dispatcher.handle_event`).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from handlers.clock import Clock, system_clock
-from handlers.commands.dialogue import answer as answer_dialogue
-from handlers.commands.dialogue import expiry_note
 from handlers.context import Context
 from handlers.effects import Outcome
 from handlers.errors import BotError, Forbidden, UsageError
 from handlers.health import StatusProvider
 from handlers.i18n import Catalogue
+from handlers.incoming import IncomingEvent
 from handlers.limits import CommandLimiter, ReactionNotices
 from handlers.parsing import clean, split_command
 from handlers.policy import Identity, Participation
 from handlers.registry import CommandRegistry, Role, parse_arguments
 from handlers.reply import Code, Reply
+from handlers.services.guided_submission import answer as answer_dialogue
+from handlers.services.guided_submission import expiry_note
 from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings
 from storage import Dialogue, Store, Verification
 
@@ -244,6 +249,15 @@ class Dispatcher:
         finally:
             self.observe(command.key, result, time.perf_counter() - started)
 
+    async def handle_event(self, sender: Sender, event: IncomingEvent) -> Outcome | None:
+        """The outcome of an event (:mod:`handlers.incoming`), by the handler a router
+        declared for its kind; None when none did. Call inside a transaction."""
+        route = self.registry.event_route(type(event))
+        if route is None:
+            log.debug("No handler for %s", type(event).__name__)
+            return None
+        return await self.run(sender, lambda ctx: route.handler(ctx, event), limited=route.limited)
+
     async def run(
         self,
         sender: Sender,
@@ -251,10 +265,9 @@ class Dispatcher:
         *,
         limited: bool = True,
     ) -> Outcome | None:
-        """Run a non-command action (a reaction, a redaction, a poll answer) with the same
-        error mapping, and within the same limit per person as commands (``limited``): past
-        it, the action is ignored in silence. A reaction gets no reply, so neither does a
-        flood of them."""
+        """Run a non-command action (an event's handler) with the same error mapping, and
+        within the same limit per person as commands (``limited``): past it, the action is
+        ignored in silence. A reaction gets no reply, so neither does a flood of them."""
         ctx = await self.context(sender)
         if (
             limited
