@@ -36,7 +36,7 @@ from bot.logs import log_failure
 from bot.metrics import Metrics
 from bot.roles import ModeratorRoles
 from bot.rooms import Rooms
-from handlers.dispatch import Dispatcher, Sender
+from handlers.dispatch import Dispatcher, PreparedMessage, Sender
 from handlers.effects import Outcome
 from handlers.incoming import (
     VOTE_REACTION,
@@ -77,6 +77,29 @@ def strip_reply_fallback(body: str) -> str:
 
 async def _always(_sender: Sender) -> bool:
     return True
+
+
+class _PreparedOnce:
+    """A message's text read once by the dispatcher: asked whether it needs the person's
+    identity (before the transaction), then handled (in it)."""
+
+    __slots__ = ("_body", "_dispatcher", "_prepared")
+
+    def __init__(self, dispatcher: Dispatcher, body: str) -> None:
+        self._dispatcher = dispatcher
+        self._body = body
+        self._prepared: PreparedMessage | None = None
+
+    async def _message(self, sender: Sender) -> PreparedMessage:
+        if self._prepared is None:
+            self._prepared = await self._dispatcher.prepare(sender, self._body)
+        return self._prepared
+
+    async def needs_identity(self, sender: Sender) -> bool:
+        return (await self._message(sender)).needs_identity
+
+    async def handle(self, sender: Sender) -> Outcome | None:
+        return await self._dispatcher.handle_message(sender, await self._message(sender))
 
 
 class _Typing:
@@ -185,14 +208,14 @@ class EventHandler:
         if isinstance(event, Message):
             if event.is_edit:
                 return False  # an edit: the original was the command
-            body = strip_reply_fallback(event.body)
+            message = _PreparedOnce(self.dispatcher, strip_reply_fallback(event.body))
             async with self._typing(room.room_id):
                 return await self._handle(
                     room,
                     event,
-                    lambda sender: self.dispatcher.handle_message(sender, body),
+                    message.handle,
                     thread_root=event.thread_root,
-                    needs_identity=lambda sender: self.dispatcher.needs_identity(sender, body),
+                    needs_identity=message.needs_identity,
                 )
         if isinstance(event, Reaction):
             if not is_vote_reaction(event.key):

@@ -1,7 +1,9 @@
 """From an incoming message or event to an ``Outcome``: parse, check the role, run, map errors.
 
-An event (:mod:`handlers.incoming`) goes to the handler a router declared for its kind
-(:meth:`Dispatcher.handle_event`).
+A message is prepared once (:meth:`Dispatcher.prepare`: its command found, or its being a
+dialogue's answer), asked whether it needs the person's identity, and handled
+(:meth:`Dispatcher.handle_message`). An event (:mod:`handlers.incoming`) goes to the handler a
+router declared for its kind (:meth:`Dispatcher.handle_event`).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from handlers.health import StatusProvider
 from handlers.i18n import Catalogue
 from handlers.incoming import IncomingEvent
 from handlers.limits import CommandLimiter, ReactionNotices
-from handlers.parsing import clean, split_command
+from handlers.parsing import CommandText, clean, split_command
 from handlers.policy import Identity, Participation
-from handlers.registry import CommandRegistry, Role, parse_arguments
+from handlers.registry import Command, CommandRegistry, Role, parse_arguments
 from handlers.reply import Code, Reply
 from handlers.services.guided_submission import answer as answer_dialogue
 from handlers.services.guided_submission import expiry_note
@@ -56,6 +58,25 @@ class Sender:
     verification: Verification | None = None
     #: It had to be asked and could not be: nobody can tell now whether they are verified.
     verification_failed: bool = False
+
+
+@dataclass(frozen=True)
+class PreparedMessage:
+    """A message read once: what it typed, and the command it names, if any.
+
+    Whether it answers an open dialogue is decided again when it is handled, in the
+    transaction: the dialogue may have ended or begun meanwhile.
+    """
+
+    body: str
+    #: The message cleaned up, as a dialogue's answer is read.
+    typed: str
+    #: Its command's name and arguments; None when it is no command (no prefix outside a DM).
+    text: CommandText | None
+    #: The command it names and the part of its first line left for arguments.
+    resolved: tuple[Command, str] | None
+    #: Its outcome depends on who the person is: the bot layer looks their identity up first.
+    needs_identity: bool
 
 
 class Dispatcher:
@@ -116,21 +137,28 @@ class Dispatcher:
             notices=self.notices,
         )
 
-    async def needs_identity(self, sender: Sender, body: str) -> bool:
-        """Whether the message is a command (or a dialogue's answer) whose outcome depends on
-        who the person is: then the bot layer looks their identity up first. Read-only."""
-        dialogue = await self.store.dialogues.get(sender.user_id, sender.room_id)
+    async def prepare(self, sender: Sender, body: str) -> PreparedMessage:
+        """Read the message once, for :attr:`PreparedMessage.needs_identity` and then
+        :meth:`handle_message`. Read-only: may run outside a transaction."""
         typed = clean(body).strip()
-        if dialogue is not None and typed and not typed.startswith(self.settings.prefix):
-            return True  # a guided submission ends in one
         text = split_command(body, self.settings.prefix, prefix_optional=sender.is_direct)
-        if text is None:
-            return False
-        resolved = self.registry.resolve(text)
-        return resolved is not None and resolved[0].needs_identity
+        resolved = None if text is None else self.registry.resolve(text)
+        dialogue = await self.store.dialogues.get(sender.user_id, sender.room_id)
+        if dialogue is not None and self._answers_dialogue(typed):
+            needs_identity = True  # a guided submission ends in one
+        else:
+            needs_identity = resolved is not None and resolved[0].needs_identity
+        return PreparedMessage(body, typed, text, resolved, needs_identity)
 
-    async def handle_message(self, sender: Sender, body: str) -> Outcome | None:
-        """The outcome of a message, or None when it is not meant for the bot.
+    def _answers_dialogue(self, typed: str) -> bool:
+        """Whether a message is an open dialogue's answer: anything but a prefixed command."""
+        return bool(typed) and not typed.startswith(self.settings.prefix)
+
+    async def handle_message(
+        self, sender: Sender, message: PreparedMessage | str
+    ) -> Outcome | None:
+        """The outcome of a message (prepared, or its text), or None when it is not meant for
+        the bot.
 
         While the sender has a dialogue open in this room (``!idea`` alone starts one), a message
         without the prefix is its answer, in a direct chat too; a command with the prefix runs
@@ -140,11 +168,12 @@ class Dispatcher:
 
         Call inside a transaction: a command that fails leaves nothing behind.
         """
+        if isinstance(message, str):
+            message = await self.prepare(sender, message)
         dialogue, note = await self._open_dialogue(sender)
-        typed = clean(body).strip()
-        if dialogue is not None and typed and not typed.startswith(self.settings.prefix):
-            return _with_note(note, await self._answer(sender, dialogue, typed))
-        return _with_note(note, await self._command(sender, body))
+        if dialogue is not None and self._answers_dialogue(message.typed):
+            return _with_note(note, await self._answer(sender, dialogue, message.typed))
+        return _with_note(note, await self._command(sender, message))
 
     async def expire_dialogues(self) -> list[tuple[str, str, Outcome]]:
         """End every dialogue that ran out of time: ``(user_id, room_id, outcome)`` for each.
@@ -194,15 +223,14 @@ class Dispatcher:
             return refusal
         return await self._guarded(ctx, "dialogue", lambda: answer_dialogue(ctx, dialogue, typed))
 
-    async def _command(self, sender: Sender, body: str) -> Outcome | None:
-        text = split_command(body, self.settings.prefix, prefix_optional=sender.is_direct)
+    async def _command(self, sender: Sender, message: PreparedMessage) -> Outcome | None:
+        text, resolved = message.text, message.resolved
         if text is None:
             return None
         ctx = await self.context(sender)
         admitted, refusal = await self._admit(ctx)
         if not admitted:
             return refusal
-        resolved = self.registry.resolve(text)
         if resolved is None:
             self.observe("unknown", "unknown", 0.0)
             return Outcome(
