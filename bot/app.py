@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from bot.backoff import Backoff, sleep_unless
 from bot.cards import CardRefresher
@@ -72,13 +73,19 @@ class BotApp:
             identity=config.identity,
             server_name=config.server_name,
         )
+
+        # Everything else reads the time through the dispatcher's clock, so that a test that
+        # moves (or replaces) it moves the whole bot: deadlines, sends, card refreshes.
+        def now() -> datetime:
+            return self.dispatcher.clock()
+
         self.client = make_client(config)
         self.identity = IdentityChecker(
             self.client,
             self.store,
             config.identity,
             server_name=config.server_name,
-            clock=lambda: self.dispatcher.clock(),
+            clock=now,
         )
         self.reachability = Reachability(self.client)
         self.health = Health(
@@ -98,7 +105,7 @@ class BotApp:
             self.rooms,
             moderators=self.roles.current,
             programme=config.programme,
-            clock=lambda: self.dispatcher.clock(),
+            clock=now,
         )
         self.events = EventHandler(
             self.client,
@@ -121,6 +128,7 @@ class BotApp:
             timeout_ms=config.matrix.sync_timeout_ms,
             allowed_servers=config.bot.allowed_servers,
             metrics=self.metrics,
+            clock=now,
         )
         self.delivery = Delivery(
             self.store,
@@ -129,11 +137,12 @@ class BotApp:
             self.sync.first_sync_done,
             max_in_flight=config.bot.rooms_in_flight,
             metrics=self.metrics,
+            clock=now,
         )
         self.dialogues = DialogueSweeper(
             self.dispatcher, self.delivery, ready=self.sync.first_sync_done
         )
-        self.cards = CardRefresher(self.store, self.catalogue, config.bot, self.delivery)
+        self.cards = CardRefresher(self.store, self.catalogue, config.bot, self.delivery, clock=now)
         self.stop = asyncio.Event()
         self.monitoring: MonitoringServer | None = None
         if config.metrics.enabled:

@@ -8,7 +8,7 @@ Handlers mark an idea's cards stale; once the short delay has passed, one edit p
 into the outbox with the idea as it is then. A burst of votes thus makes one edit, not many.
 A hidden idea's cards are taken down instead: each card and each of its edits is redacted, so
 that its title does not stay readable in the room's edit history. Shown again, it gets a new
-card (``handlers.commands.ideas.publish_card``).
+card (``handlers.services.idea_cards.publish_card``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from bot.backoff import sleep_unless
 from bot.delivery import Delivery
 from bot.effects import enqueue_outcome
 from bot.render import render_edit
-from handlers.commands.common import card
-from handlers.dispatch import utc_now
+from handlers.clock import Clock, system_clock
 from handlers.effects import Outcome, Redact
 from handlers.i18n import Catalogue
+from handlers.services.idea_cards import card
 from handlers.settings import BotSettings
 from storage import Store
 
@@ -34,8 +34,14 @@ POLL_SECONDS = 0.5
 
 class CardRefresher:
     def __init__(
-        self, store: Store, catalogue: Catalogue, settings: BotSettings, outbox: Delivery
+        self,
+        store: Store,
+        catalogue: Catalogue,
+        settings: BotSettings,
+        outbox: Delivery,
+        clock: Clock = system_clock,
     ) -> None:
+        self.clock = clock
         self.store = store
         self.catalogue = catalogue
         self.settings = settings
@@ -49,7 +55,7 @@ class CardRefresher:
     async def refresh_due(self) -> int:
         """Queue the edits that are due; returns how many."""
         edits = 0
-        now = utc_now()
+        now = self.clock()
         async with self.store.db.transaction():
             for idea_id in await self.store.cards.take_due(now):
                 idea = await self.store.ideas.get(idea_id)

@@ -28,7 +28,7 @@ from bot.homeserver import (
 from bot.joining import JOIN_AT_MOST, joinable_run, joined
 from bot.logs import log_failure
 from bot.metrics import Metrics
-from handlers.dispatch import utc_now
+from handlers.clock import Clock, system_clock
 from storage import OutboxItem, Store
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,9 @@ class Delivery:
         *,
         max_in_flight: int = 8,
         metrics: Metrics | None = None,
+        clock: Clock = system_clock,
     ) -> None:
+        self.clock = clock
         self.store = store
         self.carry_out = carry_out
         self.reachability = reachability
@@ -177,7 +179,7 @@ class Delivery:
                     if record is not None:
                         await record()
                     for row in rows:
-                        await self.store.outbox.mark_done(row.id, utc_now())
+                        await self.store.outbox.mark_done(row.id, self.clock())
                 self._backoff.succeeded()
                 self.metrics.sent.inc(len(rows))
                 return
@@ -229,7 +231,7 @@ class Delivery:
     async def _give_up(self, rows: list[OutboxItem], reason: str) -> None:
         async with self.store.db.transaction():
             for row in rows:
-                await self.store.outbox.mark_done(row.id, utc_now(), failed=reason)
+                await self.store.outbox.mark_done(row.id, self.clock(), failed=reason)
 
     async def _txn_id(self, rows: list[OutboxItem]) -> str:
         """From the rows a message carries: the same rows give the same id after a crash."""

@@ -36,12 +36,16 @@ from bot.logs import log_failure
 from bot.metrics import Metrics
 from bot.roles import ModeratorRoles
 from bot.rooms import Rooms
-from handlers.commands.common import VOTE_REACTION
-from handlers.commands.general import undecryptable
-from handlers.commands.ideas import unvote_by_redaction, vote_by_reaction
-from handlers.dispatch import Dispatcher, Sender
+from handlers.dispatch import Dispatcher, PreparedMessage, Sender
 from handlers.effects import Outcome
-from handlers.polls import ended_by_event, respond
+from handlers.incoming import (
+    VOTE_REACTION,
+    PollAnswered,
+    PollEnded,
+    ReactionAdded,
+    ReactionRemoved,
+    Undecryptable,
+)
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -73,6 +77,29 @@ def strip_reply_fallback(body: str) -> str:
 
 async def _always(_sender: Sender) -> bool:
     return True
+
+
+class _PreparedOnce:
+    """A message's text read once by the dispatcher: asked whether it needs the person's
+    identity (before the transaction), then handled (in it)."""
+
+    __slots__ = ("_body", "_dispatcher", "_prepared")
+
+    def __init__(self, dispatcher: Dispatcher, body: str) -> None:
+        self._dispatcher = dispatcher
+        self._body = body
+        self._prepared: PreparedMessage | None = None
+
+    async def _message(self, sender: Sender) -> PreparedMessage:
+        if self._prepared is None:
+            self._prepared = await self._dispatcher.prepare(sender, self._body)
+        return self._prepared
+
+    async def needs_identity(self, sender: Sender) -> bool:
+        return (await self._message(sender)).needs_identity
+
+    async def handle(self, sender: Sender) -> Outcome | None:
+        return await self._dispatcher.handle_message(sender, await self._message(sender))
 
 
 class _Typing:
@@ -181,58 +208,54 @@ class EventHandler:
         if isinstance(event, Message):
             if event.is_edit:
                 return False  # an edit: the original was the command
-            body = strip_reply_fallback(event.body)
+            message = _PreparedOnce(self.dispatcher, strip_reply_fallback(event.body))
             async with self._typing(room.room_id):
                 return await self._handle(
                     room,
                     event,
-                    lambda sender: self.dispatcher.handle_message(sender, body),
+                    message.handle,
                     thread_root=event.thread_root,
-                    needs_identity=lambda sender: self.dispatcher.needs_identity(sender, body),
+                    needs_identity=message.needs_identity,
                 )
         if isinstance(event, Reaction):
             if not is_vote_reaction(event.key):
                 return False
-            reacts_to, reaction_id = event.reacts_to, event.event_id
+            reaction = ReactionAdded(event.reacts_to, event.event_id)
             return await self._handle(
                 room,
                 event,
-                lambda sender: self.dispatcher.run(
-                    sender, lambda ctx: vote_by_reaction(ctx, reacts_to, reaction_id)
-                ),
+                lambda sender: self.dispatcher.handle_event(sender, reaction),
                 always_mark=True,
                 needs_identity=_always,
             )
         if isinstance(event, Redaction):
-            redacts = event.redacts
+            removed = ReactionRemoved(event.redacts)
             return await self._handle(
                 room,
                 event,
-                lambda sender: self.dispatcher.run(
-                    sender, lambda ctx: unvote_by_redaction(ctx, redacts)
-                ),
+                lambda sender: self.dispatcher.handle_event(sender, removed),
                 always_mark=True,
             )
         if isinstance(event, PollResponse):
-            poll, response_id = event.poll, event.event_id
-            answers, sent_ms = event.answers, self.clock.of_homeserver_ms(event.sent_ms)
+            answered = PollAnswered(
+                event.poll,
+                event.event_id,
+                event.answers,
+                self.clock.of_homeserver_ms(event.sent_ms),
+            )
             return await self._handle(
                 room,
                 event,
-                lambda sender: self.dispatcher.run(
-                    sender, lambda ctx: respond(ctx, poll, response_id, answers, sent_ms)
-                ),
+                lambda sender: self.dispatcher.handle_event(sender, answered),
                 always_mark=True,
                 needs_identity=_always,
             )
         if isinstance(event, PollEnd):
-            poll, ended_at = event.poll, self.clock.of_homeserver(event.sent_at)
+            ended = PollEnded(event.poll, self.clock.of_homeserver(event.sent_at))
             return await self._handle(
                 room,
                 event,
-                lambda sender: self.dispatcher.run(
-                    sender, lambda ctx: ended_by_event(ctx, poll, ended_at), limited=False
-                ),
+                lambda sender: self.dispatcher.handle_event(sender, ended),
                 always_mark=True,
             )
         return False  # memberships and power levels: the sync loop reads those
@@ -263,7 +286,7 @@ class EventHandler:
         await self._handle(
             room,
             explained,
-            lambda sender: self.dispatcher.run(sender, undecryptable),
+            lambda sender: self.dispatcher.handle_event(sender, Undecryptable()),
             reply_to=event.event_id,
         )
         return False

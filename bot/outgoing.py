@@ -8,7 +8,6 @@ import contextlib
 import io
 import logging
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from nio import (
@@ -26,11 +25,11 @@ from bot.effects import enqueue_outcome
 from bot.homeserver import Permanent, Retry, raise_for
 from bot.polls import POLL_END_TYPE, POLL_START_TYPE, end_content, start_content
 from bot.rooms import Rooms
-from handlers.commands.challenges import challenge_room_created
-from handlers.dispatch import utc_now
+from handlers.clock import Clock, system_clock
 from handlers.effects import CreateChallengeRoom, Outcome
 from handlers.i18n import Catalogue
 from handlers.programme import place_in_space, space_order
+from handlers.services.challenge_rooms import challenge_room_created
 from handlers.settings import BotSettings, ProgrammeSettings
 from storage import OutboxItem, Store
 
@@ -50,7 +49,7 @@ class Outgoing:
         rooms: Rooms,
         moderators: Callable[[], frozenset[str]] = frozenset,
         programme: ProgrammeSettings | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = system_clock,
     ) -> None:
         self.programme = programme or ProgrammeSettings()
         self.clock = clock  # the bot's: a new room's place in the Space follows its phase

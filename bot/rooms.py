@@ -46,7 +46,7 @@ from nio import (
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
 from bot.homeserver import Dropped, Retry, Unreachable, raise_for
-from handlers.dispatch import utc_now
+from handlers.clock import Clock, system_clock
 from handlers.effects import CreateChallengeRoom
 from handlers.policy import server_of
 from handlers.settings import BotSettings
@@ -183,7 +183,7 @@ class Rooms:
         client: AsyncClient,
         store: Store,
         settings: BotSettings,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = system_clock,
     ) -> None:
         self.client = client
         self.store = store

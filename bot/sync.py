@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from nio import (
@@ -40,6 +40,7 @@ from bot.logs import log_failure
 from bot.metrics import Metrics
 from bot.roles import ModeratorRoles
 from bot.rooms import Rooms
+from handlers.clock import Clock, system_clock
 from handlers.policy import server_of
 from storage import Store
 
@@ -149,7 +150,9 @@ class SyncLoop:
         timeout_ms: int = 30_000,
         allowed_servers: tuple[str, ...] = (),
         metrics: Metrics | None = None,
+        clock: Clock = system_clock,
     ) -> None:
+        self.clock = clock
         self.client = client
         self.store = store
         self.events = events
@@ -365,7 +368,7 @@ class SyncLoop:
         change (and the first look at a start) goes to each, as an outbox row like every other
         effect."""
         moderators = sorted(self.roles.current())
-        now = datetime.now(UTC)
+        now = self.clock()
         async with self.store.db.transaction():
             rooms = [
                 challenge.room_id
@@ -504,7 +507,7 @@ class SyncLoop:
         async with self.store.db.transaction():
             pending = await self.store.undecrypted.all()
             if pending:  # nothing to write in the common case of nothing kept
-                cutoff = datetime.now(UTC) - UNDECRYPTED_KEPT_FOR
+                cutoff = self.clock() - UNDECRYPTED_KEPT_FOR
                 await self.store.undecrypted.drop_older_than(cutoff)
         for event_id, room_id, source in pending[-MAX_UNDECRYPTED_RETRIES:]:
             room = self.client.rooms.get(room_id)

@@ -1,4 +1,10 @@
-"""From an incoming message or reaction to an ``Outcome``: parse, check the role, run, map errors."""
+"""From an incoming message or event to an ``Outcome``: parse, check the role, run, map errors.
+
+A message is prepared once (:meth:`Dispatcher.prepare`: its command found, or its being a
+dialogue's answer), asked whether it needs the person's identity, and handled
+(:meth:`Dispatcher.handle_message`). An event (:mod:`handlers.incoming`) goes to the handler a
+router declared for its kind (:meth:`Dispatcher.handle_event`).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,22 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
-from handlers.commands.dialogue import answer as answer_dialogue
-from handlers.commands.dialogue import expiry_note
+from handlers.clock import Clock, system_clock
 from handlers.context import Context
 from handlers.effects import Outcome
 from handlers.errors import BotError, Forbidden, UsageError
 from handlers.health import StatusProvider
 from handlers.i18n import Catalogue
+from handlers.incoming import IncomingEvent
 from handlers.limits import CommandLimiter, ReactionNotices
-from handlers.parsing import clean, split_command
+from handlers.parsing import CommandText, clean, split_command
 from handlers.policy import Identity, Participation
-from handlers.registry import CommandRegistry, Role, parse_arguments
+from handlers.registry import Command, CommandRegistry, Role, parse_arguments
 from handlers.reply import Code, Reply
+from handlers.services.guided_submission import answer as answer_dialogue
+from handlers.services.guided_submission import expiry_note
 from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings
 from storage import Dialogue, Store, Verification
 
@@ -33,10 +41,6 @@ CommandObserver = Callable[[str, str, float], None]
 
 def _ignore(_command: str, _outcome: str, _seconds: float) -> None:
     pass
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,25 @@ class Sender:
     verification_failed: bool = False
 
 
+@dataclass(frozen=True)
+class PreparedMessage:
+    """A message read once: what it typed, and the command it names, if any.
+
+    Whether it answers an open dialogue is decided again when it is handled, in the
+    transaction: the dialogue may have ended or begun meanwhile.
+    """
+
+    body: str
+    #: The message cleaned up, as a dialogue's answer is read.
+    typed: str
+    #: Its command's name and arguments; None when it is no command (no prefix outside a DM).
+    text: CommandText | None
+    #: The command it names and the part of its first line left for arguments.
+    resolved: tuple[Command, str] | None
+    #: Its outcome depends on who the person is: the bot layer looks their identity up first.
+    needs_identity: bool
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -63,7 +86,7 @@ class Dispatcher:
         store: Store,
         catalogue: Catalogue,
         settings: BotSettings,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = system_clock,
         *,
         observe: CommandObserver = _ignore,
         status: StatusProvider | None = None,
@@ -114,21 +137,28 @@ class Dispatcher:
             notices=self.notices,
         )
 
-    async def needs_identity(self, sender: Sender, body: str) -> bool:
-        """Whether the message is a command (or a dialogue's answer) whose outcome depends on
-        who the person is: then the bot layer looks their identity up first. Read-only."""
-        dialogue = await self.store.dialogues.get(sender.user_id, sender.room_id)
+    async def prepare(self, sender: Sender, body: str) -> PreparedMessage:
+        """Read the message once, for :attr:`PreparedMessage.needs_identity` and then
+        :meth:`handle_message`. Read-only: may run outside a transaction."""
         typed = clean(body).strip()
-        if dialogue is not None and typed and not typed.startswith(self.settings.prefix):
-            return True  # a guided submission ends in one
         text = split_command(body, self.settings.prefix, prefix_optional=sender.is_direct)
-        if text is None:
-            return False
-        resolved = self.registry.resolve(text)
-        return resolved is not None and resolved[0].needs_identity
+        resolved = None if text is None else self.registry.resolve(text)
+        dialogue = await self.store.dialogues.get(sender.user_id, sender.room_id)
+        if dialogue is not None and self._answers_dialogue(typed):
+            needs_identity = True  # a guided submission ends in one
+        else:
+            needs_identity = resolved is not None and resolved[0].needs_identity
+        return PreparedMessage(body, typed, text, resolved, needs_identity)
 
-    async def handle_message(self, sender: Sender, body: str) -> Outcome | None:
-        """The outcome of a message, or None when it is not meant for the bot.
+    def _answers_dialogue(self, typed: str) -> bool:
+        """Whether a message is an open dialogue's answer: anything but a prefixed command."""
+        return bool(typed) and not typed.startswith(self.settings.prefix)
+
+    async def handle_message(
+        self, sender: Sender, message: PreparedMessage | str
+    ) -> Outcome | None:
+        """The outcome of a message (prepared, or its text), or None when it is not meant for
+        the bot.
 
         While the sender has a dialogue open in this room (``!idea`` alone starts one), a message
         without the prefix is its answer, in a direct chat too; a command with the prefix runs
@@ -138,11 +168,12 @@ class Dispatcher:
 
         Call inside a transaction: a command that fails leaves nothing behind.
         """
+        if isinstance(message, str):
+            message = await self.prepare(sender, message)
         dialogue, note = await self._open_dialogue(sender)
-        typed = clean(body).strip()
-        if dialogue is not None and typed and not typed.startswith(self.settings.prefix):
-            return _with_note(note, await self._answer(sender, dialogue, typed))
-        return _with_note(note, await self._command(sender, body))
+        if dialogue is not None and self._answers_dialogue(message.typed):
+            return _with_note(note, await self._answer(sender, dialogue, message.typed))
+        return _with_note(note, await self._command(sender, message))
 
     async def expire_dialogues(self) -> list[tuple[str, str, Outcome]]:
         """End every dialogue that ran out of time: ``(user_id, room_id, outcome)`` for each.
@@ -192,15 +223,14 @@ class Dispatcher:
             return refusal
         return await self._guarded(ctx, "dialogue", lambda: answer_dialogue(ctx, dialogue, typed))
 
-    async def _command(self, sender: Sender, body: str) -> Outcome | None:
-        text = split_command(body, self.settings.prefix, prefix_optional=sender.is_direct)
+    async def _command(self, sender: Sender, message: PreparedMessage) -> Outcome | None:
+        text, resolved = message.text, message.resolved
         if text is None:
             return None
         ctx = await self.context(sender)
         admitted, refusal = await self._admit(ctx)
         if not admitted:
             return refusal
-        resolved = self.registry.resolve(text)
         if resolved is None:
             self.observe("unknown", "unknown", 0.0)
             return Outcome(
@@ -247,6 +277,15 @@ class Dispatcher:
         finally:
             self.observe(command.key, result, time.perf_counter() - started)
 
+    async def handle_event(self, sender: Sender, event: IncomingEvent) -> Outcome | None:
+        """The outcome of an event (:mod:`handlers.incoming`), by the handler a router
+        declared for its kind; None when none did. Call inside a transaction."""
+        route = self.registry.event_route(type(event))
+        if route is None:
+            log.debug("No handler for %s", type(event).__name__)
+            return None
+        return await self.run(sender, lambda ctx: route.handler(ctx, event), limited=route.limited)
+
     async def run(
         self,
         sender: Sender,
@@ -254,10 +293,9 @@ class Dispatcher:
         *,
         limited: bool = True,
     ) -> Outcome | None:
-        """Run a non-command action (a reaction, a redaction, a poll answer) with the same
-        error mapping, and within the same limit per person as commands (``limited``): past
-        it, the action is ignored in silence. A reaction gets no reply, so neither does a
-        flood of them."""
+        """Run a non-command action (an event's handler) with the same error mapping, and
+        within the same limit per person as commands (``limited``): past it, the action is
+        ignored in silence. A reaction gets no reply, so neither does a flood of them."""
         ctx = await self.context(sender)
         if (
             limited

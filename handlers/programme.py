@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo
 
 from handlers.effects import Announce, Effect, Outcome, PlaceInSpace, SendRoom
 from handlers.i18n import Catalogue, Moment
-from handlers.identity import votes_by_standing
 from handlers.policy import Phase, listed, phase, seen_by_all
-from handlers.polls import end_poll, ends_polls
 from handlers.reply import Bold, Code, Inline, Items, Reply, Text
+from handlers.services.final_polls import end_poll, ends_polls
+from handlers.services.vote_counts import votes_by_standing
 from handlers.settings import BotSettings, ProgrammeSettings
 from storage import Challenge, Firing, IdeaStatus, ScheduleKind, Store
 

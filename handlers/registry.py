@@ -1,8 +1,10 @@
-"""Commands: how they are declared, found and given their arguments.
+"""Commands and events: how they are declared, found and given their arguments.
 
 Each feature module has a ``CommandRouter``; ``handlers.build_registry`` composes them into one
 ``CommandRegistry``. A command declares its name, aliases, required role and arguments; the
-registry parses a message against that declaration, and builds the usage line from it.
+registry parses a message against that declaration, and builds the usage line from it. A router
+also declares what its feature does with an incoming event (:mod:`handlers.incoming`, a 👍 or a
+poll answer): ``@router.on(ReactionAdded)``; each kind of event has one such handler.
 
 A command's name is English (``vote``); ``names`` gives it another per language
 (``{"nl": "stem"}``), which help and usage lines show to a reader of that language. Every name
@@ -16,9 +18,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import IntEnum, StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from handlers.errors import UsageError
+from handlers.incoming import IncomingEvent
 from handlers.parsing import CommandText, Token, rest_of_line, tokenize
 
 if TYPE_CHECKING:
@@ -71,6 +74,21 @@ class Option:
 
 
 Handler = Callable[..., Awaitable["Outcome"]]
+EventT = TypeVar("EventT", bound=IncomingEvent)
+#: ``async def f(ctx: Context, event) -> Outcome | None``. The context is ``Any`` here only
+#: because ``handlers.context`` imports this module (for ``Role``).
+EventHandler = Callable[[Any, EventT], Awaitable["Outcome | None"]]
+
+
+@dataclass(frozen=True)
+class EventRoute:
+    """What a feature does with one kind of incoming event."""
+
+    event_type: type[IncomingEvent]
+    handler: EventHandler[Any]
+    #: Within the per-person limit of commands: past it the event is ignored in silence. Only
+    #: what the bot did itself (its own poll end) is not.
+    limited: bool = True
 
 
 # eq=False: a command is one declared thing, equal only to itself, and hashable as such.
@@ -154,6 +172,7 @@ class CommandRouter:
 
     def __init__(self) -> None:
         self.commands: list[Command] = []
+        self.events: list[EventRoute] = []
 
     def command(
         self,
@@ -187,13 +206,31 @@ class CommandRouter:
 
         return register
 
+    def on(
+        self, event_type: type[EventT], *, limited: bool = True
+    ) -> Callable[[EventHandler[EventT]], EventHandler[EventT]]:
+        """Declare the handler of ``event_type``: ``async def f(ctx, event) -> Outcome | None``."""
+
+        def register(handler: EventHandler[EventT]) -> EventHandler[EventT]:
+            # mypy cannot see that a type bound by the union is one of the union's types.
+            kind = cast("type[IncomingEvent]", event_type)
+            self.events.append(EventRoute(kind, handler, limited))
+            return handler
+
+        return register
+
 
 class CommandRegistry:
     def __init__(self) -> None:
         self._top: dict[str, Command] = {}
         self._by_alias: dict[str, Command] = {}
+        self._events: dict[type[IncomingEvent], EventRoute] = {}
 
     def include(self, router: CommandRouter) -> None:
+        for route in router.events:
+            if route.event_type in self._events:
+                raise ValueError(f"event {route.event_type.__name__} is handled twice")
+            self._events[route.event_type] = route
         for command in sorted(router.commands, key=lambda c: len(c.path)):
             if len(command.path) == 1:
                 # Our own copy: the routers are module-level, and subcommands are added to the
@@ -219,6 +256,9 @@ class CommandRegistry:
             found.append(command)
             found.extend(dict.fromkeys(command.subcommands.values()))
         return found
+
+    def event_route(self, event_type: type[IncomingEvent]) -> EventRoute | None:
+        return self._events.get(event_type)
 
     def find(self, name: str) -> Command | None:
         return self._by_alias.get(name.lower())

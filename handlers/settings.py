@@ -76,7 +76,7 @@ class ProgrammeSettings(BaseModel):
 
 class IdentitySettings(BaseModel):
     """The `[identity]` section: who counts as a verified person, and who may take part by
-    default. See handlers/identity.py for the rule, bot/identity.py for the check."""
+    default. See handlers/policy.py for the rule, bot/identity.py for the check."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

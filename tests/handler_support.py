@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from handlers import build_registry
-from handlers.commands.ideas import unvote_by_redaction, vote_by_reaction
 from handlers.context import Context
 from handlers.dispatch import Dispatcher, Sender
 from handlers.effects import CreateChallengeRoom, Effect, Outcome, SendRoom
 from handlers.i18n import Catalogue
+from handlers.incoming import IncomingEvent, ReactionAdded, ReactionRemoved
 from handlers.reply import Items, Para, Quote, Reply, plain_text
 from handlers.settings import BotSettings
 from storage import Challenge, Database, Idea, Store
@@ -148,21 +148,23 @@ class Harness:
         async with self.store.db.transaction():
             return await self.dispatcher.run(who, action)
 
+    async def event(self, sender: str, event: IncomingEvent, *, room: str) -> Outcome | None:
+        """An event as the bot hands it on, to the handler its router declared."""
+        who = Sender(user_id=sender, room_id=room, is_direct=False, is_moderator=False)
+        async with self.store.db.transaction():
+            return await self.dispatcher.handle_event(who, event)
+
     async def react(self, sender: str, card_event_id: str, room: str) -> str:
         """A 👍 on a card; returns the reaction's event id (to redact it later)."""
         self._reaction_counter += 1
         reaction = f"$reaction{self._reaction_counter}"
-        outcome = await self.run(
-            sender, lambda ctx: vote_by_reaction(ctx, card_event_id, reaction), room=room
-        )
+        outcome = await self.event(sender, ReactionAdded(card_event_id, reaction), room=room)
         assert outcome is None or outcome.reply is None, "a reaction gets no reply"
         return reaction
 
     async def redact(self, sender: str, reaction_event_id: str, room: str) -> Outcome | None:
         """A 👍 taken back; what the bot does (never a reply to the redaction itself)."""
-        outcome = await self.run(
-            sender, lambda ctx: unvote_by_redaction(ctx, reaction_event_id), room=room
-        )
+        outcome = await self.event(sender, ReactionRemoved(reaction_event_id), room=room)
         assert outcome is None or outcome.reply is None
         return outcome
 

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from bot.effects import enqueue_outcome
 from handlers.dispatch import Dispatcher, Sender
 from handlers.effects import Outcome, StartPoll
-from handlers.polls import respond
+from handlers.incoming import PollAnswered
 from handlers.settings import IdentitySettings
 from storage import Verification
 from tests.handler_support import MODERATION_ROOM, MODERATOR, Harness, effects_of
@@ -91,8 +91,8 @@ async def answer(
         verification=verification,
     )
     async with bot.store.db.transaction():
-        outcome = await bot.dispatcher.run(
-            who, lambda ctx: respond(ctx, POLL_EVENT, event_id, answers, sent_ms)
+        outcome = await bot.dispatcher.handle_event(
+            who, PollAnswered(POLL_EVENT, event_id, answers, sent_ms)
         )
     assert outcome is None or outcome.reply is None  # a response is never answered
     return outcome

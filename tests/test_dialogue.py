@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from handlers.commands.dialogue import similar_titles
 from handlers.effects import Announce, CardChanged, SendDirectFile, SendRoom
 from handlers.i18n import Moment
+from handlers.services.guided_submission import similar_titles
 from storage import Dialogue, IdeaStatus
 from tests.handler_support import (
     ALICE,

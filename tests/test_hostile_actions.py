@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from handlers.commands.ideas import unvote_by_redaction, vote_by_reaction
 from handlers.dispatch import Sender
 from handlers.effects import SendDirect, SendRoom
+from handlers.services.voting import unvote_by_redaction, vote_by_reaction
 from tests.handler_support import (
     ALICE,
     BOB,

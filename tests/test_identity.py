@@ -225,7 +225,7 @@ async def test_a_refused_thumbs_up_is_explained_in_a_direct_message(city: City) 
     (card,) = [e for e in idea_reply.effects if getattr(e, "card", None) is not None]
     await city.bot.card_posted(card, "$card")
 
-    from handlers.commands.ideas import vote_by_reaction
+    from handlers.services.voting import vote_by_reaction
 
     outcome = await city.bot.run(
         BOB, lambda ctx: vote_by_reaction(ctx, "$card", "$reaction"), room="!parks:city.example"

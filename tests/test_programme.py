@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.dialogues import DialogueSweeper
-from handlers.commands.ideas import vote_by_reaction
 from handlers.dispatch import Dispatcher
 from handlers.effects import (
     Announce,
@@ -25,6 +24,7 @@ from handlers.effects import (
 )
 from handlers.i18n import Moment
 from handlers.programme import fire_due, to_instant
+from handlers.services.voting import vote_by_reaction
 from handlers.settings import ProgrammeSettings
 from storage import Database, IdeaStatus, Store
 from tests.handler_support import (

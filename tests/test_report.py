@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from bot.cli import main
 from devtools.seed import seed_challenge
 from handlers.export import export_data
-from handlers.polls import answer_id
+from handlers.services.final_polls import answer_id
 from report import ReportData, gather, write_site
 from report.charts import activity_chart, status_chart
 from report.model import ChallengeView, IdeaRow

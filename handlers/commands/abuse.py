@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from handlers import policy
 from handlers.audience import require_private_room
-from handlers.commands.common import (
+from handlers.context import Context
+from handlers.effects import Announce, CardChanged, Effect, Outcome
+from handlers.errors import Conflict, UsageError
+from handlers.policy import Action
+from handlers.registry import USER_PATTERN, CommandRouter, Kind, Param, Role, convert
+from handlers.reply import Bold, Code, Items, Quote, Reply, Span, Text
+from handlers.services.idea_cards import publish_card
+from handlers.services.lookups import (
     check_length,
     find_idea,
     idea_ref,
     person,
     require_not_blocked,
 )
-from handlers.commands.ideas import publish_card
-from handlers.context import Context
-from handlers.effects import Announce, CardChanged, Effect, Outcome
-from handlers.errors import Conflict, UsageError
-from handlers.identity import votes_by_standing
-from handlers.policy import Action
-from handlers.registry import USER_PATTERN, CommandRouter, Kind, Param, Role, convert
-from handlers.reply import Bold, Code, Items, Quote, Reply, Span, Text
+from handlers.services.vote_counts import votes_by_standing
 from storage import AuditEntry
 
 router = CommandRouter()

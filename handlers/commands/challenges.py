@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from handlers.commands.common import check_length, find_challenge
 from handlers.context import Context
 from handlers.effects import CreateChallengeRoom, Effect, Invite, Outcome, SendRoom, SetRoomProfile
 from handlers.errors import Conflict
-from handlers.i18n import Catalogue
 from handlers.policy import Phase, phase
 from handlers.programme import phase_text, place_in_space, plan, status_changed, to_instant
 from handlers.registry import CommandRouter, Kind, Option, Param, Role
 from handlers.reply import Bold, Code, Items, Quote, Reply, Span, Text
-from storage import Challenge, ChallengeStatus, Eligibility, Store
+from handlers.services.lookups import check_length, find_challenge
+from storage import Challenge, ChallengeStatus, Eligibility
 
 router = CommandRouter()
 
@@ -355,31 +354,6 @@ def _what_the_room_hears(
             ctx.catalogue.span(language, "challenge.eligibility_changed", title=title, who=who)
         )
     return Reply.of(*said) if said else None
-
-
-async def challenge_room_created(
-    store: Store,
-    catalogue: Catalogue,
-    request: CreateChallengeRoom,
-    *,
-    room_id: str,
-    address: str,
-    now: datetime,
-) -> Outcome:
-    """The challenge's room exists: record it, and say so where the challenge was created.
-
-    Call in the transaction that marks the room's creation done, so that it is said once.
-    """
-    challenge = await store.challenges.get(request.challenge_id)
-    if challenge is None:  # deleted meanwhile: nothing to record, nobody to tell
-        return Outcome()
-    await store.challenges.set_room(challenge.id, room_id, now)
-    notice = Reply.of(
-        catalogue.span(
-            request.locale, "challenge.room_ready", slug=Code(challenge.slug), room=Code(address)
-        )
-    )
-    return Outcome(effects=(SendRoom(request.notify_room, notice),))
 
 
 async def _set_status(ctx: Context, slug: str, status: ChallengeStatus) -> Outcome:

@@ -1,4 +1,5 @@
-"""Help and language: what every user can always do."""
+"""Help and language: what every user can always do; and what a message the bot could not
+decrypt gets as an answer."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from handlers.context import Context
 from handlers.effects import Outcome
 from handlers.errors import NotFound
 from handlers.i18n import LANGUAGES
+from handlers.incoming import Undecryptable
 from handlers.registry import Command, CommandRegistry, CommandRouter, Kind, Param
 from handlers.reply import Code, Items, Reply, Span
 
@@ -92,6 +94,7 @@ async def set_language(ctx: Context, language: str) -> Outcome:
     return Outcome(Reply.of(ctx.catalogue.span(language, "lang.set")))
 
 
-async def undecryptable(ctx: Context) -> Outcome:
+@router.on(Undecryptable)
+async def undecryptable(ctx: Context, _event: Undecryptable) -> Outcome:
     """What the bot says, once, about a message it could not decrypt."""
     return Outcome(ctx.reply("e2e.undecryptable"))

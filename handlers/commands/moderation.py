@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers.audience import require_private_room
-from handlers.commands.common import (
+from handlers.context import Context
+from handlers.effects import CardChanged, Effect, Outcome, SendDirect
+from handlers.errors import Conflict
+from handlers.registry import CommandRouter, Kind, Param, Role
+from handlers.reply import Bold, Code, Items, Quote, Reply, Text
+from handlers.services.idea_cards import publish_card
+from handlers.services.lookups import (
     check_length,
     find_challenge,
     find_idea,
@@ -13,12 +19,6 @@ from handlers.commands.common import (
     idea_ref,
     status_text,
 )
-from handlers.commands.ideas import publish_card
-from handlers.context import Context
-from handlers.effects import CardChanged, Effect, Outcome, SendDirect
-from handlers.errors import Conflict
-from handlers.registry import CommandRouter, Kind, Param, Role
-from handlers.reply import Bold, Code, Items, Quote, Reply, Text
 from storage import CLOSED_FOR_VOTES, Idea, IdeaStatus
 
 router = CommandRouter()

@@ -1,24 +1,28 @@
 """``!poll``: the moderators start a final poll among a challenge's accepted ideas, in its
-room, and end it (it also ends by itself at the challenge's last deadline)."""
+room, and end it (it also ends by itself at the challenge's last deadline); people answer it,
+and the bot's own end event ends it too."""
 
 from __future__ import annotations
 
-from handlers.commands.common import find_challenge
 from handlers.context import Context
 from handlers.effects import Outcome, StartPoll
 from handlers.errors import Conflict, NotFound, UsageError
+from handlers.incoming import PollAnswered, PollEnded
 from handlers.parsing import tokenize
 from handlers.policy import Phase, phase, seen_by_all
-from handlers.polls import (
+from handlers.registry import CommandRouter, Kind, Param, Role, convert
+from handlers.reply import Bold, Code, Text
+from handlers.services.final_polls import (
     MAX_ANSWERS,
     answer_id,
     end_poll,
+    ended_by_event,
     ends_polls,
     final_deadline,
+    respond,
     result_reply,
 )
-from handlers.registry import CommandRouter, Kind, Param, Role, convert
-from handlers.reply import Bold, Code, Text
+from handlers.services.lookups import find_challenge
 from storage import Challenge, Idea, IdeaStatus, PollAnswer
 
 router = CommandRouter()
@@ -131,6 +135,19 @@ async def end_poll_command(ctx: Context, challenge: str | None) -> Outcome:
         actor=ctx.sender, action="poll_end", now=ctx.now, challenge_id=target.id
     )
     return Outcome(result_reply(ctx.catalogue, ctx.locale, target, result), effects=ended.effects)
+
+
+@router.on(PollAnswered)
+async def poll_answered(ctx: Context, event: PollAnswered) -> Outcome | None:
+    return await respond(
+        ctx, event.poll_event_id, event.response_event_id, event.answers, event.sent_ms
+    )
+
+
+# Not limited: it is the bot's own doing (its account ended the poll), never a flood.
+@router.on(PollEnded, limited=False)
+async def poll_ended(ctx: Context, event: PollEnded) -> Outcome | None:
+    return await ended_by_event(ctx, event.poll_event_id, event.ended_at)
 
 
 def _idea_numbers(text: str | None) -> list[int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from handlers.audience import require_private_room
-from handlers.commands.common import find_challenge, status_text
 from handlers.context import Context
 from handlers.effects import Outcome, SendDirectFile, SendRoomFile
 from handlers.errors import Forbidden, NotFound
@@ -11,6 +10,7 @@ from handlers.export import UnknownChallenge, export_data, to_csv, to_json
 from handlers.policy import Phase, phase
 from handlers.registry import CommandRouter, Kind, Option, Param, Role
 from handlers.reply import Bold, Code, Items, Reply, Text
+from handlers.services.lookups import find_challenge, status_text
 from storage import Challenge, IdeaStatus
 
 router = CommandRouter()

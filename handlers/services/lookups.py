@@ -1,4 +1,5 @@
-"""Look-ups and renderings that several command modules share."""
+"""Look-ups and small renderings that commands and services share: the challenge or idea a
+command names, who asks, what the rules let them do, an idea in a line."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ from handlers.context import Context
 from handlers.errors import BotError, Forbidden, NotFound
 from handlers.i18n import Catalogue
 from handlers.policy import Action, Person
-from handlers.reply import Bold, Code, Inline, Reply, Span, Text
+from handlers.reply import Bold, Code, Inline, Span, Text
 from storage import Challenge, Idea, IdeaStatus
-
-VOTE_REACTION = "👍"
 
 
 async def find_challenge(ctx: Context, slug: str | None) -> Challenge:
@@ -100,32 +99,6 @@ def idea_line(ctx: Context, idea: Idea) -> Inline:
         title=Bold(Text(idea.title)),
         status=status_text(ctx.catalogue, ctx.locale, idea.status),
         count=idea.votes,
-    )
-
-
-def card(catalogue: Catalogue, locale: str, idea: Idea, prefix: str) -> Reply:
-    """The message in a challenge's room that shows an idea; a 👍 on it is a vote. A hidden
-    idea has no card: the bot takes its cards down (``bot/cards.py``)."""
-    return Reply.of(
-        catalogue.span(
-            locale,
-            "card.title",
-            id=idea_ref(idea.id),
-            title=Bold(Text(idea.title)),
-        ),
-        catalogue.span(
-            locale,
-            "card.status",
-            status=status_text(catalogue, locale, idea.status),
-            count=idea.votes,
-        ),
-        catalogue.span(
-            locale,
-            "card.how_to_vote",
-            reaction=VOTE_REACTION,
-            command=Code(f"{prefix}vote {idea.id}"),
-        ),
-        catalogue.span(locale, "card.discuss"),
     )
 
 

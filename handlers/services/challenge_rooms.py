@@ -1,0 +1,35 @@
+"""A challenge's own room: what happens once the bot has created it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from handlers.effects import CreateChallengeRoom, Outcome, SendRoom
+from handlers.i18n import Catalogue
+from handlers.reply import Code, Reply
+from storage import Store
+
+
+async def challenge_room_created(
+    store: Store,
+    catalogue: Catalogue,
+    request: CreateChallengeRoom,
+    *,
+    room_id: str,
+    address: str,
+    now: datetime,
+) -> Outcome:
+    """The challenge's room exists: record it, and say so where the challenge was created.
+
+    Call in the transaction that marks the room's creation done, so that it is said once.
+    """
+    challenge = await store.challenges.get(request.challenge_id)
+    if challenge is None:  # deleted meanwhile: nothing to record, nobody to tell
+        return Outcome()
+    await store.challenges.set_room(challenge.id, room_id, now)
+    notice = Reply.of(
+        catalogue.span(
+            request.locale, "challenge.room_ready", slug=Code(challenge.slug), room=Code(address)
+        )
+    )
+    return Outcome(effects=(SendRoom(request.notify_room, notice),))
