@@ -25,9 +25,9 @@ from typing import cast
 
 from benchmarks.common import Run, Target, mib, ms, show, table
 from bot.delivery import Delivery
-from bot.dialogues import DialogueSweeper
-from bot.effects import enqueue_outcome
-from bot.sync import CHECKPOINT_TS_KEY
+from bot.matrix.sync import CHECKPOINT_TS_KEY
+from bot.outcomes import enqueue_outcome
+from bot.sweeper import DialogueSweeper
 from handlers import build_registry
 from handlers.dispatch import Dispatcher, Sender
 from handlers.i18n import Catalogue

@@ -16,23 +16,24 @@ from collections.abc import Awaitable, Callable
 
 from bot.backoff import Backoff, sleep_unless
 from bot.cards import CardRefresher
-from bot.client import log_in, make_client
 from bot.clock import BotClock
 from bot.config import Config
 from bot.delivery import Delivery
-from bot.dialogues import DialogueSweeper
-from bot.effects import enqueue_outcome
-from bot.events import EventHandler
 from bot.health import Health
-from bot.homeserver import Reachability
-from bot.identity import IdentityChecker
 from bot.logs import log_failure
+from bot.matrix.client import log_in, make_client
+from bot.matrix.events import EventHandler
+from bot.matrix.homeserver_errors import HomeserverReachability
+from bot.matrix.identity_lookup import IdentityChecker
+from bot.matrix.joining import JOIN_CONFIRMATIONS
+from bot.matrix.outgoing import Outgoing
+from bot.matrix.roles import ModeratorRoles
+from bot.matrix.rooms import Rooms
+from bot.matrix.sync import SyncLoop
 from bot.metrics import Metrics
 from bot.monitoring import MonitoringServer
-from bot.outgoing import Outgoing
-from bot.roles import ModeratorRoles
-from bot.rooms import Rooms
-from bot.sync import SyncLoop
+from bot.outcomes import enqueue_outcome
+from bot.sweeper import DialogueSweeper
 from handlers import build_registry
 from handlers.dispatch import Dispatcher
 from handlers.effects import Outcome
@@ -80,7 +81,7 @@ class BotApp:
             server_name=config.server_name,
             clock=lambda: self.dispatcher.clock(),
         )
-        self.reachability = Reachability(self.client)
+        self.reachability = HomeserverReachability(self.client)
         self.health = Health(
             self.metrics,
             self.reachability,
@@ -127,6 +128,7 @@ class BotApp:
             self.outgoing.carry_out,
             self.reachability,
             self.sync.first_sync_done,
+            joining=JOIN_CONFIRMATIONS,
             max_in_flight=config.bot.rooms_in_flight,
             metrics=self.metrics,
         )

@@ -18,8 +18,8 @@ import logging
 
 from bot.backoff import sleep_unless
 from bot.delivery import Delivery
-from bot.effects import enqueue_outcome
-from bot.render import render_edit
+from bot.matrix.rendering import render_edit
+from bot.outcomes import enqueue_outcome
 from handlers.commands.common import card
 from handlers.dispatch import utc_now
 from handlers.effects import Outcome, Redact

@@ -1,7 +1,8 @@
 """A handler's outcome to outbox rows, in the caller's transaction: what the bot will send.
 
-Each kind of row is carried out by :mod:`bot.outgoing`; the rows wait in the database until the
-delivery loop (:mod:`bot.delivery`) has sent them, across crashes and restarts.
+Each kind of row is carried out by a front end (:mod:`bot.matrix.outgoing`); the rows wait in
+the database until the delivery loop (:mod:`bot.delivery`) has sent them, across crashes and
+restarts.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.render import render
+from bot.matrix.rendering import render
 from handlers.effects import (
     Announce,
     CardChanged,

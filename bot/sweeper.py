@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from bot.backoff import sleep_unless
 from bot.delivery import Delivery, wait_either
-from bot.effects import enqueue_outcome
-from bot.sync import CHECKPOINT_TS_KEY, GAP_MARGIN_MS
+from bot.matrix.sync import CHECKPOINT_TS_KEY, GAP_MARGIN_MS
+from bot.outcomes import enqueue_outcome
 from handlers.dispatch import Dispatcher
 from handlers.programme import fire_due
 from storage import UpkeepResult

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.delivery import Delivery
-from bot.effects import direct_lane
-from bot.homeserver import Reachability
-from bot.joining import JOIN_AT_LEAST, joinable_run, joined
+from bot.matrix.homeserver_errors import HomeserverReachability
+from bot.matrix.joining import JOIN_AT_LEAST, JOIN_CONFIRMATIONS, joinable_run, joined
+from bot.outcomes import direct_lane
 from storage import Database, OutboxItem, Store
 
 BUSY = "!busy:city.example"
@@ -50,7 +50,14 @@ async def delivery_over(tmp_path: Path, server: Homeserver) -> tuple[Delivery, S
     ready = asyncio.Event()
     ready.set()
     client: Any = None
-    delivery = Delivery(store, server.carry_out, Reachability(client), ready, max_in_flight=4)  # type: ignore[arg-type]
+    delivery = Delivery(
+        store,
+        server.carry_out,
+        HomeserverReachability(client),
+        ready,
+        max_in_flight=4,
+        joining=JOIN_CONFIRMATIONS,
+    )  # type: ignore[arg-type]
     return delivery, store, db
 
 

@@ -21,10 +21,10 @@ import jsonschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.dialogues import DialogueSweeper
-from bot.events import EventHandler
-from bot.polls import end_content, start_content
-from bot.roles import ModeratorRoles
+from bot.matrix.events import EventHandler
+from bot.matrix.poll_events import end_content, start_content
+from bot.matrix.roles import ModeratorRoles
+from bot.sweeper import DialogueSweeper
 from handlers.dispatch import Dispatcher
 from handlers.effects import Announce, EndPoll, SendRoom, StartPoll
 from handlers.export import export_data, to_csv

@@ -13,8 +13,8 @@ from typing import cast
 import pytest
 
 from bot.delivery import Delivery
-from bot.dialogues import DialogueSweeper
-from bot.effects import enqueue_outcome
+from bot.outcomes import enqueue_outcome
+from bot.sweeper import DialogueSweeper
 from handlers.commands.privacy import FORGOTTEN
 from handlers.dispatch import Sender
 from handlers.effects import Outcome, Redact, SendDirectFile

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.dialogues import DialogueSweeper
+from bot.sweeper import DialogueSweeper
 from handlers.commands.ideas import vote_by_reaction
 from handlers.dispatch import Dispatcher
 from handlers.effects import (

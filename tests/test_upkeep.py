@@ -13,8 +13,8 @@ from typing import cast
 import pytest
 
 from bot.delivery import Delivery
-from bot.dialogues import DialogueSweeper, handled_ids_cutoff
-from bot.sync import CHECKPOINT_TS_KEY, GAP_MARGIN_MS
+from bot.matrix.sync import CHECKPOINT_TS_KEY, GAP_MARGIN_MS
+from bot.sweeper import DialogueSweeper, handled_ids_cutoff
 from storage import Database, Verification
 from storage.migrations import MIGRATIONS
 from storage.upkeep import BATCH_ROWS

@@ -22,10 +22,11 @@ from nio import (
 )
 
 from bot.delivery import Record
-from bot.effects import enqueue_outcome
-from bot.homeserver import Permanent, Retry, raise_for
-from bot.polls import POLL_END_TYPE, POLL_START_TYPE, end_content, start_content
-from bot.rooms import Rooms
+from bot.matrix.homeserver_errors import raise_for
+from bot.matrix.poll_events import POLL_END_TYPE, POLL_START_TYPE, end_content, start_content
+from bot.matrix.rooms import Rooms
+from bot.outcomes import enqueue_outcome
+from bot.server import Permanent, Retry
 from handlers.commands.challenges import challenge_room_created
 from handlers.dispatch import utc_now
 from handlers.effects import CreateChallengeRoom, Outcome

@@ -32,14 +32,15 @@ from nio import (
 )
 
 from bot.backoff import Backoff, retry_after, sleep_unless
-from bot.client import unreadable
-from bot.content import Membership, PowerLevels, parse
-from bot.events import EventHandler
-from bot.homeserver import NETWORK_ERRORS, REQUEST_TIMEOUT, Reachability, is_server_failure
 from bot.logs import log_failure
+from bot.matrix.client import unreadable
+from bot.matrix.content import Membership, PowerLevels, parse
+from bot.matrix.events import EventHandler
+from bot.matrix.homeserver_errors import is_server_failure
+from bot.matrix.roles import ModeratorRoles
+from bot.matrix.rooms import Rooms
 from bot.metrics import Metrics
-from bot.roles import ModeratorRoles
-from bot.rooms import Rooms
+from bot.server import NETWORK_ERRORS, REQUEST_TIMEOUT, Reachability
 from handlers.policy import server_of
 from storage import Store
 
@@ -60,7 +61,7 @@ HANDLED_TYPES = [
     "m.room.power_levels",
     "m.room.encryption",
     "m.room.name",
-    # Whether a direct chat is still private (bot.rooms): who may join it, who may read it.
+    # Whether a direct chat is still private (bot.matrix.rooms): who may join it, who may read it.
     "m.room.join_rules",
     "m.room.history_visibility",
     # Poll responses and ends (MSC3381) under both names; in an encrypted room they come as
