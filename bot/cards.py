@@ -19,6 +19,7 @@ import logging
 from bot.backoff import sleep_unless
 from bot.delivery import Delivery
 from bot.matrix.rendering import render_edit
+from bot.outbox import MessagePayload, enqueue
 from bot.outcomes import enqueue_outcome
 from handlers.commands.common import card
 from handlers.dispatch import utc_now
@@ -75,8 +76,8 @@ class CardRefresher:
                 event_id = await self.store.cards.live_in_room(idea_id, challenge.room_id)
                 if event_id is None:
                     continue
-                payload = {"content": render_edit(reply, event_id), "edit_of": idea_id}
-                await self.store.outbox.enqueue("message", payload, now, room_id=challenge.room_id)
+                edit = MessagePayload(content=render_edit(reply, event_id), edit_of=idea_id)
+                await enqueue(self.store, edit, now, room_id=challenge.room_id)
                 edits += 1
         if edits:
             log.debug("Queued %d card edits", edits)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from bot.backoff import Backoff, sleep_unless
 from bot.logs import log_failure
 from bot.metrics import Metrics
+from bot.outbox import UnreadableRow
 from bot.server import (
     NETWORK_ERRORS,
     REQUEST_TIMEOUT,
@@ -201,6 +202,8 @@ class Delivery:
                 self.metrics.send_failures.labels("permanent").inc()
                 if isinstance(error, Dropped):
                     log.warning("Outbox row %d (%s) dropped: %s", item.id, item.kind, error)
+                elif isinstance(error, UnreadableRow):
+                    log.error("Outbox row %d (%s) cannot be read: %s", item.id, item.kind, error)
                 else:
                     log.error(
                         "Outbox row %d (%s) refused by the homeserver: %s",

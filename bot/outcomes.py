@@ -7,13 +7,27 @@ restarts.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.matrix.rendering import render
+from bot.outbox import (
+    CreateChallengeRoomPayload,
+    DirectFilePayload,
+    DirectPayload,
+    InvitePayload,
+    Joinable,
+    MessagePayload,
+    PollEndPayload,
+    PollStartPayload,
+    RedactPayload,
+    RoomFilePayload,
+    RoomProfilePayload,
+    SpaceChildPayload,
+    direct_lane,
+    enqueue,
+)
 from handlers.effects import (
     Announce,
     CardChanged,
@@ -39,12 +53,6 @@ log = logging.getLogger(__name__)
 CARD_EDIT_DELAY = timedelta(seconds=2)
 
 
-def direct_lane(user_id: str) -> str:
-    """The lane of a person's direct messages: in order among themselves. A hash, so that the
-    queue names nobody (and a sent row keeps no lane at all)."""
-    return "direct:" + hashlib.sha256(user_id.encode()).hexdigest()[:16]
-
-
 async def enqueue_outcome(
     store: Store,
     outcome: Outcome,
@@ -62,69 +70,64 @@ async def enqueue_outcome(
     """
     if outcome.reply is not None:
         content = render(outcome.reply, reply_to=event_id, thread_root=thread_root)
-        reply: dict[str, Any] = {"content": content, "card": outcome.reply_card}
+        reply = MessagePayload(content=content, card=outcome.reply_card)
         if outcome.confirmation and sender is not None:
-            reply["joinable"] = {"user_id": sender, "thread_root": thread_root}
-        await store.outbox.enqueue("message", reply, now, room_id=room_id)
-    payload: dict[str, Any]
+            joinable = Joinable(user_id=sender, thread_root=thread_root)
+            reply = reply.model_copy(update={"joinable": joinable})
+        await enqueue(store, reply, now, room_id=room_id)
     for effect in outcome.effects:
         if isinstance(effect, SendRoom):
-            payload = {"content": render(effect.reply), "card": effect.card}
-            await store.outbox.enqueue("message", payload, now, room_id=effect.room_id)
+            message = MessagePayload(content=render(effect.reply), card=effect.card)
+            await enqueue(store, message, now, room_id=effect.room_id)
         elif isinstance(effect, Announce):
             if settings.moderation_room is None:
                 log.info("No moderation room configured; announcement not sent")
                 continue
-            payload = {"content": render(effect.reply), "card": None}
-            await store.outbox.enqueue("message", payload, now, room_id=settings.moderation_room)
+            message = MessagePayload(content=render(effect.reply), card=None)
+            await enqueue(store, message, now, room_id=settings.moderation_room)
         elif isinstance(effect, SendDirect):
-            payload = {"user_id": effect.user_id, "content": render(effect.reply)}
-            await store.outbox.enqueue("direct", payload, now, lane=direct_lane(effect.user_id))
+            direct = DirectPayload(user_id=effect.user_id, content=render(effect.reply))
+            await enqueue(store, direct, now, lane=direct_lane(effect.user_id))
         elif isinstance(effect, SendDirectFile):
-            note = {"user_id": effect.user_id, "content": render(effect.reply)}
+            note = DirectPayload(user_id=effect.user_id, content=render(effect.reply))
             lane = direct_lane(effect.user_id)
-            await store.outbox.enqueue("direct", note, now, lane=lane)
-            payload = {
-                "user_id": effect.user_id,
-                "filename": effect.filename,
-                "mimetype": effect.mimetype,
-                "data": effect.data,
-            }
-            await store.outbox.enqueue("direct_file", payload, now, lane=lane)
+            await enqueue(store, note, now, lane=lane)
+            file = DirectFilePayload(
+                user_id=effect.user_id,
+                filename=effect.filename,
+                mimetype=effect.mimetype,
+                data=effect.data,
+            )
+            await enqueue(store, file, now, lane=lane)
         elif isinstance(effect, SendRoomFile):
-            payload = {"content": render(effect.reply), "card": None}
-            await store.outbox.enqueue("message", payload, now, room_id=effect.room_id)
-            payload = {
-                "filename": effect.filename,
-                "mimetype": effect.mimetype,
-                "data": effect.data,
-            }
-            await store.outbox.enqueue("room_file", payload, now, room_id=effect.room_id)
+            message = MessagePayload(content=render(effect.reply), card=None)
+            await enqueue(store, message, now, room_id=effect.room_id)
+            room_file = RoomFilePayload(
+                filename=effect.filename, mimetype=effect.mimetype, data=effect.data
+            )
+            await enqueue(store, room_file, now, room_id=effect.room_id)
         elif isinstance(effect, Invite):
-            payload = {"user_id": effect.user_id}
-            await store.outbox.enqueue("invite", payload, now, room_id=effect.room_id)
+            await enqueue(store, InvitePayload(user_id=effect.user_id), now, room_id=effect.room_id)
         elif isinstance(effect, CardChanged):
             await store.cards.mark_stale(effect.idea_id, now + CARD_EDIT_DELAY)
         elif isinstance(effect, Redact):
-            payload = {"event_id": effect.event_id}
-            await store.outbox.enqueue("redact", payload, now, room_id=effect.room_id)
+            redact = RedactPayload(event_id=effect.event_id)
+            await enqueue(store, redact, now, room_id=effect.room_id)
         elif isinstance(effect, SetRoomProfile):
-            payload = {"name": effect.name, "topic": effect.topic}
-            await store.outbox.enqueue("room_profile", payload, now, room_id=effect.room_id)
+            profile = RoomProfilePayload(name=effect.name, topic=effect.topic)
+            await enqueue(store, profile, now, room_id=effect.room_id)
         elif isinstance(effect, PlaceInSpace):
-            payload = {"challenge_id": effect.challenge_id, "order": effect.order}
-            await store.outbox.enqueue("space_child", payload, now, lane="space")
+            child = SpaceChildPayload(challenge_id=effect.challenge_id, order=effect.order)
+            await enqueue(store, child, now, lane="space")
         elif isinstance(effect, StartPoll):
-            payload = {
-                "poll_id": effect.poll_id,
-                "question": effect.question,
-                "answers": [list(answer) for answer in effect.answers],
-            }
-            await store.outbox.enqueue("poll_start", payload, now, room_id=effect.room_id)
+            start = PollStartPayload(
+                poll_id=effect.poll_id, question=effect.question, answers=effect.answers
+            )
+            await enqueue(store, start, now, room_id=effect.room_id)
         elif isinstance(effect, EndPoll):
             # After the start in the room's lane: the end is sent once the start is.
-            payload = {"poll_id": effect.poll_id, "text": render(effect.summary)["body"]}
-            await store.outbox.enqueue("poll_end", payload, now, room_id=effect.room_id)
+            end = PollEndPayload(poll_id=effect.poll_id, text=render(effect.summary)["body"])
+            await enqueue(store, end, now, room_id=effect.room_id)
         elif isinstance(effect, CreateChallengeRoom):
-            lane = f"create:{effect.challenge_id}"
-            await store.outbox.enqueue("create_challenge_room", asdict(effect), now, lane=lane)
+            create = CreateChallengeRoomPayload(**asdict(effect))
+            await enqueue(store, create, now, lane=f"create:{effect.challenge_id}")

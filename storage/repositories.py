@@ -25,6 +25,7 @@ from storage.models import (
     Standing,
     Verification,
 )
+from storage.outbox_kinds import ADDRESSED
 from storage.polls import PollRepository
 from storage.upkeep import Upkeep
 
@@ -933,7 +934,7 @@ class PersonalDataRepository:
 
 #: Outbox kinds sent to one person (``payload["user_id"]``): an invite to a challenge's room
 #: too, since inviting someone who asked to be forgotten would store them again.
-_ADDRESSED = frozenset({"direct", "direct_file", "invite"})
+_ADDRESSED = ADDRESSED
 
 
 def _shows_idea(strings: list[str], idea: Row) -> bool:

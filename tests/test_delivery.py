@@ -12,7 +12,7 @@ from typing import Any
 from bot.delivery import Delivery
 from bot.matrix.homeserver_errors import HomeserverReachability
 from bot.matrix.joining import JOIN_AT_LEAST, JOIN_CONFIRMATIONS, joinable_run, joined
-from bot.outcomes import direct_lane
+from bot.outbox import direct_lane
 from storage import Database, OutboxItem, Store
 
 BUSY = "!busy:city.example"

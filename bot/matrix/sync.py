@@ -40,6 +40,7 @@ from bot.matrix.homeserver_errors import is_server_failure
 from bot.matrix.roles import ModeratorRoles
 from bot.matrix.rooms import Rooms
 from bot.metrics import Metrics
+from bot.outbox import ModeratorLevelsPayload, enqueue
 from bot.server import NETWORK_ERRORS, REQUEST_TIMEOUT, Reachability
 from handlers.policy import server_of
 from storage import Store
@@ -375,9 +376,8 @@ class SyncLoop:
             ]
             space = await self.rooms.known_space()
             for room_id in [*rooms, *([space] if space else [])]:
-                await self.store.outbox.enqueue(
-                    "moderator_levels", {"moderators": moderators}, now, room_id=room_id
-                )
+                levels = ModeratorLevelsPayload(moderators=tuple(moderators))
+                await enqueue(self.store, levels, now, room_id=room_id)
         self.events.wake_outbox()
 
     async def _events_for(
