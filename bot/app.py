@@ -33,7 +33,7 @@ from bot.matrix.sync import SyncLoop
 from bot.metrics import Metrics
 from bot.monitoring import MonitoringServer
 from bot.outcomes import enqueue_outcome
-from bot.sweeper import DialogueSweeper
+from bot.sweeper import Sweeper
 from handlers import build_registry
 from handlers.dispatch import Dispatcher
 from handlers.effects import Outcome
@@ -49,6 +49,7 @@ DRAIN_SECONDS = 10.0
 #: On shutdown, how long a background loop may take to finish its step before it is cancelled.
 STOP_GRACE_SECONDS = 2.0
 #: The background loops run under :meth:`BotApp._supervise`; health needs each one running.
+#: The sweeper's loop keeps its old name, "dialogues": health reports and alerts name it.
 BACKGROUND_TASKS = ("delivery", "cards", "dialogues")
 
 
@@ -132,9 +133,7 @@ class BotApp:
             max_in_flight=config.bot.rooms_in_flight,
             metrics=self.metrics,
         )
-        self.dialogues = DialogueSweeper(
-            self.dispatcher, self.delivery, ready=self.sync.first_sync_done
-        )
+        self.sweeper = Sweeper(self.dispatcher, self.delivery, ready=self.sync.first_sync_done)
         self.cards = CardRefresher(self.store, self.catalogue, config.bot, self.delivery)
         self.stop = asyncio.Event()
         self.monitoring: MonitoringServer | None = None
@@ -165,7 +164,7 @@ class BotApp:
             loops: tuple[Callable[[asyncio.Event], Awaitable[None]], ...] = (
                 self.delivery.run,
                 self.cards.run,
-                self.dialogues.run,
+                self.sweeper.run,
             )
             background = [
                 asyncio.create_task(self._supervise(name, loop))

@@ -1,9 +1,15 @@
-"""Guided dialogues that ran out of time end with a friendly note, even if the person is gone;
-the programme's schedule fires (reminders before deadlines, summaries at closing:
-:func:`handlers.programme.fire_due`), each once, also for deadlines that passed while the bot
-was stopped; and, every ``bot.upkeep_interval_minutes``, the database's upkeep runs (:mod:`storage.upkeep`):
-sent messages past ``bot.outbox_retention_days``, handled event ids no replay can bring again,
-expired confirmations, then ``PRAGMA optimize`` and an incremental vacuum."""
+"""The sweeper: the bot's three jobs that no event starts, run every few seconds.
+
+- :meth:`Sweeper.expire_dialogues`: guided dialogues that ran out of time end with a friendly
+  note, even if the person is gone.
+- :meth:`Sweeper.fire_schedule`: the programme's schedule fires (reminders before deadlines,
+  summaries at closing: :func:`handlers.programme.fire_due`), each once, also for deadlines
+  that passed while the bot was stopped.
+- :meth:`Sweeper.run_upkeep`: every ``bot.upkeep_interval_minutes``, the database's upkeep
+  (:mod:`storage.upkeep`): sent messages past ``bot.outbox_retention_days``, handled event ids
+  no replay can bring again, expired confirmations, then ``PRAGMA optimize`` and an incremental
+  vacuum.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +48,10 @@ def handled_ids_cutoff(
     return min(checkpoint, now) - timedelta(milliseconds=GAP_MARGIN_MS) - retention
 
 
-class DialogueSweeper:
+class Sweeper:
+    """Runs :meth:`sweep` every :data:`SWEEP_SECONDS`: the upkeep when due, the expired
+    dialogues, the schedule."""
+
     def __init__(
         self, dispatcher: Dispatcher, outbox: Delivery, ready: asyncio.Event | None = None
     ) -> None:
@@ -63,9 +72,16 @@ class DialogueSweeper:
             await sleep_unless(stop, SWEEP_SECONDS)
 
     async def sweep(self) -> int:
-        """End the expired dialogues; the note and the ending commit together. Once every
-        upkeep interval (and at the first sweep), also run the database's upkeep."""
-        await self.upkeep_if_due()
+        """One round of the three jobs; returns how many dialogues expired. The upkeep goes
+        first, once every upkeep interval (and at the first sweep)."""
+        await self.run_upkeep()
+        ended = await self.expire_dialogues()
+        await self.fire_schedule()
+        return ended
+
+    async def expire_dialogues(self) -> int:
+        """End the expired dialogues; the note and the ending commit together. Returns how
+        many ended."""
         async with self.store.db.transaction():
             ended = await self.dispatcher.expire_dialogues()
             for _user_id, room_id, outcome in ended:
@@ -80,7 +96,6 @@ class DialogueSweeper:
         if ended:
             log.info("%d guided submissions expired", len(ended))
             self.outbox.wake()
-        await self.fire_schedule()
         return len(ended)
 
     async def fire_schedule(self) -> int:
@@ -106,8 +121,9 @@ class DialogueSweeper:
             self.outbox.wake()
         return len(fired)
 
-    async def upkeep_if_due(self) -> UpkeepResult | None:
-        """The upkeep, if an interval has passed since the last; None when it was not due."""
+    async def run_upkeep(self) -> UpkeepResult | None:
+        """The database's upkeep, if an interval has passed since the last; None when it was
+        not due."""
         now = self.dispatcher.clock()
         settings = self.dispatcher.settings
         interval = timedelta(minutes=settings.upkeep_interval_minutes)

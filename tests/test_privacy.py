@@ -14,7 +14,7 @@ import pytest
 
 from bot.delivery import Delivery
 from bot.outcomes import enqueue_outcome
-from bot.sweeper import DialogueSweeper
+from bot.sweeper import Sweeper
 from handlers.commands.privacy import FORGOTTEN
 from handlers.dispatch import Sender
 from handlers.effects import Outcome, Redact, SendDirectFile
@@ -257,7 +257,7 @@ class _Outbox:
 
 async def test_the_sweeper_prunes_sent_messages_at_most_once_an_hour(tmp_path: Path) -> None:
     async with open_harness(tmp_path, outbox_retention_days=30) as bot:
-        sweeper = DialogueSweeper(bot.dispatcher, cast(Delivery, _Outbox()))
+        sweeper = Sweeper(bot.dispatcher, cast(Delivery, _Outbox()))
         async with bot.db.transaction():
             first = await bot.store.outbox.enqueue("direct", {}, bot.clock())
             await bot.store.outbox.mark_done(first, bot.clock())

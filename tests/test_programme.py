@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.sweeper import DialogueSweeper
+from bot.sweeper import Sweeper
 from handlers.commands.ideas import vote_by_reaction
 from handlers.dispatch import Dispatcher
 from handlers.effects import (
@@ -169,7 +169,7 @@ async def test_a_deadline_that_passed_while_stopped_closes_at_the_next_start_onc
     )
     await db.open()
     try:
-        sweeper = DialogueSweeper(dispatcher, _Waker())  # type: ignore[arg-type]
+        sweeper = Sweeper(dispatcher, _Waker())  # type: ignore[arg-type]
         assert await sweeper.fire_schedule() == 1  # the closing; the reminder is too late
         assert await sweeper.fire_schedule() == 0
         assert await sweeper.fire_schedule() == 0
