@@ -25,7 +25,7 @@ from typing import cast
 
 from benchmarks.common import Run, Target, mib, ms, show, table
 from bot.delivery import Delivery
-from bot.matrix.sync import CHECKPOINT_TS_KEY
+from bot.matrix.sync import CHECKPOINT_TS_KEY, handled_ids_horizon
 from bot.outcomes import enqueue_outcome
 from bot.sweeper import Sweeper
 from handlers import build_registry
@@ -115,7 +115,9 @@ async def simulate(path: Path, catalogue: Catalogue, *, upkeep: bool) -> list[Ho
     await db.open()
     store = Store(db)
     dispatcher = Dispatcher(build_registry(), store, catalogue, settings, clock=clock)
-    sweeper = Sweeper(dispatcher, cast(Delivery, _NoDelivery()))
+    sweeper = Sweeper(
+        dispatcher, cast(Delivery, _NoDelivery()), handled_horizon=handled_ids_horizon
+    )
     began = time.monotonic()
     try:
         async with db.transaction():

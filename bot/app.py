@@ -29,7 +29,7 @@ from bot.matrix.joining import JOIN_CONFIRMATIONS
 from bot.matrix.outgoing import Outgoing
 from bot.matrix.roles import ModeratorRoles
 from bot.matrix.rooms import Rooms
-from bot.matrix.sync import SyncLoop
+from bot.matrix.sync import SyncLoop, handled_ids_horizon
 from bot.metrics import Metrics
 from bot.monitoring import MonitoringServer
 from bot.outcomes import enqueue_outcome
@@ -133,7 +133,12 @@ class BotApp:
             max_in_flight=config.bot.rooms_in_flight,
             metrics=self.metrics,
         )
-        self.sweeper = Sweeper(self.dispatcher, self.delivery, ready=self.sync.first_sync_done)
+        self.sweeper = Sweeper(
+            self.dispatcher,
+            self.delivery,
+            ready=self.sync.first_sync_done,
+            handled_horizon=handled_ids_horizon,
+        )
         self.cards = CardRefresher(self.store, self.catalogue, config.bot, self.delivery)
         self.stop = asyncio.Event()
         self.monitoring: MonitoringServer | None = None

@@ -15,37 +15,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from bot.backoff import sleep_unless
 from bot.delivery import Delivery, wait_either
-from bot.matrix.sync import CHECKPOINT_TS_KEY, GAP_MARGIN_MS
 from bot.outcomes import enqueue_outcome
 from handlers.dispatch import Dispatcher
 from handlers.programme import fire_due
-from storage import UpkeepResult
+from storage import Store, UpkeepResult
 
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 5.0
 
 
-def handled_ids_cutoff(
-    checkpoint_ms: str | None, now: datetime, retention: timedelta
-) -> datetime | None:
-    """The time before which a handled event's id can no longer be needed; None to keep all.
-
-    After a crash the sync replays from the checkpoint, and a gap fill pages back to the
-    checkpoint's time less ``GAP_MARGIN_MS``: an event either can bring again was handled
-    after that time, by the bot's clock. ``retention`` is a margin on top, for a homeserver's
-    clock that differs from the bot's; a checkpoint in the future counts as now. Without a
-    checkpoint (or with one that cannot be read) nothing is deleted.
-    """
-    try:
-        checkpoint = datetime.fromtimestamp(int(checkpoint_ms or "") / 1000, UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-    return min(checkpoint, now) - timedelta(milliseconds=GAP_MARGIN_MS) - retention
+#: How far back the front end can bring a handled event again (a replay after a crash, a gap
+#: fill), given a retention margin: the time before which a handled event's id may go; None to
+#: keep them all (Matrix: :func:`bot.matrix.sync.handled_ids_horizon`).
+HandledHorizon = Callable[[Store, datetime, timedelta], Awaitable[datetime | None]]
 
 
 class Sweeper:
@@ -53,9 +41,15 @@ class Sweeper:
     dialogues, the schedule."""
 
     def __init__(
-        self, dispatcher: Dispatcher, outbox: Delivery, ready: asyncio.Event | None = None
+        self,
+        dispatcher: Dispatcher,
+        outbox: Delivery,
+        ready: asyncio.Event | None = None,
+        *,
+        handled_horizon: HandledHorizon,
     ) -> None:
         self.dispatcher = dispatcher
+        self.handled_horizon = handled_horizon
         #: Set by the first sync. The first sweep waits for it: the upkeep on a large database
         #: would otherwise hold up the start-up's first batch (and nothing a sweep queues is
         #: sent before that sync anyway).
@@ -130,13 +124,11 @@ class Sweeper:
         if self._upkeep_at is not None and now - self._upkeep_at < interval:
             return None
         self._upkeep_at = now
-        async with self.store.db.transaction():
-            checkpoint = await self.store.state.get(CHECKPOINT_TS_KEY)
+        retention = timedelta(days=settings.handled_events_retention_days)
+        handled_before = await self.handled_horizon(self.store, now, retention)
         return await self.store.upkeep.run(
             now,
-            handled_before=handled_ids_cutoff(
-                checkpoint, now, timedelta(days=settings.handled_events_retention_days)
-            ),
+            handled_before=handled_before,
             outbox_before=now - timedelta(days=settings.outbox_retention_days),
             verifications_before=now - timedelta(minutes=self.dispatcher.identity.cache_minutes),
         )

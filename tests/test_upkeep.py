@@ -13,8 +13,13 @@ from typing import cast
 import pytest
 
 from bot.delivery import Delivery
-from bot.matrix.sync import CHECKPOINT_TS_KEY, GAP_MARGIN_MS
-from bot.sweeper import Sweeper, handled_ids_cutoff
+from bot.matrix.sync import (
+    CHECKPOINT_TS_KEY,
+    GAP_MARGIN_MS,
+    handled_ids_cutoff,
+    handled_ids_horizon,
+)
+from bot.sweeper import Sweeper
 from storage import Database, Verification
 from storage.migrations import MIGRATIONS
 from storage.upkeep import BATCH_ROWS
@@ -33,7 +38,7 @@ class _Outbox:
 
 
 def sweeper(bot: Harness) -> Sweeper:
-    return Sweeper(bot.dispatcher, cast(Delivery, _Outbox()))
+    return Sweeper(bot.dispatcher, cast(Delivery, _Outbox()), handled_horizon=handled_ids_horizon)
 
 
 def millis(moment: datetime) -> str:
@@ -207,7 +212,12 @@ async def test_the_first_sweep_waits_for_the_first_sync(bot: Harness) -> None:
     """The upkeep on a large database must not hold up the start-up's first sync batch."""
     first_sync = asyncio.Event()
     stop = asyncio.Event()
-    waiting = Sweeper(bot.dispatcher, cast(Delivery, _Outbox()), ready=first_sync)
+    waiting = Sweeper(
+        bot.dispatcher,
+        cast(Delivery, _Outbox()),
+        ready=first_sync,
+        handled_horizon=handled_ids_horizon,
+    )
     running = asyncio.create_task(waiting.run(stop))
     await asyncio.sleep(0.2)
     assert waiting._upkeep_at is None  # nothing swept yet

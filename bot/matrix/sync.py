@@ -82,6 +82,32 @@ UNDECRYPTED_KEPT_FOR = timedelta(days=7)
 MAX_UNDECRYPTED_RETRIES = 200
 
 
+def handled_ids_cutoff(
+    checkpoint_ms: str | None, now: datetime, retention: timedelta
+) -> datetime | None:
+    """The time before which a handled event's id can no longer be needed; None to keep all.
+
+    After a crash the sync replays from the checkpoint, and a gap fill pages back to the
+    checkpoint's time less ``GAP_MARGIN_MS``: an event either can bring again was handled
+    after that time, by the bot's clock. ``retention`` is a margin on top, for a homeserver's
+    clock that differs from the bot's; a checkpoint in the future counts as now. Without a
+    checkpoint (or with one that cannot be read) nothing is deleted.
+    """
+    try:
+        checkpoint = datetime.fromtimestamp(int(checkpoint_ms or "") / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return min(checkpoint, now) - timedelta(milliseconds=GAP_MARGIN_MS) - retention
+
+
+async def handled_ids_horizon(store: Store, now: datetime, retention: timedelta) -> datetime | None:
+    """:func:`handled_ids_cutoff` from the checkpoint saved in the database (the sweeper's
+    :data:`bot.sweeper.HandledHorizon` for Matrix)."""
+    async with store.db.transaction():
+        checkpoint = await store.state.get(CHECKPOINT_TS_KEY)
+    return handled_ids_cutoff(checkpoint, now, retention)
+
+
 class Stopped(Exception):
     """The bot was asked to stop in the middle of a batch: it is not checkpointed."""
 
