@@ -19,7 +19,7 @@ from bot.cards import CardRefresher
 from bot.clock import BotClock
 from bot.config import Config
 from bot.delivery import Delivery
-from bot.health import Health
+from bot.healthcheck import Health
 from bot.logs import log_failure
 from bot.matrix.client import log_in, make_client
 from bot.matrix.events import EventHandler

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.health import Health
+from bot.healthcheck import Health
 from bot.matrix.homeserver_errors import HomeserverReachability
 from bot.metrics import Metrics
 from bot.monitoring import MonitoringServer
