@@ -36,11 +36,11 @@ from nio import (
 )
 
 from benchmarks.common import Run, Target, show, table
-from bot.events import EventHandler
-from bot.homeserver import Reachability
-from bot.roles import ModeratorRoles
-from bot.rooms import Rooms
-from bot.sync import SyncLoop
+from bot.matrix.events import EventHandler
+from bot.matrix.homeserver_errors import HomeserverReachability
+from bot.matrix.roles import ModeratorRoles
+from bot.matrix.rooms import Rooms
+from bot.matrix.sync import SyncLoop
 from handlers import build_registry
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Catalogue
@@ -236,7 +236,9 @@ async def bot_path(path: Path, kind: str, votes: int, catalogue: Catalogue) -> E
         await rooms.load()
         # No delivery loop: the replies stay queued in the outbox.
         events = EventHandler(client, store, dispatcher, rooms, roles, wake_outbox=lambda: None)
-        loop = SyncLoop(client, store, events, rooms, roles, Reachability(client), timeout_ms=0)
+        loop = SyncLoop(
+            client, store, events, rooms, roles, HomeserverReachability(client), timeout_ms=0
+        )
         async with asyncio.timeout(TIME_LIMIT):
             await loop.run(stop)
         await client.close()

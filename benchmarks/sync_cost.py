@@ -1,13 +1,13 @@
 """Sync cost: bytes the homeserver sends the bot, with the bot's sync filter and without one.
 
-The bot's account is in a challenge room with 100 people and a moderator, a moderation room,
-and ten direct chats. Two of its devices sync side by side, the way the bot does (the same
-request matrix-nio builds, read raw to count its bytes): one with ``bot.sync.sync_filter()``,
-one without a filter. First the initial sync (full state), then long-polling syncs while people
-are busy: commands and chat, 👍 reactions, read receipts, typing, a few display-name changes,
-and the bot's replies; both stop at the same final message. Then the two syncs a start makes
-afterwards: a first start's (full state, no position) and a restart's (full state from the
-saved position, which the bot asks for on every start).
+The bot's account is in a challenge room with 100 people and a moderator, a moderation room, and
+ten direct chats. Two of its devices sync side by side, the way the bot does (the same request
+matrix-nio builds, read raw to count its bytes): one with ``bot.matrix.sync.sync_filter()``, one
+without a filter. First the initial sync (full state), then long-polling syncs while people are
+busy: commands and chat, 👍 reactions, read receipts, typing, a few display-name changes, and the
+bot's replies; both stop at the same final message. Then the two syncs a start makes afterwards:
+a first start's (full state, no position) and a restart's (full state from the saved position,
+which the bot asks for on every start).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from nio import Api, AsyncClient, RoomSendResponse
 
 from benchmarks.common import Run, Target, show, table
 from benchmarks.matrix import Watcher, gather_limited, log_in, register
-from bot.sync import sync_filter
+from bot.matrix.sync import sync_filter
 from devtools.homeserver import Homeserver
 
 PEOPLE = 100

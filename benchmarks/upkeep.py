@@ -9,7 +9,7 @@ outbox through the bot's ``enqueue_outcome``, and its id is marked handled, in o
 replies sent every few simulated minutes, the sync checkpoint follows the clock, and the
 card refresher's queue is taken. The clock is the benchmark's own: a day takes seconds.
 
-Run twice: without upkeep, and with the bot's ``DialogueSweeper`` calling it every simulated
+Run twice: without upkeep, and with the bot's ``Sweeper`` calling it every simulated
 hour, at the shortest retentions the config allows (one day for handled ids beyond the replay
 horizon, one day for sent messages), so that the second and third days show where the size
 levels off. The size is the database file and its WAL together, as ``ls`` would show.
@@ -25,9 +25,9 @@ from typing import cast
 
 from benchmarks.common import Run, Target, mib, ms, show, table
 from bot.delivery import Delivery
-from bot.dialogues import DialogueSweeper
-from bot.effects import enqueue_outcome
-from bot.sync import CHECKPOINT_TS_KEY
+from bot.matrix.sync import CHECKPOINT_TS_KEY, handled_ids_horizon
+from bot.outcomes import enqueue_outcome
+from bot.sweeper import Sweeper
 from handlers import build_registry
 from handlers.dispatch import Dispatcher, Sender
 from handlers.i18n import Catalogue
@@ -115,7 +115,9 @@ async def simulate(path: Path, catalogue: Catalogue, *, upkeep: bool) -> list[Ho
     await db.open()
     store = Store(db)
     dispatcher = Dispatcher(build_registry(), store, catalogue, settings, clock=clock)
-    sweeper = DialogueSweeper(dispatcher, cast(Delivery, _NoDelivery()))
+    sweeper = Sweeper(
+        dispatcher, cast(Delivery, _NoDelivery()), handled_horizon=handled_ids_horizon
+    )
     began = time.monotonic()
     try:
         async with db.transaction():
@@ -167,7 +169,7 @@ async def simulate(path: Path, catalogue: Catalogue, *, upkeep: bool) -> list[Ho
             took = 0.0
             if upkeep:
                 upkeep_began = time.perf_counter()
-                await sweeper.upkeep_if_due()
+                await sweeper.run_upkeep()
                 took = time.perf_counter() - upkeep_began
             handled = int(await db.fetch_value("SELECT COUNT(*) FROM handled_events"))
             outbox = int(await db.fetch_value("SELECT COUNT(*) FROM outbox"))

@@ -17,23 +17,24 @@ from datetime import datetime
 
 from bot.backoff import Backoff, sleep_unless
 from bot.cards import CardRefresher
-from bot.client import log_in, make_client
 from bot.clock import BotClock
 from bot.config import Config
 from bot.delivery import Delivery
-from bot.dialogues import DialogueSweeper
-from bot.effects import enqueue_outcome
-from bot.events import EventHandler
-from bot.health import Health
-from bot.homeserver import Reachability
-from bot.identity import IdentityChecker
+from bot.healthcheck import Health
 from bot.logs import log_failure
+from bot.matrix.client import log_in, make_client
+from bot.matrix.events import EventHandler
+from bot.matrix.homeserver_errors import HomeserverReachability
+from bot.matrix.identity_lookup import IdentityChecker
+from bot.matrix.joining import JOIN_CONFIRMATIONS
+from bot.matrix.outgoing import Outgoing
+from bot.matrix.roles import ModeratorRoles
+from bot.matrix.rooms import Rooms
+from bot.matrix.sync import SyncLoop, handled_ids_horizon
 from bot.metrics import Metrics
 from bot.monitoring import MonitoringServer
-from bot.outgoing import Outgoing
-from bot.roles import ModeratorRoles
-from bot.rooms import Rooms
-from bot.sync import SyncLoop
+from bot.outcomes import enqueue_outcome
+from bot.sweeper import Sweeper
 from handlers import build_registry
 from handlers.dispatch import Dispatcher
 from handlers.effects import Outcome
@@ -49,6 +50,7 @@ DRAIN_SECONDS = 10.0
 #: On shutdown, how long a background loop may take to finish its step before it is cancelled.
 STOP_GRACE_SECONDS = 2.0
 #: The background loops run under :meth:`BotApp._supervise`; health needs each one running.
+#: The sweeper's loop keeps its old name, "dialogues": health reports and alerts name it.
 BACKGROUND_TASKS = ("delivery", "cards", "dialogues")
 
 
@@ -87,7 +89,7 @@ class BotApp:
             server_name=config.server_name,
             clock=now,
         )
-        self.reachability = Reachability(self.client)
+        self.reachability = HomeserverReachability(self.client)
         self.health = Health(
             self.metrics,
             self.reachability,
@@ -135,12 +137,16 @@ class BotApp:
             self.outgoing.carry_out,
             self.reachability,
             self.sync.first_sync_done,
+            joining=JOIN_CONFIRMATIONS,
             max_in_flight=config.bot.rooms_in_flight,
             metrics=self.metrics,
             clock=now,
         )
-        self.dialogues = DialogueSweeper(
-            self.dispatcher, self.delivery, ready=self.sync.first_sync_done
+        self.sweeper = Sweeper(
+            self.dispatcher,
+            self.delivery,
+            ready=self.sync.first_sync_done,
+            handled_horizon=handled_ids_horizon,
         )
         self.cards = CardRefresher(self.store, self.catalogue, config.bot, self.delivery, clock=now)
         self.stop = asyncio.Event()
@@ -172,7 +178,7 @@ class BotApp:
             loops: tuple[Callable[[asyncio.Event], Awaitable[None]], ...] = (
                 self.delivery.run,
                 self.cards.run,
-                self.dialogues.run,
+                self.sweeper.run,
             )
             background = [
                 asyncio.create_task(self._supervise(name, loop))

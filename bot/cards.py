@@ -18,8 +18,9 @@ import logging
 
 from bot.backoff import sleep_unless
 from bot.delivery import Delivery
-from bot.effects import enqueue_outcome
-from bot.render import render_edit
+from bot.matrix.rendering import render_edit
+from bot.outbox import MessagePayload, enqueue
+from bot.outcomes import enqueue_outcome
 from handlers.clock import Clock, system_clock
 from handlers.effects import Outcome, Redact
 from handlers.i18n import Catalogue
@@ -81,8 +82,8 @@ class CardRefresher:
                 event_id = await self.store.cards.live_in_room(idea_id, challenge.room_id)
                 if event_id is None:
                     continue
-                payload = {"content": render_edit(reply, event_id), "edit_of": idea_id}
-                await self.store.outbox.enqueue("message", payload, now, room_id=challenge.room_id)
+                edit = MessagePayload(content=render_edit(reply, event_id), edit_of=idea_id)
+                await enqueue(self.store, edit, now, room_id=challenge.room_id)
                 edits += 1
         if edits:
             log.debug("Queued %d card edits", edits)

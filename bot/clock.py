@@ -5,7 +5,8 @@ In a running bot the clock is the machine's. A test can move it by ``offset`` to
 another moment (just before a deadline, or a day after it) instead of waiting. A command sent
 "now" must then still count as sent "now": an event's ``origin_server_ts`` is the homeserver's
 time, so it is moved by the same offset before it is compared with deadlines
-(:func:`bot.content.judged_at`). With no offset, both are what the machine and the homeserver say.
+(:func:`bot.matrix.content.judged_at`). With no offset, both are what the machine and the
+homeserver say.
 """
 
 from __future__ import annotations

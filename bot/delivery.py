@@ -1,8 +1,9 @@
 """The delivery loop: outbox rows go out in order, each with a transaction id of its own.
 
-It knows rows, transaction ids and retries, nothing of what a row means (:mod:`bot.outgoing`
-carries each kind out). A row's transaction id is derived from its row id and a secret of the
-database, so a resend after a crash is dropped by the homeserver as a duplicate. Nothing is
+It knows rows, transaction ids and retries, nothing of what a row means (a front end carries
+each kind out: :mod:`bot.matrix.outgoing`). A row's transaction id is derived from its row id
+and a secret of the database, so a resend after a crash is dropped by the homeserver as a
+duplicate. Nothing is
 dropped because the homeserver is slow or away: a row waits for it, and only a refusal for good
 (or a row that keeps failing in a way nobody foresaw) ends a row unsent, logged.
 """
@@ -14,9 +15,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from bot.backoff import Backoff, sleep_unless
-from bot.homeserver import (
+from bot.logs import log_failure
+from bot.metrics import Metrics
+from bot.outbox import UnreadableRow
+from bot.server import (
     NETWORK_ERRORS,
     REQUEST_TIMEOUT,
     Dropped,
@@ -25,9 +30,6 @@ from bot.homeserver import (
     Retry,
     Unreachable,
 )
-from bot.joining import JOIN_AT_MOST, joinable_run, joined
-from bot.logs import log_failure
-from bot.metrics import Metrics
 from handlers.clock import Clock, system_clock
 from storage import OutboxItem, Store
 
@@ -47,6 +49,19 @@ Record = Callable[[], Awaitable[None]]
 CarryOut = Callable[[OutboxItem, str], Awaitable[Record | None]]
 
 
+@dataclass(frozen=True)
+class Joining:
+    """A front end's way of joining the short confirmations at the head of a lane into one
+    message (Matrix: :data:`bot.matrix.joining.JOIN_CONFIRMATIONS`)."""
+
+    #: The rows at the head of a lane's next rows that go out as one; empty: the head goes alone.
+    run: Callable[[list[OutboxItem]], list[OutboxItem]]
+    #: The one row that carries the rows of a run.
+    join: Callable[[list[OutboxItem]], OutboxItem]
+    #: At most this many rows are joined: a lane's next rows are read this many at a time.
+    at_most: int
+
+
 class Delivery:
     """Rows go out in order within their lane (a room, or one person's direct chat) and lanes
     go out side by side, at most ``max_in_flight`` at once: a busy room never holds up another
@@ -59,6 +74,7 @@ class Delivery:
         reachability: Reachability,
         ready: asyncio.Event,
         *,
+        joining: Joining,
         max_in_flight: int = 8,
         metrics: Metrics | None = None,
         clock: Clock = system_clock,
@@ -68,6 +84,7 @@ class Delivery:
         self.carry_out = carry_out
         self.reachability = reachability
         self.ready = ready  # set once the first sync has shown the bot its rooms
+        self.joining = joining
         self.max_in_flight = max_in_flight
         self.metrics = metrics or Metrics()
         self._wake = asyncio.Event()
@@ -155,12 +172,12 @@ class Delivery:
         (scrubbed by an erasure) goes as it is now."""
         while not stop.is_set():
             async with self.store.db.transaction():
-                items = await self.store.outbox.next_in_lane(lane, limit=JOIN_AT_MOST)
+                items = await self.store.outbox.next_in_lane(lane, limit=self.joining.at_most)
             if not items:
                 return
-            run = joinable_run(items)
+            run = self.joining.run(items)
             if run:
-                await self._deliver_with_retry(joined(run), stop, rows=run)
+                await self._deliver_with_retry(self.joining.join(run), stop, rows=run)
             else:
                 await self._deliver_with_retry(items[0], stop)
 
@@ -187,6 +204,8 @@ class Delivery:
                 self.metrics.send_failures.labels("permanent").inc()
                 if isinstance(error, Dropped):
                     log.warning("Outbox row %d (%s) dropped: %s", item.id, item.kind, error)
+                elif isinstance(error, UnreadableRow):
+                    log.error("Outbox row %d (%s) cannot be read: %s", item.id, item.kind, error)
                 else:
                     log.error(
                         "Outbox row %d (%s) refused by the homeserver: %s",

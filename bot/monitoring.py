@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bot.health import Health
+from bot.healthcheck import Health
 
 log = logging.getLogger(__name__)
 

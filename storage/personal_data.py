@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from storage.database import Database, Row
 from storage.ideas import take_down_cards
+from storage.outbox_kinds import ADDRESSED
 
 
 class Erasure(NamedTuple):
@@ -243,7 +244,7 @@ class PersonalDataRepository:
         for row in rows:
             payload = json.loads(row["payload"])
             strings = list(_strings(payload))
-            addressed = row["kind"] in _ADDRESSED and payload.get("user_id") == user_id
+            addressed = row["kind"] in ADDRESSED and payload.get("user_id") == user_id
             shows_deleted = any(
                 payload.get("card") == idea["id"] or _shows_idea(strings, idea) for idea in deleted
             )
@@ -255,11 +256,6 @@ class PersonalDataRepository:
                     "UPDATE outbox SET payload = ? WHERE id = ?",
                     (json.dumps(scrubbed, ensure_ascii=False), row["id"]),
                 )
-
-
-#: Outbox kinds sent to one person (``payload["user_id"]``): an invite to a challenge's room
-#: too, since inviting someone who asked to be forgotten would store them again.
-_ADDRESSED = frozenset({"direct", "direct_file", "invite"})
 
 
 def _shows_idea(strings: list[str], idea: Row) -> bool:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from pydantic import SecretStr
 
-from bot.effects import enqueue_outcome
+from bot.outcomes import enqueue_outcome
 from handlers.dispatch import Dispatcher, Sender
 from handlers.effects import Outcome, StartPoll
 from handlers.incoming import PollAnswered

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from nio import Event
 
 from bot.clock import BotClock
-from bot.content import (
+from bot.matrix.content import (
     Membership,
     Message,
     PollEnd,
@@ -26,9 +26,9 @@ from bot.content import (
     judged_at,
     parse,
 )
-from bot.events import EventHandler
-from bot.roles import ModeratorRoles
-from bot.rooms import invited_as_direct
+from bot.matrix.events import EventHandler
+from bot.matrix.roles import ModeratorRoles
+from bot.matrix.rooms import invited_as_direct
 from handlers import build_registry
 from handlers.dispatch import Dispatcher
 from handlers.i18n import Catalogue
@@ -310,7 +310,7 @@ RESPONSE = "org.matrix.msc3381.poll.response"
 def test_a_malformed_poll_event_is_logged_and_skipped(
     kind: str, content: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level("INFO", logger="bot.content"):
+    with caplog.at_level("INFO", logger="bot.matrix.content"):
         assert parse(event(kind, content)) is None
     assert any(kind in record.getMessage() for record in caplog.records)
 

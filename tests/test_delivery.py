@@ -9,10 +9,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.delivery import Delivery
-from bot.effects import direct_lane
-from bot.homeserver import Reachability
-from bot.joining import JOIN_AT_LEAST, joinable_run, joined
+from bot.matrix.homeserver_errors import HomeserverReachability
+from bot.matrix.joining import JOIN_AT_LEAST, JOIN_CONFIRMATIONS, joinable_run, joined
+from bot.outbox import (
+    MessagePayload,
+    ModeratorLevelsPayload,
+    UnreadableRow,
+    direct_lane,
+    enqueue,
+    read,
+)
 from storage import Database, OutboxItem, Store
 
 BUSY = "!busy:city.example"
@@ -50,7 +59,14 @@ async def delivery_over(tmp_path: Path, server: Homeserver) -> tuple[Delivery, S
     ready = asyncio.Event()
     ready.set()
     client: Any = None
-    delivery = Delivery(store, server.carry_out, Reachability(client), ready, max_in_flight=4)  # type: ignore[arg-type]
+    delivery = Delivery(
+        store,
+        server.carry_out,
+        HomeserverReachability(client),
+        ready,
+        max_in_flight=4,
+        joining=JOIN_CONFIRMATIONS,
+    )  # type: ignore[arg-type]
     return delivery, store, db
 
 
@@ -138,3 +154,30 @@ def test_direct_lanes_name_nobody() -> None:
     lane = direct_lane("@alice:city.example")
     assert lane.startswith("direct:") and "alice" not in lane
     assert lane == direct_lane("@alice:city.example") != direct_lane("@bob:city.example")
+
+
+async def test_rows_are_written_in_the_shapes_they_always_had(tmp_path: Path) -> None:
+    server = Homeserver()
+    _delivery, store, db = await delivery_over(tmp_path, server)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    content = {"msgtype": "m.notice", "body": "ok"}
+    async with db.transaction():
+        await enqueue(store, MessagePayload(content=content, card=None), now, room_id=BUSY)
+        await enqueue(store, MessagePayload(content=content, edit_of=7), now, room_id=BUSY)
+        await enqueue(store, ModeratorLevelsPayload(moderators=("@m:x",)), now, room_id=BUSY)
+        rows = await store.outbox.pending()
+    await db.close()
+    assert [(row.kind, row.payload) for row in rows] == [
+        ("message", {"content": content, "card": None}),
+        ("message", {"content": content, "edit_of": 7}),
+        ("moderator_levels", {"moderators": ["@m:x"]}),
+    ]
+    assert [read(row) for row in rows][1] == MessagePayload(content=content, edit_of=7)
+
+
+def test_a_row_that_does_not_fit_its_kind_is_refused_for_good() -> None:
+    with pytest.raises(UnreadableRow, match="unknown outbox kind 'reply'"):
+        read(item(1, {"room_id": BUSY, "body": "an old row"}).model_copy(update={"kind": "reply"}))
+    with pytest.raises(UnreadableRow, match="poll_id"):
+        read(OutboxItem(id=2, kind="poll_end", room_id=BUSY, payload={"text": "x"}, attempts=0))
+    assert isinstance(read(item(3, message("ok"))), MessagePayload)

@@ -1,4 +1,4 @@
-"""Whose direct chat a room is (:func:`bot.rooms.not_direct_because`, the one rule), and how
+"""Whose direct chat a room is (:func:`bot.matrix.rooms.not_direct_because`, the one rule), and how
 often the bot may open a new one for someone who declines them. No homeserver here."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from urllib.parse import unquote
 import pytest
 from nio import MatrixRoom, RoomCreateResponse
 
-from bot.homeserver import Dropped
-from bot.rooms import (
+from bot.matrix.rooms import (
     NotDirect,
     RoomFacts,
     Rooms,
     not_direct_because,
 )
+from bot.server import Dropped
 from handlers.settings import BotSettings
 from storage import Database, Store
 

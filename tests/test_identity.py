@@ -17,7 +17,7 @@ import pytest
 from aiohttp import ClientConnectionError
 from pydantic import SecretStr
 
-from bot.identity import IdentityChecker
+from bot.matrix.identity_lookup import IdentityChecker
 from handlers.dispatch import Dispatcher, Sender
 from handlers.effects import Announce, CardChanged, Outcome, SendDirect, SendRoom
 from handlers.programme import fire_due
@@ -433,7 +433,7 @@ async def test_an_outage_uses_a_fresh_answer_and_otherwise_fails_without_a_guess
     lookups.advance(minutes=10)
     during = await lookups.checker.lookup(ALICE)
     assert during == known  # still within its cache time: used
-    with caplog.at_level(logging.WARNING, logger="bot.identity"):
+    with caplog.at_level(logging.WARNING, logger="bot.matrix.identity_lookup"):
         lookups.advance(minutes=30)
         assert (await lookups.checker.lookup(ALICE)).failed
         asked = len(lookups.api.asked)

@@ -11,7 +11,7 @@ from typing import Any
 
 from nio import JoinError, JoinResponse
 
-from bot.sync import SyncLoop
+from bot.matrix.sync import SyncLoop
 
 
 @dataclass

@@ -43,7 +43,7 @@ def log_everything_dangerous() -> None:
     logging.getLogger("nio.http").warning(
         "GET /_matrix/client/v3/sync?access_token=%s&timeout=0 failed", TOKEN
     )
-    log = logging.getLogger("bot.events")
+    log = logging.getLogger("bot.matrix.events")
     log.info("Request with Authorization: Bearer %s", TOKEN)
     log.warning("Saved session: %s", json.dumps({"access_token": TOKEN, "device_id": "DEV"}))
     log.warning("Could not log in with %s", PASSWORD)
@@ -91,7 +91,7 @@ def test_json_lines_parse_and_carry_event_id_and_reference(restore_logging: None
         assert line["time"].endswith("+00:00")
     error = lines[-1]
     assert error["level"] == "ERROR"
-    assert error["logger"] == "bot.events"
+    assert error["logger"] == "bot.matrix.events"
     assert error["event_id"] == "$event:localhost"
     assert error["room_id"] == "!room:localhost"
     assert error["reference"] == "c0ffee42"
@@ -114,7 +114,7 @@ def test_the_access_token_is_protected_once_known(restore_logging: None) -> None
     configure_logging("INFO", "text", stream)
     opaque = "an-opaque-token-of-another-homeserver"
     protect_secret(opaque)
-    logging.getLogger("bot.client").warning("token %s", opaque)
+    logging.getLogger("bot.matrix.client").warning("token %s", opaque)
     assert opaque not in stream.getvalue()
     assert "token [redacted]" in stream.getvalue()
 

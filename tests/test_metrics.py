@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.health import Health
-from bot.homeserver import Reachability
+from bot.healthcheck import Health
+from bot.matrix.homeserver_errors import HomeserverReachability
 from bot.metrics import Metrics
 from bot.monitoring import MonitoringServer
 from storage import Database, Store
@@ -155,7 +155,7 @@ async def test_two_bots_count_apart() -> None:
 
 async def test_health_follows_the_sync_the_homeserver_and_the_tasks(store: Store) -> None:
     client = FakeClient()
-    reachability = Reachability(client, interval=0.02)  # type: ignore[arg-type]
+    reachability = HomeserverReachability(client, interval=0.02)  # type: ignore[arg-type]
     metrics = Metrics()
     health = Health(metrics, reachability, store, sync_timeout_ms=0, tasks=("delivery", "cards"))
     stop = asyncio.Event()
@@ -198,7 +198,7 @@ async def test_health_follows_the_sync_the_homeserver_and_the_tasks(store: Store
 
 async def test_the_endpoint_serves_healthz_and_metrics(store: Store) -> None:
     client = FakeClient()
-    reachability = Reachability(client, interval=0.02)  # type: ignore[arg-type]
+    reachability = HomeserverReachability(client, interval=0.02)  # type: ignore[arg-type]
     metrics = Metrics()
     health = Health(metrics, reachability, store, sync_timeout_ms=0, tasks=("delivery",))
     port = free_port()
@@ -234,7 +234,7 @@ async def test_a_malformed_request_is_one_warning_line(
 ) -> None:
     """Anyone who reaches the port can send one; it is no error of the bot's."""
     client = FakeClient()
-    reachability = Reachability(client, interval=0.02)  # type: ignore[arg-type]
+    reachability = HomeserverReachability(client, interval=0.02)  # type: ignore[arg-type]
     health = Health(Metrics(), reachability, store, sync_timeout_ms=0, tasks=())
     port = free_port()
     server = MonitoringServer(health, "127.0.0.1", port)

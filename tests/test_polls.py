@@ -21,10 +21,11 @@ import jsonschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.dialogues import DialogueSweeper
-from bot.events import EventHandler
-from bot.polls import end_content, start_content
-from bot.roles import ModeratorRoles
+from bot.matrix.events import EventHandler
+from bot.matrix.poll_events import end_content, start_content
+from bot.matrix.roles import ModeratorRoles
+from bot.matrix.sync import handled_ids_horizon
+from bot.sweeper import Sweeper
 from handlers.dispatch import Dispatcher
 from handlers.effects import Announce, EndPoll, SendRoom, StartPoll
 from handlers.export import export_data, to_csv
@@ -322,7 +323,9 @@ async def test_the_deadline_ends_the_poll_once_also_across_restarts(tmp_path: Pa
         )
         await db.open()
         try:
-            fired = await DialogueSweeper(dispatcher, _Waker()).fire_schedule()  # type: ignore[arg-type]
+            fired = await Sweeper(
+                dispatcher, _Waker(), handled_horizon=handled_ids_horizon
+            ).fire_schedule()  # type: ignore[arg-type]
             ends = int(await db.fetch_value("SELECT COUNT(*) FROM outbox WHERE kind = 'poll_end'"))
             return fired, ends
         finally:

@@ -13,8 +13,9 @@ from typing import cast
 import pytest
 
 from bot.delivery import Delivery
-from bot.dialogues import DialogueSweeper
-from bot.effects import enqueue_outcome
+from bot.matrix.sync import handled_ids_horizon
+from bot.outcomes import enqueue_outcome
+from bot.sweeper import Sweeper
 from handlers.commands.privacy import FORGOTTEN
 from handlers.dispatch import Sender
 from handlers.effects import Outcome, Redact, SendDirectFile
@@ -257,7 +258,9 @@ class _Outbox:
 
 async def test_the_sweeper_prunes_sent_messages_at_most_once_an_hour(tmp_path: Path) -> None:
     async with open_harness(tmp_path, outbox_retention_days=30) as bot:
-        sweeper = DialogueSweeper(bot.dispatcher, cast(Delivery, _Outbox()))
+        sweeper = Sweeper(
+            bot.dispatcher, cast(Delivery, _Outbox()), handled_horizon=handled_ids_horizon
+        )
         async with bot.db.transaction():
             first = await bot.store.outbox.enqueue("direct", {}, bot.clock())
             await bot.store.outbox.mark_done(first, bot.clock())

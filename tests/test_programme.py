@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.dialogues import DialogueSweeper
+from bot.matrix.sync import handled_ids_horizon
+from bot.sweeper import Sweeper
 from handlers.dispatch import Dispatcher
 from handlers.effects import (
     Announce,
@@ -169,7 +170,7 @@ async def test_a_deadline_that_passed_while_stopped_closes_at_the_next_start_onc
     )
     await db.open()
     try:
-        sweeper = DialogueSweeper(dispatcher, _Waker())  # type: ignore[arg-type]
+        sweeper = Sweeper(dispatcher, _Waker(), handled_horizon=handled_ids_horizon)  # type: ignore[arg-type]
         assert await sweeper.fire_schedule() == 1  # the closing; the reminder is too late
         assert await sweeper.fire_schedule() == 0
         assert await sweeper.fire_schedule() == 0

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot import events
-from bot.events import EventHandler
+from bot.matrix import events
+from bot.matrix.events import EventHandler
 
 
 class TypingClient:

@@ -13,8 +13,13 @@ from typing import cast
 import pytest
 
 from bot.delivery import Delivery
-from bot.dialogues import DialogueSweeper, handled_ids_cutoff
-from bot.sync import CHECKPOINT_TS_KEY, GAP_MARGIN_MS
+from bot.matrix.sync import (
+    CHECKPOINT_TS_KEY,
+    GAP_MARGIN_MS,
+    handled_ids_cutoff,
+    handled_ids_horizon,
+)
+from bot.sweeper import Sweeper
 from storage import Database, Verification
 from storage.migrations import MIGRATIONS
 from storage.upkeep import BATCH_ROWS
@@ -32,8 +37,8 @@ class _Outbox:
         pass
 
 
-def sweeper(bot: Harness) -> DialogueSweeper:
-    return DialogueSweeper(bot.dispatcher, cast(Delivery, _Outbox()))
+def sweeper(bot: Harness) -> Sweeper:
+    return Sweeper(bot.dispatcher, cast(Delivery, _Outbox()), handled_horizon=handled_ids_horizon)
 
 
 def millis(moment: datetime) -> str:
@@ -80,7 +85,7 @@ async def test_handled_ids_a_replay_could_need_stay_and_older_ones_go(tmp_path: 
         await handled(bot, "$after-the-checkpoint", checkpoint + timedelta(seconds=1))
         await set_checkpoint(bot, checkpoint)
         bot.clock.advance(days=40)  # the bot was down: the checkpoint did not move meanwhile
-        result = await sweeper(bot).upkeep_if_due()
+        result = await sweeper(bot).run_upkeep()
         assert result is not None and result.handled_events == 1
         assert await handled_ids(bot) == {
             "$in-the-safety",
@@ -93,7 +98,7 @@ async def test_without_a_checkpoint_no_handled_id_is_deleted(tmp_path: Path) -> 
     async with open_harness(tmp_path, handled_events_retention_days=1) as bot:
         await handled(bot, "$ancient", bot.clock() - timedelta(days=400))
         bot.clock.advance(days=400)
-        await sweeper(bot).upkeep_if_due()
+        await sweeper(bot).run_upkeep()
         assert await handled_ids(bot) == {"$ancient"}
 
 
@@ -105,7 +110,7 @@ async def test_many_old_ids_go_in_batches_and_the_new_stay(tmp_path: Path) -> No
                 await bot.store.state.mark_handled(f"$old{number}", old)
             await bot.store.state.mark_handled("$new", bot.clock())
         await set_checkpoint(bot, bot.clock())
-        result = await sweeper(bot).upkeep_if_due()
+        result = await sweeper(bot).run_upkeep()
         assert result is not None and result.handled_events == 2 * BATCH_ROWS + 17
         assert await handled_ids(bot) == {"$new"}
 
@@ -114,7 +119,7 @@ async def test_expired_confirmations_go_and_pending_ones_stay(bot: Harness) -> N
     async with bot.db.transaction():
         await bot.store.confirmations.request(ALICE, "forget", bot.clock() - timedelta(minutes=1))
         await bot.store.confirmations.request(BOB, "forget", bot.clock() + timedelta(minutes=5))
-    result = await sweeper(bot).upkeep_if_due()
+    result = await sweeper(bot).run_upkeep()
     assert result is not None and result.confirmations == 1
     rows = await bot.db.fetch_all("SELECT user_id FROM confirmations")
     assert [row[0] for row in rows] == [BOB]
@@ -138,7 +143,7 @@ async def test_verifications_past_their_cache_time_go(bot: Harness) -> None:
                     account_created_at=None,
                 )
             )
-    result = await sweeper(bot).upkeep_if_due()
+    result = await sweeper(bot).run_upkeep()
     assert result is not None and result.verifications == 1
     rows = await bot.db.fetch_all("SELECT user_id FROM verifications")
     assert [row[0] for row in rows] == [BOB]
@@ -149,7 +154,7 @@ async def test_upkeep_runs_once_per_interval(tmp_path: Path) -> None:
         sweep = sweeper(bot)
         ran: list[datetime] = []
         for _minute in range(35):
-            if await sweep.upkeep_if_due() is not None:
+            if await sweep.run_upkeep() is not None:
                 ran.append(bot.clock())
             await sweep.sweep()  # the sweeper's own call finds it not due in between
             bot.clock.advance(minutes=1)
@@ -171,7 +176,7 @@ async def test_the_file_shrinks_once_deleted_rows_are_vacuumed(bot: Harness) -> 
     await set_checkpoint(bot, bot.clock())
     await bot.db.fetch_all("PRAGMA wal_checkpoint(TRUNCATE)")
     full = path.stat().st_size
-    result = await sweeper(bot).upkeep_if_due()
+    result = await sweeper(bot).run_upkeep()
     assert result is not None
     assert (result.outbox, result.handled_events) == (3000, 3000)
     assert result.pages_freed > 0
@@ -207,7 +212,12 @@ async def test_the_first_sweep_waits_for_the_first_sync(bot: Harness) -> None:
     """The upkeep on a large database must not hold up the start-up's first sync batch."""
     first_sync = asyncio.Event()
     stop = asyncio.Event()
-    waiting = DialogueSweeper(bot.dispatcher, cast(Delivery, _Outbox()), ready=first_sync)
+    waiting = Sweeper(
+        bot.dispatcher,
+        cast(Delivery, _Outbox()),
+        ready=first_sync,
+        handled_horizon=handled_ids_horizon,
+    )
     running = asyncio.create_task(waiting.run(stop))
     await asyncio.sleep(0.2)
     assert waiting._upkeep_at is None  # nothing swept yet

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.client import BotClient
+from bot.matrix.client import BotClient
 from devtools.homeserver import Homeserver
 from devtools.seed import seed_challenge
 from tests.matrix_support import PASSWORD, Person, bot_config, start_bot, unique

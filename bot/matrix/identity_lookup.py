@@ -28,8 +28,8 @@ from urllib.parse import quote
 from nio import AsyncClient
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bot.homeserver import NETWORK_ERRORS, Permanent, Unreachable
 from bot.logs import log_failure
+from bot.server import NETWORK_ERRORS, Permanent, Unreachable
 from handlers.policy import server_of
 from handlers.settings import IdentitySettings
 from storage import Store, Verification

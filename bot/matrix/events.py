@@ -1,7 +1,7 @@
 """One Matrix event in, its effects out: each event is handled exactly once, in one transaction.
 
-No event can stop the bot. Its content is validated first (:mod:`bot.content`); one that does
-not fit is not for the bot. An unexpected failure while handling one is logged with a
+No event can stop the bot. Its content is validated first (:mod:`bot.matrix.content`); one
+that does not fit is not for the bot. An unexpected failure while handling one is logged with a
 reference, the event is marked handled on its own, and the next event goes on.
 """
 
@@ -20,7 +20,8 @@ from typing import Any
 from nio import AsyncClient, MatrixRoom, MegolmEvent
 
 from bot.clock import BotClock
-from bot.content import (
+from bot.logs import log_failure
+from bot.matrix.content import (
     Incoming,
     Message,
     PollEnd,
@@ -30,12 +31,11 @@ from bot.content import (
     judged_at,
     parse,
 )
-from bot.effects import enqueue_outcome
-from bot.identity import IdentityChecker
-from bot.logs import log_failure
+from bot.matrix.identity_lookup import IdentityChecker
+from bot.matrix.roles import ModeratorRoles
+from bot.matrix.rooms import Rooms
 from bot.metrics import Metrics
-from bot.roles import ModeratorRoles
-from bot.rooms import Rooms
+from bot.outcomes import enqueue_outcome
 from handlers.dispatch import Dispatcher, PreparedMessage, Sender
 from handlers.effects import Outcome
 from handlers.incoming import (

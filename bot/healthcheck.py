@@ -7,8 +7,8 @@ A task that failed is unhealthy until it runs again (it is restarted after a bac
 
 from __future__ import annotations
 
-from bot.homeserver import Reachability
 from bot.metrics import Metrics
+from bot.server import Reachability
 from handlers.health import StatusFigures
 from storage import Store
 

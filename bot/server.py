@@ -1,11 +1,13 @@
-"""The homeserver's answers sorted into what to do next, and a cheap watch while it is away.
+"""How a request to a chat server can end, and the watch over a server that is away.
 
-Every request the bot makes ends in one of four ways: it worked; the server refused this request
-for good (:class:`Permanent`); it asked us to wait (:class:`Retry`, a 429); or the server could
-not be reached or failed (:class:`Unreachable`: a connection refused, cut or stalled, a 5xx, a
-proxy's error page). The last is an outage: instead of each loop backing off on its own up to a
-minute (and sleeping through the server's return), they all wait on one :class:`Reachability`,
-which asks ``/_matrix/client/versions`` every couple of seconds and wakes them when it answers.
+Front-end neutral: the delivery loop (:mod:`bot.delivery`) and every front end share these. A
+front end sorts its platform's answers into them (Matrix: :mod:`bot.matrix.homeserver_errors`).
+Every request ends in one of four ways: it worked; the server refused this request for good
+(:class:`Permanent`); it asked us to wait (:class:`Retry`, a 429); or the server could not be
+reached or failed (:class:`Unreachable`: a connection refused, cut or stalled, a 5xx, a proxy's
+error page). The last is an outage: instead of each loop backing off on its own up to a minute
+(and sleeping through the server's return), they all wait on one :class:`Reachability`, which
+asks the server every couple of seconds whether it is back and wakes them when it answers.
 """
 
 from __future__ import annotations
@@ -15,12 +17,9 @@ import json
 import logging
 import random
 import time
-from typing import Any
+from abc import ABC, abstractmethod
 
 from aiohttp import ClientError
-from nio import AsyncClient, ErrorResponse
-
-from bot.backoff import retry_after
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ NETWORK_ERRORS: tuple[type[BaseException], ...] = (
 
 #: No single request waits longer than this (a stalled connection, a half-open socket).
 REQUEST_TIMEOUT = 30.0
-#: While the homeserver is away, how often it is asked whether it is back.
+#: While the server is away, how often it is asked whether it is back.
 PROBE_INTERVAL = 2.5
 PROBE_TIMEOUT = 5.0
 
@@ -50,7 +49,7 @@ class Retry(Exception):
 
 
 class Permanent(Exception):
-    """The homeserver refuses this request for good."""
+    """The server refuses this request for good."""
 
 
 class Dropped(Permanent):
@@ -58,34 +57,14 @@ class Dropped(Permanent):
 
 
 class Unreachable(Exception):
-    """The homeserver could not be reached or failed (5xx): wait for it to come back."""
+    """The server could not be reached or failed (5xx): wait for it to come back."""
 
 
-def raise_for(response: Any) -> None:
-    """Classify an error response from the homeserver into one of the exceptions above."""
-    status = getattr(response, "status_code", None)
-    message = getattr(response, "message", str(response))
-    wait = retry_after(response)
-    if wait is not None:
-        raise Retry("rate limited", after=wait)
-    transport = getattr(response, "transport_response", None)
-    http_status = getattr(transport, "status", None)
-    if isinstance(response, ErrorResponse) and http_status is not None and 400 <= http_status < 500:
-        raise Permanent(f"{status}: {message}")
-    raise Unreachable(f"{http_status or status}: {message}")
+class Reachability(ABC):
+    """Whether the server answers; loops that met an outage wait here for its end. A front end
+    says how its server is asked (:meth:`_answers`)."""
 
-
-def is_server_failure(response: Any) -> bool:
-    """A 5xx, or an answer with no HTTP status at all."""
-    http_status = getattr(getattr(response, "transport_response", None), "status", None)
-    return http_status is None or http_status >= 500
-
-
-class Reachability:
-    """Whether the homeserver answers; loops that met an outage wait here for its end."""
-
-    def __init__(self, client: AsyncClient, *, interval: float = PROBE_INTERVAL) -> None:
-        self.client = client
+    def __init__(self, *, interval: float = PROBE_INTERVAL) -> None:
         self.interval = interval
         self._up = asyncio.Event()
         self._up.set()
@@ -124,14 +103,9 @@ class Reachability:
                 )
                 self._up.set()
 
+    @abstractmethod
     async def _answers(self) -> bool:
-        try:
-            async with asyncio.timeout(PROBE_TIMEOUT):
-                response = await self.client.send("GET", "/_matrix/client/versions")
-                async with response:
-                    return bool(response.status == 200)
-        except Exception:  # whatever the failure, the answer is "not yet": the watch goes on
-            return False
+        """Whether the server answers now; any failure is a "not yet"."""
 
     async def close(self) -> None:
         if self._probe is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.content import POLL_END_TYPE, POLL_START_TYPE
+from bot.matrix.content import POLL_END_TYPE, POLL_START_TYPE
 from handlers.services.final_polls import MAX_SELECTIONS
 
 __all__ = ["POLL_END_TYPE", "POLL_START_TYPE", "end_content", "start_content"]

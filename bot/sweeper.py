@@ -1,52 +1,55 @@
-"""Guided dialogues that ran out of time end with a friendly note, even if the person is gone;
-the programme's schedule fires (reminders before deadlines, summaries at closing:
-:func:`handlers.programme.fire_due`), each once, also for deadlines that passed while the bot
-was stopped; and, every ``bot.upkeep_interval_minutes``, the database's upkeep runs (:mod:`storage.upkeep`):
-sent messages past ``bot.outbox_retention_days``, handled event ids no replay can bring again,
-expired confirmations, then ``PRAGMA optimize`` and an incremental vacuum."""
+"""The sweeper: the bot's three jobs that no event starts, run every few seconds.
+
+- :meth:`Sweeper.expire_dialogues`: guided dialogues that ran out of time end with a friendly
+  note, even if the person is gone.
+- :meth:`Sweeper.fire_schedule`: the programme's schedule fires (reminders before deadlines,
+  summaries at closing: :func:`handlers.programme.fire_due`), each once, also for deadlines
+  that passed while the bot was stopped.
+- :meth:`Sweeper.run_upkeep`: every ``bot.upkeep_interval_minutes``, the database's upkeep
+  (:mod:`storage.upkeep`): sent messages past ``bot.outbox_retention_days``, handled event ids
+  no replay can bring again, expired confirmations, then ``PRAGMA optimize`` and an incremental
+  vacuum.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from bot.backoff import sleep_unless
 from bot.delivery import Delivery, wait_either
-from bot.effects import enqueue_outcome
-from bot.sync import CHECKPOINT_TS_KEY, GAP_MARGIN_MS
+from bot.outcomes import enqueue_outcome
 from handlers.dispatch import Dispatcher
 from handlers.programme import fire_due
-from storage import UpkeepResult
+from storage import Store, UpkeepResult
 
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 5.0
 
 
-def handled_ids_cutoff(
-    checkpoint_ms: str | None, now: datetime, retention: timedelta
-) -> datetime | None:
-    """The time before which a handled event's id can no longer be needed; None to keep all.
-
-    After a crash the sync replays from the checkpoint, and a gap fill pages back to the
-    checkpoint's time less ``GAP_MARGIN_MS``: an event either can bring again was handled
-    after that time, by the bot's clock. ``retention`` is a margin on top, for a homeserver's
-    clock that differs from the bot's; a checkpoint in the future counts as now. Without a
-    checkpoint (or with one that cannot be read) nothing is deleted.
-    """
-    try:
-        checkpoint = datetime.fromtimestamp(int(checkpoint_ms or "") / 1000, UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-    return min(checkpoint, now) - timedelta(milliseconds=GAP_MARGIN_MS) - retention
+#: How far back the front end can bring a handled event again (a replay after a crash, a gap
+#: fill), given a retention margin: the time before which a handled event's id may go; None to
+#: keep them all (Matrix: :func:`bot.matrix.sync.handled_ids_horizon`).
+HandledHorizon = Callable[[Store, datetime, timedelta], Awaitable[datetime | None]]
 
 
-class DialogueSweeper:
+class Sweeper:
+    """Runs :meth:`sweep` every :data:`SWEEP_SECONDS`: the upkeep when due, the expired
+    dialogues, the schedule."""
+
     def __init__(
-        self, dispatcher: Dispatcher, outbox: Delivery, ready: asyncio.Event | None = None
+        self,
+        dispatcher: Dispatcher,
+        outbox: Delivery,
+        ready: asyncio.Event | None = None,
+        *,
+        handled_horizon: HandledHorizon,
     ) -> None:
         self.dispatcher = dispatcher
+        self.handled_horizon = handled_horizon
         #: Set by the first sync. The first sweep waits for it: the upkeep on a large database
         #: would otherwise hold up the start-up's first batch (and nothing a sweep queues is
         #: sent before that sync anyway).
@@ -63,9 +66,16 @@ class DialogueSweeper:
             await sleep_unless(stop, SWEEP_SECONDS)
 
     async def sweep(self) -> int:
-        """End the expired dialogues; the note and the ending commit together. Once every
-        upkeep interval (and at the first sweep), also run the database's upkeep."""
-        await self.upkeep_if_due()
+        """One round of the three jobs; returns how many dialogues expired. The upkeep goes
+        first, once every upkeep interval (and at the first sweep)."""
+        await self.run_upkeep()
+        ended = await self.expire_dialogues()
+        await self.fire_schedule()
+        return ended
+
+    async def expire_dialogues(self) -> int:
+        """End the expired dialogues; the note and the ending commit together. Returns how
+        many ended."""
         async with self.store.db.transaction():
             ended = await self.dispatcher.expire_dialogues()
             for _user_id, room_id, outcome in ended:
@@ -80,7 +90,6 @@ class DialogueSweeper:
         if ended:
             log.info("%d guided submissions expired", len(ended))
             self.outbox.wake()
-        await self.fire_schedule()
         return len(ended)
 
     async def fire_schedule(self) -> int:
@@ -106,21 +115,20 @@ class DialogueSweeper:
             self.outbox.wake()
         return len(fired)
 
-    async def upkeep_if_due(self) -> UpkeepResult | None:
-        """The upkeep, if an interval has passed since the last; None when it was not due."""
+    async def run_upkeep(self) -> UpkeepResult | None:
+        """The database's upkeep, if an interval has passed since the last; None when it was
+        not due."""
         now = self.dispatcher.clock()
         settings = self.dispatcher.settings
         interval = timedelta(minutes=settings.upkeep_interval_minutes)
         if self._upkeep_at is not None and now - self._upkeep_at < interval:
             return None
         self._upkeep_at = now
-        async with self.store.db.transaction():
-            checkpoint = await self.store.state.get(CHECKPOINT_TS_KEY)
+        retention = timedelta(days=settings.handled_events_retention_days)
+        handled_before = await self.handled_horizon(self.store, now, retention)
         return await self.store.upkeep.run(
             now,
-            handled_before=handled_ids_cutoff(
-                checkpoint, now, timedelta(days=settings.handled_events_retention_days)
-            ),
+            handled_before=handled_before,
             outbox_before=now - timedelta(days=settings.outbox_retention_days),
             verifications_before=now - timedelta(minutes=self.dispatcher.identity.cache_minutes),
         )

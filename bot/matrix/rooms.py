@@ -45,7 +45,8 @@ from nio import (
 )
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
-from bot.homeserver import Dropped, Retry, Unreachable, raise_for
+from bot.matrix.homeserver_errors import raise_for
+from bot.server import Dropped, Retry, Unreachable
 from handlers.clock import Clock, system_clock
 from handlers.effects import CreateChallengeRoom
 from handlers.policy import server_of

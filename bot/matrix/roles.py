@@ -22,7 +22,7 @@ from datetime import datetime
 
 from nio import MatrixRoom
 
-from bot.content import Membership, PowerLevels
+from bot.matrix.content import Membership, PowerLevels
 from handlers.settings import BotSettings
 
 

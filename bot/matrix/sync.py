@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nio import (
@@ -32,14 +32,16 @@ from nio import (
 )
 
 from bot.backoff import Backoff, retry_after, sleep_unless
-from bot.client import unreadable
-from bot.content import Membership, PowerLevels, parse
-from bot.events import EventHandler
-from bot.homeserver import NETWORK_ERRORS, REQUEST_TIMEOUT, Reachability, is_server_failure
 from bot.logs import log_failure
+from bot.matrix.client import unreadable
+from bot.matrix.content import Membership, PowerLevels, parse
+from bot.matrix.events import EventHandler
+from bot.matrix.homeserver_errors import is_server_failure
+from bot.matrix.roles import ModeratorRoles
+from bot.matrix.rooms import Rooms
 from bot.metrics import Metrics
-from bot.roles import ModeratorRoles
-from bot.rooms import Rooms
+from bot.outbox import ModeratorLevelsPayload, enqueue
+from bot.server import NETWORK_ERRORS, REQUEST_TIMEOUT, Reachability
 from handlers.clock import Clock, system_clock
 from handlers.policy import server_of
 from storage import Store
@@ -61,7 +63,7 @@ HANDLED_TYPES = [
     "m.room.power_levels",
     "m.room.encryption",
     "m.room.name",
-    # Whether a direct chat is still private (bot.rooms): who may join it, who may read it.
+    # Whether a direct chat is still private (bot.matrix.rooms): who may join it, who may read it.
     "m.room.join_rules",
     "m.room.history_visibility",
     # Poll responses and ends (MSC3381) under both names; in an encrypted room they come as
@@ -79,6 +81,32 @@ RECEIPT_DELAY = 0.25
 #: Encrypted events whose keys never came are given up after this long.
 UNDECRYPTED_KEPT_FOR = timedelta(days=7)
 MAX_UNDECRYPTED_RETRIES = 200
+
+
+def handled_ids_cutoff(
+    checkpoint_ms: str | None, now: datetime, retention: timedelta
+) -> datetime | None:
+    """The time before which a handled event's id can no longer be needed; None to keep all.
+
+    After a crash the sync replays from the checkpoint, and a gap fill pages back to the
+    checkpoint's time less ``GAP_MARGIN_MS``: an event either can bring again was handled
+    after that time, by the bot's clock. ``retention`` is a margin on top, for a homeserver's
+    clock that differs from the bot's; a checkpoint in the future counts as now. Without a
+    checkpoint (or with one that cannot be read) nothing is deleted.
+    """
+    try:
+        checkpoint = datetime.fromtimestamp(int(checkpoint_ms or "") / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return min(checkpoint, now) - timedelta(milliseconds=GAP_MARGIN_MS) - retention
+
+
+async def handled_ids_horizon(store: Store, now: datetime, retention: timedelta) -> datetime | None:
+    """:func:`handled_ids_cutoff` from the checkpoint saved in the database (the sweeper's
+    :data:`bot.sweeper.HandledHorizon` for Matrix)."""
+    async with store.db.transaction():
+        checkpoint = await store.state.get(CHECKPOINT_TS_KEY)
+    return handled_ids_cutoff(checkpoint, now, retention)
 
 
 class Stopped(Exception):
@@ -377,9 +405,8 @@ class SyncLoop:
             ]
             space = await self.rooms.known_space()
             for room_id in [*rooms, *([space] if space else [])]:
-                await self.store.outbox.enqueue(
-                    "moderator_levels", {"moderators": moderators}, now, room_id=room_id
-                )
+                levels = ModeratorLevelsPayload(moderators=tuple(moderators))
+                await enqueue(self.store, levels, now, room_id=room_id)
         self.events.wake_outbox()
 
     async def _events_for(

@@ -8,7 +8,7 @@ import contextlib
 import io
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 from nio import (
     AsyncClient,
@@ -21,10 +21,27 @@ from nio import (
 )
 
 from bot.delivery import Record
-from bot.effects import enqueue_outcome
-from bot.homeserver import Permanent, Retry, raise_for
-from bot.polls import POLL_END_TYPE, POLL_START_TYPE, end_content, start_content
-from bot.rooms import Rooms
+from bot.matrix.homeserver_errors import raise_for
+from bot.matrix.poll_events import POLL_END_TYPE, POLL_START_TYPE, end_content, start_content
+from bot.matrix.rooms import Rooms
+from bot.outbox import (
+    CreateChallengeRoomPayload,
+    DirectFilePayload,
+    DirectPayload,
+    InvitePayload,
+    MessagePayload,
+    ModeratorLevelsPayload,
+    PollEndPayload,
+    PollStartPayload,
+    RedactPayload,
+    RoomFilePayload,
+    RoomProfilePayload,
+    SpaceChildPayload,
+    enqueue,
+    read,
+)
+from bot.outcomes import enqueue_outcome
+from bot.server import Permanent, Retry
 from handlers.clock import Clock, system_clock
 from handlers.effects import CreateChallengeRoom, Outcome
 from handlers.i18n import Catalogue
@@ -61,66 +78,62 @@ class Outgoing:
         self.rooms = rooms
 
     async def carry_out(self, item: OutboxItem, txn_id: str) -> Record | None:
-        payload = item.payload
-        if item.kind == "message":
-            if item.room_id is None:
-                raise Permanent("a message without a room")
-            return await self._send(
-                item.room_id,
-                payload["content"],
-                txn_id,
-                card=payload.get("card"),
-                edit_of=payload.get("edit_of"),
-            )
-        if item.kind == "direct":
-            room_id = await self.rooms.direct_room_for(payload["user_id"])
-            return await self._send(room_id, payload["content"], txn_id)
-        if item.kind in ("direct_file", "room_file"):
-            if item.kind == "direct_file":
-                room_id = await self.rooms.direct_room_for(payload["user_id"])
-            elif item.room_id is not None:
-                room_id = item.room_id
-            else:
-                raise Permanent("a file without a room")
-            await self._room_ready(room_id)  # an encrypted room takes an encrypted file
-            content = await self._upload_file(room_id, payload)
-            return await self._send(room_id, content, txn_id)
-        if item.kind == "poll_start":
-            if item.room_id is None:
-                raise Permanent("a poll without a room")
-            return await self._poll_start(item.room_id, payload, txn_id)
-        if item.kind == "poll_end":
-            if item.room_id is None:
-                raise Permanent("a poll's end without a room")
-            await self._poll_end(item.room_id, payload, txn_id)
-            return None
-        if item.kind == "redact":
-            if item.room_id is None:
-                raise Permanent("a redaction without a room")
-            await self._redact(item.room_id, payload["event_id"], txn_id)
-            return None
-        if item.kind == "space_child":
-            await self._space_child(int(payload["challenge_id"]), payload.get("order"))
-            return None
-        if item.kind == "moderator_levels":
-            if item.room_id is None:
-                raise Permanent("power levels without a room")
-            await self.rooms.give_moderators_power(item.room_id, list(payload["moderators"]))
-            return None
-        if item.kind == "invite":
-            if item.room_id is None:
-                raise Permanent("an invite without a room")
-            await self._invite(item.room_id, payload["user_id"])
-            return None
-        if item.kind == "room_profile":
-            if item.room_id is None:
-                raise Permanent("a room profile without a room")
-            await self._room_profile(item.room_id, payload["name"], payload["topic"])
-            return None
-        if item.kind == "create_challenge_room":
-            request = CreateChallengeRoom(**{**payload, "invite": tuple(payload["invite"])})
-            return await self._challenge_room(request)
-        raise Permanent(f"unknown outbox kind {item.kind!r}")
+        """Carry a row out on the homeserver; what is left to record once it is sent."""
+        room_id = item.room_id
+        payload = read(item)
+        match payload:
+            case MessagePayload():
+                return await self._send(
+                    _room(room_id, "a message"),
+                    payload.content,
+                    txn_id,
+                    card=payload.card,
+                    edit_of=payload.edit_of,
+                )
+            case DirectPayload():
+                direct = await self.rooms.direct_room_for(payload.user_id)
+                return await self._send(direct, payload.content, txn_id)
+            case DirectFilePayload():
+                direct = await self.rooms.direct_room_for(payload.user_id)
+                return await self._send_file(direct, payload, txn_id)
+            case RoomFilePayload():
+                return await self._send_file(_room(room_id, "a file"), payload, txn_id)
+            case PollStartPayload():
+                return await self._poll_start(_room(room_id, "a poll"), payload, txn_id)
+            case PollEndPayload():
+                await self._poll_end(_room(room_id, "a poll's end"), payload, txn_id)
+                return None
+            case RedactPayload():
+                await self._redact(_room(room_id, "a redaction"), payload.event_id, txn_id)
+                return None
+            case SpaceChildPayload():
+                await self._space_child(payload.challenge_id, payload.order)
+                return None
+            case ModeratorLevelsPayload():
+                await self.rooms.give_moderators_power(
+                    _room(room_id, "power levels"), list(payload.moderators)
+                )
+                return None
+            case InvitePayload():
+                await self._invite(_room(room_id, "an invite"), payload.user_id)
+                return None
+            case RoomProfilePayload():
+                await self._room_profile(
+                    _room(room_id, "a room profile"), payload.name, payload.topic
+                )
+                return None
+            case CreateChallengeRoomPayload():
+                request = CreateChallengeRoom(**payload.model_dump())
+                return await self._challenge_room(request)
+            case _:
+                assert_never(payload)
+
+    async def _send_file(
+        self, room_id: str, payload: DirectFilePayload | RoomFilePayload, txn_id: str
+    ) -> Record | None:
+        await self._room_ready(room_id)  # an encrypted room takes an encrypted file
+        content = await self._upload_file(room_id, payload)
+        return await self._send(room_id, content, txn_id)
 
     async def _room_ready(self, room_id: str) -> None:
         """Sending needs the room as the sync shows it (members and encryption included)."""
@@ -177,25 +190,24 @@ class Outgoing:
             raise_for(response)
         return str(response.event_id)
 
-    async def _poll_start(self, room_id: str, payload: dict[str, Any], txn_id: str) -> Record:
+    async def _poll_start(self, room_id: str, payload: PollStartPayload, txn_id: str) -> Record:
         """Start a poll; its start event is recorded in the transaction that marks it sent."""
-        answers = [(str(answer_id), str(text)) for answer_id, text in payload["answers"]]
-        content = start_content(payload["question"], answers)
+        content = start_content(payload.question, list(payload.answers))
         event_id = await self._send_event(room_id, POLL_START_TYPE, content, txn_id)
-        poll_id = int(payload["poll_id"])
+        poll_id = payload.poll_id
 
         async def record_start() -> None:
             await self.store.polls.set_start_event(poll_id, event_id)
 
         return record_start
 
-    async def _poll_end(self, room_id: str, payload: dict[str, Any], txn_id: str) -> None:
+    async def _poll_end(self, room_id: str, payload: PollEndPayload, txn_id: str) -> None:
         """End a poll; its start went before it in the room's lane, so it is recorded."""
         async with self.store.db.transaction():
-            poll = await self.store.polls.get(int(payload["poll_id"]))
+            poll = await self.store.polls.get(payload.poll_id)
         if poll is None or poll.start_event_id is None:
-            raise Permanent(f"poll {payload['poll_id']} was never started in its room")
-        content = end_content(poll.start_event_id, payload["text"])
+            raise Permanent(f"poll {payload.poll_id} was never started in its room")
+        content = end_content(poll.start_event_id, payload.text)
         await self._send_event(room_id, POLL_END_TYPE, content, txn_id)
 
     async def _redact(self, room_id: str, event_id: str, txn_id: str) -> None:
@@ -203,15 +215,17 @@ class Outgoing:
         if not isinstance(response, RoomRedactResponse):
             raise_for(response)
 
-    async def _upload_file(self, room_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def _upload_file(
+        self, room_id: str, payload: DirectFilePayload | RoomFilePayload
+    ) -> dict[str, Any]:
         """Upload a file (encrypted where the room is) and return the m.file content for it."""
-        data = payload["data"].encode("utf-8")
+        data = payload.data.encode("utf-8")
         room = self.client.rooms.get(room_id)
         encrypted = bool(room is not None and room.encrypted)
         response, keys = await self.client.upload(
             io.BytesIO(data),
-            content_type=payload["mimetype"],
-            filename=payload["filename"],
+            content_type=payload.mimetype,
+            filename=payload.filename,
             encrypt=encrypted,
             filesize=len(data),
         )
@@ -219,9 +233,9 @@ class Outgoing:
             raise_for(response)
         content: dict[str, Any] = {
             "msgtype": "m.file",
-            "body": payload["filename"],
-            "filename": payload["filename"],
-            "info": {"mimetype": payload["mimetype"], "size": len(data)},
+            "body": payload.filename,
+            "filename": payload.filename,
+            "info": {"mimetype": payload.mimetype, "size": len(data)},
             "m.mentions": {},
         }
         if encrypted and keys is not None:
@@ -283,9 +297,8 @@ class Outgoing:
                 now=now,
             )
             await self.rooms.finish_intent("challenge", str(request.challenge_id))
-            await self.store.outbox.enqueue(
-                "moderator_levels", {"moderators": sorted(self.moderators())}, now, room_id=room_id
-            )
+            levels = ModeratorLevelsPayload(moderators=tuple(sorted(self.moderators())))
+            await enqueue(self.store, levels, now, room_id=room_id)
             if outcome.effects:  # recorded (not deleted meanwhile): its place in the Space
                 placed = challenge.model_copy(update={"room_id": room_id})
                 await enqueue_outcome(
@@ -298,3 +311,10 @@ class Outgoing:
                 )
 
         return record_room
+
+
+def _room(room_id: str | None, what: str) -> str:
+    """The row's room; a row of a kind that goes to a room but names none is refused."""
+    if room_id is None:
+        raise Permanent(f"{what} without a room")
+    return room_id

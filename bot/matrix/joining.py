@@ -16,6 +16,7 @@ import html
 from typing import Any
 from urllib.parse import quote
 
+from bot.delivery import Joining
 from storage import OutboxItem
 
 #: Fewer waiting confirmations than this go out one by one, as replies.
@@ -92,3 +93,7 @@ def _inline(formatted: str) -> str:
     if text.startswith("<p>") and text.endswith("</p>"):
         text = text[3:-4]
     return text.replace("</p><p>", " ")
+
+
+#: The delivery loop's joining in a Matrix room (:class:`bot.delivery.Joining`).
+JOIN_CONFIRMATIONS = Joining(run=joinable_run, join=joined, at_most=JOIN_AT_MOST)

@@ -1,0 +1,133 @@
+"""A handler's outcome to outbox rows, in the caller's transaction: what the bot will send.
+
+Each kind of row is carried out by a front end (:mod:`bot.matrix.outgoing`); the rows wait in
+the database until the delivery loop (:mod:`bot.delivery`) has sent them, across crashes and
+restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from bot.matrix.rendering import render
+from bot.outbox import (
+    CreateChallengeRoomPayload,
+    DirectFilePayload,
+    DirectPayload,
+    InvitePayload,
+    Joinable,
+    MessagePayload,
+    PollEndPayload,
+    PollStartPayload,
+    RedactPayload,
+    RoomFilePayload,
+    RoomProfilePayload,
+    SpaceChildPayload,
+    direct_lane,
+    enqueue,
+)
+from handlers.effects import (
+    Announce,
+    CardChanged,
+    CreateChallengeRoom,
+    EndPoll,
+    Invite,
+    Outcome,
+    PlaceInSpace,
+    Redact,
+    SendDirect,
+    SendDirectFile,
+    SendRoom,
+    SendRoomFile,
+    SetRoomProfile,
+    StartPoll,
+)
+from handlers.settings import BotSettings
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+#: Votes within this time after a change are shown by the same edit of a card.
+CARD_EDIT_DELAY = timedelta(seconds=2)
+
+
+async def enqueue_outcome(
+    store: Store,
+    outcome: Outcome,
+    *,
+    room_id: str,
+    event_id: str | None,
+    settings: BotSettings,
+    now: datetime,
+    thread_root: str | None = None,
+    sender: str | None = None,
+) -> None:
+    """Write an outcome's messages and actions to the outbox, inside the caller's transaction.
+
+    ``sender`` is whose command it answers: a short confirmation may be joined with others.
+    """
+    if outcome.reply is not None:
+        content = render(outcome.reply, reply_to=event_id, thread_root=thread_root)
+        reply = MessagePayload(content=content, card=outcome.reply_card)
+        if outcome.confirmation and sender is not None:
+            joinable = Joinable(user_id=sender, thread_root=thread_root)
+            reply = reply.model_copy(update={"joinable": joinable})
+        await enqueue(store, reply, now, room_id=room_id)
+    for effect in outcome.effects:
+        if isinstance(effect, SendRoom):
+            message = MessagePayload(content=render(effect.reply), card=effect.card)
+            await enqueue(store, message, now, room_id=effect.room_id)
+        elif isinstance(effect, Announce):
+            if settings.moderation_room is None:
+                log.info("No moderation room configured; announcement not sent")
+                continue
+            message = MessagePayload(content=render(effect.reply), card=None)
+            await enqueue(store, message, now, room_id=settings.moderation_room)
+        elif isinstance(effect, SendDirect):
+            direct = DirectPayload(user_id=effect.user_id, content=render(effect.reply))
+            await enqueue(store, direct, now, lane=direct_lane(effect.user_id))
+        elif isinstance(effect, SendDirectFile):
+            note = DirectPayload(user_id=effect.user_id, content=render(effect.reply))
+            lane = direct_lane(effect.user_id)
+            await enqueue(store, note, now, lane=lane)
+            file = DirectFilePayload(
+                user_id=effect.user_id,
+                filename=effect.filename,
+                mimetype=effect.mimetype,
+                data=effect.data,
+            )
+            await enqueue(store, file, now, lane=lane)
+        elif isinstance(effect, SendRoomFile):
+            message = MessagePayload(content=render(effect.reply), card=None)
+            await enqueue(store, message, now, room_id=effect.room_id)
+            room_file = RoomFilePayload(
+                filename=effect.filename, mimetype=effect.mimetype, data=effect.data
+            )
+            await enqueue(store, room_file, now, room_id=effect.room_id)
+        elif isinstance(effect, Invite):
+            await enqueue(store, InvitePayload(user_id=effect.user_id), now, room_id=effect.room_id)
+        elif isinstance(effect, CardChanged):
+            await store.cards.mark_stale(effect.idea_id, now + CARD_EDIT_DELAY)
+        elif isinstance(effect, Redact):
+            redact = RedactPayload(event_id=effect.event_id)
+            await enqueue(store, redact, now, room_id=effect.room_id)
+        elif isinstance(effect, SetRoomProfile):
+            profile = RoomProfilePayload(name=effect.name, topic=effect.topic)
+            await enqueue(store, profile, now, room_id=effect.room_id)
+        elif isinstance(effect, PlaceInSpace):
+            child = SpaceChildPayload(challenge_id=effect.challenge_id, order=effect.order)
+            await enqueue(store, child, now, lane="space")
+        elif isinstance(effect, StartPoll):
+            start = PollStartPayload(
+                poll_id=effect.poll_id, question=effect.question, answers=effect.answers
+            )
+            await enqueue(store, start, now, room_id=effect.room_id)
+        elif isinstance(effect, EndPoll):
+            # After the start in the room's lane: the end is sent once the start is.
+            end = PollEndPayload(poll_id=effect.poll_id, text=render(effect.summary)["body"])
+            await enqueue(store, end, now, room_id=effect.room_id)
+        elif isinstance(effect, CreateChallengeRoom):
+            create = CreateChallengeRoomPayload(**asdict(effect))
+            await enqueue(store, create, now, lane=f"create:{effect.challenge_id}")
