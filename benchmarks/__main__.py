@@ -45,7 +45,7 @@ async def _engine(run: Run, args: argparse.Namespace) -> list[Target]:
 
 
 async def _upkeep(run: Run, args: argparse.Namespace) -> list[Target]:
-    from benchmarks.upkeep import run_upkeep
+    from benchmarks.database_growth import run_upkeep
 
     return await run_upkeep(run)
 

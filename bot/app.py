@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.backoff import Backoff, sleep_unless
+from bot.bot_clock import BotClock
 from bot.cards import CardRefresher
-from bot.clock import BotClock
 from bot.config import Config
 from bot.delivery import Delivery
 from bot.healthcheck import Health
@@ -57,7 +57,7 @@ BACKGROUND_TASKS = ("delivery", "cards", "dialogues")
 class BotApp:
     def __init__(self, config: Config, clock: BotClock | None = None) -> None:
         self.config = config
-        #: The bot's time (:mod:`bot.clock`): the machine's, unless a test moves it.
+        #: The bot's time (:mod:`bot.bot_clock`): the machine's, unless a test moves it.
         self.clock = clock or BotClock()
         self.db = Database(config.storage.path)
         self.store = Store(self.db)

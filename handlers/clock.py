@@ -1,6 +1,6 @@
 """The one clock the core reads "now" from: a callable that returns an aware UTC datetime.
 
-The bot passes a single clock object everywhere (its ``bot.clock.BotClock``, which a test can
+The bot passes a single clock object everywhere (its ``bot.bot_clock.BotClock``, which a test can
 move); whatever judges by time (deadlines, limits, dialogues, card refreshes) asks that clock,
 so moving it moves them all.
 """

@@ -147,5 +147,5 @@ class Outcome:
     reply_card: int | None = None  # the reply is this idea's card
     effects: tuple[Effect, ...] = field(default=())
     #: The reply is a short confirmation ("your vote is counted"): in a busy room the bot may
-    #: join several into one message that names each person (see bot/joining.py).
+    #: join several into one message that names each person (see bot/matrix/joining.py).
     confirmation: bool = False

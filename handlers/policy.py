@@ -6,7 +6,7 @@ command was sent), pre-moderation, the idea's status and hidden flag, a block, w
 person is a moderator or the idea's author, and, for submitting and voting, who the challenge
 is open to (its eligibility) and what is known of the person's identity: their homeserver, and
 whether the city's homeserver verified them (looked up by the bot layer beforehand,
-``bot/identity.py``). Reading, discussing and asking the bot stay open to all. The commands (``!idea``, ``!vote``, ``!unvote``,
+``bot/matrix/identity_lookup.py``). Reading, discussing and asking the bot stay open to all. The commands (``!idea``, ``!vote``, ``!unvote``,
 ``!edit``, ``!show``) and the reaction path (a 👍 added or removed) all ask here. So do an
 answer to a final poll and a report (:func:`not_counted`): both are always taken in, and count
 toward a result (the poll's, an idea's automatic hiding) only from people who may take part. What

@@ -1,4 +1,5 @@
-"""What the bot says, as a small tree of nodes. Escaping happens once, when `bot.render` renders it.
+"""What the bot says, as a small tree of nodes. Escaping happens once, when a front end renders
+it (`bot.matrix.rendering`).
 
 Handlers never build HTML or Markdown: user text goes into ``Text`` nodes as it is.
 """

@@ -35,7 +35,7 @@ class BotSettings(BaseModel):
     outbox_retention_days: int = Field(default=30, ge=1, le=3650)
     #: Days a handled event's id is kept beyond the oldest point a replay can reach (the sync
     #: checkpoint less the gap fill's margin): a safety against clocks that disagree. However
-    #: small, no id a replay could still need is deleted (bot/dialogues.py).
+    #: small, no id a replay could still need is deleted (bot/sweeper.py).
     handled_events_retention_days: int = Field(default=7, ge=1, le=3650)
     #: Minutes between two rounds of upkeep: pruning, ``PRAGMA optimize``, incremental vacuum.
     upkeep_interval_minutes: int = Field(default=60, ge=1, le=1440)
@@ -76,7 +76,7 @@ class ProgrammeSettings(BaseModel):
 
 class IdentitySettings(BaseModel):
     """The `[identity]` section: who counts as a verified person, and who may take part by
-    default. See handlers/policy.py for the rule, bot/identity.py for the check."""
+    default. See handlers/policy.py for the rule, bot/matrix/identity_lookup.py for the check."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -8,7 +8,7 @@ from storage.database import (
     DatabaseTooOld,
     SchemaMismatch,
 )
-from storage.ideas import IdeaOrder
+from storage.idea_records import IdeaOrder
 from storage.models import (
     AuditEntry,
     Challenge,

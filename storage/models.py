@@ -29,7 +29,7 @@ class IdeaStatus(StrEnum):
 
 
 class Eligibility(StrEnum):
-    """Who may submit and vote in a challenge (the rule: handlers/identity.py)."""
+    """Who may submit and vote in a challenge (the rule: handlers/policy.py)."""
 
     ANYONE = "anyone"
     #: Accounts on the listed homeservers (``identity.listed_servers``), and verified people.

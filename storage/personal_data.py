@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from storage.database import Database, Row
-from storage.ideas import take_down_cards
+from storage.idea_records import take_down_cards
 from storage.outbox_kinds import ADDRESSED
 
 

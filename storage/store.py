@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from storage.audit import AuditRepository
-from storage.challenges import ChallengeRepository, ScheduleRepository, StatsRepository
+from storage.challenge_records import ChallengeRepository, ScheduleRepository, StatsRepository
 from storage.database import Database
-from storage.final_polls import PollRepository
-from storage.ideas import CardRepository, IdeaRepository, ReportRepository
-from storage.outbox import OutboxRepository
+from storage.idea_records import CardRepository, IdeaRepository, ReportRepository
+from storage.outbox_rows import OutboxRepository
 from storage.people import (
     BlockRepository,
     ConfirmationRepository,
@@ -16,6 +15,7 @@ from storage.people import (
     VerificationRepository,
 )
 from storage.personal_data import PersonalDataRepository
+from storage.poll_records import PollRepository
 from storage.state import StateRepository, UndecryptedRepository
 from storage.upkeep import Upkeep
 from storage.votes import VoteRepository

@@ -1,6 +1,6 @@
 """Upkeep: bookkeeping that has outlived its use leaves the database, and the file shrinks.
 
-One place for it, run on a schedule by the bot (``bot.dialogues``). What is old enough to go is
+One place for it, run on a schedule by the bot (``bot.sweeper``). What is old enough to go is
 the caller's decision (the bot knows how far back a replay can reach); this module only deletes
 what it is told, in batches of :data:`BATCH_ROWS` rows, one short transaction each, so that a
 command never waits long behind it. Then ``PRAGMA optimize`` refreshes the planner's statistics

@@ -30,7 +30,7 @@ from nio import (
 from pydantic import SecretStr
 
 from bot.app import BotApp
-from bot.clock import BotClock
+from bot.bot_clock import BotClock
 from bot.config import Config, MatrixSettings, StorageSettings
 from devtools.homeserver import Homeserver
 from handlers.settings import BotSettings, IdentitySettings
@@ -332,7 +332,7 @@ def bot_config(
 
 async def start_bot(config: Config, clock: BotClock | None = None) -> RunningBot:
     """The bot, running in this process until :meth:`RunningBot.stop`; on ``clock`` when
-    given (a test that moves the bot's time, :mod:`bot.clock`)."""
+    given (a test that moves the bot's time, :mod:`bot.bot_clock`)."""
     app = BotApp(config, clock)
     task = asyncio.create_task(app.run())
     deadline = time.monotonic() + WAIT

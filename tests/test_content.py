@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nio import Event
 
-from bot.clock import BotClock
+from bot.bot_clock import BotClock
 from bot.matrix.content import (
     Membership,
     Message,

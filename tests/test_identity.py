@@ -1,6 +1,6 @@
 """One person, one vote, without a homeserver: linked accounts and their budget, bursts of new
 accounts, eligibility at !challenge new/edit, what moderators see, the personal data; and the
-bot's lookup of identities (bot/identity.py) against a fake admin API, outages included."""
+bot's lookup of identities (bot/matrix/identity_lookup.py) against a fake admin API, outages included."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ async def city(tmp_path: Path) -> AsyncIterator[City]:
             bot.store,
             bot.dispatcher.catalogue,
             bot.settings,
-            clock=bot.clock,
+            clock=bot.bot_clock,
             identity=SETTINGS,
             server_name=CITY,
         )
@@ -145,7 +145,7 @@ async def test_a_merge_keeps_one_vote_per_identity(city: City) -> None:
 async def test_a_burst_of_votes_from_new_accounts_is_flagged_once(city: City) -> None:
     await new_challenge(city.bot)
     idea = await submit(city.bot, CAROL, "Bike lanes")
-    young = city.bot.clock.now - timedelta(minutes=10)
+    young = city.bot.bot_clock.now - timedelta(minutes=10)
     voters = [f"@new{n}:{CITY}" for n in range(8)]
     city.known = {v: verification(v, None, created=young) for v in voters}
     city.known[ALICE] = verification(ALICE, None, created=young - timedelta(days=300))
@@ -159,9 +159,9 @@ async def test_a_burst_of_votes_from_new_accounts_is_flagged_once(city: City) ->
     assert flag is None  # a repeated vote adds nothing
 
     # An hour later, a new burst is flagged again.
-    city.bot.clock.advance(minutes=61)
+    city.bot.bot_clock.advance(minutes=61)
     for voter in voters[4:8]:
-        city.known[voter] = verification(voter, None, created=city.bot.clock.now)
+        city.known[voter] = verification(voter, None, created=city.bot.bot_clock.now)
     outcomes = [await city.say(voter, f"!vote {idea}") for voter in voters[4:7]]
     announced = [effects_of(outcome, Announce) for outcome in outcomes]
     assert [len(found) for found in announced] == [0, 0, 1]
@@ -180,7 +180,9 @@ async def test_eligibility_is_set_at_new_and_edit_and_shown(city: City) -> None:
     assert says("nl", "identity.open_to_verified", server=CITY) in shown
 
     async with city.bot.db.transaction():
-        await city.bot.store.challenges.set_room(parks.id, "!parks:city.example", city.bot.clock())
+        await city.bot.store.challenges.set_room(
+            parks.id, "!parks:city.example", city.bot.bot_clock()
+        )
     edit = await city.say(MODERATOR, "!challenge edit parks --eligibility=listed", moderator=True)
     assert "eligibility" in text(edit.reply)
     # The room hears who may take part now, in the bot's language.
@@ -219,7 +221,9 @@ async def test_a_refused_thumbs_up_is_explained_in_a_direct_message(city: City) 
     async with city.bot.db.transaction():
         parks = await city.bot.store.challenges.by_slug("parks")
         assert parks is not None
-        await city.bot.store.challenges.set_room(parks.id, "!parks:city.example", city.bot.clock())
+        await city.bot.store.challenges.set_room(
+            parks.id, "!parks:city.example", city.bot.bot_clock()
+        )
     city.known[ALICE] = verification(ALICE, "jana")
     idea_reply = await city.say(ALICE, "!idea parks Benches")
     (card,) = [e for e in idea_reply.effects if getattr(e, "card", None) is not None]
@@ -288,7 +292,7 @@ async def test_mydata_holds_the_verification_and_forget_erases_it(city: City) ->
     assert hashes == 0
 
 
-# -- the lookup (bot/identity.py) against a fake admin API ------------------------------------
+# -- the lookup (bot/matrix/identity_lookup.py) against a fake admin API ------------------------------------
 
 
 class FakeResponse:

@@ -19,7 +19,7 @@ from typing import Any
 
 from nio import AsyncClient, MatrixRoom, MegolmEvent
 
-from bot.clock import BotClock
+from bot.bot_clock import BotClock
 from bot.logs import log_failure
 from bot.matrix.content import (
     Incoming,

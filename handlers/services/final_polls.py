@@ -4,7 +4,7 @@ is read, and what its end says. Transport-free: the bot layer builds and sends t
 A poll ends once: at the challenge's last deadline (its voting deadline, or the submission
 deadline when there is none) through the programme's schedule, with ``!poll end``, or with a
 poll end event the bot itself sent. Its result is written down at that moment (the counting
-rule is ``storage.final_polls``'), and a response that comes later, or was sent after the last
+rule is ``storage.poll_records``'), and a response that comes later, or was sent after the last
 deadline, is not counted.
 """
 

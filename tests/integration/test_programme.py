@@ -1,5 +1,5 @@
 """The programme's calendar against the real homeserver, on the bot's clock moved by the test
-(:mod:`bot.clock`) rather than waited for: a deadline given as a date ends with that day in
+(:mod:`bot.bot_clock`) rather than waited for: a deadline given as a date ends with that day in
 Brussels; a deadline that passed while the bot was stopped closes at its next start, once; a 👍
 taken back after the deadline changes nothing; a challenge closed and reopened by hand; and the
 room's place in the programme's Space following its phase."""
@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.clock import BotClock
+from bot.bot_clock import BotClock
 from devtools.homeserver import Homeserver
 from handlers.i18n import Moment
 from handlers.programme import to_instant
