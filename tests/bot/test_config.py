@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from bot.config import Config, ConfigError, load_config
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 
 
 def keys_of(model: type[BaseModel], prefix: str = "") -> set[str]:

@@ -50,7 +50,7 @@ from tests.handler_support import (
 )
 from tests.poll_support import POLL_EVENT, ROOM, answer, start, verified, verifying
 
-SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "export.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[3] / "docs" / "export.schema.json").read_text())
 T0 = to_ms(START)
 
 

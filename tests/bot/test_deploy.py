@@ -11,7 +11,7 @@ from pathlib import Path
 from bot.app import DRAIN_SECONDS, STOP_GRACE_SECONDS
 from bot.cli import build_parser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "challenge-bot.service"
 INSTALLED_BINARY = "/opt/challenge-bot/.venv/bin/challenge-bot"
 

@@ -26,7 +26,7 @@ from tests.handler_support import (
     text,
 )
 
-SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "export.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[3] / "docs" / "export.schema.json").read_text())
 
 
 async def test_export_in_the_moderation_room_uploads_the_file_there(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from handlers.i18n import LANGUAGES, LOCALE_DIR, Catalogue
 from handlers.registry import Kind, Option, Param
 from storage import IdeaStatus
 
-HANDLERS = Path(__file__).resolve().parent.parent / "handlers"
+HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
 #: Where catalogue keys are used: the commands, and the public report.
 SOURCES = (HANDLERS, HANDLERS.parent / "report")
 
