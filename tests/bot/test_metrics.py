@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,7 +17,7 @@ from bot.healthcheck import Health
 from bot.matrix.homeserver_errors import HomeserverReachability
 from bot.metrics import Metrics
 from bot.monitoring import MonitoringServer
-from storage import Database, Store
+from storage import Store
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -44,16 +42,6 @@ class FakeClient:
         if not self.up:
             raise ConnectionRefusedError("homeserver stopped")
         return _Answer()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    db = Database(tmp_path / "bot.sqlite3")
-    await db.open()
-    try:
-        yield Store(db)
-    finally:
-        await db.close()
 
 
 def free_port() -> int:

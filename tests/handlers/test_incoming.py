@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -12,30 +10,9 @@ from handlers import build_registry
 from handlers.context import Context
 from handlers.dispatch import Sender
 from handlers.effects import Outcome
-from handlers.incoming import (
-    PollAnswered,
-    PollEnded,
-    ReactionAdded,
-    ReactionRemoved,
-    Undecryptable,
-)
+from handlers.incoming import PollAnswered, PollEnded, ReactionAdded, ReactionRemoved, Undecryptable
 from handlers.registry import CommandRegistry, CommandRouter
-from tests.handler_support import (
-    ALICE,
-    MODERATOR,
-    Harness,
-    direct_room,
-    new_challenge,
-    open_harness,
-    says,
-    text,
-)
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with open_harness(tmp_path, commands_per_minute=600) as harness:
-        yield harness
+from tests.handler_support import ALICE, MODERATOR, Harness, direct_room, new_challenge, says, text
 
 
 def test_every_kind_of_event_has_one_handler_and_only_the_bots_poll_end_is_not_limited() -> None:
@@ -61,38 +38,40 @@ def test_an_event_handled_twice_is_refused() -> None:
         registry.include(second)
 
 
-async def test_an_undecryptable_message_is_explained_through_its_router(bot: Harness) -> None:
+async def test_an_undecryptable_message_is_explained_through_its_router(
+    unthrottled_bot: Harness,
+) -> None:
     who = Sender(user_id=ALICE, room_id=direct_room(ALICE), is_direct=True, is_moderator=False)
-    async with bot.store.db.transaction():
-        outcome = await bot.dispatcher.handle_event(who, Undecryptable())
+    async with unthrottled_bot.store.db.transaction():
+        outcome = await unthrottled_bot.dispatcher.handle_event(who, Undecryptable())
     assert outcome is not None
     assert text(outcome.reply) == says("nl", "e2e.undecryptable")
 
 
-async def test_a_poll_end_for_no_poll_of_the_bots_changes_nothing(bot: Harness) -> None:
+async def test_a_poll_end_for_no_poll_of_the_bots_changes_nothing(unthrottled_bot: Harness) -> None:
     who = Sender(user_id=MODERATOR, room_id="!x:city.example", is_direct=False, is_moderator=True)
-    async with bot.store.db.transaction():
+    async with unthrottled_bot.store.db.transaction():
         ended = PollEnded("$no-such-poll", datetime(2026, 3, 2, tzinfo=UTC))
-        assert await bot.dispatcher.handle_event(who, ended) is None
+        assert await unthrottled_bot.dispatcher.handle_event(who, ended) is None
 
 
 async def test_a_message_is_prepared_once_and_says_whether_it_needs_the_identity(
-    bot: Harness,
+    unthrottled_bot: Harness,
 ) -> None:
-    await new_challenge(bot)
+    await new_challenge(unthrottled_bot)
     dm = direct_room(ALICE)
     alice = Sender(user_id=ALICE, room_id=dm, is_direct=True, is_moderator=False)
-    vote = await bot.dispatcher.prepare(alice, "!vote 1")
+    vote = await unthrottled_bot.dispatcher.prepare(alice, "!vote 1")
     assert vote.needs_identity and vote.resolved is not None
     assert vote.resolved[0].name == "vote"
-    assert not (await bot.dispatcher.prepare(alice, "!help")).needs_identity
-    unknown = await bot.dispatcher.prepare(alice, "!nonsense")
+    assert not (await unthrottled_bot.dispatcher.prepare(alice, "!help")).needs_identity
+    unknown = await unthrottled_bot.dispatcher.prepare(alice, "!nonsense")
     assert unknown.text is not None and unknown.resolved is None
     # In an open dialogue, a message without the prefix is its answer: it may end in a
     # submission, which depends on who the person is.
-    await bot.say(ALICE, "!idea")
-    answer = await bot.dispatcher.prepare(alice, "1")
+    await unthrottled_bot.say(ALICE, "!idea")
+    answer = await unthrottled_bot.dispatcher.prepare(alice, "1")
     assert answer.needs_identity
-    async with bot.store.db.transaction():
-        handled = await bot.dispatcher.handle_message(alice, answer)
+    async with unthrottled_bot.store.db.transaction():
+        handled = await unthrottled_bot.dispatcher.handle_message(alice, answer)
     assert handled is not None and handled.reply is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 from handlers import build_registry
 from handlers.parsing import clean, split_command, tokenize
 from handlers.registry import MAX_NUMBER, Kind, convert, parse_arguments
-from tests.handler_support import ALICE, MODERATOR, Harness, new_challenge, open_harness, says
+from tests.handler_support import ALICE, MODERATOR, Harness, open_harness, says
 
 ROOM = "!mobility:city.example"
 
@@ -23,13 +22,6 @@ assert LARGEST < MAX_NUMBER
 
 #: Characters the tokenizer treats as a double quote (what phone keyboards insert).
 QUOTE_CHARS = '"“”„‟«»＂'
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with open_harness(tmp_path) as harness:
-        await new_challenge(harness)
-        yield harness
 
 
 async def only_title(bot: Harness) -> str:
@@ -122,6 +114,7 @@ def test_split_command_keeps_the_lines_of_the_body() -> None:
     assert found.body == "First line\n    indented\n\nLast line"
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_the_prefix_is_optional_in_a_direct_chat(bot: Harness) -> None:
     reply = await bot.ask(ALICE, "idea mobility Lanes without a prefix")
 
@@ -129,6 +122,7 @@ async def test_the_prefix_is_optional_in_a_direct_chat(bot: Harness) -> None:
     assert await only_title(bot) == "Lanes without a prefix"
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_the_prefix_is_required_in_a_room(bot: Harness) -> None:
     before = await bot.counts()
 
@@ -154,6 +148,7 @@ async def test_another_prefix_from_the_settings(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.usefixtures("a_challenge")
 @pytest.mark.parametrize("language", ["nl", "en"])
 async def test_an_unknown_command_points_to_help(bot: Harness, language: str) -> None:
     await bot.say(ALICE, f"!lang {language}")
@@ -165,6 +160,7 @@ async def test_an_unknown_command_points_to_help(bot: Harness, language: str) ->
     assert await bot.counts() == before
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_command_names_and_aliases_ignore_case(bot: Harness) -> None:
     await bot.say(ALICE, "!IDEE mobility Shouted title")
 
@@ -177,6 +173,7 @@ async def test_command_names_and_aliases_ignore_case(bot: Harness) -> None:
 # --- titles: the rest of the line -------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("a_challenge")
 @pytest.mark.parametrize(
     ("written", "stored"),
     [
@@ -196,6 +193,7 @@ async def test_a_title_is_the_rest_of_the_line(bot: Harness, written: str, store
     assert await only_title(bot) == stored
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_a_reason_keeps_the_lines_after_the_first(bot: Harness) -> None:
     await bot.say(ALICE, "!idea mobility Lanes")
 
@@ -207,6 +205,7 @@ async def test_a_reason_keeps_the_lines_after_the_first(bot: Harness) -> None:
     assert entry.detail == "On the first line\nsecond line\n  - indented"
 
 
+@pytest.mark.usefixtures("a_challenge")
 @pytest.mark.parametrize(
     ("written", "stored"),
     [
@@ -234,6 +233,7 @@ async def test_titles_are_stored_as_written_minus_control_characters(
     assert stored in await bot.ask(ALICE, f"!show {idea.id}")
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_a_decomposed_accent_is_stored_composed(bot: Harness) -> None:
     await bot.say(ALICE, "!idea mobility Cafe\u0301")
 
@@ -262,6 +262,7 @@ def test_any_title_survives_parsing(title: str) -> None:
     assert values == {"challenge": "mobility", "title": expected, "description": None}
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_a_too_long_title_is_refused_and_nothing_is_stored(bot: Harness) -> None:
     before = await bot.counts()
 
@@ -274,6 +275,7 @@ async def test_a_too_long_title_is_refused_and_nothing_is_stored(bot: Harness) -
 # --- options ---------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("a_challenge")
 @pytest.mark.parametrize(
     "command",
     [
@@ -302,6 +304,7 @@ USAGE_NEW_NL = (
 )
 
 
+@pytest.mark.usefixtures("a_challenge")
 @pytest.mark.parametrize(
     ("options", "key", "value"),
     [
@@ -330,6 +333,7 @@ async def test_a_bad_option_gives_the_usage_and_changes_nothing(
     assert await bot.counts() == before
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_an_option_without_its_value(bot: Harness) -> None:
     reply = await bot.ask(MODERATOR, "!challenge new parks Parks --deadline", moderator=True)
 
@@ -340,6 +344,7 @@ async def test_an_option_without_its_value(bot: Harness) -> None:
 # --- idea numbers ----------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("a_challenge")
 @pytest.mark.parametrize(
     "raw",
     [
@@ -371,6 +376,7 @@ async def test_a_bad_idea_number_gives_the_usage(bot: Harness, raw: str) -> None
     assert await bot.counts() == before
 
 
+@pytest.mark.usefixtures("a_challenge")
 @pytest.mark.parametrize("raw", ["1", "#1", "0001", str(LARGEST)])
 async def test_good_idea_numbers(bot: Harness, raw: str) -> None:
     reply = await bot.ask(ALICE, f"!show {raw}")
@@ -394,6 +400,7 @@ def test_idea_numbers_are_positive_and_bounded(number: int) -> None:
 # --- missing and extra arguments -------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("a_challenge")
 @pytest.mark.parametrize(
     ("language", "message", "missing", "usage"),
     [
@@ -420,8 +427,9 @@ async def test_a_missing_argument_gives_the_usage_in_the_users_language(
     assert await bot.counts() == before
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_the_usage_in_a_challenge_room_leaves_the_challenge_out(bot: Harness) -> None:
-    # With nothing at all after it, !idea starts the guided dialogue (tests/test_dialogue.py).
+    # With nothing at all after it, !idea starts the guided dialogue (tests/handlers/commands/test_dialogue.py).
     reply = await bot.ask(ALICE, "!idea\nA description but no title", room=ROOM, direct=False)
 
     assert reply.splitlines() == [
@@ -431,6 +439,7 @@ async def test_the_usage_in_a_challenge_room_leaves_the_challenge_out(bot: Harne
     ]
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_moderators_get_the_usage_of_triage_commands(bot: Harness) -> None:
     await bot.say(ALICE, "!idea mobility Lanes")
     before = await bot.counts()
@@ -444,6 +453,7 @@ async def test_moderators_get_the_usage_of_triage_commands(bot: Harness) -> None
     assert await bot.counts() == before
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_a_bad_choice_keeps_the_language(bot: Harness) -> None:
     reply = await bot.ask(ALICE, "!lang fr")
 
@@ -451,6 +461,7 @@ async def test_a_bad_choice_keeps_the_language(bot: Harness) -> None:
     assert await bot.store.users.language(ALICE) is None
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_too_many_arguments(bot: Harness) -> None:
     reply = await bot.ask(ALICE, "!vote 1 2 3")
 

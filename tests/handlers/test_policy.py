@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -28,7 +26,6 @@ from handlers.reply import Code
 from storage import (
     Challenge,
     ChallengeStatus,
-    Database,
     Eligibility,
     Idea,
     IdeaStatus,
@@ -169,16 +166,6 @@ def test_the_rules(
     error = refusal(action, person, where, NOW, timezone=ZONE, idea=what)
 
     assert (None if error is None else error.key) == expected
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    db = Database(tmp_path / "bot.sqlite3")
-    await db.open()
-    try:
-        yield Store(db)
-    finally:
-        await db.close()
 
 
 async def test_the_queries_of_what_everyone_sees_follow_the_rule(store: Store) -> None:

@@ -4,7 +4,6 @@ test's: nothing waits in real time."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -47,12 +46,6 @@ ROOM = "!mobility:city.example"
 ZONE = "Europe/Brussels"
 #: --deadline=2026-03-05: the end of that day in Brussels (winter time, UTC+1).
 END_OF_MARCH_5 = datetime(2026, 3, 5, 23, tzinfo=UTC)
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with open_harness(tmp_path) as harness:
-        yield harness
 
 
 async def fire(bot: Harness, store: Store | None = None) -> list[Outcome]:

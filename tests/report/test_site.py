@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,7 +41,6 @@ from tests.handler_support import (
     Harness,
     catalogue,
     new_challenge,
-    open_harness,
     says,
     submit,
 )
@@ -69,12 +68,6 @@ CHALLENGE = Challenge.model_validate(
         "updated_at": START,
     }
 )
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with open_harness(tmp_path) as harness:
-        yield harness
 
 
 async def fill(bot: Harness) -> dict[str, int]:

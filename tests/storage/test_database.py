@@ -1,4 +1,5 @@
-"""The database itself: pragmas, migrations, and refusing a database newer than the code."""
+"""The database itself: pragmas (it overwrites what it deletes), migrations, refusing a database
+newer than the code, and SQL-looking text stored verbatim everywhere."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from storage import ChallengeStatus, Database, DatabaseTooNew, Store
 from storage.migrations import MIGRATIONS
+from tests.handler_support import ALICE, BOB, CAROL, MODERATOR, Harness, submit
 
 
 def test_migrations_are_numbered_one_by_one() -> None:
@@ -196,3 +198,37 @@ async def test_after_a_restore_no_outbox_row_takes_an_id_the_lost_rows_used(
     finally:
         await restored.close()
     assert after == sorted(after) and after[0] > lost[-1]
+
+
+NASTY = "Robert'); DROP TABLE ideas; -- \" OR 1=1; SELECT * FROM votes"
+
+
+@pytest.mark.usefixtures("a_challenge")
+async def test_sql_looking_text_is_stored_verbatim_everywhere(bot: Harness) -> None:
+    outcome = await bot.say(MODERATOR, f"!challenge new sql-test {NASTY}\n{NASTY}", moderator=True)
+    assert outcome.reply is not None
+    challenge = await bot.store.challenges.by_slug("sql-test")
+    assert challenge is not None and challenge.title == NASTY and challenge.description == NASTY
+    idea = await submit(bot, ALICE, NASTY, description=NASTY)
+    stored = await bot.idea(idea)
+    assert stored.title == NASTY and stored.description == NASTY
+    await bot.say(BOB, f"!report {idea} {NASTY}")
+    await bot.say(MODERATOR, f"!hide {idea} {NASTY}", moderator=True)
+    await bot.say(MODERATOR, f"!needinfo {idea} {NASTY}", moderator=True)
+    await bot.say(ALICE, f"!edit {idea} {NASTY}\n{NASTY}")
+    await bot.say(MODERATOR, f"!reject {idea} {NASTY}", moderator=True)
+    await bot.say(MODERATOR, f"!block {CAROL} {NASTY}", moderator=True)
+    details = {entry.detail for entry in await bot.store.audit.all()}
+    assert NASTY in details
+    tables = {
+        row[0]
+        for row in await bot.db.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    assert {"ideas", "votes", "challenges", "audit_log", "reports"} <= tables
+    assert await bot.db.fetch_value("SELECT reason FROM reports") == NASTY
+    assert "DROP TABLE" in await bot.ask(BOB, f"!show {idea}", moderator=True)
+
+
+@pytest.mark.usefixtures("a_challenge")
+async def test_the_database_overwrites_what_it_deletes(bot: Harness) -> None:
+    assert await bot.db.fetch_value("PRAGMA secure_delete") == 1

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
-
-import pytest
 
 from bot.delivery import Delivery
 from bot.matrix.sync import (
@@ -24,12 +21,6 @@ from storage import Database, Verification
 from storage.migrations import MIGRATIONS
 from storage.upkeep import BATCH_ROWS
 from tests.handler_support import ALICE, BOB, Harness, open_harness
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with open_harness(tmp_path) as harness:
-        yield harness
 
 
 class _Outbox:

@@ -4,25 +4,18 @@ often the bot may open a new one for someone who declines them. No homeserver he
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 from nio import MatrixRoom, RoomCreateResponse
 
-from bot.matrix.rooms import (
-    NotDirect,
-    RoomFacts,
-    Rooms,
-    not_direct_because,
-)
+from bot.matrix.rooms import NotDirect, RoomFacts, Rooms, not_direct_because
 from bot.server import Dropped
 from handlers.settings import BotSettings
-from storage import Database, Store
+from storage import Store
 
 BOT = "@bot:city.example"
 EVE = "@eve:city.example"
@@ -198,16 +191,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    db = Database(tmp_path / "bot.sqlite3")
-    await db.open()
-    try:
-        yield Store(db)
-    finally:
-        await db.close()
 
 
 async def make_rooms(store: Store, client: FakeClient, clock: Clock) -> Rooms:

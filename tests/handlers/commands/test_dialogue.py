@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from handlers.effects import Announce, CardChanged, SendDirectFile, SendRoom
+from handlers.effects import Announce, CardChanged, SendRoom
 from handlers.i18n import Moment
 from handlers.services.guided_submission import similar_titles
 from storage import Dialogue, IdeaStatus
@@ -35,12 +33,6 @@ LANES = "Safer bike lanes"  # the title of the "mobility" challenge
 START_LINE = says("nl", "dialogue.start", cancel="!cancel")
 ASK_TITLE = says("nl", "dialogue.ask_title", challenge=LANES, minimum=3, limit=200)
 ASK_DESCRIPTION = says("nl", "dialogue.ask_description", limit=5000)
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with open_harness(tmp_path, commands_per_minute=600) as harness:
-        yield harness
 
 
 async def step_of(bot: Harness, user: str = ALICE, room: str = DM) -> str | None:
@@ -83,33 +75,37 @@ def summary(title: str, description: str | None) -> list[str]:
 # --- the whole way -----------------------------------------------------------------------------
 
 
-async def test_the_whole_dialogue_in_a_direct_chat_without_prefixes(bot: Harness) -> None:
-    await new_challenge(bot)
-    await new_challenge(bot, "parks", title="Greener parks")
+async def test_the_whole_dialogue_in_a_direct_chat_without_prefixes(
+    unthrottled_bot: Harness,
+) -> None:
+    await new_challenge(unthrottled_bot)
+    await new_challenge(unthrottled_bot, "parks", title="Greener parks")
 
-    started = await bot.ask(ALICE, "idee")
+    started = await unthrottled_bot.ask(ALICE, "idee")
     assert started.splitlines() == [
         START_LINE,
         *challenge_list(("mobility", LANES), ("parks", "Greener parks")),
     ]
-    assert await step_of(bot) == "challenge"
+    assert await step_of(unthrottled_bot) == "challenge"
 
-    assert await bot.ask(ALICE, "1") == ASK_TITLE
-    assert await step_of(bot) == "title"
+    assert await unthrottled_bot.ask(ALICE, "1") == ASK_TITLE
+    assert await step_of(unthrottled_bot) == "title"
 
-    assert await bot.ask(ALICE, "Protected bike lanes on the Coupure") == ASK_DESCRIPTION
-    assert await step_of(bot) == "description"
+    assert (
+        await unthrottled_bot.ask(ALICE, "Protected bike lanes on the Coupure") == ASK_DESCRIPTION
+    )
+    assert await step_of(unthrottled_bot) == "description"
 
     description = "Kerbs between bikes and cars.\nFrom the station to the Coupure."
-    assert (await bot.ask(ALICE, description)).splitlines() == summary(
+    assert (await unthrottled_bot.ask(ALICE, description)).splitlines() == summary(
         "Protected bike lanes on the Coupure", description
     )
-    assert await step_of(bot) == "confirm"
-    assert await bot.store.ideas.by_author(ALICE) == []  # nothing before the yes
+    assert await step_of(unthrottled_bot) == "confirm"
+    assert await unthrottled_bot.store.ideas.by_author(ALICE) == []  # nothing before the yes
 
-    outcome = await bot.say(ALICE, "ja")
+    outcome = await unthrottled_bot.say(ALICE, "ja")
 
-    (idea,) = await bot.store.ideas.by_author(ALICE)
+    (idea,) = await unthrottled_bot.store.ideas.by_author(ALICE)
     assert (idea.challenge_slug, idea.title, idea.description, idea.status) == (
         "mobility",
         "Protected bike lanes on the Coupure",
@@ -124,48 +120,58 @@ async def test_the_whole_dialogue_in_a_direct_chat_without_prefixes(bot: Harness
     assert f"#{idea.id}" in text(announce.reply) and ALICE in text(announce.reply)
     (card,) = effects_of(outcome, SendRoom)
     assert (card.room_id, card.card) == (ROOM, idea.id)
-    assert await step_of(bot) is None
+    assert await step_of(unthrottled_bot) is None
 
 
-async def test_the_dialogue_inside_a_challenge_room_skips_the_challenge(bot: Harness) -> None:
-    await new_challenge(bot)
-    await new_challenge(bot, "parks", title="Greener parks")
+async def test_the_dialogue_inside_a_challenge_room_skips_the_challenge(
+    unthrottled_bot: Harness,
+) -> None:
+    await new_challenge(unthrottled_bot)
+    await new_challenge(unthrottled_bot, "parks", title="Greener parks")
 
-    started = await bot.ask(ALICE, "!idea", room=ROOM, direct=False)
+    started = await unthrottled_bot.ask(ALICE, "!idea", room=ROOM, direct=False)
     assert started.splitlines() == [START_LINE, ASK_TITLE]
-    assert await step_of(bot, room=ROOM) == "title"
-    assert await step_of(bot) is None  # the direct chat has a dialogue of its own, or none
+    assert await step_of(unthrottled_bot, room=ROOM) == "title"
+    assert (
+        await step_of(unthrottled_bot) is None
+    )  # the direct chat has a dialogue of its own, or none
 
     # Others chat on in the room; only Alice's plain messages answer her dialogue.
-    assert await bot.send(BOB, "Nice weather for cycling", room=ROOM, direct=False) is None
-    ask = await bot.ask(ALICE, "Bike parking at the station", room=ROOM, direct=False)
+    assert (
+        await unthrottled_bot.send(BOB, "Nice weather for cycling", room=ROOM, direct=False) is None
+    )
+    ask = await unthrottled_bot.ask(ALICE, "Bike parking at the station", room=ROOM, direct=False)
     assert ask == ASK_DESCRIPTION
-    ask = await bot.ask(ALICE, "-", room=ROOM, direct=False)
+    ask = await unthrottled_bot.ask(ALICE, "-", room=ROOM, direct=False)
     assert ask.splitlines() == summary("Bike parking at the station", None)
 
-    outcome = await bot.say(ALICE, "Yes!", room=ROOM, direct=False)
+    outcome = await unthrottled_bot.say(ALICE, "Yes!", room=ROOM, direct=False)
 
-    (idea,) = await bot.store.ideas.by_author(ALICE)
+    (idea,) = await unthrottled_bot.store.ideas.by_author(ALICE)
     assert (idea.challenge_slug, idea.description) == ("mobility", "")
     assert outcome.reply_card == idea.id  # in the room, the reply is the card itself
     assert effects_of(outcome, SendRoom) == []
     assert f"!vote {idea.id}" in text(outcome.reply)
-    assert await step_of(bot, room=ROOM) is None
+    assert await step_of(unthrottled_bot, room=ROOM) is None
 
 
-async def test_idea_with_arguments_still_submits_at_once(bot: Harness) -> None:
-    await new_challenge(bot)
+async def test_idea_with_arguments_still_submits_at_once(unthrottled_bot: Harness) -> None:
+    await new_challenge(unthrottled_bot)
 
-    direct = await bot.ask(ALICE, "!idea mobility Protected lanes\nWith kerbs.")
-    in_room = await bot.say(ALICE, "!idea Bike parking", room=ROOM, direct=False)
+    direct = await unthrottled_bot.ask(ALICE, "!idea mobility Protected lanes\nWith kerbs.")
+    in_room = await unthrottled_bot.say(ALICE, "!idea Bike parking", room=ROOM, direct=False)
 
-    lanes, parking = sorted(await bot.store.ideas.by_author(ALICE), key=lambda idea: idea.id)
+    lanes, parking = sorted(
+        await unthrottled_bot.store.ideas.by_author(ALICE), key=lambda idea: idea.id
+    )
     assert direct == says(
         "nl", "idea.submitted", title="Protected lanes", slug="mobility", id=f"#{lanes.id}"
     )
     assert lanes.description == "With kerbs."
     assert in_room.reply_card == parking.id
-    assert await step_of(bot) is None and await step_of(bot, room=ROOM) is None
+    assert (
+        await step_of(unthrottled_bot) is None and await step_of(unthrottled_bot, room=ROOM) is None
+    )
 
 
 # --- wrong answers -----------------------------------------------------------------------------
@@ -230,83 +236,89 @@ async def test_every_step_refuses_a_wrong_answer_with_its_reason_and_asks_again(
         assert await bot.store.ideas.by_author(ALICE) == []
 
 
-async def test_a_vote_instead_follows_the_rules_of_vote(bot: Harness) -> None:
-    await new_challenge(bot, options="--budget=1")
-    existing = await submit(bot, BOB, "Safer bike lanes on Coupure")
-    other = await submit(bot, BOB, "Free bike repair")
-    await bot.say(ALICE, f"!vote {other}")  # Alice's one vote is spent
-    await bot.say(ALICE, "idee")
-    await bot.say(ALICE, "1")
+async def test_a_vote_instead_follows_the_rules_of_vote(unthrottled_bot: Harness) -> None:
+    await new_challenge(unthrottled_bot, options="--budget=1")
+    existing = await submit(unthrottled_bot, BOB, "Safer bike lanes on Coupure")
+    other = await submit(unthrottled_bot, BOB, "Free bike repair")
+    await unthrottled_bot.say(ALICE, f"!vote {other}")  # Alice's one vote is spent
+    await unthrottled_bot.say(ALICE, "idee")
+    await unthrottled_bot.say(ALICE, "1")
     offered = similar_list((existing, "Safer bike lanes on Coupure", 0))
-    assert (await bot.ask(ALICE, "Safer bike lanes at the Coupure")).splitlines() == offered
+    assert (
+        await unthrottled_bot.ask(ALICE, "Safer bike lanes at the Coupure")
+    ).splitlines() == offered
 
-    refused = await bot.ask(ALICE, "1")
+    refused = await unthrottled_bot.ask(ALICE, "1")
 
     assert refused.splitlines() == [
         says("nl", "vote.budget_spent", count=1, slug="mobility"),
         *offered,
     ]
-    assert not await bot.store.votes.has_voted(existing, ALICE)
-    assert await step_of(bot) == "similar"
+    assert not await unthrottled_bot.store.votes.has_voted(existing, ALICE)
+    assert await step_of(unthrottled_bot) == "similar"
 
 
 # --- similar ideas -----------------------------------------------------------------------------
 
 
-async def test_choosing_a_similar_idea_votes_for_it_instead(bot: Harness) -> None:
-    await new_challenge(bot)
-    existing = await submit(bot, BOB, "Safer bike lanes on Coupure")
-    await submit(bot, BOB, "More trees in the Citadelpark")
-    await bot.say(MODERATOR, f"!vote {existing}", moderator=True)
-    await bot.say(ALICE, "idee")
-    await bot.say(ALICE, "1")
+async def test_choosing_a_similar_idea_votes_for_it_instead(unthrottled_bot: Harness) -> None:
+    await new_challenge(unthrottled_bot)
+    existing = await submit(unthrottled_bot, BOB, "Safer bike lanes on Coupure")
+    await submit(unthrottled_bot, BOB, "More trees in the Citadelpark")
+    await unthrottled_bot.say(MODERATOR, f"!vote {existing}", moderator=True)
+    await unthrottled_bot.say(ALICE, "idee")
+    await unthrottled_bot.say(ALICE, "1")
 
-    offered = await bot.ask(ALICE, "Safer bike lanes at the Coupure")
+    offered = await unthrottled_bot.ask(ALICE, "Safer bike lanes at the Coupure")
     assert offered.splitlines() == similar_list((existing, "Safer bike lanes on Coupure", 1))
-    assert await step_of(bot) == "similar"
+    assert await step_of(unthrottled_bot) == "similar"
 
-    outcome = await bot.say(ALICE, "1")
+    outcome = await unthrottled_bot.say(ALICE, "1")
 
     assert text(outcome.reply).splitlines() == [
         says("nl", "vote.counted", id=f"#{existing}", title="Safer bike lanes on Coupure", count=2),
         says("nl", "dialogue.voted_instead"),
     ]
     assert effects_of(outcome, CardChanged) == [CardChanged(existing)]  # as after !vote
-    assert await bot.store.votes.has_voted(existing, ALICE)
-    assert await bot.store.ideas.by_author(ALICE) == []
-    assert await step_of(bot) is None
+    assert await unthrottled_bot.store.votes.has_voted(existing, ALICE)
+    assert await unthrottled_bot.store.ideas.by_author(ALICE) == []
+    assert await step_of(unthrottled_bot) is None
 
 
-async def test_choosing_new_goes_on_with_the_submission(bot: Harness) -> None:
-    await new_challenge(bot)
-    existing = await submit(bot, BOB, "Safer bike lanes on Coupure")
-    await bot.say(ALICE, "idee")
-    await bot.say(ALICE, "1")
-    await bot.say(ALICE, "Safer bike lanes at the Coupure")
+async def test_choosing_new_goes_on_with_the_submission(unthrottled_bot: Harness) -> None:
+    await new_challenge(unthrottled_bot)
+    existing = await submit(unthrottled_bot, BOB, "Safer bike lanes on Coupure")
+    await unthrottled_bot.say(ALICE, "idee")
+    await unthrottled_bot.say(ALICE, "1")
+    await unthrottled_bot.say(ALICE, "Safer bike lanes at the Coupure")
 
-    assert await bot.ask(ALICE, "New") == ASK_DESCRIPTION
-    await bot.say(ALICE, "none")
-    await bot.say(ALICE, "yes")
+    assert await unthrottled_bot.ask(ALICE, "New") == ASK_DESCRIPTION
+    await unthrottled_bot.say(ALICE, "none")
+    await unthrottled_bot.say(ALICE, "yes")
 
-    (idea,) = await bot.store.ideas.by_author(ALICE)
+    (idea,) = await unthrottled_bot.store.ideas.by_author(ALICE)
     assert idea.title == "Safer bike lanes at the Coupure"
-    assert await bot.store.votes.count(existing) == 0
-    assert await bot.store.votes.count(idea.id) == 0
+    assert await unthrottled_bot.store.votes.count(existing) == 0
+    assert await unthrottled_bot.store.votes.count(idea.id) == 0
 
 
-async def test_unrelated_hidden_and_other_challenges_ideas_are_not_offered(bot: Harness) -> None:
-    await new_challenge(bot)
-    await new_challenge(bot, "parks", title="Greener parks")
-    await submit(bot, BOB, "Safer bike lanes at the Coupure", slug="parks")  # another challenge
-    hidden = await submit(bot, BOB, "Safer bike lanes on the Coupure")
-    await bot.say(MODERATOR, f"!hide {hidden} spam", moderator=True)
-    withdrawn = await submit(bot, BOB, "Safe bike lanes along the Coupure")
-    await bot.say(BOB, f"!withdraw {withdrawn}")
-    await submit(bot, BOB, "More trees near schools")
-    await bot.say(ALICE, "idee")
-    await bot.say(ALICE, "1")
+async def test_unrelated_hidden_and_other_challenges_ideas_are_not_offered(
+    unthrottled_bot: Harness,
+) -> None:
+    await new_challenge(unthrottled_bot)
+    await new_challenge(unthrottled_bot, "parks", title="Greener parks")
+    await submit(
+        unthrottled_bot, BOB, "Safer bike lanes at the Coupure", slug="parks"
+    )  # another challenge
+    hidden = await submit(unthrottled_bot, BOB, "Safer bike lanes on the Coupure")
+    await unthrottled_bot.say(MODERATOR, f"!hide {hidden} spam", moderator=True)
+    withdrawn = await submit(unthrottled_bot, BOB, "Safe bike lanes along the Coupure")
+    await unthrottled_bot.say(BOB, f"!withdraw {withdrawn}")
+    await submit(unthrottled_bot, BOB, "More trees near schools")
+    await unthrottled_bot.say(ALICE, "idee")
+    await unthrottled_bot.say(ALICE, "1")
 
-    assert await bot.ask(ALICE, "Safer bike lanes at the Coupure") == ASK_DESCRIPTION
+    assert await unthrottled_bot.ask(ALICE, "Safer bike lanes at the Coupure") == ASK_DESCRIPTION
 
 
 def test_similar_titles_ranks_the_closest_first_and_keeps_three() -> None:
@@ -331,51 +343,57 @@ def test_similar_titles_ranks_the_closest_first_and_keeps_three() -> None:
 # --- leaving, interrupting, resuming -----------------------------------------------------------
 
 
-async def test_cancel_ends_the_dialogue_at_any_step(bot: Harness) -> None:
-    await new_challenge(bot)
-    assert await bot.ask(ALICE, "!cancel") == says("nl", "dialogue.nothing_to_cancel")
+async def test_cancel_ends_the_dialogue_at_any_step(unthrottled_bot: Harness) -> None:
+    await new_challenge(unthrottled_bot)
+    assert await unthrottled_bot.ask(ALICE, "!cancel") == says("nl", "dialogue.nothing_to_cancel")
 
-    await bot.say(ALICE, "idee")
-    await bot.say(ALICE, "1")
-    assert await bot.ask(ALICE, "!annuleer") == says("nl", "dialogue.cancelled")
-    assert await step_of(bot) is None
+    await unthrottled_bot.say(ALICE, "idee")
+    await unthrottled_bot.say(ALICE, "1")
+    assert await unthrottled_bot.ask(ALICE, "!annuleer") == says("nl", "dialogue.cancelled")
+    assert await step_of(unthrottled_bot) is None
     # The dialogue is over: in the direct chat, plain text is a command again.
-    assert await bot.ask(ALICE, "Protected lanes") == says(
+    assert await unthrottled_bot.ask(ALICE, "Protected lanes") == says(
         "nl", "error.unknown_command", command="protected", help="!help"
     )
 
-    await bot.say(ALICE, "idee")
-    await bot.say(ALICE, "1")
-    await bot.say(ALICE, "Protected lanes")
-    assert await bot.ask(ALICE, "cancel") == says("nl", "dialogue.cancelled")  # without prefix
-    assert await step_of(bot) is None
+    await unthrottled_bot.say(ALICE, "idee")
+    await unthrottled_bot.say(ALICE, "1")
+    await unthrottled_bot.say(ALICE, "Protected lanes")
+    assert await unthrottled_bot.ask(ALICE, "cancel") == says(
+        "nl", "dialogue.cancelled"
+    )  # without prefix
+    assert await step_of(unthrottled_bot) is None
 
     for answer in ("idee", "1", "Protected lanes", "-"):
-        await bot.say(ALICE, answer)
-    assert await step_of(bot) == "confirm"
-    assert await bot.ask(ALICE, "nee") == says("nl", "dialogue.cancelled")
-    assert await step_of(bot) is None
-    assert await bot.store.ideas.by_author(ALICE) == []
+        await unthrottled_bot.say(ALICE, answer)
+    assert await step_of(unthrottled_bot) == "confirm"
+    assert await unthrottled_bot.ask(ALICE, "nee") == says("nl", "dialogue.cancelled")
+    assert await step_of(unthrottled_bot) is None
+    assert await unthrottled_bot.store.ideas.by_author(ALICE) == []
 
 
-async def test_a_command_takes_precedence_and_the_dialogue_goes_on(bot: Harness) -> None:
-    await new_challenge(bot)
-    other = await submit(bot, BOB, "Free bike repair")
-    await bot.say(ALICE, "idee")
-    await bot.say(ALICE, "1")
+async def test_a_command_takes_precedence_and_the_dialogue_goes_on(
+    unthrottled_bot: Harness,
+) -> None:
+    await new_challenge(unthrottled_bot)
+    other = await submit(unthrottled_bot, BOB, "Free bike repair")
+    await unthrottled_bot.say(ALICE, "idee")
+    await unthrottled_bot.say(ALICE, "1")
 
-    listing = await bot.ask(ALICE, "!challenges")
-    voted = await bot.ask(ALICE, f"!vote {other}")
+    listing = await unthrottled_bot.ask(ALICE, "!challenges")
+    voted = await unthrottled_bot.ask(ALICE, f"!vote {other}")
 
     assert listing.splitlines()[0] == says("nl", "challenges.header", count=1)
     assert voted == says("nl", "vote.counted", id=f"#{other}", title="Free bike repair", count=1)
-    assert await step_of(bot) == "title"
-    assert await bot.ask(ALICE, "Protected lanes") == ASK_DESCRIPTION
+    assert await step_of(unthrottled_bot) == "title"
+    assert await unthrottled_bot.ask(ALICE, "Protected lanes") == ASK_DESCRIPTION
 
     # !idea with arguments submits at once, and leaves the open dialogue alone.
-    await bot.say(ALICE, "!idea mobility Bike parking")
-    assert await step_of(bot) == "description"
-    assert await bot.ask(ALICE, "Kerbs.") == "\n".join(summary("Protected lanes", "Kerbs."))
+    await unthrottled_bot.say(ALICE, "!idea mobility Bike parking")
+    assert await step_of(unthrottled_bot) == "description"
+    assert await unthrottled_bot.ask(ALICE, "Kerbs.") == "\n".join(
+        summary("Protected lanes", "Kerbs.")
+    )
 
 
 async def test_the_dialogue_survives_a_restart(tmp_path: Path) -> None:
@@ -407,36 +425,36 @@ async def expire(bot: Harness) -> list[tuple[str, str, str]]:
     return [(user, room, text(outcome.reply)) for user, room, outcome in ended]
 
 
-async def test_the_sweep_ends_dialogues_that_ran_out_of_time(bot: Harness) -> None:
-    await new_challenge(bot)
-    await bot.say(BOB, "!lang en")
-    await bot.say(ALICE, "idee")
-    await bot.say(BOB, "!idea", room=ROOM, direct=False)
-    bot.bot_clock.advance(minutes=20)
-    await bot.say(ALICE, "1")  # an answer gives another 30 minutes
+async def test_the_sweep_ends_dialogues_that_ran_out_of_time(unthrottled_bot: Harness) -> None:
+    await new_challenge(unthrottled_bot)
+    await unthrottled_bot.say(BOB, "!lang en")
+    await unthrottled_bot.say(ALICE, "idee")
+    await unthrottled_bot.say(BOB, "!idea", room=ROOM, direct=False)
+    unthrottled_bot.bot_clock.advance(minutes=20)
+    await unthrottled_bot.say(ALICE, "1")  # an answer gives another 30 minutes
 
-    bot.bot_clock.advance(minutes=9)
-    assert await expire(bot) == []
-    bot.bot_clock.advance(minutes=1)
+    unthrottled_bot.bot_clock.advance(minutes=9)
+    assert await expire(unthrottled_bot) == []
+    unthrottled_bot.bot_clock.advance(minutes=1)
 
-    assert await expire(bot) == [
+    assert await expire(unthrottled_bot) == [
         (BOB, ROOM, says("en", "dialogue.expired", count=30, command="!idea")),
     ]
-    assert await step_of(bot, BOB, ROOM) is None
-    assert await step_of(bot) == "title"
+    assert await step_of(unthrottled_bot, BOB, ROOM) is None
+    assert await step_of(unthrottled_bot) == "title"
 
-    bot.bot_clock.advance(minutes=19)
-    assert await expire(bot) == []
-    bot.bot_clock.advance(minutes=1)
-    assert await expire(bot) == [
+    unthrottled_bot.bot_clock.advance(minutes=19)
+    assert await expire(unthrottled_bot) == []
+    unthrottled_bot.bot_clock.advance(minutes=1)
+    assert await expire(unthrottled_bot) == [
         (ALICE, DM, says("nl", "dialogue.expired", count=30, command="!idea")),
     ]
-    assert await expire(bot) == []
+    assert await expire(unthrottled_bot) == []
     # Gone: plain text in the direct chat is a command again, and no note comes twice.
-    assert await bot.ask(ALICE, "Protected lanes") == says(
+    assert await unthrottled_bot.ask(ALICE, "Protected lanes") == says(
         "nl", "error.unknown_command", command="protected", help="!help"
     )
-    assert await bot.store.ideas.by_author(ALICE) == []
+    assert await unthrottled_bot.store.ideas.by_author(ALICE) == []
 
 
 async def test_writing_after_the_timeout_ends_the_dialogue_with_a_note(tmp_path: Path) -> None:
@@ -463,12 +481,14 @@ async def test_writing_after_the_timeout_ends_the_dialogue_with_a_note(tmp_path:
 # --- refusals at the start and at the end ------------------------------------------------------
 
 
-async def test_no_dialogue_without_an_open_challenge_or_for_a_blocked_person(bot: Harness) -> None:
-    assert await bot.ask(ALICE, "idee") == says("nl", "challenges.none")
-    await new_challenge(bot, options="--deadline=2026-03-05")
-    bot.bot_clock.advance(days=4)  # past the deadline
-    assert await bot.ask(ALICE, "idee") == says("nl", "challenges.none")
-    closed_room = await bot.ask(ALICE, "!idea", room=ROOM, direct=False)
+async def test_no_dialogue_without_an_open_challenge_or_for_a_blocked_person(
+    unthrottled_bot: Harness,
+) -> None:
+    assert await unthrottled_bot.ask(ALICE, "idee") == says("nl", "challenges.none")
+    await new_challenge(unthrottled_bot, options="--deadline=2026-03-05")
+    unthrottled_bot.bot_clock.advance(days=4)  # past the deadline
+    assert await unthrottled_bot.ask(ALICE, "idee") == says("nl", "challenges.none")
+    closed_room = await unthrottled_bot.ask(ALICE, "!idea", room=ROOM, direct=False)
     assert closed_room == says(
         "nl",
         "error.deadline_passed",
@@ -476,32 +496,36 @@ async def test_no_dialogue_without_an_open_challenge_or_for_a_blocked_person(bot
         deadline=Moment(datetime(2026, 3, 5, 23, tzinfo=UTC), "Europe/Brussels"),
     )
 
-    await new_challenge(bot, "parks", title="Greener parks")
-    await bot.say(MODERATOR, f"!block {ALICE} spam", moderator=True)
-    assert await bot.ask(ALICE, "idee") == says("nl", "error.blocked")
-    assert await step_of(bot) is None and await step_of(bot, room=ROOM) is None
+    await new_challenge(unthrottled_bot, "parks", title="Greener parks")
+    await unthrottled_bot.say(MODERATOR, f"!block {ALICE} spam", moderator=True)
+    assert await unthrottled_bot.ask(ALICE, "idee") == says("nl", "error.blocked")
+    assert (
+        await step_of(unthrottled_bot) is None and await step_of(unthrottled_bot, room=ROOM) is None
+    )
 
 
-async def test_a_change_before_the_yes_ends_the_dialogue_with_the_reason(bot: Harness) -> None:
-    await new_challenge(bot)
+async def test_a_change_before_the_yes_ends_the_dialogue_with_the_reason(
+    unthrottled_bot: Harness,
+) -> None:
+    await new_challenge(unthrottled_bot)
     for answer in ("idee", "1", "Protected lanes", "-"):
-        await bot.say(ALICE, answer)
-    await bot.say(MODERATOR, "!challenge close mobility", moderator=True)
+        await unthrottled_bot.say(ALICE, answer)
+    await unthrottled_bot.say(MODERATOR, "!challenge close mobility", moderator=True)
 
-    refused = await bot.ask(ALICE, "ja")
+    refused = await unthrottled_bot.ask(ALICE, "ja")
 
     assert refused.splitlines() == [
         says("nl", "error.challenge_closed", slug="mobility"),
         says("nl", "dialogue.not_submitted"),
     ]
-    assert await bot.store.ideas.by_author(ALICE) == []
-    assert await step_of(bot) is None
+    assert await unthrottled_bot.store.ideas.by_author(ALICE) == []
+    assert await step_of(unthrottled_bot) is None
 
 
-async def test_a_dialogue_this_version_cannot_read_is_ended(bot: Harness) -> None:
-    await new_challenge(bot)
-    async with bot.store.db.transaction():
-        await bot.store.dialogues.save(
+async def test_a_dialogue_this_version_cannot_read_is_ended(unthrottled_bot: Harness) -> None:
+    await new_challenge(unthrottled_bot)
+    async with unthrottled_bot.store.db.transaction():
+        await unthrottled_bot.store.dialogues.save(
             user_id=ALICE,
             room_id=DM,
             flow="idea",
@@ -511,19 +535,21 @@ async def test_a_dialogue_this_version_cannot_read_is_ended(bot: Harness) -> Non
             now=START,
         )
 
-    reply = await bot.ask(ALICE, "1")
+    reply = await unthrottled_bot.ask(ALICE, "1")
 
     assert reply == says("nl", "dialogue.lost", command="!idea")
-    assert await step_of(bot) is None
+    assert await step_of(unthrottled_bot) is None
 
 
 # --- storage and personal data -----------------------------------------------------------------
 
 
-async def test_the_repository_keeps_one_dialogue_per_person_and_room(bot: Harness) -> None:
+async def test_the_repository_keeps_one_dialogue_per_person_and_room(
+    unthrottled_bot: Harness,
+) -> None:
     later = START + timedelta(minutes=30)
-    async with bot.store.db.transaction():
-        saved = await bot.store.dialogues.save(
+    async with unthrottled_bot.store.db.transaction():
+        saved = await unthrottled_bot.store.dialogues.save(
             user_id=ALICE,
             room_id=DM,
             flow="idea",
@@ -532,7 +558,7 @@ async def test_the_repository_keeps_one_dialogue_per_person_and_room(bot: Harnes
             expires_at=later,
             now=START,
         )
-        await bot.store.dialogues.save(
+        await unthrottled_bot.store.dialogues.save(
             user_id=ALICE,
             room_id=DM,
             flow="idea",
@@ -541,7 +567,7 @@ async def test_the_repository_keeps_one_dialogue_per_person_and_room(bot: Harnes
             expires_at=later + timedelta(minutes=5),
             now=START,
         )
-        await bot.store.dialogues.save(
+        await unthrottled_bot.store.dialogues.save(
             user_id=BOB,
             room_id=ROOM,
             flow="idea",
@@ -551,7 +577,7 @@ async def test_the_repository_keeps_one_dialogue_per_person_and_room(bot: Harnes
             now=START,
         )
 
-    found = await bot.store.dialogues.get(ALICE, DM)
+    found = await unthrottled_bot.store.dialogues.get(ALICE, DM)
     assert isinstance(found, Dialogue) and isinstance(saved, Dialogue)
     assert (found.step, found.data["title"], found.expires_at) == (
         "description",
@@ -560,31 +586,10 @@ async def test_the_repository_keeps_one_dialogue_per_person_and_room(bot: Harnes
     )
     with pytest.raises(ValueError):
         found.step = "title"  # type: ignore[misc]
-    assert await bot.store.dialogues.get(ALICE, ROOM) is None
-    assert [d.user_id for d in await bot.store.dialogues.expired(later)] == [BOB]
-    assert len(await bot.store.dialogues.expired(later + timedelta(minutes=5))) == 2
-    async with bot.store.db.transaction():
-        assert await bot.store.dialogues.delete(BOB, ROOM)
-        assert not await bot.store.dialogues.delete(BOB, ROOM)
-    assert await bot.store.dialogues.get(BOB, ROOM) is None
-
-
-async def test_mydata_shows_an_open_dialogue_and_forget_erases_it(bot: Harness) -> None:
-    await new_challenge(bot)
-    for answer in ("idee", "1", "Protected lanes"):
-        await bot.say(ALICE, answer)
-
-    outcome = await bot.say(ALICE, "!mydata")
-    (sent,) = effects_of(outcome, SendDirectFile)
-    (kept,) = json.loads(sent.data)["dialogues"]
-    assert (kept["room_id"], kept["step"], kept["data"]["title"]) == (
-        DM,
-        "description",
-        "Protected lanes",
-    )
-
-    await bot.say(ALICE, "!forget")
-    await bot.say(ALICE, "!forget confirm")
-
-    assert await step_of(bot) is None
-    assert (await bot.store.personal_data.collect(ALICE))["dialogues"] == []
+    assert await unthrottled_bot.store.dialogues.get(ALICE, ROOM) is None
+    assert [d.user_id for d in await unthrottled_bot.store.dialogues.expired(later)] == [BOB]
+    assert len(await unthrottled_bot.store.dialogues.expired(later + timedelta(minutes=5))) == 2
+    async with unthrottled_bot.store.db.transaction():
+        assert await unthrottled_bot.store.dialogues.delete(BOB, ROOM)
+        assert not await unthrottled_bot.store.dialogues.delete(BOB, ROOM)
+    assert await unthrottled_bot.store.dialogues.get(BOB, ROOM) is None

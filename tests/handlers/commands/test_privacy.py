@@ -1,32 +1,26 @@
-"""Privacy: what erasure leaves behind (in the files too), what !mydata gives, what the export
-and the rooms show, and what a blocked person can no longer do."""
+"""A person's rights over their data (handlers/commands/privacy.py), the one home of the fast tests
+of ``!mydata`` and ``!forget``: what the copy holds (a dialogue, a poll answer, a verification
+too), what erasure leaves behind (in the database files and the cards too), and what either
+says outside a direct chat."""
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
-from typing import cast
 
 import pytest
 
-from bot.delivery import Delivery
-from bot.matrix.sync import handled_ids_horizon
 from bot.outcomes import enqueue_outcome
-from bot.sweeper import Sweeper
 from handlers.commands.privacy import FORGOTTEN
 from handlers.dispatch import Sender
 from handlers.effects import Outcome, Redact, SendDirectFile
-from handlers.export import export_data, to_csv
 from storage import Database
 from storage.migrations import MIGRATIONS
 from tests.handler_support import (
     ALICE,
     BOB,
     CAROL,
-    MODERATION_ROOM,
     MODERATOR,
     Harness,
     direct_room,
@@ -37,18 +31,13 @@ from tests.handler_support import (
     submit,
     text,
 )
+from tests.identity_support import ITSME, City, verification
+from tests.poll_support import T0, poll_among_two, respond, say
 
 TITLE = "Zebra crossing at the Sint-Pietersplein"
 DESCRIPTION = "Painted stripes near the station entrance.\nAnd a light for the evening."
 PUBLIC_ROOM = "!mobility:city.example"
 _events = itertools.count()
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with open_harness(tmp_path) as harness:
-        await new_challenge(harness)
-        yield harness
 
 
 async def queued(
@@ -163,6 +152,7 @@ async def test_after_forget_no_file_of_the_database_holds_the_person(
         assert block is not None and block["reason"] == f"Friend of {FORGOTTEN}"
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_a_blocked_person_keeps_the_block_record_through_forget(bot: Harness) -> None:
     await submit(bot, ALICE, "Anything")
     await bot.say(MODERATOR, f"!block {ALICE} Spam", moderator=True)
@@ -202,28 +192,6 @@ async def test_forget_takes_down_the_cards_of_deleted_ideas(tmp_path: Path) -> N
         assert await bot.db.fetch_value("SELECT COUNT(*) FROM card_edits") == 0
 
 
-async def test_the_database_overwrites_what_it_deletes(bot: Harness) -> None:
-    assert await bot.db.fetch_value("PRAGMA secure_delete") == 1
-
-
-async def test_sent_messages_keep_no_content_and_are_pruned_after_the_retention(
-    bot: Harness,
-) -> None:
-    async with bot.db.transaction():
-        old = await bot.store.outbox.enqueue("direct", {"user_id": ALICE, "x": 1}, bot.bot_clock())
-        new = await bot.store.outbox.enqueue("direct", {"user_id": BOB, "x": 2}, bot.bot_clock())
-        waiting = await bot.store.outbox.enqueue("direct", {"user_id": CAROL}, bot.bot_clock())
-        await bot.store.outbox.mark_done(old, bot.bot_clock())
-        await bot.store.outbox.mark_done(new, bot.bot_clock() + timedelta(days=20), failed="no")
-    rows = await bot.db.fetch_all("SELECT id, payload FROM outbox ORDER BY id")
-    assert [(row["id"], row["payload"]) for row in rows[:2]] == [(old, "{}"), (new, "{}")]
-    async with bot.db.transaction():
-        pruned = await bot.store.outbox.prune_done(bot.bot_clock() + timedelta(days=10))
-    assert pruned == 1
-    left = [row["id"] for row in await bot.db.fetch_all("SELECT id FROM outbox ORDER BY id")]
-    assert left == [new, waiting]  # a message not sent yet is never pruned
-
-
 async def test_an_older_database_drops_the_content_of_sent_messages(tmp_path: Path) -> None:
     old = Database(tmp_path / "old.sqlite3")
     await old.open(migrate=False)
@@ -251,165 +219,10 @@ async def test_an_older_database_drops_the_content_of_sent_messages(tmp_path: Pa
     assert ALICE.encode() not in contents and BOB.encode() not in contents
 
 
-class _Outbox:
-    """The sender the sweeper wakes: here there is nothing to send."""
-
-    def wake(self) -> None:
-        pass
-
-
-async def test_the_sweeper_prunes_sent_messages_at_most_once_an_hour(tmp_path: Path) -> None:
-    async with open_harness(tmp_path, outbox_retention_days=30) as bot:
-        sweeper = Sweeper(
-            bot.dispatcher, cast(Delivery, _Outbox()), handled_horizon=handled_ids_horizon
-        )
-        async with bot.db.transaction():
-            first = await bot.store.outbox.enqueue("direct", {}, bot.bot_clock())
-            await bot.store.outbox.mark_done(first, bot.bot_clock())
-        bot.bot_clock.advance(days=31)
-        await sweeper.sweep()
-        assert await bot.db.fetch_value("SELECT COUNT(*) FROM outbox") == 0
-        async with bot.db.transaction():
-            second = await bot.store.outbox.enqueue("direct", {}, bot.bot_clock())
-            await bot.store.outbox.mark_done(second, bot.bot_clock() - timedelta(days=40))
-        bot.bot_clock.advance(minutes=30)
-        await sweeper.sweep()
-        assert await bot.db.fetch_value("SELECT COUNT(*) FROM outbox") == 1  # not yet
-        bot.bot_clock.advance(minutes=31)
-        await sweeper.sweep()
-        assert await bot.db.fetch_value("SELECT COUNT(*) FROM outbox") == 0
-
-
-# --- the open-data export -----------------------------------------------------------------------
-
-
-async def test_the_export_leaves_out_hidden_withdrawn_and_not_let_through(bot: Harness) -> None:
-    shown = await submit(bot, ALICE, "Open idea")
-    hidden = await submit(bot, ALICE, "Hidden idea")
-    withdrawn = await submit(bot, ALICE, "Taken back")
-    copy = await submit(bot, BOB, "Copy of the hidden one")
-    await bot.say(MODERATOR, f"!duplicate {copy} {hidden}", moderator=True)
-    await bot.say(MODERATOR, f"!hide {hidden}", moderator=True)
-    await bot.say(ALICE, f"!withdraw {withdrawn}")
-    await new_challenge(bot, "premod", options="--premoderated", title="Checked first")
-    waiting = await submit(bot, ALICE, "Awaiting a moderator", slug="premod")
-    rejected = await submit(bot, ALICE, "Turned down", slug="premod")
-    accepted = await submit(bot, ALICE, "Let through", slug="premod")
-    await bot.say(MODERATOR, f"!reject {rejected} No", moderator=True)
-    await bot.say(MODERATOR, f"!accept {accepted}", moderator=True)
-
-    async with bot.db.snapshot():
-        data = await export_data(bot.store)
-    ideas = {c["slug"]: [i["id"] for i in c["ideas"]] for c in data["challenges"]}
-    assert ideas == {"mobility": [shown, copy], "premod": [accepted]}
-    assert waiting not in ideas["premod"]
-    (exported_copy,) = [i for i in data["challenges"][0]["ideas"] if i["id"] == copy]
-    assert exported_copy["duplicate_of"] is None  # its original is hidden
-    rows = to_csv(data).splitlines()
-    assert len(rows) == 1 + 3 and not any("Hidden idea" in row for row in rows)
-
-
-# --- blocked means blocked ----------------------------------------------------------------------
-
-
-async def test_a_blocked_person_can_neither_edit_nor_report(bot: Harness) -> None:
-    own = await submit(bot, ALICE, "Her own idea")
-    others = await submit(bot, BOB, "Someone else's idea")
-    await bot.say(MODERATOR, f"!block {ALICE} Spam", moderator=True)
-    before = await bot.counts()
-    reports = await bot.db.fetch_value("SELECT COUNT(*) FROM reports")
-
-    edited = await bot.say(ALICE, f"!edit {own} Rewritten\nNew text")
-    reported = await bot.say(ALICE, f"!report {others} Spam")
-
-    for outcome in (edited, reported):
-        assert text(outcome.reply) == says("nl", "error.blocked") and not outcome.effects
-    assert (await bot.idea(own)).title == "Her own idea"
-    assert await bot.db.fetch_value("SELECT COUNT(*) FROM reports") == reports
-    assert await bot.counts() == before
-
-
-# --- moderator views stay with moderators -------------------------------------------------------
-
-ELSEWHERE = says("nl", "moderation.ask_elsewhere")
-
-
-async def test_moderator_views_are_answered_only_in_private(bot: Harness) -> None:
-    hidden = await submit(bot, ALICE, "Reported words")
-    await bot.say(MODERATOR, f"!hide {hidden} Offensive", moderator=True)
-    await new_challenge(bot, "premod", options="--premoderated", title="Checked first")
-    waiting = await submit(bot, BOB, "Not let through yet", slug="premod")
-    public = await submit(bot, BOB, "Fine for everyone")
-    views = ("!queue", "!audit", f"!audit #{hidden}", f"!show {hidden}", f"!show {waiting}")
-
-    for command in views:
-        outcome = await bot.say(MODERATOR, command, room=PUBLIC_ROOM, direct=False, moderator=True)
-        assert text(outcome.reply) == ELSEWHERE and not outcome.effects, command
-    # The author of a hidden idea does not see it in a public room either.
-    assert await bot.ask(ALICE, f"!show {hidden}", room=PUBLIC_ROOM, direct=False) == ELSEWHERE
-    # What everyone may see is shown anywhere.
-    assert "Fine for everyone" in await bot.ask(
-        MODERATOR, f"!show {public}", room=PUBLIC_ROOM, direct=False, moderator=True
-    )
-
-    for room, direct in ((MODERATION_ROOM, False), (direct_room(MODERATOR), True)):
-        answers = [
-            await bot.ask(MODERATOR, command, room=room, direct=direct, moderator=True)
-            for command in views
-        ]
-        assert ELSEWHERE not in answers
-        assert "Not let through yet" in answers[0] and "Offensive" in answers[1]
-        assert "Reported words" in answers[3] and "Not let through yet" in answers[4]
-    assert "Reported words" in await bot.ask(ALICE, f"!show {hidden}")  # in her direct chat
-
-
-# --- authors ------------------------------------------------------------------------------------
-
-
-async def show_line(
-    bot: Harness, sender: str, idea: int, *, public: bool = False, moderator: bool = False
-) -> str:
-    """The line of ``!show`` that says who submitted the idea, asked in a direct chat, or with
-    ``public`` in the challenge's room."""
-    room = PUBLIC_ROOM if public else None
-    reply = await bot.ask(
-        sender, f"!show {idea}", room=room, direct=not public, moderator=moderator
-    )
-    return reply.splitlines()[1]
-
-
-async def test_by_default_only_moderators_see_the_author_and_only_in_private(bot: Harness) -> None:
-    idea = await submit(bot, ALICE, "Whose idea?")
-
-    assert ALICE in await show_line(bot, MODERATOR, idea, moderator=True)
-    in_moderation_room = await bot.ask(
-        MODERATOR, f"!show {idea}", room=MODERATION_ROOM, direct=False, moderator=True
-    )
-    assert ALICE in in_moderation_room.splitlines()[1]
-    assert ALICE not in await show_line(bot, MODERATOR, idea, moderator=True, public=True)
-    assert ALICE not in await show_line(bot, BOB, idea)
-    assert ALICE not in await show_line(bot, BOB, idea, public=True)
-    yours = await show_line(bot, ALICE, idea)
-    assert "door jou" in yours and ALICE not in yours
-    assert "door jou" not in await show_line(bot, ALICE, idea, public=True)
-
-
-@pytest.mark.parametrize(("rule", "bob_sees_alice"), [("everyone", True), ("nobody", False)])
-async def test_show_authors_everyone_or_nobody(
-    tmp_path: Path, rule: str, bob_sees_alice: bool
-) -> None:
-    async with open_harness(tmp_path, show_authors=rule) as bot:
-        await new_challenge(bot)
-        idea = await submit(bot, ALICE, "Whose idea?")
-        line = await show_line(bot, BOB, idea, public=True)
-        assert (ALICE in line) is bob_sees_alice
-        moderator_line = await show_line(bot, MODERATOR, idea, moderator=True)
-        assert (ALICE in moderator_line) is bob_sees_alice
-
-
 # --- !mydata and !forget outside a direct chat --------------------------------------------------
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_mydata_in_a_room_sends_the_file_to_the_direct_chat_only(bot: Harness) -> None:
     await submit(bot, ALICE, "Mine")
     outcome = await bot.say(ALICE, "!mydata", room=PUBLIC_ROOM, direct=False)
@@ -419,6 +232,7 @@ async def test_mydata_in_a_room_sends_the_file_to_the_direct_chat_only(bot: Harn
     assert "Mine" not in text(outcome.reply) and len(outcome.effects) == 1
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_forget_in_a_room_says_nothing_personal(bot: Harness) -> None:
     idea = await submit(bot, BOB, "Bob's")
     await bot.say(ALICE, f"!vote {idea}")
@@ -433,6 +247,7 @@ async def test_forget_in_a_room_says_nothing_personal(bot: Harness) -> None:
 # --- !mydata gives everything -------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("a_challenge")
 async def test_mydata_gives_audit_entries_the_block_and_the_direct_room(bot: Harness) -> None:
     idea = await submit(bot, ALICE, "Mine")
     await bot.say(MODERATOR, f"!block {ALICE} Too many ideas", moderator=True)
@@ -455,3 +270,162 @@ async def test_mydata_gives_audit_entries_the_block_and_the_direct_room(bot: Har
     )
     assert {"block", "hide"} <= {entry["action"] for entry in moderator["audit"]}
     assert moderator["blocked"] == {"blocked": False}
+
+
+@pytest.mark.usefixtures("a_challenge")
+async def test_mydata_sends_everything_as_a_json_file(bot: Harness) -> None:
+    idea = await submit(bot, ALICE, "My idea", description="Details")
+    other = await submit(bot, BOB, "Bob's idea")
+    await bot.say(ALICE, f"!vote {other}")
+    await bot.say(ALICE, f"!report {other} Duplicate of mine")
+    await bot.say(ALICE, "!lang en")
+    outcome = await bot.say(ALICE, "!mydata")
+    (sent,) = effects_of(outcome, SendDirectFile)
+    assert sent.user_id == ALICE and sent.mimetype == "application/json"
+    data = json.loads(sent.data)
+    assert data["user_id"] == ALICE and data["language"] == "en"
+    assert [i["id"] for i in data["ideas"]] == [idea] and data["ideas"][0][
+        "description"
+    ] == "Details"
+    assert [v["idea_id"] for v in data["votes"]] == [other]
+    assert data["reports"][0]["reason"] == "Duplicate of mine"
+
+
+@pytest.mark.usefixtures("a_challenge")
+async def test_forget_asks_first_then_erases_and_anonymises(bot: Harness) -> None:
+    idea = await submit(bot, ALICE, "Keep this idea")
+    other = await submit(bot, BOB, "Other idea")
+    await bot.say(ALICE, f"!vote {other}")
+    await bot.say(BOB, f"!vote {idea}")
+    await bot.say(MODERATOR, f"!block {ALICE} test", moderator=True)
+    await bot.say(MODERATOR, f"!unblock {ALICE}", moderator=True)
+
+    assert "Er is geen verzoek" in await bot.ask(ALICE, "!forget confirm")
+    asked = await bot.ask(ALICE, "!forget")
+    assert "!forget confirm" in asked
+    assert await bot.store.votes.has_voted(other, ALICE)  # nothing erased yet
+    reply = await bot.ask(ALICE, "!forget confirm")
+    assert "1 stemmen" in reply or "1 stem" in reply
+
+    assert not await bot.store.votes.has_voted(other, ALICE)
+    kept = await bot.idea(idea)
+    assert kept.author == FORGOTTEN and kept.votes == 1  # Bob's vote on it stays
+    personal = await bot.store.personal_data.collect(ALICE)
+    assert personal["ideas"] == [] and personal["votes"] == [] and personal["language"] is None
+    for entry in await bot.store.audit.all():
+        assert ALICE not in (entry.actor, entry.subject, entry.detail)
+
+
+@pytest.mark.usefixtures("a_challenge")
+async def test_forget_confirmation_expires(bot: Harness) -> None:
+    await submit(bot, ALICE, "Still mine")
+    await bot.say(ALICE, "!forget")
+    bot.bot_clock.advance(minutes=11)
+    assert "Er is geen verzoek" in await bot.ask(ALICE, "!forget confirm")
+    assert (await bot.store.ideas.by_author(ALICE))[0].author == ALICE
+
+
+async def test_forget_can_delete_ideas_but_keeps_originals_of_merges(tmp_path: Path) -> None:
+    async with open_harness(tmp_path, forget_ideas="delete") as bot:
+        await new_challenge(bot)
+        original = await submit(bot, ALICE, "Original")
+        lonely = await submit(bot, ALICE, "Lonely")
+        copy = await submit(bot, BOB, "Copy")
+        await bot.say(BOB, f"!vote {lonely}")
+        await bot.say(MODERATOR, f"!duplicate {copy} {original}", moderator=True)
+        await bot.say(ALICE, "!forget")
+        await bot.say(ALICE, "!forget confirm")
+        assert await bot.store.ideas.get(lonely) is None
+        assert (await bot.idea(original)).author == FORGOTTEN
+        assert (await bot.idea(copy)).duplicate_of == original
+        assert await bot.db.fetch_value("PRAGMA foreign_key_check") is None
+
+
+async def test_mydata_holds_what_was_kept_and_forget_erases_it(tmp_path: Path) -> None:
+    async with open_harness(tmp_path) as bot:
+        first, _second = await poll_among_two(bot)
+        await respond(bot, ALICE, first, T0 + 1)
+        await respond(bot, CAROL, first, T0 + 1)
+        await say(bot, ALICE, f"!report {first} spam")
+        await say(bot, CAROL, f"!report {first} spam")
+        async with bot.db.snapshot():
+            alice = await bot.store.personal_data.collect(ALICE)
+            carol = await bot.store.personal_data.collect(CAROL)
+        (response,) = alice["poll_responses"]
+        assert (response["standing"], response["identity"], response["counted"]) == (
+            "verified",
+            "jana",
+            True,
+        )
+        (report,) = alice["reports"]
+        assert (report["standing"], report["identity"], report["counted"]) == (
+            "verified",
+            "jana",
+            True,
+        )
+        (response,) = carol["poll_responses"]
+        assert (response["standing"], response["counted"], response["told"]) == (
+            "listed",
+            False,
+            True,
+        )
+        assert carol["reports"][0]["counted"] is False
+
+        await say(bot, ALICE, "!forget")
+        await say(bot, ALICE, "!forget confirm")
+        for table in ("poll_responses", "reports"):
+            left = await bot.db.fetch_value(f"SELECT COUNT(*) FROM {table} WHERE identity = 'jana'")
+            assert left == 0, table
+
+
+async def test_mydata_holds_the_verification_and_forget_erases_it(city: City) -> None:
+    await new_challenge(city.bot)
+    idea = await submit(city.bot, CAROL, "Bike lanes")
+    async with city.bot.db.transaction():
+        await city.bot.store.verifications.save(verification(ALICE, "jana-hash"))
+    city.known = {ALICE: verification(ALICE, "jana-hash")}
+    await city.ask(ALICE, f"!vote {idea}")
+
+    async with city.bot.db.snapshot():
+        data = await city.bot.store.personal_data.collect(ALICE)
+    assert data["verification"]["provider"] == ITSME
+    assert data["votes"][0]["standing"] == "verified"
+
+    await city.ask(ALICE, "!forget")
+    await city.ask(ALICE, "!forget confirm")
+    async with city.bot.db.snapshot():
+        assert await city.bot.store.verifications.get(ALICE) is None
+        hashes = await city.bot.db.fetch_value(
+            "SELECT COUNT(*) FROM votes WHERE identity = 'jana-hash'"
+        )
+    assert hashes == 0
+
+
+DM = direct_room(ALICE)
+
+
+async def step_of(bot: Harness, user: str = ALICE, room: str = DM) -> str | None:
+    """Where the person's dialogue in the room stands; None when there is none."""
+    found = await bot.store.dialogues.get(user, room)
+    return None if found is None else found.step
+
+
+async def test_mydata_shows_an_open_dialogue_and_forget_erases_it(unthrottled_bot: Harness) -> None:
+    await new_challenge(unthrottled_bot)
+    for answer in ("idee", "1", "Protected lanes"):
+        await unthrottled_bot.say(ALICE, answer)
+
+    outcome = await unthrottled_bot.say(ALICE, "!mydata")
+    (sent,) = effects_of(outcome, SendDirectFile)
+    (kept,) = json.loads(sent.data)["dialogues"]
+    assert (kept["room_id"], kept["step"], kept["data"]["title"]) == (
+        DM,
+        "description",
+        "Protected lanes",
+    )
+
+    await unthrottled_bot.say(ALICE, "!forget")
+    await unthrottled_bot.say(ALICE, "!forget confirm")
+
+    assert await step_of(unthrottled_bot) is None
+    assert (await unthrottled_bot.store.personal_data.collect(ALICE))["dialogues"] == []

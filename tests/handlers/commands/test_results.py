@@ -1,5 +1,6 @@
-"""The export in the chat, for moderators only and only where only they read; and the open
-data's JSON Schema, kept true by validating what the export writes."""
+"""The export and the figures in the chat (handlers/commands/results.py), for moderators only and
+only where only they read; and the open data's JSON Schema, kept true by validating what the
+export writes."""
 
 from __future__ import annotations
 

@@ -3,22 +3,12 @@ library. The figures come from a provider the test hands the dispatcher, as the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from handlers.health import StatusFigures
-from tests.handler_support import (
-    ALICE,
-    MODERATION_ROOM,
-    MODERATOR,
-    Harness,
-    new_challenge,
-    open_harness,
-    says,
-)
+from tests.handler_support import ALICE, MODERATION_ROOM, MODERATOR, Harness, new_challenge, says
 
 WELL = StatusFigures(
     sync_lag_seconds=3.4,
@@ -36,12 +26,6 @@ WELL = StatusFigures(
     undecryptable=4,
     database_bytes=1_500_000,
 )
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with open_harness(tmp_path) as harness:
-        yield harness
 
 
 def provide(bot: Harness, figures: StatusFigures) -> None:

@@ -2,82 +2,31 @@
 homeserver: in a verified-only challenge only eligible people count, linked accounts (one
 verified identity) once, the latest answer of any of them; a blocked person's answer does not
 count; every report reaches the moderators, but only those of people who may take part hide
-an idea, once per person; what is kept is in !mydata and goes with !forget."""
+an idea, once per person. (What is kept is in !mydata and goes with !forget:
+tests/handlers/commands/test_privacy.py.)"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from handlers.dispatch import Sender
-from handlers.effects import Announce, Outcome, SendDirect
+from handlers.effects import Announce, SendDirect
 from storage import PollResult
-from storage.timestamps import to_ms
 from tests.handler_support import (
     ALICE,
     BOB,
     CAROL,
     MODERATION_ROOM,
     MODERATOR,
-    START,
     Harness,
-    direct_room,
     effects_of,
     new_challenge,
     open_harness,
     says,
-    submit,
     text,
 )
-from tests.poll_support import CITY, answer, start, verified, verifying
+from tests.poll_support import CITY, DAVE, T0, poll_among_two, respond, say, verifying
 
-T0 = to_ms(START)
-DAVE = "@dave:city.example"
 ERIN = "@erin:elsewhere.example"
-#: Alice and Bob: two accounts of one verified person. Dave: another verified person. Carol is
-#: on the city's server but not verified; Erin is elsewhere.
-KNOWN = {
-    ALICE: verified(ALICE, "jana"),
-    BOB: verified(BOB, "jana"),
-    DAVE: verified(DAVE, "piet"),
-    CAROL: verified(CAROL, None),
-}
-
-
-async def say(bot: Harness, user_id: str, body: str, *, moderator: bool = False) -> Outcome:
-    """A command in the person's direct chat, with what the city's homeserver says of them."""
-    sender = Sender(
-        user_id=user_id,
-        room_id=direct_room(user_id),
-        is_direct=True,
-        is_moderator=moderator,
-        verification=KNOWN.get(user_id),
-    )
-    async with bot.db.transaction():
-        outcome = await bot.dispatcher.handle_message(sender, body)
-    assert outcome is not None
-    return outcome
-
-
-async def poll_among_two(bot: Harness, eligibility: str = "verified") -> tuple[int, int]:
-    """A challenge open to ``eligibility`` with a running poll among two accepted ideas."""
-    verifying(bot)
-    await new_challenge(bot)
-    ideas = []
-    for title in ("Protected lanes", "Bike parking"):
-        idea = await submit(bot, ALICE, title)
-        await bot.say(MODERATOR, f"!accept {idea}", moderator=True)
-        ideas.append(idea)
-    edited = await bot.ask(
-        MODERATOR, f"!challenge edit mobility --eligibility={eligibility}", moderator=True
-    )
-    assert "mobility" in edited
-    await start(bot)
-    return ideas[0], ideas[1]
-
-
-async def respond(bot: Harness, user_id: str, idea: int | None, sent_ms: int) -> Outcome | None:
-    answers = () if idea is None else (f"idea-{idea}",)
-    return await answer(bot, user_id, answers, sent_ms, verification=KNOWN.get(user_id))
 
 
 async def standing(bot: Harness) -> PollResult:
@@ -217,43 +166,6 @@ async def test_in_a_challenge_open_to_anyone_every_person_counts(tmp_path: Path)
         await reported(bot, CAROL, idea)
         await reported(bot, ERIN, idea)
         assert (await bot.idea(idea)).hidden
-
-
-async def test_mydata_holds_what_was_kept_and_forget_erases_it(tmp_path: Path) -> None:
-    async with open_harness(tmp_path) as bot:
-        first, _second = await poll_among_two(bot)
-        await respond(bot, ALICE, first, T0 + 1)
-        await respond(bot, CAROL, first, T0 + 1)
-        await say(bot, ALICE, f"!report {first} spam")
-        await say(bot, CAROL, f"!report {first} spam")
-        async with bot.db.snapshot():
-            alice = await bot.store.personal_data.collect(ALICE)
-            carol = await bot.store.personal_data.collect(CAROL)
-        (response,) = alice["poll_responses"]
-        assert (response["standing"], response["identity"], response["counted"]) == (
-            "verified",
-            "jana",
-            True,
-        )
-        (report,) = alice["reports"]
-        assert (report["standing"], report["identity"], report["counted"]) == (
-            "verified",
-            "jana",
-            True,
-        )
-        (response,) = carol["poll_responses"]
-        assert (response["standing"], response["counted"], response["told"]) == (
-            "listed",
-            False,
-            True,
-        )
-        assert carol["reports"][0]["counted"] is False
-
-        await say(bot, ALICE, "!forget")
-        await say(bot, ALICE, "!forget confirm")
-        for table in ("poll_responses", "reports"):
-            left = await bot.db.fetch_value(f"SELECT COUNT(*) FROM {table} WHERE identity = 'jana'")
-            assert left == 0, table
 
 
 async def submit_verified(bot: Harness) -> int:
