@@ -25,17 +25,17 @@ async def test_the_sweeper_prunes_sent_messages_at_most_once_an_hour(tmp_path: P
             bot.dispatcher, cast(Delivery, _Outbox()), handled_horizon=handled_ids_horizon
         )
         async with bot.db.transaction():
-            first = await bot.store.outbox.enqueue("direct", {}, bot.bot_clock())
-            await bot.store.outbox.mark_done(first, bot.bot_clock())
-        bot.bot_clock.advance(days=31)
+            first = await bot.store.outbox.enqueue("direct", {}, bot.clock())
+            await bot.store.outbox.mark_done(first, bot.clock())
+        bot.clock.advance(days=31)
         await sweeper.sweep()
         assert await bot.db.fetch_value("SELECT COUNT(*) FROM outbox") == 0
         async with bot.db.transaction():
-            second = await bot.store.outbox.enqueue("direct", {}, bot.bot_clock())
-            await bot.store.outbox.mark_done(second, bot.bot_clock() - timedelta(days=40))
-        bot.bot_clock.advance(minutes=30)
+            second = await bot.store.outbox.enqueue("direct", {}, bot.clock())
+            await bot.store.outbox.mark_done(second, bot.clock() - timedelta(days=40))
+        bot.clock.advance(minutes=30)
         await sweeper.sweep()
         assert await bot.db.fetch_value("SELECT COUNT(*) FROM outbox") == 1  # not yet
-        bot.bot_clock.advance(minutes=31)
+        bot.clock.advance(minutes=31)
         await sweeper.sweep()
         assert await bot.db.fetch_value("SELECT COUNT(*) FROM outbox") == 0

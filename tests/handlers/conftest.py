@@ -28,7 +28,7 @@ async def city(tmp_path: Path) -> AsyncIterator[City]:
             bot.store,
             bot.dispatcher.catalogue,
             bot.settings,
-            clock=bot.bot_clock,
+            clock=bot.clock,
             identity=SETTINGS,
             server_name=CITY,
         )

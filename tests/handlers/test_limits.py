@@ -33,11 +33,11 @@ async def test_ideas_per_hour(tmp_path: Path) -> None:
         await new_challenge(bot)
         for n in range(3):
             await submit(bot, ALICE, f"Idea {n}")
-            bot.bot_clock.advance(minutes=10)
+            bot.clock.advance(minutes=10)
         refused = await bot.ask(ALICE, "!idea mobility One too many")
         assert "over 30 minuten" in refused  # the first one leaves the hour in 30 minutes
         assert len(await bot.store.ideas.by_author(ALICE)) == 3
-        bot.bot_clock.advance(minutes=31)
+        bot.clock.advance(minutes=31)
         await submit(bot, ALICE, "Now it fits")
 
 

@@ -430,12 +430,12 @@ async def test_the_sweep_ends_dialogues_that_ran_out_of_time(unthrottled_bot: Ha
     await unthrottled_bot.say(BOB, "!lang en")
     await unthrottled_bot.say(ALICE, "idee")
     await unthrottled_bot.say(BOB, "!idea", room=ROOM, direct=False)
-    unthrottled_bot.bot_clock.advance(minutes=20)
+    unthrottled_bot.clock.advance(minutes=20)
     await unthrottled_bot.say(ALICE, "1")  # an answer gives another 30 minutes
 
-    unthrottled_bot.bot_clock.advance(minutes=9)
+    unthrottled_bot.clock.advance(minutes=9)
     assert await expire(unthrottled_bot) == []
-    unthrottled_bot.bot_clock.advance(minutes=1)
+    unthrottled_bot.clock.advance(minutes=1)
 
     assert await expire(unthrottled_bot) == [
         (BOB, ROOM, says("en", "dialogue.expired", count=30, command="!idea")),
@@ -443,9 +443,9 @@ async def test_the_sweep_ends_dialogues_that_ran_out_of_time(unthrottled_bot: Ha
     assert await step_of(unthrottled_bot, BOB, ROOM) is None
     assert await step_of(unthrottled_bot) == "title"
 
-    unthrottled_bot.bot_clock.advance(minutes=19)
+    unthrottled_bot.clock.advance(minutes=19)
     assert await expire(unthrottled_bot) == []
-    unthrottled_bot.bot_clock.advance(minutes=1)
+    unthrottled_bot.clock.advance(minutes=1)
     assert await expire(unthrottled_bot) == [
         (ALICE, DM, says("nl", "dialogue.expired", count=30, command="!idea")),
     ]
@@ -464,7 +464,7 @@ async def test_writing_after_the_timeout_ends_the_dialogue_with_a_note(tmp_path:
         await bot.say(ALICE, "idee")
         await bot.say(ALICE, "1")
         await bot.say(ALICE, "!idea", room=ROOM, direct=False)
-        bot.bot_clock.advance(minutes=5)
+        bot.clock.advance(minutes=5)
 
         listing = await bot.ask(ALICE, "!challenges")
         in_room = await bot.ask(ALICE, "Nice weather for cycling", room=ROOM, direct=False)
@@ -486,7 +486,7 @@ async def test_no_dialogue_without_an_open_challenge_or_for_a_blocked_person(
 ) -> None:
     assert await unthrottled_bot.ask(ALICE, "idee") == says("nl", "challenges.none")
     await new_challenge(unthrottled_bot, options="--deadline=2026-03-05")
-    unthrottled_bot.bot_clock.advance(days=4)  # past the deadline
+    unthrottled_bot.clock.advance(days=4)  # past the deadline
     assert await unthrottled_bot.ask(ALICE, "idee") == says("nl", "challenges.none")
     closed_room = await unthrottled_bot.ask(ALICE, "!idea", room=ROOM, direct=False)
     assert closed_room == says(

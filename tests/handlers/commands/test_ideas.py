@@ -200,9 +200,9 @@ async def test_no_votes_or_ideas_after_the_deadline(bot: Harness) -> None:
     await new_challenge(bot, options="--deadline=2026-03-05")
     idea = await submit(bot, ALICE, "Protected lanes")
 
-    bot.bot_clock.advance(days=3)  # the deadline day itself still counts
+    bot.clock.advance(days=3)  # the deadline day itself still counts
     assert (await bot.ask(BOB, f"!vote {idea}")).startswith("Je stem")
-    bot.bot_clock.advance(days=1)
+    bot.clock.advance(days=1)
     late_vote = await bot.ask(CAROL, f"!vote {idea}")
     late_idea = await bot.ask(CAROL, "!idea mobility Too late")
 

@@ -199,10 +199,10 @@ async def test_the_queue_shows_what_awaits_triage(bot: Harness) -> None:
     await new_challenge(bot)
     assert await bot.ask(MODERATOR, "!queue", moderator=True) == says("nl", "queue.empty")
     first = await submit(bot, ALICE, "First")
-    bot.bot_clock.advance(minutes=5)
+    bot.clock.advance(minutes=5)
     second = await submit(bot, BOB, "Second")
     await bot.say(MODERATOR, f"!accept {second}", moderator=True)
-    bot.bot_clock.advance(minutes=5)
+    bot.clock.advance(minutes=5)
     third = await submit(bot, BOB, "Third")
     await bot.say(MODERATOR, f"!needinfo {third} Where?", moderator=True)
 

@@ -67,7 +67,7 @@ async def queued(
             room_id=who.room_id,
             event_id=f"$event{next(_events)}",
             settings=bot.settings,
-            now=bot.bot_clock(),
+            now=bot.clock(),
         )
     return outcome
 
@@ -108,14 +108,14 @@ async def everything_about_alice(bot: Harness) -> tuple[int, int]:
         await bot.store.cards.add("$card-of-bob", other, PUBLIC_ROOM)
         await bot.store.votes.record_reaction("$alice-thumb", other, ALICE)
         await bot.store.undecrypted.add(
-            "$secret", PUBLIC_ROOM, {"sender": ALICE, "type": "m.room.encrypted"}, bot.bot_clock()
+            "$secret", PUBLIC_ROOM, {"sender": ALICE, "type": "m.room.encrypted"}, bot.clock()
         )
         await bot.store.state.mark_handled(
-            f"undecryptable:{PUBLIC_ROOM}:{ALICE}:s1", bot.bot_clock()
+            f"undecryptable:{PUBLIC_ROOM}:{ALICE}:s1", bot.clock()
         )
         # Some of it was sent already: the oldest rows are done.
         for item in (await bot.store.outbox.pending())[:3]:
-            await bot.store.outbox.mark_done(item.id, bot.bot_clock())
+            await bot.store.outbox.mark_done(item.id, bot.clock())
     assert await bot.db.fetch_value("SELECT COUNT(*) FROM card_refresh") > 0
     return idea, other
 
@@ -320,7 +320,7 @@ async def test_forget_asks_first_then_erases_and_anonymises(bot: Harness) -> Non
 async def test_forget_confirmation_expires(bot: Harness) -> None:
     await submit(bot, ALICE, "Still mine")
     await bot.say(ALICE, "!forget")
-    bot.bot_clock.advance(minutes=11)
+    bot.clock.advance(minutes=11)
     assert "Er is geen verzoek" in await bot.ask(ALICE, "!forget confirm")
     assert (await bot.store.ideas.by_author(ALICE))[0].author == ALICE
 
