@@ -12,7 +12,7 @@ answer to a final poll and a report (:func:`not_counted`): both are always taken
 toward a result (the poll's, an idea's automatic hiding) only from people who may take part. What
 each idea status means (let through, closed for votes, published) is one table in
 ``storage/visibility.py``, read here and by the storage queries of what everyone sees:
-``tests/test_policy.py`` checks those against :func:`seen_by_all`, :func:`listed` and
+``tests/handlers/test_policy.py`` checks those against :func:`seen_by_all`, :func:`listed` and
 :func:`published` on every combination of status, hidden flag and pre-moderation.
 """
 

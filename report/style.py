@@ -1,6 +1,6 @@
 """The report's colours and stylesheet. Every pair of text and background colour here has a
 contrast ratio of at least 4.5:1 (WCAG 2.1, 1.4.3), and the charts' colours at least 3:1
-against the white they are drawn on (1.4.11): ``tests/test_report.py`` computes them."""
+against the white they are drawn on (1.4.11): ``tests/report/test_site.py`` computes them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What an idea's status means for who sees it, whether it takes votes and whether it is
 published: one table, read both by the SQL of the repositories (the fragments below are built
 from it) and by the rules in ``handlers/policy.py`` (``seen_by_all``, ``listed``,
-``published``, a vote's refusal). ``tests/test_policy.py`` checks the two against each other on
+``published``, a vote's refusal). ``tests/handlers/test_policy.py`` checks the two against each other on
 every status, hidden or not, with and without pre-moderation.
 
 The hidden flag and pre-moderation are not statuses: the fragments below and the policy's

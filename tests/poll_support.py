@@ -15,13 +15,24 @@ from handlers.effects import Outcome, StartPoll
 from handlers.incoming import PollAnswered
 from handlers.settings import IdentitySettings
 from storage import Verification
-from tests.handler_support import MODERATION_ROOM, MODERATOR, Harness, effects_of
+from storage.timestamps import to_ms
+from tests.handler_support import (
+    ALICE,
+    BOB,
+    CAROL,
+    MODERATION_ROOM,
+    MODERATOR,
+    START,
+    Harness,
+    direct_room,
+    effects_of,
+    new_challenge,
+    submit,
+)
+from tests.identity_support import CITY, ITSME
 
 ROOM = "!mobility:city.example"
 POLL_EVENT = "$poll-start"
-#: The bot's homeserver, where people are verified (and the one listed server).
-CITY = "city.example"
-ITSME = "oidc-itsme"
 
 
 async def start(bot: Harness, arguments: str = "") -> StartPoll:
@@ -96,3 +107,54 @@ async def answer(
         )
     assert outcome is None or outcome.reply is None  # a response is never answered
     return outcome
+
+
+# --- a city of known people: who is verified, and as whom ---------------------------------------
+
+T0 = to_ms(START)
+DAVE = "@dave:city.example"
+#: Alice and Bob: two accounts of one verified person. Dave: another verified person. Carol is
+#: on the city's server but not verified; Erin is elsewhere.
+KNOWN = {
+    ALICE: verified(ALICE, "jana"),
+    BOB: verified(BOB, "jana"),
+    DAVE: verified(DAVE, "piet"),
+    CAROL: verified(CAROL, None),
+}
+
+
+async def say(bot: Harness, user_id: str, body: str, *, moderator: bool = False) -> Outcome:
+    """A command in the person's direct chat, with what the city's homeserver says of them."""
+    sender = Sender(
+        user_id=user_id,
+        room_id=direct_room(user_id),
+        is_direct=True,
+        is_moderator=moderator,
+        verification=KNOWN.get(user_id),
+    )
+    async with bot.db.transaction():
+        outcome = await bot.dispatcher.handle_message(sender, body)
+    assert outcome is not None
+    return outcome
+
+
+async def poll_among_two(bot: Harness, eligibility: str = "verified") -> tuple[int, int]:
+    """A challenge open to ``eligibility`` with a running poll among two accepted ideas."""
+    verifying(bot)
+    await new_challenge(bot)
+    ideas = []
+    for title in ("Protected lanes", "Bike parking"):
+        idea = await submit(bot, ALICE, title)
+        await bot.say(MODERATOR, f"!accept {idea}", moderator=True)
+        ideas.append(idea)
+    edited = await bot.ask(
+        MODERATOR, f"!challenge edit mobility --eligibility={eligibility}", moderator=True
+    )
+    assert "mobility" in edited
+    await start(bot)
+    return ideas[0], ideas[1]
+
+
+async def respond(bot: Harness, user_id: str, idea: int | None, sent_ms: int) -> Outcome | None:
+    answers = () if idea is None else (f"idea-{idea}",)
+    return await answer(bot, user_id, answers, sent_ms, verification=KNOWN.get(user_id))
