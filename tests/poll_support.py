@@ -35,7 +35,7 @@ async def start(bot: Harness, arguments: str = "") -> StartPoll:
             room_id=MODERATION_ROOM,
             event_id=None,
             settings=bot.settings,
-            now=bot.bot_clock(),
+            now=bot.clock(),
         )
         await bot.store.polls.set_start_event(effect.poll_id, POLL_EVENT)
     return effect
@@ -49,7 +49,7 @@ def verifying(bot: Harness) -> None:
         bot.store,
         bot.dispatcher.catalogue,
         bot.settings,
-        clock=bot.bot_clock,
+        clock=bot.clock,
         identity=IdentitySettings(
             admin_token=SecretStr("syt_the_admin_token_of_the_city"), auth_providers=(ITSME,)
         ),

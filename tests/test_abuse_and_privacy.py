@@ -122,11 +122,11 @@ async def test_ideas_per_hour(tmp_path: Path) -> None:
         await new_challenge(bot)
         for n in range(3):
             await submit(bot, ALICE, f"Idea {n}")
-            bot.bot_clock.advance(minutes=10)
+            bot.clock.advance(minutes=10)
         refused = await bot.ask(ALICE, "!idea mobility One too many")
         assert "over 30 minuten" in refused  # the first one leaves the hour in 30 minutes
         assert len(await bot.store.ideas.by_author(ALICE)) == 3
-        bot.bot_clock.advance(minutes=31)
+        bot.clock.advance(minutes=31)
         await submit(bot, ALICE, "Now it fits")
 
 
@@ -207,7 +207,7 @@ async def test_forget_asks_first_then_erases_and_anonymises(bot: Harness) -> Non
 async def test_forget_confirmation_expires(bot: Harness) -> None:
     await submit(bot, ALICE, "Still mine")
     await bot.say(ALICE, "!forget")
-    bot.bot_clock.advance(minutes=11)
+    bot.clock.advance(minutes=11)
     assert "Er is geen verzoek" in await bot.ask(ALICE, "!forget confirm")
     assert (await bot.store.ideas.by_author(ALICE))[0].author == ALICE
 

@@ -412,12 +412,12 @@ async def test_the_sweep_ends_dialogues_that_ran_out_of_time(bot: Harness) -> No
     await bot.say(BOB, "!lang en")
     await bot.say(ALICE, "idee")
     await bot.say(BOB, "!idea", room=ROOM, direct=False)
-    bot.bot_clock.advance(minutes=20)
+    bot.clock.advance(minutes=20)
     await bot.say(ALICE, "1")  # an answer gives another 30 minutes
 
-    bot.bot_clock.advance(minutes=9)
+    bot.clock.advance(minutes=9)
     assert await expire(bot) == []
-    bot.bot_clock.advance(minutes=1)
+    bot.clock.advance(minutes=1)
 
     assert await expire(bot) == [
         (BOB, ROOM, says("en", "dialogue.expired", count=30, command="!idea")),
@@ -425,9 +425,9 @@ async def test_the_sweep_ends_dialogues_that_ran_out_of_time(bot: Harness) -> No
     assert await step_of(bot, BOB, ROOM) is None
     assert await step_of(bot) == "title"
 
-    bot.bot_clock.advance(minutes=19)
+    bot.clock.advance(minutes=19)
     assert await expire(bot) == []
-    bot.bot_clock.advance(minutes=1)
+    bot.clock.advance(minutes=1)
     assert await expire(bot) == [
         (ALICE, DM, says("nl", "dialogue.expired", count=30, command="!idea")),
     ]
@@ -446,7 +446,7 @@ async def test_writing_after_the_timeout_ends_the_dialogue_with_a_note(tmp_path:
         await bot.say(ALICE, "idee")
         await bot.say(ALICE, "1")
         await bot.say(ALICE, "!idea", room=ROOM, direct=False)
-        bot.bot_clock.advance(minutes=5)
+        bot.clock.advance(minutes=5)
 
         listing = await bot.ask(ALICE, "!challenges")
         in_room = await bot.ask(ALICE, "Nice weather for cycling", room=ROOM, direct=False)
@@ -466,7 +466,7 @@ async def test_writing_after_the_timeout_ends_the_dialogue_with_a_note(tmp_path:
 async def test_no_dialogue_without_an_open_challenge_or_for_a_blocked_person(bot: Harness) -> None:
     assert await bot.ask(ALICE, "idee") == says("nl", "challenges.none")
     await new_challenge(bot, options="--deadline=2026-03-05")
-    bot.bot_clock.advance(days=4)  # past the deadline
+    bot.clock.advance(days=4)  # past the deadline
     assert await bot.ask(ALICE, "idee") == says("nl", "challenges.none")
     closed_room = await bot.ask(ALICE, "!idea", room=ROOM, direct=False)
     assert closed_room == says(

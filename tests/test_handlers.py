@@ -382,9 +382,9 @@ async def test_no_votes_or_ideas_after_the_deadline(bot: Harness) -> None:
     await new_challenge(bot, options="--deadline=2026-03-05")
     idea = await submit(bot, ALICE, "Protected lanes")
 
-    bot.bot_clock.advance(days=3)  # the deadline day itself still counts
+    bot.clock.advance(days=3)  # the deadline day itself still counts
     assert (await bot.ask(BOB, f"!vote {idea}")).startswith("Je stem")
-    bot.bot_clock.advance(days=1)
+    bot.clock.advance(days=1)
     late_vote = await bot.ask(CAROL, f"!vote {idea}")
     late_idea = await bot.ask(CAROL, "!idea mobility Too late")
 
@@ -702,10 +702,10 @@ async def test_the_queue_shows_what_awaits_triage(bot: Harness) -> None:
     await new_challenge(bot)
     assert await bot.ask(MODERATOR, "!queue", moderator=True) == says("nl", "queue.empty")
     first = await submit(bot, ALICE, "First")
-    bot.bot_clock.advance(minutes=5)
+    bot.clock.advance(minutes=5)
     second = await submit(bot, BOB, "Second")
     await bot.say(MODERATOR, f"!accept {second}", moderator=True)
-    bot.bot_clock.advance(minutes=5)
+    bot.clock.advance(minutes=5)
     third = await submit(bot, BOB, "Third")
     await bot.say(MODERATOR, f"!needinfo {third} Where?", moderator=True)
 

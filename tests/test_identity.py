@@ -97,7 +97,7 @@ async def city(tmp_path: Path) -> AsyncIterator[City]:
             bot.store,
             bot.dispatcher.catalogue,
             bot.settings,
-            clock=bot.bot_clock,
+            clock=bot.clock,
             identity=SETTINGS,
             server_name=CITY,
         )
@@ -145,7 +145,7 @@ async def test_a_merge_keeps_one_vote_per_identity(city: City) -> None:
 async def test_a_burst_of_votes_from_new_accounts_is_flagged_once(city: City) -> None:
     await new_challenge(city.bot)
     idea = await submit(city.bot, CAROL, "Bike lanes")
-    young = city.bot.bot_clock.now - timedelta(minutes=10)
+    young = city.bot.clock.now - timedelta(minutes=10)
     voters = [f"@new{n}:{CITY}" for n in range(8)]
     city.known = {v: verification(v, None, created=young) for v in voters}
     city.known[ALICE] = verification(ALICE, None, created=young - timedelta(days=300))
@@ -159,9 +159,9 @@ async def test_a_burst_of_votes_from_new_accounts_is_flagged_once(city: City) ->
     assert flag is None  # a repeated vote adds nothing
 
     # An hour later, a new burst is flagged again.
-    city.bot.bot_clock.advance(minutes=61)
+    city.bot.clock.advance(minutes=61)
     for voter in voters[4:8]:
-        city.known[voter] = verification(voter, None, created=city.bot.bot_clock.now)
+        city.known[voter] = verification(voter, None, created=city.bot.clock.now)
     outcomes = [await city.say(voter, f"!vote {idea}") for voter in voters[4:7]]
     announced = [effects_of(outcome, Announce) for outcome in outcomes]
     assert [len(found) for found in announced] == [0, 0, 1]
@@ -181,7 +181,7 @@ async def test_eligibility_is_set_at_new_and_edit_and_shown(city: City) -> None:
 
     async with city.bot.db.transaction():
         await city.bot.store.challenges.set_room(
-            parks.id, "!parks:city.example", city.bot.bot_clock()
+            parks.id, "!parks:city.example", city.bot.clock()
         )
     edit = await city.say(MODERATOR, "!challenge edit parks --eligibility=listed", moderator=True)
     assert "eligibility" in text(edit.reply)
@@ -222,7 +222,7 @@ async def test_a_refused_thumbs_up_is_explained_in_a_direct_message(city: City) 
         parks = await city.bot.store.challenges.by_slug("parks")
         assert parks is not None
         await city.bot.store.challenges.set_room(
-            parks.id, "!parks:city.example", city.bot.bot_clock()
+            parks.id, "!parks:city.example", city.bot.clock()
         )
     city.known[ALICE] = verification(ALICE, "jana")
     idea_reply = await city.say(ALICE, "!idea parks Benches")

@@ -121,7 +121,7 @@ async def test_a_verified_only_poll_counts_eligible_people_once_each(tmp_path: P
             {first: 1, second: 0},
         )
 
-        bot.bot_clock.advance(minutes=5)
+        bot.clock.advance(minutes=5)
         outcome = await bot.say(
             MODERATOR, "!poll end mobility", room=MODERATION_ROOM, direct=False, moderator=True
         )

@@ -173,7 +173,7 @@ async def test_one_response_per_person_the_latest_counts_and_the_end_freezes_it(
         assert running.ended_at is None
         assert (running.voters, counts(running)) == (3, {first: 1, second: 2})
 
-        bot.bot_clock.advance(minutes=5)
+        bot.clock.advance(minutes=5)
         outcome = await bot.say(
             MODERATOR, "!poll einde mobility", room=MODERATION_ROOM, direct=False, moderator=True
         )
@@ -186,10 +186,10 @@ async def test_one_response_per_person_the_latest_counts_and_the_end_freezes_it(
         assert says("nl", "poll.result_top", title="Bike parking") in reply
         assert reply.index("Bike parking") < reply.index("Protected lanes")
 
-        await answer(bot, CAROL, (one,), to_ms(bot.bot_clock()) - 1000)  # too late, however sent
+        await answer(bot, CAROL, (one,), to_ms(bot.clock()) - 1000)  # too late, however sent
         await bot.say(MODERATOR, "!unblock @mallory:city.example", moderator=True)
         final = await latest(bot)
-        assert final.ended_at == bot.bot_clock()
+        assert final.ended_at == bot.clock()
         assert (final.voters, counts(final)) == (3, {first: 1, second: 2})
         again = await bot.ask(MODERATOR, "!poll end mobility", moderator=True)
         assert again == says("nl", "poll.none_running", slug="mobility")
@@ -384,7 +384,7 @@ async def test_stats_export_and_forget_know_the_poll(tmp_path: Path) -> None:
             )
             == 0
         )
-        bot.bot_clock.advance(seconds=1)
+        bot.clock.advance(seconds=1)
         await bot.say(MODERATOR, "!poll end mobility", moderator=True)
         async with bot.db.transaction():
             data = await export_data(bot.store)

@@ -78,7 +78,7 @@ async def queued(
             room_id=who.room_id,
             event_id=f"$event{next(_events)}",
             settings=bot.settings,
-            now=bot.bot_clock(),
+            now=bot.clock(),
         )
     return outcome
 
@@ -119,14 +119,14 @@ async def everything_about_alice(bot: Harness) -> tuple[int, int]:
         await bot.store.cards.add("$card-of-bob", other, PUBLIC_ROOM)
         await bot.store.votes.record_reaction("$alice-thumb", other, ALICE)
         await bot.store.undecrypted.add(
-            "$secret", PUBLIC_ROOM, {"sender": ALICE, "type": "m.room.encrypted"}, bot.bot_clock()
+            "$secret", PUBLIC_ROOM, {"sender": ALICE, "type": "m.room.encrypted"}, bot.clock()
         )
         await bot.store.state.mark_handled(
-            f"undecryptable:{PUBLIC_ROOM}:{ALICE}:s1", bot.bot_clock()
+            f"undecryptable:{PUBLIC_ROOM}:{ALICE}:s1", bot.clock()
         )
         # Some of it was sent already: the oldest rows are done.
         for item in (await bot.store.outbox.pending())[:3]:
-            await bot.store.outbox.mark_done(item.id, bot.bot_clock())
+            await bot.store.outbox.mark_done(item.id, bot.clock())
     assert await bot.db.fetch_value("SELECT COUNT(*) FROM card_refresh") > 0
     return idea, other
 
@@ -210,15 +210,15 @@ async def test_sent_messages_keep_no_content_and_are_pruned_after_the_retention(
     bot: Harness,
 ) -> None:
     async with bot.db.transaction():
-        old = await bot.store.outbox.enqueue("direct", {"user_id": ALICE, "x": 1}, bot.bot_clock())
-        new = await bot.store.outbox.enqueue("direct", {"user_id": BOB, "x": 2}, bot.bot_clock())
-        waiting = await bot.store.outbox.enqueue("direct", {"user_id": CAROL}, bot.bot_clock())
-        await bot.store.outbox.mark_done(old, bot.bot_clock())
-        await bot.store.outbox.mark_done(new, bot.bot_clock() + timedelta(days=20), failed="no")
+        old = await bot.store.outbox.enqueue("direct", {"user_id": ALICE, "x": 1}, bot.clock())
+        new = await bot.store.outbox.enqueue("direct", {"user_id": BOB, "x": 2}, bot.clock())
+        waiting = await bot.store.outbox.enqueue("direct", {"user_id": CAROL}, bot.clock())
+        await bot.store.outbox.mark_done(old, bot.clock())
+        await bot.store.outbox.mark_done(new, bot.clock() + timedelta(days=20), failed="no")
     rows = await bot.db.fetch_all("SELECT id, payload FROM outbox ORDER BY id")
     assert [(row["id"], row["payload"]) for row in rows[:2]] == [(old, "{}"), (new, "{}")]
     async with bot.db.transaction():
-        pruned = await bot.store.outbox.prune_done(bot.bot_clock() + timedelta(days=10))
+        pruned = await bot.store.outbox.prune_done(bot.clock() + timedelta(days=10))
     assert pruned == 1
     left = [row["id"] for row in await bot.db.fetch_all("SELECT id FROM outbox ORDER BY id")]
     assert left == [new, waiting]  # a message not sent yet is never pruned
@@ -264,18 +264,18 @@ async def test_the_sweeper_prunes_sent_messages_at_most_once_an_hour(tmp_path: P
             bot.dispatcher, cast(Delivery, _Outbox()), handled_horizon=handled_ids_horizon
         )
         async with bot.db.transaction():
-            first = await bot.store.outbox.enqueue("direct", {}, bot.bot_clock())
-            await bot.store.outbox.mark_done(first, bot.bot_clock())
-        bot.bot_clock.advance(days=31)
+            first = await bot.store.outbox.enqueue("direct", {}, bot.clock())
+            await bot.store.outbox.mark_done(first, bot.clock())
+        bot.clock.advance(days=31)
         await sweeper.sweep()
         assert await bot.db.fetch_value("SELECT COUNT(*) FROM outbox") == 0
         async with bot.db.transaction():
-            second = await bot.store.outbox.enqueue("direct", {}, bot.bot_clock())
-            await bot.store.outbox.mark_done(second, bot.bot_clock() - timedelta(days=40))
-        bot.bot_clock.advance(minutes=30)
+            second = await bot.store.outbox.enqueue("direct", {}, bot.clock())
+            await bot.store.outbox.mark_done(second, bot.clock() - timedelta(days=40))
+        bot.clock.advance(minutes=30)
         await sweeper.sweep()
         assert await bot.db.fetch_value("SELECT COUNT(*) FROM outbox") == 1  # not yet
-        bot.bot_clock.advance(minutes=31)
+        bot.clock.advance(minutes=31)
         await sweeper.sweep()
         assert await bot.db.fetch_value("SELECT COUNT(*) FROM outbox") == 0
 

@@ -60,7 +60,7 @@ async def fire(bot: Harness, store: Store | None = None) -> list[Outcome]:
     store = store or bot.store
     async with store.db.transaction():
         return await fire_due(
-            store, catalogue(), bot.settings, bot.dispatcher.programme, bot.bot_clock()
+            store, catalogue(), bot.settings, bot.dispatcher.programme, bot.clock()
         )
 
 
@@ -77,9 +77,9 @@ async def test_a_date_deadline_ends_with_that_day_in_brussels(bot: Harness) -> N
     await new_challenge(bot, options="--deadline=2026-03-05")
     idea = await submit(bot, ALICE, "Protected lanes")
 
-    bot.bot_clock.now = datetime(2026, 3, 5, 22, 30, tzinfo=UTC)  # 23:30 in Brussels
+    bot.clock.now = datetime(2026, 3, 5, 22, 30, tzinfo=UTC)  # 23:30 in Brussels
     assert (await bot.ask(BOB, f"!vote {idea}")).startswith("Je stem")
-    bot.bot_clock.now = datetime(2026, 3, 5, 23, 30, tzinfo=UTC)  # 00:30 the next day there
+    bot.clock.now = datetime(2026, 3, 5, 23, 30, tzinfo=UTC)  # 00:30 the next day there
     late = await bot.ask(CAROL, f"!vote {idea}")
 
     deadline = Moment(END_OF_MARCH_5, ZONE)
@@ -90,7 +90,7 @@ async def test_a_date_deadline_ends_with_that_day_in_brussels(bot: Harness) -> N
 
 
 async def test_a_deadline_with_a_time_in_summer_and_a_voting_phase(bot: Harness) -> None:
-    bot.bot_clock.now = datetime(2026, 6, 1, 8, tzinfo=UTC)
+    bot.clock.now = datetime(2026, 6, 1, 8, tzinfo=UTC)
     await new_challenge(
         bot, options="--deadline=2026-07-01T17:00 --voting-deadline=2026-07-08T12:00"
     )
@@ -103,7 +103,7 @@ async def test_a_deadline_with_a_time_in_summer_and_a_voting_phase(bot: Harness)
     shown = await bot.ask(ALICE, "!challenge mobility")
     assert "1 juli 2026 om 17:00" in shown and "8 juli 2026 om 12:00" in shown
 
-    bot.bot_clock.now = datetime(2026, 7, 1, 15, 0, 1, tzinfo=UTC)  # voting only
+    bot.clock.now = datetime(2026, 7, 1, 15, 0, 1, tzinfo=UTC)  # voting only
     refused = await bot.ask(BOB, "!idea mobility Too late")
     assert refused == says(
         "nl",
@@ -119,17 +119,17 @@ async def test_a_deadline_with_a_time_in_summer_and_a_voting_phase(bot: Harness)
         in listing
     )
 
-    bot.bot_clock.now = datetime(2026, 7, 8, 10, tzinfo=UTC)
+    bot.clock.now = datetime(2026, 7, 8, 10, tzinfo=UTC)
     assert (await bot.ask(CAROL, f"!vote {idea}")).startswith("Het stemmen voor")
     assert await bot.ask(CAROL, "!challenges") == says("nl", "challenges.none")
 
 
 async def test_a_reminder_before_the_deadline_once(bot: Harness) -> None:
     await new_challenge(bot, options="--deadline=2026-03-05")
-    bot.bot_clock.now = END_OF_MARCH_5 - timedelta(hours=24, minutes=1)
+    bot.clock.now = END_OF_MARCH_5 - timedelta(hours=24, minutes=1)
     assert await fire(bot) == []
 
-    bot.bot_clock.advance(minutes=2)  # 24 hours before, by default
+    bot.clock.advance(minutes=2)  # 24 hours before, by default
     reminded = await fire(bot)
     assert room_texts(reminded) == [
         says(
@@ -141,7 +141,7 @@ async def test_a_reminder_before_the_deadline_once(bot: Harness) -> None:
         )
     ]
     assert effects_of(reminded[0], Announce) == []
-    bot.bot_clock.advance(hours=1)
+    bot.clock.advance(hours=1)
     assert await fire(bot) == []
 
 
@@ -225,7 +225,7 @@ class _Waker:
 async def test_challenge_edit_changes_the_deadline_and_the_room(bot: Harness) -> None:
     await new_challenge(bot, options="--deadline=2026-03-05")
     idea = await submit(bot, ALICE, "Protected lanes")
-    bot.bot_clock.now = END_OF_MARCH_5 + timedelta(hours=1)
+    bot.clock.now = END_OF_MARCH_5 + timedelta(hours=1)
     closing = await fire(bot)
     assert room_texts(closing)[0].startswith(
         says("nl", "programme.closed", title="Safer bike lanes")
@@ -267,9 +267,9 @@ async def test_challenge_edit_changes_the_deadline_and_the_room(bot: Harness) ->
     assert "challenge_edit" in audit
 
     # The moved deadline fires anew: its reminder, then its closing.
-    bot.bot_clock.now = datetime(2026, 3, 20, 12, tzinfo=UTC)
+    bot.clock.now = datetime(2026, 3, 20, 12, tzinfo=UTC)
     assert room_texts(await fire(bot))[0].startswith("Herinnering")
-    bot.bot_clock.now = datetime(2026, 3, 21, tzinfo=UTC)
+    bot.clock.now = datetime(2026, 3, 21, tzinfo=UTC)
     assert room_texts(await fire(bot))[0].startswith(
         says("nl", "programme.closed", title="Safer bike lanes for all")
     )
@@ -302,7 +302,7 @@ async def test_a_thumb_removed_after_the_deadline_changes_nothing_like_unvote(
     await bot.say(CAROL, f"!vote {idea}")
     assert await bot.store.votes.count(idea) == 2
 
-    bot.bot_clock.now = END_OF_MARCH_5 + timedelta(minutes=30)
+    bot.clock.now = END_OF_MARCH_5 + timedelta(minutes=30)
     removed = await bot.redact(BOB, reaction, ROOM)
     unvote = await bot.ask(CAROL, f"!unvote {idea}")
 
@@ -341,7 +341,7 @@ async def test_a_thumb_removed_by_someone_else_after_the_deadline_says_nothing(
     (card,) = effects_of(outcome, SendRoom)
     await bot.card_posted(card, "$card1")
     reaction = await bot.react(BOB, "$card1", ROOM)
-    bot.bot_clock.now = END_OF_MARCH_5 + timedelta(minutes=30)
+    bot.clock.now = END_OF_MARCH_5 + timedelta(minutes=30)
     assert await bot.redact(MODERATOR, reaction, ROOM) is None  # a moderator's redaction
     assert card.card is not None and await bot.store.votes.count(card.card) == 1
 
@@ -372,12 +372,12 @@ def test_the_end_of_a_day_in_brussels_across_the_changes_of_summer_time(
 
 
 async def test_a_vote_at_23_30_on_the_day_summer_time_starts_counts(bot: Harness) -> None:
-    bot.bot_clock.now = datetime(2026, 3, 20, tzinfo=UTC)
+    bot.clock.now = datetime(2026, 3, 20, tzinfo=UTC)
     await new_challenge(bot, options="--deadline=2026-03-29")
     idea = await submit(bot, ALICE, "Protected lanes")
-    bot.bot_clock.now = datetime(2026, 3, 29, 21, 30, tzinfo=UTC)  # 23:30 in Brussels (UTC+2)
+    bot.clock.now = datetime(2026, 3, 29, 21, 30, tzinfo=UTC)  # 23:30 in Brussels (UTC+2)
     assert (await bot.ask(BOB, f"!vote {idea}")).startswith("Je stem")
-    bot.bot_clock.now = datetime(2026, 3, 29, 22, 30, tzinfo=UTC)  # 00:30 on the 30th there
+    bot.clock.now = datetime(2026, 3, 29, 22, 30, tzinfo=UTC)  # 00:30 on the 30th there
     assert (await bot.ask(CAROL, f"!vote {idea}")).startswith("De termijn")
     assert await bot.store.votes.count(idea) == 1
 
@@ -416,9 +416,9 @@ async def test_closing_by_hand_posts_the_summary_once_and_moves_the_room_last(
     assert again.effects == ()  # already closed: nothing said twice
 
     # Its reminder and its deadline come while it is closed: passed over, and for good.
-    bot.bot_clock.now = END_OF_MARCH_5 - timedelta(hours=1)
+    bot.clock.now = END_OF_MARCH_5 - timedelta(hours=1)
     assert await fire(bot) == []
-    bot.bot_clock.now = END_OF_MARCH_5 + timedelta(hours=1)
+    bot.clock.now = END_OF_MARCH_5 + timedelta(hours=1)
     assert await fire(bot) == []
 
 
@@ -426,7 +426,7 @@ async def test_closing_by_hand_after_the_deadline_closed_it_says_no_second_summa
     bot: Harness,
 ) -> None:
     await new_challenge(bot, options="--deadline=2026-03-05")
-    bot.bot_clock.now = END_OF_MARCH_5 + timedelta(hours=1)
+    bot.clock.now = END_OF_MARCH_5 + timedelta(hours=1)
     assert len(room_texts(await fire(bot))) == 1
     closed = await bot.say(MODERATOR, "!challenge close mobility", moderator=True)
     assert effects_of(closed, Announce) == []
@@ -438,21 +438,21 @@ async def test_closing_by_hand_after_the_deadline_closed_it_says_no_second_summa
 
 
 async def test_reopening_plans_again_what_is_ahead_and_says_nothing_late(bot: Harness) -> None:
-    bot.bot_clock.now = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    bot.clock.now = datetime(2026, 3, 1, 9, tzinfo=UTC)
     await new_challenge(
         bot, options="--deadline=2026-03-05 --voting-deadline=2026-03-10", title="Parks"
     )
     await bot.say(MODERATOR, "!challenge close mobility", moderator=True)
     # While closed, the submissions' reminder comes due (and is passed over).
-    bot.bot_clock.now = END_OF_MARCH_5 - timedelta(hours=3)
+    bot.clock.now = END_OF_MARCH_5 - timedelta(hours=3)
     assert await fire(bot) == []
 
-    bot.bot_clock.now = END_OF_MARCH_5 - timedelta(hours=2)
+    bot.clock.now = END_OF_MARCH_5 - timedelta(hours=2)
     opened = await bot.say(MODERATOR, "!challenge open mobility", moderator=True)
     assert places(opened) == ["a"]
     assert await fire(bot) == []  # that reminder is not said late
 
-    bot.bot_clock.now = END_OF_MARCH_5 + timedelta(minutes=1)
+    bot.clock.now = END_OF_MARCH_5 + timedelta(minutes=1)
     closing = await fire(bot)
     assert room_texts(closing)[0].startswith(
         says(
@@ -463,9 +463,9 @@ async def test_reopening_plans_again_what_is_ahead_and_says_nothing_late(bot: Ha
         )
     )
     assert places(closing) == ["b"]  # open for votes only: after those open for ideas
-    bot.bot_clock.now = datetime(2026, 3, 9, 23, 30, tzinfo=UTC)
+    bot.clock.now = datetime(2026, 3, 9, 23, 30, tzinfo=UTC)
     assert room_texts(await fire(bot))[0].startswith("Herinnering")
-    bot.bot_clock.now = datetime(2026, 3, 10, 23, 1, tzinfo=UTC)
+    bot.clock.now = datetime(2026, 3, 10, 23, 1, tzinfo=UTC)
     final = await fire(bot)
     assert room_texts(final)[0].startswith(says("nl", "programme.closed", title="Parks"))
     assert places(final) == ["z"]
@@ -476,9 +476,9 @@ async def test_reopening_while_a_reminder_is_still_ahead_reminds_on_time(bot: Ha
     await new_challenge(bot, options="--deadline=2026-03-05")
     await bot.say(MODERATOR, "!challenge close mobility", moderator=True)
     await bot.say(MODERATOR, "!challenge open mobility", moderator=True)
-    bot.bot_clock.now = END_OF_MARCH_5 - timedelta(hours=23)
+    bot.clock.now = END_OF_MARCH_5 - timedelta(hours=23)
     assert room_texts(await fire(bot))[0].startswith("Herinnering")
-    bot.bot_clock.now = END_OF_MARCH_5
+    bot.clock.now = END_OF_MARCH_5
     assert room_texts(await fire(bot))[0].startswith(
         says("nl", "programme.closed", title="Safer bike lanes")
     )
@@ -486,7 +486,7 @@ async def test_reopening_while_a_reminder_is_still_ahead_reminds_on_time(bot: Ha
 
 async def test_a_deadline_that_ends_voting_too_after_downtime_closes_once(bot: Harness) -> None:
     await new_challenge(bot, options="--deadline=2026-03-05 --voting-deadline=2026-03-10")
-    bot.bot_clock.now = datetime(2026, 3, 12, tzinfo=UTC)
+    bot.clock.now = datetime(2026, 3, 12, tzinfo=UTC)
     fired = await fire(bot)
     assert [t.split("\n")[0] for t in room_texts(fired)] == [
         says("nl", "programme.closed", title="Safer bike lanes")
@@ -496,7 +496,7 @@ async def test_a_deadline_that_ends_voting_too_after_downtime_closes_once(bot: H
 
 async def test_an_edit_that_moves_a_deadline_moves_the_room_in_the_space(bot: Harness) -> None:
     await new_challenge(bot, options="--deadline=2026-03-05")
-    bot.bot_clock.now = END_OF_MARCH_5 + timedelta(hours=1)
+    bot.clock.now = END_OF_MARCH_5 + timedelta(hours=1)
     assert places(await fire(bot)) == ["z"]
     edited = await bot.say(
         MODERATOR, "!challenge edit mobility --deadline=2026-03-20", moderator=True
@@ -508,7 +508,7 @@ async def test_an_edit_that_moves_a_deadline_moves_the_room_in_the_space(bot: Ha
 
 async def test_the_closing_of_a_challenge_without_ideas_says_so(bot: Harness) -> None:
     await new_challenge(bot, options="--deadline=2026-03-05")
-    bot.bot_clock.now = END_OF_MARCH_5 + timedelta(minutes=1)
+    bot.clock.now = END_OF_MARCH_5 + timedelta(minutes=1)
     (closed,) = await fire(bot)
     (room_text,) = room_texts([closed])
     assert says("nl", "programme.summary_no_ideas") in room_text

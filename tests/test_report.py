@@ -85,7 +85,7 @@ async def fill(bot: Harness) -> dict[str, int]:
         "crossing": await submit(bot, BOB, "Safe crossing <b>now</b>"),
     }
     await bot.say(CAROL, f"!vote {ideas['crossing']}")
-    bot.bot_clock.advance(days=1)
+    bot.clock.advance(days=1)
     ideas["hidden"] = await submit(bot, CAROL, "Hidden idea nobody may see")
     ideas["withdrawn"] = await submit(bot, ALICE, "Taken back by its author")
     ideas["rejected"] = await submit(bot, CAROL, "Turned down")
@@ -97,7 +97,7 @@ async def fill(bot: Harness) -> dict[str, int]:
     await bot.say(MODERATOR, f"!reject {ideas['rejected']} Not in scope", moderator=True)
     await bot.say(MODERATOR, f"!accept {ideas['crossing']}", moderator=True)
     await bot.say(MODERATOR, f"!duplicate {ideas['copy']} {ideas['benches']}", moderator=True)
-    bot.bot_clock.advance(days=1)
+    bot.clock.advance(days=1)
     await new_challenge(bot, "premod", options="--premoderated", title="Checked first")
     ideas["waiting"] = await submit(bot, ALICE, "Awaiting a moderator", slug="premod")
     ideas["let_through"] = await submit(bot, BOB, "Let through", slug="premod")
@@ -110,7 +110,7 @@ async def report(
     bot: Harness, output: Path, *, language: str = "nl", include_authors: bool = False
 ) -> ReportData:
     async with bot.db.snapshot():
-        data = await gather(bot.store, now=bot.bot_clock(), include_authors=include_authors)
+        data = await gather(bot.store, now=bot.clock(), include_authors=include_authors)
     write_site(
         data, output, language=language, timezone=ZONE, site_title=SITE, catalogue=catalogue()
     )
@@ -380,22 +380,22 @@ async def test_the_poll_section_shows_a_result_and_leaves_out_what_is_hidden(
 ) -> None:
     ideas = await fill(bot)
     async with bot.db.snapshot():
-        assert (await gather(bot.store, now=bot.bot_clock())).challenges[0].poll is None  # no poll
+        assert (await gather(bot.store, now=bot.clock())).challenges[0].poll is None  # no poll
     await bot.say(MODERATOR, f"!accept {ideas['benches']}", moderator=True)
     late = await submit(bot, DAVE, "Accepted, then hidden")
     await bot.say(MODERATOR, f"!accept {late}", moderator=True)
-    bot.bot_clock.advance(days=1)
+    bot.clock.advance(days=1)
     await start_poll(bot)
-    sent = to_ms(bot.bot_clock())
+    sent = to_ms(bot.clock())
     for person, idea in ((ALICE, "crossing"), (BOB, "crossing"), (CAROL, "benches")):
         await answer_poll(bot, person, (answer_id(ideas[idea]),), sent)
     await answer_poll(bot, DAVE, (answer_id(late),), sent)
     await answer_poll(bot, MODERATOR, (answer_id(ideas["crossing"]),), sent)
-    bot.bot_clock.advance(hours=7)
+    bot.clock.advance(hours=7)
     await bot.say(MODERATOR, "!poll end mobility", moderator=True)
     await bot.say(MODERATOR, f"!hide {late}", moderator=True)
     async with bot.db.snapshot():
-        data = await gather(bot.store, now=bot.bot_clock())
+        data = await gather(bot.store, now=bot.clock())
         stored = await bot.store.polls.latest_result(data.challenges[0].challenge.id)
     with_poll = data.challenges[0]
     assert stored is not None and with_poll.poll is not None

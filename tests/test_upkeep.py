@@ -77,14 +77,14 @@ def test_the_cutoff_lies_before_the_checkpoint_less_the_gap_margin_whatever_the_
 
 async def test_handled_ids_a_replay_could_need_stay_and_older_ones_go(tmp_path: Path) -> None:
     async with open_harness(tmp_path, handled_events_retention_days=1) as bot:
-        checkpoint = bot.bot_clock()
+        checkpoint = bot.clock()
         margin = timedelta(milliseconds=GAP_MARGIN_MS)
         await handled(bot, "$long-ago", checkpoint - margin - timedelta(days=1, seconds=1))
         await handled(bot, "$in-the-safety", checkpoint - margin - timedelta(hours=23))
         await handled(bot, "$in-the-gap-margin", checkpoint - margin + timedelta(seconds=1))
         await handled(bot, "$after-the-checkpoint", checkpoint + timedelta(seconds=1))
         await set_checkpoint(bot, checkpoint)
-        bot.bot_clock.advance(days=40)  # the bot was down: the checkpoint did not move meanwhile
+        bot.clock.advance(days=40)  # the bot was down: the checkpoint did not move meanwhile
         result = await sweeper(bot).run_upkeep()
         assert result is not None and result.handled_events == 1
         assert await handled_ids(bot) == {
@@ -96,20 +96,20 @@ async def test_handled_ids_a_replay_could_need_stay_and_older_ones_go(tmp_path: 
 
 async def test_without_a_checkpoint_no_handled_id_is_deleted(tmp_path: Path) -> None:
     async with open_harness(tmp_path, handled_events_retention_days=1) as bot:
-        await handled(bot, "$ancient", bot.bot_clock() - timedelta(days=400))
-        bot.bot_clock.advance(days=400)
+        await handled(bot, "$ancient", bot.clock() - timedelta(days=400))
+        bot.clock.advance(days=400)
         await sweeper(bot).run_upkeep()
         assert await handled_ids(bot) == {"$ancient"}
 
 
 async def test_many_old_ids_go_in_batches_and_the_new_stay(tmp_path: Path) -> None:
     async with open_harness(tmp_path, handled_events_retention_days=7) as bot:
-        old = bot.bot_clock() - timedelta(days=30)
+        old = bot.clock() - timedelta(days=30)
         async with bot.db.transaction():
             for number in range(2 * BATCH_ROWS + 17):
                 await bot.store.state.mark_handled(f"$old{number}", old)
-            await bot.store.state.mark_handled("$new", bot.bot_clock())
-        await set_checkpoint(bot, bot.bot_clock())
+            await bot.store.state.mark_handled("$new", bot.clock())
+        await set_checkpoint(bot, bot.clock())
         result = await sweeper(bot).run_upkeep()
         assert result is not None and result.handled_events == 2 * BATCH_ROWS + 17
         assert await handled_ids(bot) == {"$new"}
@@ -118,15 +118,15 @@ async def test_many_old_ids_go_in_batches_and_the_new_stay(tmp_path: Path) -> No
 async def test_expired_confirmations_go_and_pending_ones_stay(bot: Harness) -> None:
     async with bot.db.transaction():
         await bot.store.confirmations.request(
-            ALICE, "forget", bot.bot_clock() - timedelta(minutes=1)
+            ALICE, "forget", bot.clock() - timedelta(minutes=1)
         )
-        await bot.store.confirmations.request(BOB, "forget", bot.bot_clock() + timedelta(minutes=5))
+        await bot.store.confirmations.request(BOB, "forget", bot.clock() + timedelta(minutes=5))
     result = await sweeper(bot).run_upkeep()
     assert result is not None and result.confirmations == 1
     rows = await bot.db.fetch_all("SELECT user_id FROM confirmations")
     assert [row[0] for row in rows] == [BOB]
     async with bot.db.transaction():
-        assert await bot.store.confirmations.take(BOB, "forget", bot.bot_clock())
+        assert await bot.store.confirmations.take(BOB, "forget", bot.clock())
 
 
 async def test_verifications_past_their_cache_time_go(bot: Harness) -> None:
@@ -135,7 +135,7 @@ async def test_verifications_past_their_cache_time_go(bot: Harness) -> None:
     minutes = bot.dispatcher.identity.cache_minutes
     async with bot.db.transaction():
         for user_id, age in ((ALICE, minutes + 1), (BOB, minutes - 1)):
-            checked = bot.bot_clock() - timedelta(minutes=age)
+            checked = bot.clock() - timedelta(minutes=age)
             await bot.store.verifications.save(
                 Verification(
                     user_id=user_id,
@@ -157,9 +157,9 @@ async def test_upkeep_runs_once_per_interval(tmp_path: Path) -> None:
         ran: list[datetime] = []
         for _minute in range(35):
             if await sweep.run_upkeep() is not None:
-                ran.append(bot.bot_clock())
+                ran.append(bot.clock())
             await sweep.sweep()  # the sweeper's own call finds it not due in between
-            bot.bot_clock.advance(minutes=1)
+            bot.clock.advance(minutes=1)
         start = ran[0]
         assert ran == [start + timedelta(minutes=minutes) for minutes in (0, 10, 20, 30)]
 
@@ -170,14 +170,14 @@ async def test_the_file_shrinks_once_deleted_rows_are_vacuumed(bot: Harness) -> 
     async with bot.db.transaction():
         for number in range(3000):
             item = await bot.store.outbox.enqueue(
-                "direct", {"user_id": ALICE, "n": number}, bot.bot_clock()
+                "direct", {"user_id": ALICE, "n": number}, bot.clock()
             )
-            await bot.store.outbox.mark_done(item, bot.bot_clock() - timedelta(days=31))
+            await bot.store.outbox.mark_done(item, bot.clock() - timedelta(days=31))
         for number in range(3000):
             await bot.store.state.mark_handled(
-                f"${number:0>200}", bot.bot_clock() - timedelta(days=60)
+                f"${number:0>200}", bot.clock() - timedelta(days=60)
             )
-    await set_checkpoint(bot, bot.bot_clock())
+    await set_checkpoint(bot, bot.clock())
     await bot.db.fetch_all("PRAGMA wal_checkpoint(TRUNCATE)")
     full = path.stat().st_size
     result = await sweeper(bot).run_upkeep()
