@@ -15,7 +15,7 @@ from handlers.reply import Code
 @dataclass(frozen=True)
 class CommandWords:
     prefix: str = "!"
-    #: A command's key (``vote``, ``poll.end``) -> language -> the name shown in it.
+    #: A command's English name (``vote``, ``poll end``) -> language -> the name shown in it.
     names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @classmethod
@@ -23,17 +23,20 @@ class CommandWords:
         return cls(
             prefix,
             {
-                command.key: {language: command.shown_name(language) for language in languages}
+                command.name: {language: command.shown_name(language) for language in languages}
                 for command in registry.commands()
             },
         )
 
-    def name(self, language: str, key: str) -> str:
-        """``stem``; ``peiling einde`` for ``poll.end``. A key the registry does not know is
-        typed as it is written, with dots as spaces."""
-        return self.names.get(key, {}).get(language, key.replace(".", " "))
+    def name(self, language: str, command: str) -> str:
+        """``stem`` for ``vote``; ``peiling einde`` for ``poll end``. A command the registry
+        does not know is typed as it is written."""
+        return self.names.get(command, {}).get(language, command)
 
-    def typed(self, language: str, key: str, *arguments: object) -> Code:
+    def typed(self, language: str, command: str, *arguments: object) -> Code:
         """What to type: the prefix, the name in ``language``, then ``arguments``."""
-        words = [self.prefix + self.name(language, key), *(str(argument) for argument in arguments)]
+        words = [
+            self.prefix + self.name(language, command),
+            *(str(argument) for argument in arguments),
+        ]
         return Code(" ".join(words))

@@ -52,9 +52,10 @@ class Context:
     def reply(self, key: str, **params: Any) -> Reply:
         return Reply.of(self.t(key, **params))
 
-    def command(self, key: str, *arguments: object) -> Code:
-        """What the sender types for a command, in their language: ``!stem 12``."""
-        return self.words.typed(self.locale, key, *arguments)
+    def command(self, name: str, *arguments: object) -> Code:
+        """What the sender types for a command (its English ``name``), in their language:
+        ``!stem 12`` for ``ctx.command("vote", 12)``."""
+        return self.words.typed(self.locale, name, *arguments)
 
     def label(self, name: str) -> str:
         """What an argument is called in a usage line, in the asker's language: ``titel``."""
