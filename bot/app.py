@@ -108,6 +108,7 @@ class BotApp:
             moderators=self.roles.current,
             programme=config.programme,
             clock=now,
+            words=self.dispatcher.words,
         )
         self.events = EventHandler(
             self.client,
@@ -148,7 +149,14 @@ class BotApp:
             ready=self.sync.first_sync_done,
             handled_horizon=handled_ids_horizon,
         )
-        self.cards = CardRefresher(self.store, self.catalogue, config.bot, self.delivery, clock=now)
+        self.cards = CardRefresher(
+            self.store,
+            self.catalogue,
+            config.bot,
+            self.delivery,
+            words=self.dispatcher.words,
+            clock=now,
+        )
         self.stop = asyncio.Event()
         self.monitoring: MonitoringServer | None = None
         if config.metrics.enabled:

@@ -22,6 +22,7 @@ from bot.matrix.rendering import render_edit
 from bot.outbox import MessagePayload, enqueue
 from bot.outcomes import enqueue_outcome
 from handlers.clock import Clock, system_clock
+from handlers.command_words import CommandWords
 from handlers.effects import Outcome, Redact
 from handlers.i18n import Catalogue
 from handlers.services.idea_cards import card
@@ -40,8 +41,11 @@ class CardRefresher:
         catalogue: Catalogue,
         settings: BotSettings,
         outbox: Delivery,
+        *,
+        words: CommandWords,
         clock: Clock = system_clock,
     ) -> None:
+        self.words = words  # a card says how to vote, in the room's language
         self.clock = clock
         self.store = store
         self.catalogue = catalogue
@@ -78,7 +82,7 @@ class CardRefresher:
                     )
                     edits += len(redactions)
                     continue
-                reply = card(self.catalogue, self.settings.language, idea, self.settings.prefix)
+                reply = card(self.catalogue, self.settings.language, idea, self.words)
                 event_id = await self.store.cards.live_in_room(idea_id, challenge.room_id)
                 if event_id is None:
                     continue

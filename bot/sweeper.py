@@ -99,7 +99,12 @@ class Sweeper:
         now = dispatcher.clock()
         async with self.store.db.transaction():
             fired = await fire_due(
-                self.store, dispatcher.catalogue, dispatcher.settings, dispatcher.programme, now
+                self.store,
+                dispatcher.catalogue,
+                dispatcher.settings,
+                dispatcher.programme,
+                now,
+                words=dispatcher.words,
             )
             for outcome in fired:
                 await enqueue_outcome(

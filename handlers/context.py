@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from handlers.command_words import CommandWords
 from handlers.health import StatusProvider
 from handlers.i18n import Catalogue, Moment
 from handlers.limits import ReactionNotices
 from handlers.policy import Identity, Participation
 from handlers.registry import Role
-from handlers.reply import Reply, Span
+from handlers.reply import Code, Reply, Span
 from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings
 from storage import Challenge, Idea, Store
 
@@ -38,6 +39,8 @@ class Context:
     identity_settings: IdentitySettings = field(default_factory=IdentitySettings)
     #: Whether a refused 👍 may still be explained to its person (once per idea, a few a minute).
     notices: ReactionNotices = field(default_factory=ReactionNotices)
+    #: How commands are typed in each language (``!stem`` for a Dutch reader).
+    words: CommandWords = field(default_factory=CommandWords)
 
     @property
     def is_moderator(self) -> bool:
@@ -48,6 +51,11 @@ class Context:
 
     def reply(self, key: str, **params: Any) -> Reply:
         return Reply.of(self.t(key, **params))
+
+    def command(self, name: str, *arguments: object) -> Code:
+        """What the sender types for a command (its English ``name``), in their language:
+        ``!stem 12`` for ``ctx.command("vote", 12)``."""
+        return self.words.typed(self.locale, name, *arguments)
 
     def label(self, name: str) -> str:
         """What an argument is called in a usage line, in the asker's language: ``titel``."""

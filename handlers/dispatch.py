@@ -16,11 +16,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from handlers.clock import Clock, system_clock
+from handlers.command_words import CommandWords
 from handlers.context import Context
 from handlers.effects import Outcome
 from handlers.errors import BotError, Forbidden, UsageError
 from handlers.health import StatusProvider
-from handlers.i18n import Catalogue
+from handlers.i18n import LANGUAGES, Catalogue
 from handlers.incoming import IncomingEvent
 from handlers.limits import CommandLimiter, ReactionNotices
 from handlers.parsing import CommandText, clean, split_command
@@ -109,6 +110,7 @@ class Dispatcher:
         )
         self.limiter = CommandLimiter(settings.commands_per_minute)
         self.notices = ReactionNotices()
+        self.words = CommandWords.of(registry, settings.prefix, LANGUAGES)
 
     async def context(self, sender: Sender) -> Context:
         locale = await self.store.users.language(sender.user_id) or self.settings.language
@@ -135,6 +137,7 @@ class Dispatcher:
             participation=self.participation,
             identity_settings=self.identity,
             notices=self.notices,
+            words=self.words,
         )
 
     async def prepare(self, sender: Sender, body: str) -> PreparedMessage:
@@ -188,7 +191,8 @@ class Dispatcher:
         ended: list[tuple[str, str, Outcome]] = []
         for dialogue in await self.store.dialogues.expired(self.clock()):
             await self.store.dialogues.delete(dialogue.user_id, dialogue.room_id)
-            note = expiry_note(self.catalogue, await self._locale(dialogue.user_id), self.settings)
+            locale = await self._locale(dialogue.user_id)
+            note = expiry_note(self.catalogue, locale, self.settings, self.words)
             ended.append((dialogue.user_id, dialogue.room_id, Outcome(note)))
         return ended
 
@@ -198,7 +202,8 @@ class Dispatcher:
         if dialogue is None or dialogue.expires_at > self.clock():
             return dialogue, None
         await self.store.dialogues.delete(sender.user_id, sender.room_id)
-        return None, expiry_note(self.catalogue, await self._locale(sender.user_id), self.settings)
+        locale = await self._locale(sender.user_id)
+        return None, expiry_note(self.catalogue, locale, self.settings, self.words)
 
     async def _locale(self, user_id: str) -> str:
         return await self.store.users.language(user_id) or self.settings.language
@@ -237,7 +242,7 @@ class Dispatcher:
                 ctx.reply(
                     "error.unknown_command",
                     command=Code(text.name),
-                    help=Code(self.settings.prefix + "help"),
+                    help=ctx.command("help"),
                 )
             )
         command, line = resolved

@@ -21,6 +21,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from handlers.command_words import CommandWords
 from handlers.effects import Announce, Effect, Outcome, PlaceInSpace, SendRoom
 from handlers.i18n import Catalogue, Moment
 from handlers.policy import Phase, listed, phase, seen_by_all
@@ -99,6 +100,8 @@ async def fire_due(
     settings: BotSettings,
     programme: ProgrammeSettings,
     now: datetime,
+    *,
+    words: CommandWords,
 ) -> list[Outcome]:
     """Carry out every firing of the schedule that is due at ``now``, each once.
 
@@ -127,7 +130,7 @@ async def fire_due(
         if firing.kind.is_reminder:
             if now >= firing.deadline_at:  # too late to remind: the closing says it all
                 continue
-            outcome = _reminder(catalogue, settings, programme, challenge, firing)
+            outcome = _reminder(catalogue, settings, programme, challenge, firing, words)
         else:
             if (
                 firing.kind is ScheduleKind.CLOSE_SUBMISSION
@@ -156,18 +159,22 @@ def _reminder(
     programme: ProgrammeSettings,
     challenge: Challenge,
     firing: Firing,
+    words: CommandWords,
 ) -> Outcome:
     if challenge.room_id is None:
         return Outcome()
     voting = firing.kind is ScheduleKind.REMINDER_VOTING
     key = "programme.reminder_voting" if voting else "programme.reminder_submission"
-    command = f"{settings.prefix}ideas {challenge.slug}" if voting else f"{settings.prefix}idea"
+    language = settings.language
+    command = (
+        words.typed(language, "ideas", challenge.slug) if voting else words.typed(language, "idea")
+    )
     text = catalogue.span(
         settings.language,
         key,
         title=Bold(Text(challenge.title)),
         deadline=Moment(firing.deadline_at, programme.timezone),
-        command=Code(command),
+        command=command,
     )
     return Outcome(effects=(SendRoom(challenge.room_id, Reply.of(text)),))
 

@@ -43,6 +43,7 @@ from bot.outbox import (
 from bot.outcomes import enqueue_outcome
 from bot.server import Permanent, Retry
 from handlers.clock import Clock, system_clock
+from handlers.command_words import CommandWords
 from handlers.effects import CreateChallengeRoom, Outcome
 from handlers.i18n import Catalogue
 from handlers.programme import place_in_space, space_order
@@ -67,7 +68,10 @@ class Outgoing:
         moderators: Callable[[], frozenset[str]] = frozenset,
         programme: ProgrammeSettings | None = None,
         clock: Clock = system_clock,
+        words: CommandWords | None = None,
     ) -> None:
+        #: How commands are typed, for the notice that a challenge's room is ready.
+        self.words = words or CommandWords(settings.prefix)
         self.programme = programme or ProgrammeSettings()
         self.clock = clock  # the bot's: a new room's place in the Space follows its phase
         self.client = client
@@ -286,7 +290,13 @@ class Outgoing:
         async def record_room() -> None:
             now = self.clock()
             outcome = await challenge_room_created(
-                self.store, self.catalogue, request, room_id=room_id, address=address, now=now
+                self.store,
+                self.catalogue,
+                request,
+                room_id=room_id,
+                address=address,
+                now=now,
+                words=self.words,
             )
             await enqueue_outcome(
                 self.store,

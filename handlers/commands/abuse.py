@@ -78,8 +78,13 @@ async def report(ctx: Context, idea: int, reason: str) -> Outcome:
                         "report.hidden",
                         id=idea_ref(found.id),
                         count=people,
-                        unhide=Code(f"{ctx.settings.prefix}unhide {found.id}"),
-                        reject=Code(f"{ctx.settings.prefix}reject {found.id} <reason>"),
+                        unhide=ctx.words.typed(ctx.settings.language, "unhide", found.id),
+                        reject=ctx.words.typed(
+                            ctx.settings.language,
+                            "reject",
+                            found.id,
+                            f"<{ctx.catalogue.plain(ctx.settings.language, 'label.reason')}>",
+                        ),
                     )
                 )
             )

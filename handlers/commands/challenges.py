@@ -46,7 +46,7 @@ async def list_challenges(ctx: Context) -> Outcome:
             Items(tuple(lines)),
             ctx.t(
                 "challenges.footer",
-                command=Code(f"{ctx.settings.prefix}challenge <{ctx.label('challenge')}>"),
+                command=ctx.command("challenge", f"<{ctx.label('challenge')}>"),
             ),
         )
     )
@@ -76,9 +76,9 @@ async def show_challenge(ctx: Context, challenge: str | None) -> Outcome:
     reply += Reply.of(eligibility_text(ctx, found))
     reply += ctx.reply(
         "challenge.how_to_take_part",
-        join=Code(f"{ctx.settings.prefix}join {found.slug}"),
-        idea=Code(f"{ctx.settings.prefix}idea {found.slug} <{ctx.label('title')}>"),
-        ideas=Code(f"{ctx.settings.prefix}ideas {found.slug}"),
+        join=ctx.command("join", found.slug),
+        idea=ctx.command("idea", found.slug, f"<{ctx.label('title')}>"),
+        ideas=ctx.command("ideas", found.slug),
     )
     return Outcome(reply)
 

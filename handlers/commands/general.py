@@ -63,19 +63,13 @@ def help_command(registry: CommandRegistry) -> CommandRouter:
             for item in allowed
         )
 
-        def show_help_name(locale: str) -> str:
-            found = registry.find_path(["help"])
-            return "help" if found is None else found.shown_name(locale)
-
         return Outcome(
             Reply.of(
                 ctx.t("help.header"),
                 Items(entries),
                 ctx.t(
                     "help.footer",
-                    command=Code(
-                        f"{ctx.settings.prefix}{show_help_name(ctx.locale)} <{ctx.label('command')}>"
-                    ),
+                    command=ctx.command("help", f"<{ctx.label('command')}>"),
                 ),
             )
         )

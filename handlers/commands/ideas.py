@@ -80,8 +80,8 @@ async def list_ideas(
         Items(tuple(idea_line(ctx, idea) for idea in ideas)),
     )
     if page < pages:
-        more = f"{ctx.settings.prefix}ideas {target.slug} {order or 'top'} {page + 1}"
-        reply += ctx.reply("ideas.more", command=Code(more))
+        more = ctx.command("ideas", target.slug, order or "top", page + 1)
+        reply += ctx.reply("ideas.more", command=more)
     return Outcome(reply)
 
 
@@ -119,7 +119,7 @@ async def show(ctx: Context, idea: int) -> Outcome:
     reply += ctx.reply(
         "card.how_to_vote",
         reaction=VOTE_REACTION,
-        command=Code(f"{ctx.settings.prefix}vote {found.id}"),
+        command=ctx.command("vote", found.id),
     )
     return Outcome(reply, reply_card=found.id)
 
@@ -149,7 +149,7 @@ async def unvote(ctx: Context, idea: int) -> Outcome:
 async def mine(ctx: Context) -> Outcome:
     ideas = await ctx.store.ideas.by_author(ctx.sender)
     if not ideas:
-        return Outcome(ctx.reply("mine.none", command=Code(f"{ctx.settings.prefix}idea")))
+        return Outcome(ctx.reply("mine.none", command=ctx.command("idea")))
     lines = [
         ctx.t("mine.line", slug=Code(idea.challenge_slug), idea=idea_line(ctx, idea))
         for idea in ideas

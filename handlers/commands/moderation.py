@@ -94,7 +94,7 @@ async def decide(
             id=idea_ref(idea.id),
             title=Bold(Text(idea.title)),
             original=idea_ref(duplicate_of) if duplicate_of else None,
-            command=Code(f"{ctx.settings.prefix}show {idea.id}"),
+            command=ctx.command("show", idea.id),
         )
     )
     if message:

@@ -44,9 +44,7 @@ async def start_poll(ctx: Context, challenge: str, ideas: str | None) -> Outcome
     if phase(target, ctx.now) is Phase.CLOSED or await _last_deadline_fired(ctx, target):
         raise Conflict("poll.closed", slug=slug)
     if await ctx.store.polls.running(target.id) is not None:
-        raise Conflict(
-            "poll.running", slug=slug, command=Code(f"{ctx.settings.prefix}poll end {target.slug}")
-        )
+        raise Conflict("poll.running", slug=slug, command=ctx.command("poll end", target.slug))
     chosen = await _answers(ctx, target, _idea_numbers(ideas))
     if not chosen:
         raise Conflict("poll.no_ideas", slug=slug)
@@ -87,7 +85,7 @@ async def start_poll(ctx: Context, challenge: str, ideas: str | None) -> Outcome
         ),
     )
     deadline = final_deadline(target)
-    end_command = Code(f"{ctx.settings.prefix}poll end {target.slug}")
+    end_command = ctx.command("poll end", target.slug)
     if deadline is None:
         reply = ctx.reply(
             "poll.started", title=Bold(Text(target.title)), count=len(answers), command=end_command

@@ -8,7 +8,7 @@ from datetime import timedelta
 from handlers.context import Context
 from handlers.effects import Outcome, Redact, SendDirectFile
 from handlers.registry import CommandRouter, Kind, Param
-from handlers.reply import Code, Reply
+from handlers.reply import Reply
 
 router = CommandRouter()
 
@@ -54,13 +54,13 @@ async def forget(ctx: Context, confirm: str | None) -> Outcome:
                 ctx.t(keep),
                 ctx.t(
                     "forget.ask_confirmation",
-                    command=Code(f"{ctx.settings.prefix}forget confirm"),
+                    command=ctx.command("forget", "confirm"),
                     minutes=int(CONFIRM_WITHIN.total_seconds() // 60),
                 ),
             )
         )
     if not await ctx.store.confirmations.take(ctx.sender, FORGET, ctx.now):
-        return Outcome(ctx.reply("forget.no_request", command=Code(f"{ctx.settings.prefix}forget")))
+        return Outcome(ctx.reply("forget.no_request", command=ctx.command("forget")))
     counts, cards = await ctx.store.personal_data.erase(
         ctx.sender, delete_ideas=ctx.settings.forget_ideas == "delete", placeholder=FORGOTTEN
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from handlers.command_words import CommandWords
 from handlers.effects import CreateChallengeRoom, Outcome, SendRoom
 from handlers.i18n import Catalogue
 from handlers.reply import Code, Reply
@@ -18,6 +19,7 @@ async def challenge_room_created(
     room_id: str,
     address: str,
     now: datetime,
+    words: CommandWords,
 ) -> Outcome:
     """The challenge's room exists: record it, and say so where the challenge was created.
 
@@ -29,7 +31,11 @@ async def challenge_room_created(
     await store.challenges.set_room(challenge.id, room_id, now)
     notice = Reply.of(
         catalogue.span(
-            request.locale, "challenge.room_ready", slug=Code(challenge.slug), room=Code(address)
+            request.locale,
+            "challenge.room_ready",
+            slug=Code(challenge.slug),
+            room=Code(address),
+            join=words.typed(request.locale, "join", challenge.slug),
         )
     )
     return Outcome(effects=(SendRoom(request.notify_room, notice),))

@@ -21,6 +21,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, ValidationError
 from rapidfuzz import fuzz, process, utils
 
+from handlers.command_words import CommandWords
 from handlers.context import Context
 from handlers.effects import Outcome
 from handlers.errors import BotError
@@ -85,7 +86,7 @@ async def start_idea_dialogue(ctx: Context) -> Outcome:
     """``!idea`` alone: the first question. In a challenge's room the challenge is known."""
     await require_not_blocked(ctx)
     await check_submission_rate(ctx)
-    intro = Reply.of(ctx.t("dialogue.start", cancel=Code(f"{ctx.settings.prefix}cancel")))
+    intro = Reply.of(ctx.t("dialogue.start", cancel=ctx.command("cancel")))
     if ctx.room_challenge is not None:
         require_submissions(ctx.room_challenge, ctx)
         return await _ask(ctx, Step.TITLE, Draft(challenge=ctx.room_challenge.slug), intro)
@@ -114,7 +115,7 @@ async def answer(ctx: Context, dialogue: Dialogue, text: str) -> Outcome:
         # Only a dialogue kept by another version of the bot can look like this.
         log.warning("Ending a dialogue this version cannot continue: %s", dialogue.step)
         await ctx.store.dialogues.delete(ctx.sender, ctx.room_id)
-        return Outcome(ctx.reply("dialogue.lost", command=Code(f"{ctx.settings.prefix}idea")))
+        return Outcome(ctx.reply("dialogue.lost", command=ctx.command("idea")))
     try:
         async with ctx.store.db.savepoint("dialogue_step"):
             return await _STEPS[step](ctx, draft, text)
@@ -122,14 +123,16 @@ async def answer(ctx: Context, dialogue: Dialogue, text: str) -> Outcome:
         return await _ask(ctx, step, draft, ctx.reply(error.key, **error.params))
 
 
-def expiry_note(catalogue: Catalogue, locale: str, settings: BotSettings) -> Reply:
+def expiry_note(
+    catalogue: Catalogue, locale: str, settings: BotSettings, words: CommandWords
+) -> Reply:
     """What a person hears when their dialogue ended for want of an answer."""
     return Reply.of(
         catalogue.span(
             locale,
             "dialogue.expired",
             count=settings.dialogue_timeout_minutes,
-            command=Code(f"{settings.prefix}idea"),
+            command=words.typed(locale, "idea"),
         )
     )
 

@@ -6,17 +6,18 @@ here is what a card says, and when an idea gets one.
 
 from __future__ import annotations
 
+from handlers.command_words import CommandWords
 from handlers.context import Context
 from handlers.effects import Effect, SendRoom
 from handlers.i18n import Catalogue
 from handlers.incoming import VOTE_REACTION
 from handlers.policy import seen_by_all
-from handlers.reply import Bold, Code, Reply, Text
+from handlers.reply import Bold, Reply, Text
 from handlers.services.lookups import challenge_of, idea_ref, status_text
 from storage import Challenge, Idea
 
 
-def card(catalogue: Catalogue, locale: str, idea: Idea, prefix: str) -> Reply:
+def card(catalogue: Catalogue, locale: str, idea: Idea, words: CommandWords) -> Reply:
     """The message in a challenge's room that shows an idea; a 👍 on it is a vote. A hidden
     idea has no card: the bot takes its cards down (``bot/cards.py``)."""
     return Reply.of(
@@ -36,7 +37,7 @@ def card(catalogue: Catalogue, locale: str, idea: Idea, prefix: str) -> Reply:
             locale,
             "card.how_to_vote",
             reaction=VOTE_REACTION,
-            command=Code(f"{prefix}vote {idea.id}"),
+            command=words.typed(locale, "vote", idea.id),
         ),
         catalogue.span(locale, "card.discuss"),
     )
@@ -58,5 +59,5 @@ def room_card(ctx: Context, challenge: Challenge, idea: Idea) -> list[Effect]:
     """The idea's card in its challenge's room, where there is one."""
     if challenge.room_id is None:
         return []
-    content = card(ctx.catalogue, ctx.settings.language, idea, ctx.settings.prefix)
+    content = card(ctx.catalogue, ctx.settings.language, idea, ctx.words)
     return [SendRoom(challenge.room_id, content, card=idea.id)]

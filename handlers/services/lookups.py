@@ -16,9 +16,7 @@ async def find_challenge(ctx: Context, slug: str | None) -> Challenge:
     """The challenge named, else the one whose room this is."""
     if slug is None:
         if ctx.room_challenge is None:
-            raise BotError(
-                "error.which_challenge", command=Code(f"{ctx.settings.prefix}challenges")
-            )
+            raise BotError("error.which_challenge", command=ctx.command("challenges"))
         return ctx.room_challenge
     challenge = await ctx.store.challenges.by_slug(slug)
     if challenge is None:
