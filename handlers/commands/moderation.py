@@ -87,14 +87,15 @@ async def decide(
         )
     await ctx.store.ideas.set_status(idea.id, decision.status, ctx.now, duplicate_of=duplicate_of)
     await ctx.audit_idea(decision.action, idea, message)
+    author_locale = await ctx.locale_of(idea.author)
     author_text = Reply.of(
-        await ctx.t_for(
-            idea.author,
+        ctx.catalogue.span(
+            author_locale,
             f"triage.author.{decision.action}",
             id=idea_ref(idea.id),
             title=Bold(Text(idea.title)),
             original=idea_ref(duplicate_of) if duplicate_of else None,
-            command=ctx.command("show", idea.id),
+            command=ctx.words.typed(author_locale, "show", idea.id),
         )
     )
     if message:

@@ -144,7 +144,7 @@ async def test_another_prefix_from_the_settings(tmp_path: Path) -> None:
             says("nl", "challenges.header", count=1)
         )
         assert await bot.ask(ALICE, "?nope") == says(
-            "nl", "error.unknown_command", command="nope", help="?help"
+            "nl", "error.unknown_command", command="nope", help="?hulp"
         )
 
 
@@ -156,7 +156,8 @@ async def test_an_unknown_command_points_to_help(bot: Harness, language: str) ->
 
     reply = await bot.ask(ALICE, "!frobnicate the ideas")
 
-    assert reply == says(language, "error.unknown_command", command="frobnicate", help="!help")
+    shown = {"nl": "!hulp", "en": "!help"}[language]
+    assert reply == says(language, "error.unknown_command", command="frobnicate", help=shown)
     assert await bot.counts() == before
 
 

@@ -53,7 +53,12 @@ async def fire(bot: Harness, store: Store | None = None) -> list[Outcome]:
     store = store or bot.store
     async with store.db.transaction():
         return await fire_due(
-            store, catalogue(), bot.settings, bot.dispatcher.programme, bot.clock()
+            store,
+            catalogue(),
+            bot.settings,
+            bot.dispatcher.programme,
+            bot.clock(),
+            words=bot.dispatcher.words,
         )
 
 
@@ -130,7 +135,7 @@ async def test_a_reminder_before_the_deadline_once(bot: Harness) -> None:
             "programme.reminder_submission",
             title="Safer bike lanes",
             deadline=Moment(END_OF_MARCH_5, ZONE),
-            command="!idea",
+            command="!idee",
         )
     ]
     assert effects_of(reminded[0], Announce) == []
@@ -169,7 +174,9 @@ async def test_a_deadline_that_passed_while_stopped_closes_at_the_next_start_onc
         assert await sweeper.fire_schedule() == 0
         async with db.transaction():
             rows = await store.outbox.pending()
-            again = await fire_due(store, catalogue(), settings, programme, later)
+            again = await fire_due(
+                store, catalogue(), settings, programme, later, words=dispatcher.words
+            )
         assert again == []
         messages = [row for row in rows if row.kind == "message"]
         assert [row.room_id for row in messages] == [ROOM, settings.moderation_room]

@@ -137,7 +137,7 @@ async def test_mydata_and_forget_end_to_end(homeserver: Homeserver, tmp_path: Pa
         assert [vote["idea_id"] for vote in data["votes"]] == [idea_id]
 
         asked = await citizen.ask(dm, "!forget")
-        assert "!forget confirm" in asked.content["body"]
+        assert "!vergeet confirm" in asked.content["body"]
         done = await citizen.ask(dm, "!forget confirm")
         assert "gewist" in done.content["body"]
         async with bot.app.db.transaction():

@@ -108,9 +108,7 @@ async def test_many_old_ids_go_in_batches_and_the_new_stay(tmp_path: Path) -> No
 
 async def test_expired_confirmations_go_and_pending_ones_stay(bot: Harness) -> None:
     async with bot.db.transaction():
-        await bot.store.confirmations.request(
-            ALICE, "forget", bot.clock() - timedelta(minutes=1)
-        )
+        await bot.store.confirmations.request(ALICE, "forget", bot.clock() - timedelta(minutes=1))
         await bot.store.confirmations.request(BOB, "forget", bot.clock() + timedelta(minutes=5))
     result = await sweeper(bot).run_upkeep()
     assert result is not None and result.confirmations == 1
@@ -165,9 +163,7 @@ async def test_the_file_shrinks_once_deleted_rows_are_vacuumed(bot: Harness) -> 
             )
             await bot.store.outbox.mark_done(item, bot.clock() - timedelta(days=31))
         for number in range(3000):
-            await bot.store.state.mark_handled(
-                f"${number:0>200}", bot.clock() - timedelta(days=60)
-            )
+            await bot.store.state.mark_handled(f"${number:0>200}", bot.clock() - timedelta(days=60))
     await set_checkpoint(bot, bot.clock())
     await bot.db.fetch_all("PRAGMA wal_checkpoint(TRUNCATE)")
     full = path.stat().st_size

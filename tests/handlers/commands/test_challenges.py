@@ -124,7 +124,7 @@ async def test_citizens_list_and_read_challenges(bot: Harness) -> None:
         phase=says("nl", "challenge.status_open"),
         count=0,
     )
-    assert listing[3] == says("nl", "challenges.footer", command="!challenge <uitdaging>")
+    assert listing[3] == says("nl", "challenges.footer", command="!uitdaging <uitdaging>")
     assert "What would help?" in details
     assert says("nl", "programme.open_until", deadline=END_OF_2099) in details
     assert "31 december 2099 (einde van de dag)" in details
@@ -134,9 +134,9 @@ async def test_citizens_list_and_read_challenges(bot: Harness) -> None:
         says(
             "nl",
             "challenge.how_to_take_part",
-            join="!join mobility",
-            idea="!idea mobility <titel>",
-            ideas="!ideas mobility",
+            join="!doe-mee mobility",
+            idea="!idee mobility <titel>",
+            ideas="!ideeën mobility",
         )
         in details.splitlines()
     )
@@ -152,7 +152,7 @@ async def test_the_room_of_a_challenge_implies_the_challenge(bot: Harness) -> No
     in_direct_chat = await bot.ask(ALICE, "!challenge")
 
     assert "Safer bike lanes (mobility)" in details
-    assert in_direct_chat == says("nl", "error.which_challenge", command="!challenges")
+    assert in_direct_chat == says("nl", "error.which_challenge", command="!uitdagingen")
 
 
 async def test_join_invites_to_the_challenge_room(bot: Harness) -> None:

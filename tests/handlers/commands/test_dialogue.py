@@ -30,7 +30,7 @@ ROOM = "!mobility:city.example"
 DM = direct_room(ALICE)
 LANES = "Safer bike lanes"  # the title of the "mobility" challenge
 
-START_LINE = says("nl", "dialogue.start", cancel="!cancel")
+START_LINE = says("nl", "dialogue.start", cancel="!annuleer")
 ASK_TITLE = says("nl", "dialogue.ask_title", challenge=LANES, minimum=3, limit=200)
 ASK_DESCRIPTION = says("nl", "dialogue.ask_description", limit=5000)
 
@@ -151,7 +151,7 @@ async def test_the_dialogue_inside_a_challenge_room_skips_the_challenge(
     assert (idea.challenge_slug, idea.description) == ("mobility", "")
     assert outcome.reply_card == idea.id  # in the room, the reply is the card itself
     assert effects_of(outcome, SendRoom) == []
-    assert f"!vote {idea.id}" in text(outcome.reply)
+    assert f"!stem {idea.id}" in text(outcome.reply)
     assert await step_of(unthrottled_bot, room=ROOM) is None
 
 
@@ -353,7 +353,7 @@ async def test_cancel_ends_the_dialogue_at_any_step(unthrottled_bot: Harness) ->
     assert await step_of(unthrottled_bot) is None
     # The dialogue is over: in the direct chat, plain text is a command again.
     assert await unthrottled_bot.ask(ALICE, "Protected lanes") == says(
-        "nl", "error.unknown_command", command="protected", help="!help"
+        "nl", "error.unknown_command", command="protected", help="!hulp"
     )
 
     await unthrottled_bot.say(ALICE, "idee")
@@ -447,12 +447,12 @@ async def test_the_sweep_ends_dialogues_that_ran_out_of_time(unthrottled_bot: Ha
     assert await expire(unthrottled_bot) == []
     unthrottled_bot.clock.advance(minutes=1)
     assert await expire(unthrottled_bot) == [
-        (ALICE, DM, says("nl", "dialogue.expired", count=30, command="!idea")),
+        (ALICE, DM, says("nl", "dialogue.expired", count=30, command="!idee")),
     ]
     assert await expire(unthrottled_bot) == []
     # Gone: plain text in the direct chat is a command again, and no note comes twice.
     assert await unthrottled_bot.ask(ALICE, "Protected lanes") == says(
-        "nl", "error.unknown_command", command="protected", help="!help"
+        "nl", "error.unknown_command", command="protected", help="!hulp"
     )
     assert await unthrottled_bot.store.ideas.by_author(ALICE) == []
 
@@ -460,7 +460,7 @@ async def test_the_sweep_ends_dialogues_that_ran_out_of_time(unthrottled_bot: Ha
 async def test_writing_after_the_timeout_ends_the_dialogue_with_a_note(tmp_path: Path) -> None:
     async with open_harness(tmp_path, dialogue_timeout_minutes=5) as bot:
         await new_challenge(bot)
-        note = says("nl", "dialogue.expired", count=5, command="!idea")
+        note = says("nl", "dialogue.expired", count=5, command="!idee")
         await bot.say(ALICE, "idee")
         await bot.say(ALICE, "1")
         await bot.say(ALICE, "!idea", room=ROOM, direct=False)
@@ -537,7 +537,7 @@ async def test_a_dialogue_this_version_cannot_read_is_ended(unthrottled_bot: Har
 
     reply = await unthrottled_bot.ask(ALICE, "1")
 
-    assert reply == says("nl", "dialogue.lost", command="!idea")
+    assert reply == says("nl", "dialogue.lost", command="!idee")
     assert await step_of(unthrottled_bot) is None
 
 

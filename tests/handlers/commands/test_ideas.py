@@ -56,7 +56,7 @@ async def test_idea_in_a_direct_chat(bot: Harness) -> None:
     assert card.room_id == ROOM
     assert card.card == idea.id
     assert "Protected bike lanes" in text(card.reply)
-    assert f"!vote {idea.id}" in text(card.reply)
+    assert f"!stem {idea.id}" in text(card.reply)
 
 
 async def test_idea_inside_the_challenge_room(bot: Harness) -> None:
@@ -70,7 +70,7 @@ async def test_idea_inside_the_challenge_room(bot: Harness) -> None:
     assert outcome.reply_card == idea.id  # the reply is the card itself
     assert effects_of(outcome, SendRoom) == []
     assert len(effects_of(outcome, Announce)) == 1
-    assert f"!vote {idea.id}" in text(outcome.reply)
+    assert f"!stem {idea.id}" in text(outcome.reply)
 
 
 async def test_ideas_top_new_and_paging(tmp_path: Path) -> None:
@@ -93,12 +93,12 @@ async def test_ideas_top_new_and_paging(tmp_path: Path) -> None:
     )
     assert [line.split()[0] for line in first[1:3]] == [f"#{ids[2]}", f"#{ids[4]}"]
     assert first[1].endswith("— nieuw — 2 stemmen")
-    assert first[3] == says("nl", "ideas.more", command="!ideas mobility top 2")
+    assert first[3] == says("nl", "ideas.more", command="!ideeën mobility top 2")
     assert [line.split()[0] for line in second[1:3]] == [f"#{ids[0]}", f"#{ids[1]}"]
     assert [line.split()[0] for line in last[1:]] == [f"#{ids[3]}"]  # no "next page" line
     assert beyond == last
     assert [line.split()[0] for line in newest[1:3]] == [f"#{ids[4]}", f"#{ids[3]}"]
-    assert newest[3] == says("nl", "ideas.more", command="!ideas mobility new 2")
+    assert newest[3] == says("nl", "ideas.more", command="!ideeën mobility new 2")
     assert in_room == first
 
 
@@ -218,7 +218,7 @@ async def test_mine_lists_my_own_ideas(bot: Harness) -> None:
     await new_challenge(bot)
     await new_challenge(bot, "parks", title="Greener parks")
 
-    assert await bot.ask(ALICE, "!mine") == says("nl", "mine.none", command="!idea")
+    assert await bot.ask(ALICE, "!mine") == says("nl", "mine.none", command="!idee")
 
     lanes = await submit(bot, ALICE, "Protected lanes")
     trees = await submit(bot, ALICE, "More trees", slug="parks")

@@ -135,7 +135,9 @@ async def test_a_poll_is_refused_politely_and_changes_nothing(tmp_path: Path) ->
         assert too_many == says("nl", "poll.too_many", count=21, limit=20)
         await start(bot, str(first))
         twice = await bot.ask(MODERATOR, "!poll mobility", moderator=True)
-        assert twice == says("nl", "poll.running", slug="mobility", command="!poll end mobility")
+        assert twice == says(
+            "nl", "poll.running", slug="mobility", command="!peiling einde mobility"
+        )
         no_room = await bot.say(
             MODERATOR,
             "!challenge new --deadline=2099-12-31 parks Parks\nMore green",

@@ -110,9 +110,7 @@ async def everything_about_alice(bot: Harness) -> tuple[int, int]:
         await bot.store.undecrypted.add(
             "$secret", PUBLIC_ROOM, {"sender": ALICE, "type": "m.room.encrypted"}, bot.clock()
         )
-        await bot.store.state.mark_handled(
-            f"undecryptable:{PUBLIC_ROOM}:{ALICE}:s1", bot.clock()
-        )
+        await bot.store.state.mark_handled(f"undecryptable:{PUBLIC_ROOM}:{ALICE}:s1", bot.clock())
         # Some of it was sent already: the oldest rows are done.
         for item in (await bot.store.outbox.pending())[:3]:
             await bot.store.outbox.mark_done(item.id, bot.clock())
@@ -237,7 +235,7 @@ async def test_forget_in_a_room_says_nothing_personal(bot: Harness) -> None:
     idea = await submit(bot, BOB, "Bob's")
     await bot.say(ALICE, f"!vote {idea}")
     asked = await bot.say(ALICE, "!forget", room=PUBLIC_ROOM, direct=False)
-    assert "!forget confirm" in text(asked.reply) and not asked.effects
+    assert "!vergeet confirm" in text(asked.reply) and not asked.effects
     done = await bot.say(ALICE, "!forget confirm", room=PUBLIC_ROOM, direct=False)
     assert text(done.reply) == says("nl", "forget.done_elsewhere")
     assert not done.effects  # no direct message: it would store her direct room again
@@ -302,7 +300,7 @@ async def test_forget_asks_first_then_erases_and_anonymises(bot: Harness) -> Non
 
     assert "Er is geen verzoek" in await bot.ask(ALICE, "!forget confirm")
     asked = await bot.ask(ALICE, "!forget")
-    assert "!forget confirm" in asked
+    assert "!vergeet confirm" in asked
     assert await bot.store.votes.has_voted(other, ALICE)  # nothing erased yet
     reply = await bot.ask(ALICE, "!forget confirm")
     assert "1 stemmen" in reply or "1 stem" in reply

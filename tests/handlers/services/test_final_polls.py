@@ -150,8 +150,8 @@ async def test_reports_of_linked_accounts_count_once_toward_hiding(tmp_path: Pat
                 "report.hidden",
                 id=f"#{idea}",
                 count=2,
-                unhide=f"!unhide {idea}",
-                reject=f"!reject {idea} <reason>",
+                unhide=f"!toon-weer {idea}",
+                reject=f"!weiger {idea} <reden>",
             )
             in line
             for line in hidden

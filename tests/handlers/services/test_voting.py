@@ -215,9 +215,7 @@ async def test_eligibility_is_set_at_new_and_edit_and_shown(city: City) -> None:
     assert says("nl", "identity.open_to_verified", server=CITY) in shown
 
     async with city.bot.db.transaction():
-        await city.bot.store.challenges.set_room(
-            parks.id, "!parks:city.example", city.bot.clock()
-        )
+        await city.bot.store.challenges.set_room(parks.id, "!parks:city.example", city.bot.clock())
     edit = await city.say(MODERATOR, "!challenge edit parks --eligibility=listed", moderator=True)
     assert "eligibility" in text(edit.reply)
     # The room hears who may take part now, in the bot's language.
@@ -256,9 +254,7 @@ async def test_a_refused_thumbs_up_is_explained_in_a_direct_message(city: City) 
     async with city.bot.db.transaction():
         parks = await city.bot.store.challenges.by_slug("parks")
         assert parks is not None
-        await city.bot.store.challenges.set_room(
-            parks.id, "!parks:city.example", city.bot.clock()
-        )
+        await city.bot.store.challenges.set_room(parks.id, "!parks:city.example", city.bot.clock())
     city.known[ALICE] = verification(ALICE, "jana")
     idea_reply = await city.say(ALICE, "!idea parks Benches")
     (card,) = [e for e in idea_reply.effects if getattr(e, "card", None) is not None]
@@ -297,7 +293,7 @@ async def test_audit_and_the_closing_summary_count_votes_by_standing(city: City)
     async with city.bot.db.transaction():
         outcomes = await fire_due(
             city.bot.store, city.bot.dispatcher.catalogue, city.bot.settings,
-            city.bot.dispatcher.programme, later,
+            city.bot.dispatcher.programme, later, words=city.bot.dispatcher.words,
         )  # fmt: skip
     (closing,) = outcomes
     (moderators,) = effects_of(closing, Announce)
