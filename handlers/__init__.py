@@ -1,4 +1,5 @@
-"""The commands: what citizens, students and moderators can do. Transport-free: no Matrix here."""
+"""What citizens, students and moderators can do: commands, the events they answer, and the
+services they share. Transport-free: no chat network here."""
 
 from handlers.commands import (
     abuse,
