@@ -74,6 +74,11 @@ async def join(person: Person, room_id: str, world: ModeratedBot) -> None:
         20,
         f"{person.user_id} to be seen in {room_id}",
     )
+    # And by the person's own client, which sends (and encrypts) only to rooms it has synced:
+    # under load its sync can come after the bot's.
+    await wait_until(
+        lambda: room_id in person.client.rooms, 20, f"{room_id} in {person.user_id}'s client"
+    )
 
 
 async def run_poll(
