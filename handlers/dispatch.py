@@ -146,8 +146,11 @@ class Dispatcher:
         typed = clean(body).strip()
         text = split_command(body, self.settings.prefix, prefix_optional=sender.is_direct)
         resolved = None if text is None else self.registry.resolve(text)
-        dialogue = await self.store.dialogues.get(sender.user_id, sender.room_id)
-        if dialogue is not None and self._answers_dialogue(typed):
+        # Only what has no prefix can answer a dialogue: a command (nearly every message) costs
+        # no look-up here; handle_message reads the dialogue again in its transaction anyway.
+        if self._answers_dialogue(typed) and await self.store.dialogues.get(
+            sender.user_id, sender.room_id
+        ):
             needs_identity = True  # a guided submission ends in one
         else:
             needs_identity = resolved is not None and resolved[0].needs_identity
