@@ -23,7 +23,6 @@ from nio import (
     AsyncClient,
     EncryptionError,
     JoinedMembersResponse,
-    JoinError,
     MegolmEvent,
     MessageDirection,
     RoomMessagesResponse,
@@ -37,13 +36,13 @@ from bot.matrix.client import unreadable
 from bot.matrix.content import Membership, PowerLevels, parse
 from bot.matrix.events import EventHandler
 from bot.matrix.homeserver_errors import is_server_failure
+from bot.matrix.invites import InviteAcceptor
 from bot.matrix.roles import ModeratorRoles
 from bot.matrix.rooms import Rooms
 from bot.metrics import Metrics
 from bot.outbox import ModeratorLevelsPayload, enqueue
 from bot.server import NETWORK_ERRORS, REQUEST_TIMEOUT, Reachability
 from handlers.clock import Clock, system_clock
-from handlers.policy import server_of
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -188,24 +187,15 @@ class SyncLoop:
         self.roles = roles
         self.reachability = reachability
         self.timeout_ms = timeout_ms
-        self.allowed_servers = allowed_servers
         self.metrics = metrics or Metrics()
         self.filter = sync_filter()
         self._backoff = Backoff("Sync with the homeserver", log)
-        self._failed_invites: set[str] = set()
-        #: Invites waiting to be accepted (room -> inviter), in the order they came, and those
-        #: accepted whose invite the sync still shows. The joins run in a task of their own,
-        #: which waits as long as the homeserver asks without holding up the sync.
-        self._to_join: dict[str, str | None] = {}
-        self._joined_invites: set[str] = set()
-        self._joiner: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
+        self.invites = InviteAcceptor(client, rooms, allowed_servers)
         self._unread: dict[str, str] = {}  # room -> newest handled event, not yet marked read
         self._receipts: asyncio.Task[None] | None = None
         self.first_sync_done = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        self._stop = stop
         async with self.store.db.transaction():
             token = await self.store.state.get(TOKEN_KEY)
         try:
@@ -223,16 +213,14 @@ class SyncLoop:
                     reference = log_failure(log, "A sync batch could not be handled")
                     await sleep_unless(stop, self._backoff.failed(f"ref {reference}"))
                     continue
-                await self._after_batch(response)
+                await self._after_batch(response, stop)
                 token = response.next_batch
                 self.metrics.synced()
                 self.first_sync_done.set()
         finally:
-            for task in (self._receipts, self._joiner):
-                if task is not None:
-                    task.cancel()
-            if self._joiner is not None:
-                await asyncio.gather(self._joiner, return_exceptions=True)
+            if self._receipts is not None:
+                self._receipts.cancel()
+            await self.invites.close()
 
     async def _sync_once(self, token: str | None, stop: asyncio.Event) -> SyncResponse | None:
         """One sync request; None on failure (after waiting) or when asked to stop."""
@@ -500,11 +488,11 @@ class SyncLoop:
                 log.error("Cannot page back in %s (%s); that gap is not handled", room_id, page)
                 return None
 
-    async def _after_batch(self, response: SyncResponse) -> None:
+    async def _after_batch(self, response: SyncResponse, stop: asyncio.Event) -> None:
         """Invites and encryption upkeep; a failure here waits for the next batch."""
         self.rooms.note_invites(response)
         try:
-            await self._accept_invites()
+            await self.invites.accept(stop)
             await self._maintain_encryption()
         except NETWORK_ERRORS as error:
             log.warning("Invites or key upkeep postponed: %s: %s", type(error).__name__, error)
@@ -583,67 +571,6 @@ class SyncLoop:
         await self.store.state.set(TOKEN_KEY, response.next_batch)
         if latest:
             await self.store.state.set(CHECKPOINT_TS_KEY, str(latest))
-
-    async def _accept_invites(self) -> None:
-        """Decline the invites of servers not allowed; queue the others for :meth:`_join_all`."""
-        invited = self.client.invited_rooms
-        self._joined_invites &= set(invited)
-        for room_id, room in list(invited.items()):
-            if room_id in self._failed_invites or room_id in self._joined_invites:
-                continue
-            if room_id in self._to_join:
-                continue
-            if not self._may_invite(room.inviter):
-                log.warning(
-                    "Declining the invite to %s from %s: server not allowed", room_id, room.inviter
-                )
-                await self.client.room_leave(room_id)
-                self._failed_invites.add(room_id)
-                continue
-            self._to_join[room_id] = room.inviter
-        if self._to_join and (self._joiner is None or self._joiner.done()):
-            self._joiner = asyncio.create_task(self._join_all(), name="joins")
-
-    async def _join_all(self) -> None:
-        """Join the queued rooms one by one. A rate limit (429) is waited out as the homeserver
-        asks, an outage or a 5xx with backoff, and the same room is tried again; only a refusal
-        (403, 404: the invite was withdrawn, the room is gone) gives an invite up."""
-        backoff = Backoff("Joining invited rooms", log)
-        while self._to_join and not self._stop.is_set():
-            room_id, inviter = next(iter(self._to_join.items()))
-            try:
-                async with asyncio.timeout(REQUEST_TIMEOUT):
-                    response = await self.client.join(room_id)
-            except NETWORK_ERRORS as error:
-                await sleep_unless(self._stop, backoff.failed(f"{type(error).__name__}: {error}"))
-                continue
-            if isinstance(response, JoinError):
-                wait = retry_after(response)
-                if wait is not None:
-                    log.debug("Joining %s: rate limited, trying again in %.1f s", room_id, wait)
-                    await sleep_unless(self._stop, wait)
-                elif is_server_failure(response):
-                    await sleep_unless(self._stop, backoff.failed(f"{response.status_code}"))
-                else:
-                    log.warning("Could not join %s: %s", room_id, response.message)
-                    self._failed_invites.add(room_id)
-                    self._to_join.pop(room_id, None)
-                continue
-            backoff.succeeded()
-            self._to_join.pop(room_id, None)
-            self._joined_invites.add(room_id)
-            log.info("Joined %s", room_id)
-            try:
-                await self.rooms.joined(room_id, inviter)
-            except Exception:
-                log_failure(log, "Joined %s, but could not record it as a direct chat", room_id)
-
-    def _may_invite(self, inviter: str | None) -> bool:
-        """Only users of allowed servers (by default the bot's own) may bring the bot into a room."""
-        if not inviter or ":" not in inviter:
-            return False
-        allowed = self.allowed_servers or (server_of(self.client.user_id),)
-        return server_of(inviter) in allowed
 
     async def _maintain_encryption(self) -> None:
         if not self.client.olm:

@@ -30,7 +30,7 @@ async def test_ten_people_open_a_direct_chat_at_once_under_a_strict_rate_limit(
 ) -> None:
     """2 messages a second with a burst of 5 for the bot (Synapse counts its joins against the
     same limit): every one of the ten is joined and answered."""
-    caplog.set_level(logging.DEBUG, logger="bot.matrix.sync")
+    caplog.set_level(logging.DEBUG, logger="bot.matrix.invites")
     bot_user = homeserver.register_user(unique("bot"), PASSWORD)
     homeserver.override_ratelimit(
         homeserver.admin_token(), bot_user, messages_per_second=2, burst_count=5

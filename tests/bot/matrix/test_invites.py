@@ -11,7 +11,7 @@ from typing import Any
 
 from nio import JoinError, JoinResponse
 
-from bot.matrix.sync import SyncLoop
+from bot.matrix.invites import InviteAcceptor
 
 
 @dataclass
@@ -61,17 +61,11 @@ class Rooms:
         self.joined.append(room_id)
 
 
-def sync_loop(client: Client, rooms: Rooms) -> SyncLoop:
-    loop = SyncLoop(
+def acceptor(client: Client, rooms: Rooms) -> InviteAcceptor:
+    return InviteAcceptor(
         client,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
         SimpleNamespace(joined=rooms.joined_room),  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
     )
-    loop._stop = asyncio.Event()
-    return loop
 
 
 async def test_a_rate_limited_join_is_tried_again_in_order_and_a_refusal_given_up() -> None:
@@ -83,10 +77,11 @@ async def test_a_rate_limited_join_is_tried_again_in_order_and_a_refusal_given_u
         }
     )
     rooms = Rooms()
-    loop = sync_loop(client, rooms)
-    await loop._accept_invites()
-    assert loop._joiner is not None
-    await asyncio.wait_for(loop._joiner, 5)
+    invites = acceptor(client, rooms)
+    stop = asyncio.Event()
+    await invites.accept(stop)
+    assert invites.joining
+    await asyncio.wait_for(invites.wait(), 5)
     assert client.joins == [
         "!a:city.example",
         "!a:city.example",
@@ -97,18 +92,19 @@ async def test_a_rate_limited_join_is_tried_again_in_order_and_a_refusal_given_u
     ]
     assert rooms.joined == ["!a:city.example", "!b:city.example"]
     # The next sync still shows the invites: the joined are not joined again, nor the refused.
-    await loop._accept_invites()
-    assert loop._joiner.done() and len(client.joins) == 6
+    await invites.accept(stop)
+    assert not invites.joining and len(client.joins) == 6
 
 
 async def test_a_long_wait_does_not_hold_up_the_sync_or_a_stop() -> None:
     client = Client({"!a:city.example": [limited(retry_after_ms=600_000)]})
-    loop = sync_loop(client, Rooms())
+    invites = acceptor(client, Rooms())
+    stop = asyncio.Event()
     started = time.monotonic()
-    await loop._accept_invites()  # returns at once: the join waits in its own task
+    await invites.accept(stop)  # returns at once: the join waits in its own task
     assert time.monotonic() - started < 0.5
     await asyncio.sleep(0.05)
-    assert loop._joiner is not None and not loop._joiner.done()
-    loop._stop.set()
-    await asyncio.wait_for(loop._joiner, 1)
+    assert invites.joining
+    stop.set()
+    await asyncio.wait_for(invites.wait(), 1)
     assert client.joins == ["!a:city.example"]  # not given up: the invite waits for the next start
