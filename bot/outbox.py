@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -156,23 +156,9 @@ Payload = (
     | CreateChallengeRoomPayload
 )
 
-_MODELS: dict[OutboxKind, type[Payload]] = {
-    model.kind: model
-    for model in (
-        MessagePayload,
-        DirectPayload,
-        DirectFilePayload,
-        RoomFilePayload,
-        InvitePayload,
-        RedactPayload,
-        RoomProfilePayload,
-        SpaceChildPayload,
-        ModeratorLevelsPayload,
-        PollStartPayload,
-        PollEndPayload,
-        CreateChallengeRoomPayload,
-    )
-}
+#: Each kind's model, from the union itself: a kind is declared once.
+_MODELS: dict[OutboxKind, type[Payload]] = {model.kind: model for model in get_args(Payload)}
+assert set(_MODELS) == set(OutboxKind), "every outbox kind needs its payload model"
 
 
 class UnreadableRow(Permanent):

@@ -143,17 +143,21 @@ class Dispatcher:
     async def prepare(self, sender: Sender, body: str) -> PreparedMessage:
         """Read the message once, for :attr:`PreparedMessage.needs_identity` and then
         :meth:`handle_message`. Read-only: may run outside a transaction."""
+        message = self._read(sender, body)
+        # Only what has no prefix can answer a dialogue: a command (nearly every message) costs
+        # no look-up here; handle_message reads the dialogue again in its transaction anyway.
+        if self._answers_dialogue(message.typed) and await self.store.dialogues.get(
+            sender.user_id, sender.room_id
+        ):
+            return replace(message, needs_identity=True)  # a guided submission ends in one
+        return message
+
+    def _read(self, sender: Sender, body: str) -> PreparedMessage:
+        """The message's text and command, without asking the database anything."""
         typed = clean(body).strip()
         text = split_command(body, self.settings.prefix, prefix_optional=sender.is_direct)
         resolved = None if text is None else self.registry.resolve(text)
-        # Only what has no prefix can answer a dialogue: a command (nearly every message) costs
-        # no look-up here; handle_message reads the dialogue again in its transaction anyway.
-        if self._answers_dialogue(typed) and await self.store.dialogues.get(
-            sender.user_id, sender.room_id
-        ):
-            needs_identity = True  # a guided submission ends in one
-        else:
-            needs_identity = resolved is not None and resolved[0].needs_identity
+        needs_identity = resolved is not None and resolved[0].needs_identity
         return PreparedMessage(body, typed, text, resolved, needs_identity)
 
     def _answers_dialogue(self, typed: str) -> bool:
@@ -175,7 +179,7 @@ class Dispatcher:
         Call inside a transaction: a command that fails leaves nothing behind.
         """
         if isinstance(message, str):
-            message = await self.prepare(sender, message)
+            message = self._read(sender, message)
         dialogue, note = await self._open_dialogue(sender)
         if dialogue is not None and self._answers_dialogue(message.typed):
             return _with_note(note, await self._answer(sender, dialogue, message.typed))
@@ -284,6 +288,12 @@ class Dispatcher:
             return Outcome(self._internal_error(ctx, f"command {command.name!r}"))
         finally:
             self.observe(command.key, result, time.perf_counter() - started)
+
+    def event_needs_identity(self, event: IncomingEvent) -> bool:
+        """Whether the handler of ``event`` depends on who the person is (a 👍 votes, a poll
+        answer counts): then the front end looks their identity up first."""
+        route = self.registry.event_route(type(event))
+        return route is not None and route.needs_identity
 
     async def handle_event(self, sender: Sender, event: IncomingEvent) -> Outcome | None:
         """The outcome of an event (:mod:`handlers.incoming`), by the handler a router

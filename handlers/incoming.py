@@ -9,11 +9,22 @@ They carry the network's opaque event ids and nothing else of the network: the s
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
 #: The reaction that votes for the idea on a card (any skin tone or presentation counts).
 VOTE_REACTION = "👍"
+
+_SKIN_TONES_AND_VARIANTS = {chr(code) for code in range(0x1F3FB, 0x1F400)} | {"\ufe0f", "\ufe0e"}
+
+
+def is_vote_reaction(key: str) -> bool:
+    """👍 in any skin tone or presentation."""
+    core = "".join(
+        ch for ch in unicodedata.normalize("NFC", key) if ch not in _SKIN_TONES_AND_VARIANTS
+    )
+    return core == VOTE_REACTION
 
 
 @dataclass(frozen=True)

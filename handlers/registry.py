@@ -89,6 +89,9 @@ class EventRoute:
     #: Within the per-person limit of commands: past it the event is ignored in silence. Only
     #: what the bot did itself (its own poll end) is not.
     limited: bool = True
+    #: What it may do depends on who the person is (as for a command's ``needs_identity``):
+    #: the front end looks their verification up first.
+    needs_identity: bool = False
 
 
 # eq=False: a command is one declared thing, equal only to itself, and hashable as such.
@@ -207,14 +210,14 @@ class CommandRouter:
         return register
 
     def on(
-        self, event_type: type[EventT], *, limited: bool = True
+        self, event_type: type[EventT], *, limited: bool = True, needs_identity: bool = False
     ) -> Callable[[EventHandler[EventT]], EventHandler[EventT]]:
         """Declare the handler of ``event_type``: ``async def f(ctx, event) -> Outcome | None``."""
 
         def register(handler: EventHandler[EventT]) -> EventHandler[EventT]:
             # mypy cannot see that a type bound by the union is one of the union's types.
             kind = cast("type[IncomingEvent]", event_type)
-            self.events.append(EventRoute(kind, handler, limited))
+            self.events.append(EventRoute(kind, handler, limited, needs_identity))
             return handler
 
         return register

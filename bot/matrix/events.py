@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import logging
 import time
-import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -39,12 +38,13 @@ from bot.outcomes import enqueue_outcome
 from handlers.dispatch import Dispatcher, PreparedMessage, Sender
 from handlers.effects import Outcome
 from handlers.incoming import (
-    VOTE_REACTION,
+    IncomingEvent,
     PollAnswered,
     PollEnded,
     ReactionAdded,
     ReactionRemoved,
     Undecryptable,
+    is_vote_reaction,
 )
 from storage import Store
 
@@ -52,16 +52,6 @@ log = logging.getLogger(__name__)
 
 #: A command that takes longer than this shows the bot as typing.
 TYPING_AFTER = 0.4
-
-_SKIN_TONES_AND_VARIANTS = {chr(code) for code in range(0x1F3FB, 0x1F400)} | {"\ufe0f", "\ufe0e"}
-
-
-def is_vote_reaction(key: str) -> bool:
-    """👍 in any skin tone or presentation."""
-    core = "".join(
-        ch for ch in unicodedata.normalize("NFC", key) if ch not in _SKIN_TONES_AND_VARIANTS
-    )
-    return core == VOTE_REACTION
 
 
 def strip_reply_fallback(body: str) -> str:
@@ -217,48 +207,36 @@ class EventHandler:
                     thread_root=event.thread_root,
                     needs_identity=message.needs_identity,
                 )
+        core = self._core_event(event)
+        if core is None:
+            return False
+        needs_identity = self.dispatcher.event_needs_identity(core)
+        return await self._handle(
+            room,
+            event,
+            lambda sender: self.dispatcher.handle_event(sender, core),
+            always_mark=True,
+            needs_identity=_always if needs_identity else None,
+        )
+
+    def _core_event(self, event: Incoming) -> IncomingEvent | None:
+        """The core's event for a Matrix reaction, redaction or poll event; None for what is
+        not for the bot (another reaction, memberships and power levels: the sync loop reads
+        those)."""
         if isinstance(event, Reaction):
-            if not is_vote_reaction(event.key):
-                return False
-            reaction = ReactionAdded(event.reacts_to, event.event_id)
-            return await self._handle(
-                room,
-                event,
-                lambda sender: self.dispatcher.handle_event(sender, reaction),
-                always_mark=True,
-                needs_identity=_always,
+            return (
+                ReactionAdded(event.reacts_to, event.event_id)
+                if is_vote_reaction(event.key)
+                else None
             )
         if isinstance(event, Redaction):
-            removed = ReactionRemoved(event.redacts)
-            return await self._handle(
-                room,
-                event,
-                lambda sender: self.dispatcher.handle_event(sender, removed),
-                always_mark=True,
-            )
+            return ReactionRemoved(event.redacts)
         if isinstance(event, PollResponse):
-            answered = PollAnswered(
-                event.poll,
-                event.event_id,
-                event.answers,
-                self.clock.of_homeserver_ms(event.sent_ms),
-            )
-            return await self._handle(
-                room,
-                event,
-                lambda sender: self.dispatcher.handle_event(sender, answered),
-                always_mark=True,
-                needs_identity=_always,
-            )
+            sent_ms = self.clock.of_homeserver_ms(event.sent_ms)
+            return PollAnswered(event.poll, event.event_id, event.answers, sent_ms)
         if isinstance(event, PollEnd):
-            ended = PollEnded(event.poll, self.clock.of_homeserver(event.sent_at))
-            return await self._handle(
-                room,
-                event,
-                lambda sender: self.dispatcher.handle_event(sender, ended),
-                always_mark=True,
-            )
-        return False  # memberships and power levels: the sync loop reads those
+            return PollEnded(event.poll, self.clock.of_homeserver(event.sent_at))
+        return None
 
     async def _undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> bool:
         """Keep the event for when its key arrives, ask for the key, and explain once per

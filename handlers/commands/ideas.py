@@ -218,7 +218,7 @@ async def edit(ctx: Context, idea: int, title: str, description: str | None) -> 
     return Outcome(ctx.reply("edit.done", id=idea_ref(found.id)), effects=tuple(effects))
 
 
-@router.on(ReactionAdded)
+@router.on(ReactionAdded, needs_identity=True)
 async def thumb_given(ctx: Context, event: ReactionAdded) -> Outcome | None:
     return await vote_by_reaction(ctx, event.card_event_id, event.reaction_event_id)
 

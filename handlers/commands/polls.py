@@ -135,7 +135,7 @@ async def end_poll_command(ctx: Context, challenge: str | None) -> Outcome:
     return Outcome(result_reply(ctx.catalogue, ctx.locale, target, result), effects=ended.effects)
 
 
-@router.on(PollAnswered)
+@router.on(PollAnswered, needs_identity=True)
 async def poll_answered(ctx: Context, event: PollAnswered) -> Outcome | None:
     return await respond(
         ctx, event.poll_event_id, event.response_event_id, event.answers, event.sent_ms

@@ -22,6 +22,9 @@ def test_every_kind_of_event_has_one_handler_and_only_the_bots_poll_end_is_not_l
     assert all(route is not None for route in routes.values())
     limited = {kind for kind, route in routes.items() if route is not None and route.limited}
     assert limited == {ReactionAdded, ReactionRemoved, PollAnswered, Undecryptable}
+    # A 👍 votes and a poll answer counts: both depend on who the person is.
+    identified = {kind for kind, route in routes.items() if route and route.needs_identity}
+    assert identified == {ReactionAdded, PollAnswered}
 
 
 def test_an_event_handled_twice_is_refused() -> None:
