@@ -81,3 +81,32 @@ class ReactionNotices:
         if len(self._told) > _MAX_REMEMBERED_NOTICES:
             self._told.popitem(last=False)
         return True
+
+
+class WrongCodes:
+    """How many wrong link codes (``!link <code>``) one account may send: ``allowed`` within
+    ``minutes``, then none until the window has moved on. With codes of 40 random bits that
+    live 15 minutes, guessing one is hopeless; this keeps anyone from trying."""
+
+    def __init__(self, allowed: int = 5, minutes: int = 15) -> None:
+        self.allowed = allowed
+        self.seconds = minutes * 60
+        self._limiters: dict[str, AsyncLimiter] = {}
+
+    def may_try(self, account: str) -> bool:
+        limiter = self._limiters.get(account)
+        return limiter is None or limiter.has_capacity()
+
+    async def wrong(self, account: str) -> None:
+        """Count a wrong code of ``account``'s."""
+        limiter = self._limiters.get(account)
+        if limiter is None:
+            if len(self._limiters) >= _MAX_TRACKED_PEOPLE:
+                self._limiters = {
+                    user: kept
+                    for user, kept in self._limiters.items()
+                    if not kept.has_capacity(self.allowed)
+                }
+            limiter = self._limiters[account] = AsyncLimiter(self.allowed, self.seconds)
+        if limiter.has_capacity():
+            await limiter.acquire()
