@@ -3,7 +3,8 @@ refused 👍 is explained. Kept in memory: a restart forgives, and a flood never
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from datetime import datetime, timedelta
 
 from aiolimiter import AsyncLimiter
 
@@ -85,28 +86,27 @@ class ReactionNotices:
 
 class WrongCodes:
     """How many wrong link codes (``!link <code>``) one account may send: ``allowed`` within
-    ``minutes``, then none until the window has moved on. With codes of 40 random bits that
-    live 15 minutes, guessing one is hopeless; this keeps anyone from trying."""
+    ``minutes`` (of the commands' own time), then none until the oldest is that long ago. With
+    codes of 40 random bits that live 15 minutes, guessing one is hopeless; this keeps anyone
+    from trying."""
 
     def __init__(self, allowed: int = 5, minutes: int = 15) -> None:
         self.allowed = allowed
-        self.seconds = minutes * 60
-        self._limiters: dict[str, AsyncLimiter] = {}
+        self.window = timedelta(minutes=minutes)
+        self._wrong: OrderedDict[str, deque[datetime]] = OrderedDict()
 
-    def may_try(self, account: str) -> bool:
-        limiter = self._limiters.get(account)
-        return limiter is None or limiter.has_capacity()
+    def may_try(self, account: str, now: datetime) -> bool:
+        return len(self._recent(account, now)) < self.allowed
 
-    async def wrong(self, account: str) -> None:
+    def wrong(self, account: str, now: datetime) -> None:
         """Count a wrong code of ``account``'s."""
-        limiter = self._limiters.get(account)
-        if limiter is None:
-            if len(self._limiters) >= _MAX_TRACKED_PEOPLE:
-                self._limiters = {
-                    user: kept
-                    for user, kept in self._limiters.items()
-                    if not kept.has_capacity(self.allowed)
-                }
-            limiter = self._limiters[account] = AsyncLimiter(self.allowed, self.seconds)
-        if limiter.has_capacity():
-            await limiter.acquire()
+        self._recent(account, now).append(now)
+        self._wrong.move_to_end(account)
+        while len(self._wrong) > _MAX_TRACKED_PEOPLE:
+            self._wrong.popitem(last=False)
+
+    def _recent(self, account: str, now: datetime) -> deque[datetime]:
+        times = self._wrong.setdefault(account, deque(maxlen=self.allowed))
+        while times and now - times[0] >= self.window:
+            times.popleft()
+        return times

@@ -120,7 +120,7 @@ async def _explain(ctx: Context) -> Outcome:
 
 async def _use_code(ctx: Context, typed: str) -> Outcome:
     """A Matrix account sends a code: the two accounts become one person."""
-    if not ctx.wrong_codes.may_try(ctx.sender):
+    if not ctx.wrong_codes.may_try(ctx.sender, ctx.now):
         raise Forbidden("link.too_many_tries", minutes=_minutes())
     hashed = code_hash(typed)
     if not ctx.is_direct:
@@ -130,7 +130,7 @@ async def _use_code(ctx: Context, typed: str) -> Outcome:
         return Outcome(ctx.reply("link.only_direct", command=ctx.command("link")))
     account = None if hashed is None else await ctx.store.links.take_code(hashed, ctx.now)
     if account is None:
-        await ctx.wrong_codes.wrong(ctx.sender)
+        ctx.wrong_codes.wrong(ctx.sender, ctx.now)
         return Outcome(
             ctx.reply("link.bad_code", command=ctx.command("link"), minutes=_minutes()),
             personal=True,
