@@ -61,7 +61,7 @@ async def identity_account(store: Store, account: str) -> str | None:
 
 def person_key(secret: str, matrix_account: str) -> str:
     """What the votes, poll answers and reports of two linked accounts share when the Matrix
-    account is not verified (a verified one shares its identity hash instead): a keyed hash of
-    the Matrix account, the same each time the same account is linked."""
+    account was not verified when they were linked (a verified one shares its identity hash
+    instead): a keyed hash of the Matrix account, the same each time it is linked."""
     digest = hmac.new(secret.encode(), matrix_account.encode(), hashlib.sha256).hexdigest()
     return f"link:{digest}"

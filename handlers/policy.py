@@ -76,8 +76,8 @@ class Identity:
     #: It had to be asked and gave no answer, and no fresh answer was kept: nobody can tell
     #: now whether the person is verified.
     unavailable: bool = False
-    #: Of an account linked to another (a Discord account and a Matrix account): what the two
-    #: share while the Matrix account is not verified (a verified one shares its identity).
+    #: Of an account linked to another (a Discord account and a Matrix account): the key the
+    #: two share (the verified identity's, when they were linked by a verified account).
     linked_key: str | None = None
     #: Of an account that can be verified only through a linked Matrix account and is linked
     #: to none (a Discord account): what to type to link it, in the person's language.

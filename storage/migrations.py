@@ -469,8 +469,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         "linked accounts: a Discord account and a Matrix account that are one person",
         """
         -- A Discord account (discord:<snowflake>) linked to a Matrix account: one each way.
-        -- person_key: what their votes, poll answers and reports share while the Matrix
-        -- account is not verified (a keyed hash of it; a verified one shares its identity).
+        -- person_key: what their votes, poll answers and reports share: the keyed hash of
+        -- the Matrix account's verified identity when they were linked, else a keyed hash of
+        -- the Matrix account.
         CREATE TABLE account_links (
             account         TEXT PRIMARY KEY,
             matrix_account  TEXT NOT NULL UNIQUE,

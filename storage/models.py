@@ -198,7 +198,8 @@ class PollResult:
 
 class Link(Record):
     """Two accounts of one person: a Discord ``account`` linked to a Matrix account, with the
-    key their votes, poll answers and reports share (:func:`handlers.accounts.person_key`)."""
+    key their votes, poll answers and reports share (the Matrix account's verified identity
+    when they were linked, else :func:`handlers.accounts.person_key`)."""
 
     account: str
     matrix_account: str

@@ -143,11 +143,14 @@ async def _use_code(ctx: Context, typed: str) -> Outcome:
         return Outcome(ctx.reply("link.matrix_taken", command=ctx.command("unlink")), personal=True)
     if theirs is not None:
         return Outcome(ctx.reply("link.discord_taken"), personal=True)
-    key = person_key(await ctx.store.state.instance_secret(), ctx.sender)
+    # What the two share: the verified identity, if there is one (then they are one person
+    # with any other account of it too, and stay so while the homeserver cannot be asked).
+    key = ctx.identity.verified_key or person_key(
+        await ctx.store.state.instance_secret(), ctx.sender
+    )
     await ctx.store.links.link(account, ctx.sender, key, ctx.now)
     await ctx.store.links.drop_codes(account)
-    # What the two did before now counts once: by the verified identity, if there is one.
-    dropped = await ctx.store.links.merge(account, ctx.sender, ctx.identity.verified_key or key)
+    dropped = await ctx.store.links.merge(account, ctx.sender, key)
     parts = [ctx.t("link.done", account=Code(account), command=ctx.command("unlink"))]
     if dropped:
         parts.append(ctx.t("link.dropped", count=dropped))

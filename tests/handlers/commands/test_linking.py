@@ -324,3 +324,24 @@ async def test_the_link_command_explains_itself_on_matrix(city: City) -> None:
     in_room = await city.bot.ask(ALICE, "!koppel", room="!mobility:city.example", direct=False)
     assert in_room == says("nl", "link.linked", command="!ontkoppel")
     assert DISCORD not in in_room
+
+
+async def test_a_verified_link_shares_the_identity_also_while_the_homeserver_is_away(
+    city: City,
+) -> None:
+    """Linked by a verified account, the two share its identity: with the other accounts of
+    that person too, and when the homeserver cannot be asked (no verification at hand), the
+    Discord account still counts as that same person in a challenge open to anyone."""
+    await new_challenge(city.bot)
+    idea = await submit(city.bot, CAROL, "Bike lanes")
+    city.known = {ALICE: verification(ALICE, "jana"), BOB: verification(BOB, "jana")}
+    await linked(city)
+    link = await city.bot.store.links.of(DISCORD)
+    assert link is not None and link.person_key == "jana"
+
+    assert "geteld" in await city.ask(BOB, f"!vote {idea}")  # Alice's other account
+    del city.known[ALICE]  # the homeserver is away: no verification for Alice's accounts
+    refused = await discord(city, DISCORD, f"!vote {idea}")
+
+    assert text(refused.reply) == says("nl", "identity.linked_vote", id=f"#{idea}")
+    assert (await city.bot.idea(idea)).votes == 1
