@@ -9,7 +9,7 @@ from typing import Any
 from handlers.command_words import CommandWords
 from handlers.health import StatusProvider
 from handlers.i18n import Catalogue, Moment
-from handlers.limits import ReactionNotices
+from handlers.limits import ReactionNotices, WrongCodes
 from handlers.policy import Identity, Participation
 from handlers.registry import Role
 from handlers.reply import Code, Reply, Span
@@ -39,6 +39,8 @@ class Context:
     identity_settings: IdentitySettings = field(default_factory=IdentitySettings)
     #: Whether a refused 👍 may still be explained to its person (once per idea, a few a minute).
     notices: ReactionNotices = field(default_factory=ReactionNotices)
+    #: How many wrong link codes each account may still send.
+    wrong_codes: WrongCodes = field(default_factory=WrongCodes)
     #: How commands are typed in each language (``!stem`` for a Dutch reader).
     words: CommandWords = field(default_factory=CommandWords)
 

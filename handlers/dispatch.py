@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from handlers.accounts import can_link, identity_account
 from handlers.clock import Clock, system_clock
 from handlers.command_words import CommandWords
 from handlers.context import Context
@@ -23,7 +24,7 @@ from handlers.errors import BotError, Forbidden, UsageError
 from handlers.health import StatusProvider
 from handlers.i18n import LANGUAGES, Catalogue
 from handlers.incoming import IncomingEvent
-from handlers.limits import CommandLimiter, ReactionNotices
+from handlers.limits import CommandLimiter, ReactionNotices, WrongCodes
 from handlers.parsing import CommandText, clean, split_command
 from handlers.policy import Identity, Participation
 from handlers.registry import Command, CommandRegistry, Role, parse_arguments
@@ -110,11 +111,19 @@ class Dispatcher:
         )
         self.limiter = CommandLimiter(settings.commands_per_minute)
         self.notices = ReactionNotices()
+        self.wrong_codes = WrongCodes()
         self.words = CommandWords.of(registry, settings.prefix, LANGUAGES)
 
-    async def context(self, sender: Sender) -> Context:
+    async def context(self, sender: Sender, *, needs_identity: bool = True) -> Context:
+        """The context of what ``sender`` does; who they are (their identity, with the account
+        they are linked to) only where it ``needs_identity``."""
         locale = await self.store.users.language(sender.user_id) or self.settings.language
         room_challenge = await self.store.challenges.by_room(sender.room_id)
+        identity = (
+            await self._identity(sender, locale)
+            if needs_identity
+            else Identity(listed=self.participation.is_listed(sender.user_id))
+        )
         return Context(
             sender=sender.user_id,
             room_id=sender.room_id,
@@ -129,15 +138,30 @@ class Dispatcher:
             now=sender.sent_at or self.clock(),
             status=self.status,
             programme=self.programme,
-            identity=Identity(
-                listed=self.participation.is_listed(sender.user_id),
-                verification=sender.verification,
-                unavailable=sender.verification_failed,
-            ),
+            identity=identity,
             participation=self.participation,
             identity_settings=self.identity,
             notices=self.notices,
+            wrong_codes=self.wrong_codes,
             words=self.words,
+        )
+
+    async def _identity(self, sender: Sender, locale: str) -> Identity:
+        """What is known of who the sender is: the verification the front end looked up (of
+        the Matrix account that counts for them, :func:`handlers.accounts.identity_account`),
+        whether that account is on a listed server, and their link to another account."""
+        link = await self.store.links.of(sender.user_id)
+        counted = await identity_account(self.store, sender.user_id)
+        return Identity(
+            listed=counted is not None and self.participation.is_listed(counted),
+            verification=sender.verification,
+            unavailable=sender.verification_failed,
+            linked_key=None if link is None else link.person_key,
+            link_with=(
+                self.words.typed(locale, "link")
+                if link is None and can_link(sender.user_id)
+                else None
+            ),
         )
 
     async def prepare(self, sender: Sender, body: str) -> PreparedMessage:
@@ -239,7 +263,7 @@ class Dispatcher:
         text, resolved = message.text, message.resolved
         if text is None:
             return None
-        ctx = await self.context(sender)
+        ctx = await self.context(sender, needs_identity=message.needs_identity)
         admitted, refusal = await self._admit(ctx)
         if not admitted:
             return refusal
@@ -302,7 +326,12 @@ class Dispatcher:
         if route is None:
             log.debug("No handler for %s", type(event).__name__)
             return None
-        return await self.run(sender, lambda ctx: route.handler(ctx, event), limited=route.limited)
+        return await self.run(
+            sender,
+            lambda ctx: route.handler(ctx, event),
+            limited=route.limited,
+            needs_identity=route.needs_identity,
+        )
 
     async def run(
         self,
@@ -310,11 +339,12 @@ class Dispatcher:
         action: Callable[[Context], Awaitable[Outcome | None]],
         *,
         limited: bool = True,
+        needs_identity: bool = True,
     ) -> Outcome | None:
         """Run a non-command action (an event's handler) with the same error mapping, and
         within the same limit per person as commands (``limited``): past it, the action is
         ignored in silence. A reaction gets no reply, so neither does a flood of them."""
-        ctx = await self.context(sender)
+        ctx = await self.context(sender, needs_identity=needs_identity)
         if (
             limited
             and not ctx.is_moderator

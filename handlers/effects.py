@@ -149,3 +149,8 @@ class Outcome:
     #: The reply is a short confirmation ("your vote is counted"): in a busy room the bot may
     #: join several into one message that names each person (see bot/matrix/joining.py).
     confirmation: bool = False
+    #: The reply is for the asker's eyes only (a link code): a front end that can show a reply
+    #: to one person alone (Discord's ephemeral answers) does so, and else sends it to their
+    #: direct chat. The Matrix front end sends it where the command came from: the handlers
+    #: give such replies on Matrix only in the person's direct chat.
+    personal: bool = False

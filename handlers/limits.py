@@ -3,7 +3,8 @@ refused 👍 is explained. Kept in memory: a restart forgives, and a flood never
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from datetime import datetime, timedelta
 
 from aiolimiter import AsyncLimiter
 
@@ -81,3 +82,31 @@ class ReactionNotices:
         if len(self._told) > _MAX_REMEMBERED_NOTICES:
             self._told.popitem(last=False)
         return True
+
+
+class WrongCodes:
+    """How many wrong link codes (``!link <code>``) one account may send: ``allowed`` within
+    ``minutes`` (of the commands' own time), then none until the oldest is that long ago. With
+    codes of 40 random bits that live 15 minutes, guessing one is hopeless; this keeps anyone
+    from trying."""
+
+    def __init__(self, allowed: int = 5, minutes: int = 15) -> None:
+        self.allowed = allowed
+        self.window = timedelta(minutes=minutes)
+        self._wrong: OrderedDict[str, deque[datetime]] = OrderedDict()
+
+    def may_try(self, account: str, now: datetime) -> bool:
+        return len(self._recent(account, now)) < self.allowed
+
+    def wrong(self, account: str, now: datetime) -> None:
+        """Count a wrong code of ``account``'s."""
+        self._recent(account, now).append(now)
+        self._wrong.move_to_end(account)
+        while len(self._wrong) > _MAX_TRACKED_PEOPLE:
+            self._wrong.popitem(last=False)
+
+    def _recent(self, account: str, now: datetime) -> deque[datetime]:
+        times = self._wrong.setdefault(account, deque(maxlen=self.allowed))
+        while times and now - times[0] >= self.window:
+            times.popleft()
+        return times

@@ -6,7 +6,8 @@ command was sent), pre-moderation, the idea's status and hidden flag, a block, w
 person is a moderator or the idea's author, and, for submitting and voting, who the challenge
 is open to (its eligibility) and what is known of the person's identity: their homeserver, and
 whether the city's homeserver verified them (looked up by the bot layer beforehand,
-``bot/matrix/identity_lookup.py``). Reading, discussing and asking the bot stay open to all. The commands (``!idea``, ``!vote``, ``!unvote``,
+``bot/matrix/identity_lookup.py``). A Discord account counts as what its linked Matrix account
+is, and as "other" while it is linked to none (``handlers/accounts.py``). Reading, discussing and asking the bot stay open to all. The commands (``!idea``, ``!vote``, ``!unvote``,
 ``!edit``, ``!show``) and the reaction path (a 👍 added or removed) all ask here. So do an
 answer to a final poll and a report (:func:`not_counted`): both are always taken in, and count
 toward a result (the poll's, an idea's automatic hiding) only from people who may take part. What
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from handlers.accounts import is_matrix
 from handlers.errors import BotError, Conflict, Forbidden, NotFound
 from handlers.i18n import Moment
 from handlers.reply import Code
@@ -74,21 +76,33 @@ class Identity:
     #: It had to be asked and gave no answer, and no fresh answer was kept: nobody can tell
     #: now whether the person is verified.
     unavailable: bool = False
+    #: Of an account linked to another (a Discord account and a Matrix account): the key the
+    #: two share (the verified identity's, when they were linked by a verified account).
+    linked_key: str | None = None
+    #: Of an account that can be verified only through a linked Matrix account and is linked
+    #: to none (a Discord account): what to type to link it, in the person's language.
+    link_with: Code | None = None
 
     @property
     def verified_by(self) -> str | None:
         return None if self.verification is None else self.verification.provider
 
     @property
-    def key(self) -> str | None:
-        """The keyed hash of the verified identity: accounts that share it are one person."""
+    def verified_key(self) -> str | None:
+        """The keyed hash of the verified identity, if the person is verified."""
         if self.verification is None or self.verification.provider is None:
             return None
         return self.verification.identity
 
     @property
+    def key(self) -> str | None:
+        """What makes several accounts one person: the verified identity's keyed hash, or
+        else the key of a link between two accounts. None: the account is a person alone."""
+        return self.verified_key or self.linked_key
+
+    @property
     def standing(self) -> Standing:
-        if self.key is not None:
+        if self.verified_key is not None:
             return Standing.VERIFIED
         return Standing.LISTED if self.listed else Standing.OTHER
 
@@ -113,7 +127,9 @@ class Participation:
         return challenge.eligibility or self.default
 
     def is_listed(self, user_id: str) -> bool:
-        return server_of(user_id) in self.servers
+        """Whether a Matrix account is on a listed homeserver (an account of another network
+        never is: it counts as its linked Matrix account, :func:`handlers.accounts`)."""
+        return is_matrix(user_id) and server_of(user_id) in self.servers
 
 
 @dataclass(frozen=True)
@@ -225,12 +241,22 @@ def ineligible(
     if they may. A verified person may take part wherever listed servers may."""
     wanted = participation.of(challenge)
     slug = Code(challenge.slug)
-    if wanted is Eligibility.ANYONE or identity.key is not None:
+    if wanted is Eligibility.ANYONE or identity.verified_key is not None:
         return None
     if wanted is Eligibility.LISTED and identity.listed:
         return None
     if identity.unavailable:
         return Conflict("identity.unavailable")
+    if identity.link_with is not None:
+        # A Discord account: it takes part as the Matrix account it is linked to.
+        listed_only = wanted is Eligibility.LISTED
+        return Forbidden(
+            "identity.link_to_listed" if listed_only else "identity.link_to_verified",
+            slug=slug,
+            servers=Code(", ".join(participation.servers)),
+            server=Code(participation.home),
+            command=identity.link_with,
+        )
     if wanted is Eligibility.LISTED:
         servers = Code(", ".join(participation.servers))
         return Forbidden("identity.not_listed", slug=slug, servers=servers)
@@ -243,8 +269,9 @@ def not_counted(
     """Why what ``person`` did (ANSWER or REPORT) in the challenge does not count toward a
     result, or None if it does: the same rules as for a vote, a block and who may take part
     (:func:`ineligible`). It is kept either way: a report still reaches the moderators, and a
-    poll answer that does not count still replaces the person's earlier one. Accounts linked to
-    one identity (:attr:`Identity.key`) are one person; the counting (``storage``) sees to that.
+    poll answer that does not count still replaces the person's earlier one. Accounts of one
+    identity or link (:attr:`Identity.key`) are one person; the counting (``storage``) sees to
+    that.
     """
     assert action in (Action.ANSWER, Action.REPORT)
     if person.blocked:

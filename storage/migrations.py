@@ -36,6 +36,8 @@ IDENTITY_VERSION = 15
 #: The migration that keeps, with each poll response and report, who it came from as the
 #: policy saw them, so that each counts once per person and only from people who may take part.
 COUNTED_VERSION = 16
+#: The migration of linked accounts: a Discord account linked to a Matrix account is one person.
+LINKS_VERSION = 19
 
 #: Where a deadline typed as a bare date was meant before deadlines had a time zone of their own.
 LEGACY_ZONE = ZoneInfo("Europe/Brussels")
@@ -460,6 +462,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE reports ADD COLUMN identity TEXT;
         ALTER TABLE reports ADD COLUMN counted INTEGER NOT NULL DEFAULT 1
             CHECK (counted IN (0, 1));
+        """,
+    ),
+    Migration(
+        LINKS_VERSION,
+        "linked accounts: a Discord account and a Matrix account that are one person",
+        """
+        -- A Discord account (discord:<snowflake>) linked to a Matrix account: one each way.
+        -- person_key: what their votes, poll answers and reports share: the keyed hash of
+        -- the Matrix account's verified identity when they were linked, else a keyed hash of
+        -- the Matrix account.
+        CREATE TABLE account_links (
+            account         TEXT PRIMARY KEY,
+            matrix_account  TEXT NOT NULL UNIQUE,
+            person_key      TEXT NOT NULL,
+            linked_at       TEXT NOT NULL
+        ) WITHOUT ROWID;
+        -- The one-time code a Discord account asked for, to send from the Matrix account:
+        -- only its hash, one per account, until it is used or expires.
+        CREATE TABLE link_codes (
+            code_hash   TEXT PRIMARY KEY,
+            account     TEXT NOT NULL UNIQUE,
+            expires_at  TEXT NOT NULL
+        ) WITHOUT ROWID;
         """,
     ),
 )

@@ -196,6 +196,17 @@ class PollResult:
     answers: tuple[PollAnswerCount, ...]
 
 
+class Link(Record):
+    """Two accounts of one person: a Discord ``account`` linked to a Matrix account, with the
+    key their votes, poll answers and reports share (the Matrix account's verified identity
+    when they were linked, else :func:`handlers.accounts.person_key`)."""
+
+    account: str
+    matrix_account: str
+    person_key: str
+    linked_at: datetime
+
+
 class Verification(Record):
     """What the city's homeserver said of a person when last asked: verified by ``provider``
     (None: not verified), the keyed hash of that identity, and when the account was made."""

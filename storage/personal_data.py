@@ -1,5 +1,7 @@
 """Everything kept about one person, across all tables: collected for ``!mydata``, erased for
-``!forget``. A table added to the schema that holds a Matrix ID belongs here too."""
+``!forget``. A table added to the schema that holds an account (a Matrix ID, a Discord account)
+belongs here too. A person with two linked accounts (``storage/links.py``) is one person here
+too: both accounts' data is handed over, and erased, together."""
 
 from __future__ import annotations
 
@@ -42,9 +44,27 @@ class PersonalDataRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    async def linked_account(self, user_id: str) -> str | None:
+        """The other account of the person, if ``user_id`` is linked to one."""
+        row = await self._db.fetch_one(
+            "SELECT account, matrix_account FROM account_links WHERE account = ? OR matrix_account = ?",
+            (user_id, user_id),
+        )
+        if row is None:
+            return None
+        return str(row["matrix_account"] if row["account"] == user_id else row["account"])
+
     async def collect(self, user_id: str) -> dict[str, Any]:
-        """All the bot holds on the person. Left out: messages still waiting in the outbox to be
-        sent to them (they get those anyway), and other people's data."""
+        """All the bot holds on the person: on this account, and on the account linked to it
+        (``linked_account``, with the same fields)."""
+        data = await self._collect_account(user_id)
+        other = await self.linked_account(user_id)
+        data["linked_account"] = None if other is None else await self._collect_account(other)
+        return data
+
+    async def _collect_account(self, user_id: str) -> dict[str, Any]:
+        """All the bot holds on one account. Left out: messages still waiting in the outbox to
+        be sent to them (they get those anyway), and other people's data."""
         ideas = await self._db.fetch_all(
             """SELECT i.id, c.slug AS challenge, i.title, i.description, i.status, i.hidden,
                       i.created_at, i.updated_at
@@ -118,8 +138,18 @@ class PersonalDataRepository:
                 WHERE r.voter = ? ORDER BY r.poll_id""",
             (user_id,),
         )
+        link = await self._db.fetch_one(
+            """SELECT account, matrix_account, linked_at FROM account_links
+                WHERE account = ? OR matrix_account = ?""",
+            (user_id, user_id),
+        )
+        link_code = await self._db.fetch_value(
+            "SELECT expires_at FROM link_codes WHERE account = ?", (user_id,)
+        )
         return {
             "user_id": user_id,
+            "link": None if link is None else dict(link),
+            "link_code_expires_at": link_code,
             "language": language,
             "direct_room": direct_room,
             "blocked": (
@@ -145,7 +175,25 @@ class PersonalDataRepository:
         }
 
     async def erase(self, user_id: str, *, delete_ideas: bool, placeholder: str) -> Erasure:
-        """Remove what concerns a person from every table; their ideas are deleted or anonymised.
+        """Remove what concerns a person from every table, on both their accounts when two are
+        linked (and the link itself); see :meth:`_erase_account`."""
+        other = await self.linked_account(user_id)
+        counts: dict[str, int] = {}
+        cards: list[tuple[str, str]] = []
+        for account in (user_id,) if other is None else (user_id, other):
+            erased = await self._erase_account(
+                account, delete_ideas=delete_ideas, placeholder=placeholder
+            )
+            for key, value in erased.counts.items():
+                counts[key] = counts.get(key, 0) + value
+            cards += erased.cards
+        return Erasure(counts, cards)
+
+    async def _erase_account(
+        self, user_id: str, *, delete_ideas: bool, placeholder: str
+    ) -> Erasure:
+        """Remove what concerns one account from every table; its ideas are deleted or
+        anonymised.
 
         An idea that other ideas were merged into is anonymised even when deleting, so that
         the merged ideas keep pointing somewhere. The audit log keeps the actions, not the
@@ -170,6 +218,9 @@ class PersonalDataRepository:
             ("dialogues", "user_id"),
             ("poll_responses", "voter"),
             ("verifications", "user_id"),
+            ("account_links", "account"),
+            ("account_links", "matrix_account"),
+            ("link_codes", "account"),
         ):
             await db.execute(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
         # Encrypted messages from them waiting for a key, and the keys of "could not decrypt"

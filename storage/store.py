@@ -6,6 +6,7 @@ from storage.audit import AuditRepository
 from storage.challenge_records import ChallengeRepository, ScheduleRepository, StatsRepository
 from storage.database import Database
 from storage.idea_records import CardRepository, IdeaRepository, ReportRepository
+from storage.links import LinkRepository
 from storage.outbox_rows import OutboxRepository
 from storage.people import (
     BlockRepository,
@@ -45,3 +46,4 @@ class Store:
         self.schedule = ScheduleRepository(db)
         self.polls = PollRepository(db)
         self.verifications = VerificationRepository(db)
+        self.links = LinkRepository(db)

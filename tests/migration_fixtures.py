@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from storage import Database
-from storage.migrations import COUNTED_VERSION, IDENTITY_VERSION, MIGRATIONS, POLLS
+from storage.migrations import COUNTED_VERSION, IDENTITY_VERSION, LINKS_VERSION, MIGRATIONS, POLLS
 
 AT = "2026-03-01T10:00:00+00:00"
 LATER = "2026-03-02T10:00:00+00:00"
@@ -362,6 +362,26 @@ def _rows(version: int) -> list[tuple[str, dict[str, Any]]]:
                     "identity": None,
                     "counted": 0,
                     "told": 1,
+                },
+            ),
+        ]
+    if version >= LINKS_VERSION:  # a Discord account linked to a Matrix account, a code waiting
+        rows += [
+            (
+                "account_links",
+                {
+                    "account": "discord:81234567890123456",
+                    "matrix_account": "@alice:localhost",
+                    "person_key": "link:" + IDENTITY_HASH,
+                    "linked_at": LATER,
+                },
+            ),
+            (
+                "link_codes",
+                {
+                    "code_hash": IDENTITY_HASH,
+                    "account": "discord:81234567890123457",
+                    "expires_at": LATER,
                 },
             ),
         ]

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.logs import log_failure
 from bot.server import NETWORK_ERRORS, Permanent, Unreachable
+from handlers.accounts import identity_account, is_matrix
 from handlers.policy import server_of
 from handlers.settings import IdentitySettings
 from storage import Store, Verification
@@ -104,14 +105,22 @@ class IdentityChecker:
         self._key = hmac.new(secret, _KEY_PURPOSE, hashlib.sha256).digest()
 
     def asks(self, user_id: str) -> bool:
-        """Whether the homeserver is asked about this person: with an admin token, and only
-        for its own accounts (it knows no others)."""
-        return self.settings.admin_token is not None and server_of(user_id) == self.server_name
+        """Whether the homeserver is asked about this Matrix account: with an admin token, and
+        only for its own accounts (it knows no others, and no account of another network)."""
+        return (
+            self.settings.admin_token is not None
+            and is_matrix(user_id)
+            and server_of(user_id) == self.server_name
+        )
 
-    async def lookup(self, user_id: str) -> Lookup:
-        """The person's verification, from the cache while it is fresh, else from the
-        homeserver (and cached). Never raises for the homeserver's failures."""
-        if not self.asks(user_id):
+    async def lookup(self, account: str) -> Lookup:
+        """The verification that counts for ``account`` (any network's): of the Matrix account
+        itself, or of the Matrix account a Discord account is linked to
+        (:func:`handlers.accounts.identity_account`); none for a Discord account linked to
+        none. From the cache while it is fresh, else from the homeserver (and cached). Never
+        raises for the homeserver's failures."""
+        user_id = await identity_account(self.store, account)
+        if user_id is None or not self.asks(user_id):
             return Lookup()
         now = self.clock()
         cached = await self.store.verifications.get(user_id)

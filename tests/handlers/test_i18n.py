@@ -36,6 +36,7 @@ AREAS = (
     "forget",
     "hide",
     "limit",
+    "link",
     "mydata",
     "report",  # !report, flagging an idea
     "site",  # the public report (challenge-bot report)

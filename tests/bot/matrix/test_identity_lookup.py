@@ -255,3 +255,31 @@ async def test_the_derived_key_is_the_database_s_own_and_stays(tmp_path: Path) -
             await db.close()
     assert hashes[0] == hashes[1] != hashes[2]
     assert "85.07.31" not in hashes[0]
+
+
+async def test_a_discord_account_is_never_asked_about_but_counts_as_its_linked_account(
+    lookups: Lookups,
+) -> None:
+    """The homeserver knows no Discord account: one linked to none is not verified (and not a
+    failure), and one linked to a Matrix account has that account's verification, asked for by
+    the Matrix ID and cached under it."""
+    discord = "discord:81234567890123456"
+    lookups.api.users[ALICE] = synapse_user((ITSME, "85010112345"))
+    assert not lookups.checker.asks(discord)
+
+    alone = await lookups.checker.lookup(discord)
+    assert alone.verification is None and not alone.failed
+    assert lookups.api.asked == []
+
+    async with lookups.store.db.transaction():
+        await lookups.store.links.link(discord, ALICE, "link:key", lookups.now[0])
+    linked = await lookups.checker.lookup(discord)
+
+    assert linked.verification is not None and linked.verification.provider == ITSME
+    assert linked.verification.user_id == ALICE
+    assert [path for path, _ in lookups.api.asked] == [
+        "/_synapse/admin/v2/users/%40alice%3Acity.example"
+    ]
+    assert await lookups.store.verifications.get(discord) is None
+    cached = await lookups.store.verifications.get(ALICE)
+    assert cached is not None and cached.identity == linked.verification.identity
