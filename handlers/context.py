@@ -11,6 +11,7 @@ from handlers.health import StatusProvider
 from handlers.i18n import Catalogue, Moment
 from handlers.limits import ReactionNotices
 from handlers.policy import Identity, Participation
+from handlers.public_links import PublicLinks
 from handlers.registry import Role
 from handlers.reply import Code, Reply, Span
 from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings
@@ -41,6 +42,8 @@ class Context:
     notices: ReactionNotices = field(default_factory=ReactionNotices)
     #: How commands are typed in each language (``!stem`` for a Dutch reader).
     words: CommandWords = field(default_factory=CommandWords)
+    #: Links into the published report (``report.public_url``); none when it is not set.
+    links: PublicLinks = field(default_factory=PublicLinks)
 
     @property
     def is_moderator(self) -> bool:
