@@ -81,9 +81,11 @@ async def record_vote(ctx: Context, idea: Idea, challenge: Challenge) -> list[Ef
     )
     if not added:
         return None
-    reached = await check_support(
-        ctx.store, ctx.catalogue, ctx.settings, ctx.words, challenge, idea.id, ctx.now
-    )
+    reached: list[Effect] = []
+    if idea.support_reached_at is None:  # marked before: nothing more to say, nothing to read
+        reached = await check_support(
+            ctx.store, ctx.catalogue, ctx.settings, ctx.words, challenge, idea.id, ctx.now
+        )
     if not new_account:
         return reached
     return [*await _burst_flag(ctx, challenge), *reached]
