@@ -74,6 +74,7 @@ class BotApp:
             programme=config.programme,
             identity=config.identity,
             server_name=config.server_name,
+            report=config.report,
         )
 
         # Everything else reads the time through the dispatcher's clock, so that a test that
@@ -155,6 +156,7 @@ class BotApp:
             config.bot,
             self.delivery,
             words=self.dispatcher.words,
+            links=self.dispatcher.links,
             clock=now,
         )
         self.stop = asyncio.Event()

@@ -25,6 +25,7 @@ from handlers.clock import Clock, system_clock
 from handlers.command_words import CommandWords
 from handlers.effects import Outcome, Redact
 from handlers.i18n import Catalogue
+from handlers.public_links import PublicLinks
 from handlers.services.idea_cards import card
 from handlers.settings import BotSettings
 from storage import Store
@@ -43,9 +44,11 @@ class CardRefresher:
         outbox: Delivery,
         *,
         words: CommandWords,
+        links: PublicLinks | None = None,
         clock: Clock = system_clock,
     ) -> None:
         self.words = words  # a card says how to vote, in the room's language
+        self.links = links or PublicLinks()  # and where the public report shows the idea
         self.clock = clock
         self.store = store
         self.catalogue = catalogue
@@ -82,7 +85,7 @@ class CardRefresher:
                     )
                     edits += len(redactions)
                     continue
-                reply = card(self.catalogue, self.settings.language, idea, self.words)
+                reply = card(self.catalogue, self.settings.language, idea, self.words, self.links)
                 event_id = await self.store.cards.live_in_room(idea_id, challenge.room_id)
                 if event_id is None:
                     continue

@@ -168,6 +168,12 @@ def explain(config: Config) -> str:
                 else ""
             ),
             f"  identities:       {_identities(config)}",
+            "  public report:    "
+            + (
+                f"{config.report.public_url} (cards, summaries and results link to it)"
+                if config.report.public_url
+                else "(no report.public_url: the chat links to no public report)"
+            ),
         ]
     )
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic_core import ErrorDetails
 
 from handlers.policy import server_of
-from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings
+from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings, ReportSettings
 
 ENV_PASSWORD = "CHALLENGE_BOT_PASSWORD"
 ENV_ACCESS_TOKEN = "CHALLENGE_BOT_ACCESS_TOKEN"
@@ -72,6 +72,7 @@ class Config(BaseModel):
     storage: StorageSettings = StorageSettings()
     metrics: MetricsSettings = MetricsSettings()
     identity: IdentitySettings = IdentitySettings()
+    report: ReportSettings = ReportSettings()
 
     @property
     def server_name(self) -> str:

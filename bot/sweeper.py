@@ -105,6 +105,7 @@ class Sweeper:
                 dispatcher.programme,
                 now,
                 words=dispatcher.words,
+                links=dispatcher.links,
             )
             for outcome in fired:
                 await enqueue_outcome(

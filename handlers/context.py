@@ -11,6 +11,7 @@ from handlers.health import StatusProvider
 from handlers.i18n import Catalogue, Moment
 from handlers.limits import ReactionNotices, WrongCodes
 from handlers.policy import Identity, Participation
+from handlers.public_links import PublicLinks
 from handlers.registry import Role
 from handlers.reply import Code, Reply, Span
 from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings
@@ -43,6 +44,8 @@ class Context:
     wrong_codes: WrongCodes = field(default_factory=WrongCodes)
     #: How commands are typed in each language (``!stem`` for a Dutch reader).
     words: CommandWords = field(default_factory=CommandWords)
+    #: Links into the published report (``report.public_url``); none when it is not set.
+    links: PublicLinks = field(default_factory=PublicLinks)
 
     @property
     def is_moderator(self) -> bool:

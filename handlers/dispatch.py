@@ -27,11 +27,12 @@ from handlers.incoming import IncomingEvent
 from handlers.limits import CommandLimiter, ReactionNotices, WrongCodes
 from handlers.parsing import CommandText, clean, split_command
 from handlers.policy import Identity, Participation
+from handlers.public_links import PublicLinks
 from handlers.registry import Command, CommandRegistry, Role, parse_arguments
 from handlers.reply import Code, Reply
 from handlers.services.guided_submission import answer as answer_dialogue
 from handlers.services.guided_submission import expiry_note
-from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings
+from handlers.settings import BotSettings, IdentitySettings, ProgrammeSettings, ReportSettings
 from storage import Dialogue, Store, Verification
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class Dispatcher:
         programme: ProgrammeSettings | None = None,
         identity: IdentitySettings | None = None,
         server_name: str = "",
+        report: ReportSettings | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -105,6 +107,8 @@ class Dispatcher:
         self.status = status
         self.programme = programme or ProgrammeSettings()
         self.identity = identity or IdentitySettings()
+        #: Links into the published report, for cards, summaries and results.
+        self.links = PublicLinks((report or ReportSettings()).public_url)
         listed = self.identity.listed_servers or ((server_name,) if server_name else ())
         self.participation = Participation(
             default=self.identity.default_eligibility, servers=listed, home=server_name
@@ -144,6 +148,7 @@ class Dispatcher:
             notices=self.notices,
             wrong_codes=self.wrong_codes,
             words=self.words,
+            links=self.links,
         )
 
     async def _identity(self, sender: Sender, locale: str) -> Identity:

@@ -20,6 +20,7 @@ IDEA_FIELDS = (
     "duplicate_of",
     "created_at",
     "updated_at",
+    "support_reached_at",
 )
 
 
@@ -65,6 +66,7 @@ async def export_data(
                 "voting_deadline": _iso(challenge.voting_deadline_at),
                 "tags": list(challenge.tags),
                 "partner": challenge.partner,
+                "support_threshold": challenge.support_threshold,
                 "ideas": [
                     {
                         "id": idea.id,
@@ -78,6 +80,8 @@ async def export_data(
                         ),
                         "created_at": idea.created_at.isoformat(),
                         "updated_at": idea.updated_at.isoformat(),
+                        # When it reached the challenge's support threshold (null: it did not).
+                        "support_reached_at": _iso(idea.support_reached_at),
                     }
                     for idea in ideas
                 ],

@@ -19,7 +19,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime, format_time, get_timezone
 from babel.messages.pofile import read_po
 
-from handlers.reply import Bold, Code, Inline, Italic, Mention, Span, Text, plain_text
+from handlers.reply import Bold, Code, Inline, Italic, Link, Mention, Span, Text, plain_text
 from storage import IdeaStatus
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ LOCALE_DIR = Path(__file__).parent / "locales"
 
 _Template = str | tuple[str, ...]
 #: The inline nodes, as a tuple: isinstance with a tuple is cheaper than with a union.
-_NODES = (Text, Bold, Italic, Code, Mention, Span)
+_NODES = (Text, Bold, Italic, Code, Mention, Link, Span)
 _formatter = string.Formatter()
 
 

@@ -25,6 +25,7 @@ from handlers.command_words import CommandWords
 from handlers.effects import Announce, Effect, Outcome, PlaceInSpace, SendRoom
 from handlers.i18n import Catalogue, Moment
 from handlers.policy import Phase, listed, phase, seen_by_all
+from handlers.public_links import PublicLinks, link
 from handlers.reply import Bold, Code, Inline, Items, Reply, Text
 from handlers.services.final_polls import end_poll, ends_polls
 from handlers.services.vote_counts import votes_by_standing
@@ -102,6 +103,7 @@ async def fire_due(
     now: datetime,
     *,
     words: CommandWords,
+    links: PublicLinks | None = None,
 ) -> list[Outcome]:
     """Carry out every firing of the schedule that is due at ``now``, each once.
 
@@ -121,7 +123,9 @@ async def fire_due(
             # The last deadline ends a running poll, even of a challenge closed by hand.
             running = await store.polls.running(challenge.id)
             if running is not None:
-                ended = await end_poll(store, catalogue, settings, running, firing.deadline_at)
+                ended = await end_poll(
+                    store, catalogue, settings, running, firing.deadline_at, links=links
+                )
                 if ended is not None:
                     outcomes.append(ended)
         # Closed by hand: passed over for good (reopening plans again what is still ahead).
@@ -143,7 +147,13 @@ async def fire_due(
                 and challenge.voting_deadline_at is not None
             )
             effects = await closing_summary(
-                store, catalogue, settings, programme, challenge, submissions_only=submissions_only
+                store,
+                catalogue,
+                settings,
+                programme,
+                challenge,
+                submissions_only=submissions_only,
+                links=links,
             )
             if challenge.room_id is not None:
                 effects = (*effects, place_in_space(challenge, now))
@@ -187,6 +197,8 @@ async def status_changed(
     before: Challenge,
     after: Challenge,
     now: datetime,
+    *,
+    links: PublicLinks | None = None,
 ) -> tuple[Effect, ...]:
     """What follows a moderator's ``!challenge close`` or ``!challenge open`` (``before`` and
     ``after`` the change of status; call in its transaction).
@@ -201,7 +213,13 @@ async def status_changed(
         if phase(before, now) is not Phase.CLOSED:
             effects.extend(
                 await closing_summary(
-                    store, catalogue, settings, programme, after, submissions_only=False
+                    store,
+                    catalogue,
+                    settings,
+                    programme,
+                    after,
+                    submissions_only=False,
+                    links=links,
                 )
             )
     else:
@@ -221,9 +239,11 @@ async def closing_summary(
     challenge: Challenge,
     *,
     submissions_only: bool,
+    links: PublicLinks | None = None,
 ) -> tuple[Effect, ...]:
     """What closes (submissions only, or the whole challenge) and the summary of where it
-    stands: for the challenge's room, and (counting what only moderators see) for theirs."""
+    stands: for the challenge's room, and (counting what only moderators see) for theirs; with
+    the public report's address configured, a link to the challenge's page."""
     language = settings.language
     title = Bold(Text(challenge.title))
     if submissions_only and challenge.voting_deadline_at is not None:
@@ -274,9 +294,13 @@ async def closing_summary(
                     )
                 ),
             )
-        return reply + Reply.of(
+        reply += Reply.of(
             catalogue.span(language, "programme.summary_participants", count=participants)
         )
+        url = None if links is None else links.challenge(challenge)
+        if url is not None:
+            reply += Reply.of(catalogue.span(language, "links.challenge_page", link=link(url)))
+        return reply
 
     effects: list[Effect] = []
     if challenge.room_id is not None:

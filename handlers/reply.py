@@ -37,11 +37,20 @@ class Mention:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A link to a web page the bot's configuration names (the public report): never to an
+    address a person typed."""
+
+    url: str
+    child: Inline
+
+
+@dataclass(frozen=True)
 class Span:
     children: tuple[Inline, ...]
 
 
-Inline = Text | Bold | Italic | Code | Mention | Span
+Inline = Text | Bold | Italic | Code | Mention | Link | Span
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ class Reply:
 def _collect_mentions(node: Inline, found: list[str]) -> None:
     if isinstance(node, Mention):
         found.append(node.user_id)
-    elif isinstance(node, Bold | Italic):
+    elif isinstance(node, Bold | Italic | Link):
         _collect_mentions(node.child, found)
     elif isinstance(node, Span):
         for child in node.children:
@@ -109,4 +118,7 @@ def plain_text(node: Inline) -> str:
         return node.user_id
     if isinstance(node, Bold | Italic):
         return plain_text(node.child)
+    if isinstance(node, Link):
+        shown = plain_text(node.child)
+        return shown if shown == node.url else f"{shown} ({node.url})"
     return "".join(plain_text(child) for child in node.children)

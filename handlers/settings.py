@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -72,6 +73,35 @@ class ProgrammeSettings(BaseModel):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+class ReportSettings(BaseModel):
+    """The `[report]` section: where the city publishes the public report
+    (``challenge-bot report``), so that the chat can link to it (``handlers/public_links.py``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: The address of the report's folder on the web (its ``index.html``); None: no links.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is None or value == "":  # left empty: no links
+            return None
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+            or any(character.isspace() or character in "<>\"'" for character in value)
+        ):
+            raise ValueError(
+                "must be the http:// or https:// address of the report's folder, without "
+                "?query or #anchor, such as https://stad.gent/uitdagingen/"
+            )
+        return value.rstrip("/") + "/"
 
 
 class IdentitySettings(BaseModel):

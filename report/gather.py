@@ -35,6 +35,7 @@ async def gather(store: Store, *, now: datetime, include_authors: bool = False) 
                 created_at=idea.created_at,
                 duplicate_of=idea.duplicate_of if idea.duplicate_of in shown else None,
                 author=idea.author if include_authors else None,
+                support_reached_at=idea.support_reached_at,
             )
             for idea in sorted(ideas, key=lambda idea: (-idea.votes, idea.id))
         )

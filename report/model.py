@@ -25,6 +25,8 @@ class IdeaRow:
     duplicate_of: int | None = None
     #: The author's Matrix ID, only when the report is asked to include authors.
     author: str | None = None
+    #: When the idea reached its challenge's support threshold; None: it did not (yet).
+    support_reached_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ catalogue's texts are escaped the same way, as they are not HTML either."""
 from __future__ import annotations
 
 import html
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -16,12 +17,13 @@ from babel.numbers import format_decimal, format_percent
 
 from handlers.i18n import Catalogue, Moment
 from handlers.programme import phase_text
+from handlers.public_links import POLL_ANCHOR, idea_anchor
 from handlers.reply import plain_text
 from report.model import ActivityRow, ChallengeView, ReportData
 
-#: The stylesheet beside the index; challenge pages are one folder down.
+#: The stylesheet beside the index; challenge pages are one folder down
+#: (``handlers.public_links.CHALLENGES_DIR``).
 STYLESHEET = "style.css"
-CHALLENGES_DIR = "challenges"
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,13 @@ class Pages:
             facts.append((self.t("site.tags"), html.escape(", ".join(challenge.tags))))
         if challenge.partner:
             facts.append((self.t("site.partner"), html.escape(challenge.partner)))
+        if challenge.support_threshold is not None:
+            facts.append(
+                (
+                    self.t("site.threshold"),
+                    self.t("site.threshold_votes", count=challenge.support_threshold),
+                )
+            )
         parts.append(
             "<dl>" + "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts) + "</dl>"
         )
@@ -169,6 +178,9 @@ class Pages:
             status = self.status(idea.status)
             if idea.duplicate_of is not None:
                 status += " " + self.t("site.duplicate_of", id=idea.duplicate_of)
+            if idea.support_reached_at is not None:
+                reached = self.day(idea.support_reached_at.astimezone(self.zone).date())
+                status += "; " + self.t("site.support_reached", day=reached)
             row = [
                 f"#{idea.id}",
                 text,
@@ -179,7 +191,16 @@ class Pages:
             if include_authors:
                 row.append(html.escape(idea.author or ""))
             rows.append(row)
-        parts.append(self._table(self.t("site.ideas_caption"), headers, rows, numeric=(3,)))
+        # Each idea's row has its number as anchor: a link from the chat opens at that idea.
+        parts.append(
+            self._table(
+                self.t("site.ideas_caption"),
+                headers,
+                rows,
+                numeric=(3,),
+                row_ids=[idea_anchor(idea.id) for idea in view.ideas],
+            )
+        )
         return parts
 
     def _outcome(self, view: ChallengeView, chart: Chart | None) -> list[str]:
@@ -220,7 +241,7 @@ class Pages:
         return [*parts, self._beside(chart, caption, table)]
 
     def _poll(self, view: ChallengeView) -> list[str]:
-        parts = [f"<h2>{self.t('site.poll')}</h2>"]
+        parts = [f'<h2 id="{POLL_ANCHOR}">{self.t("site.poll")}</h2>']
         poll = view.poll
         if poll is None:
             return [*parts, f"<p>{self.t('site.no_poll')}</p>"]
@@ -309,8 +330,10 @@ class Pages:
         rows: Iterable[Sequence[str]],
         *,
         numeric: Sequence[int] = (),
+        row_ids: Sequence[str] | None = None,
     ) -> str:
-        """A table of already escaped cells; the first cell of a row is its header."""
+        """A table of already escaped cells; the first cell of a row is its header. With
+        ``row_ids``, each row gets its id (an anchor a link can open at)."""
 
         def cell(tag: str, index: int, value: str, scope: str) -> str:
             css = ' class="number"' if index in numeric else ""
@@ -321,13 +344,14 @@ class Pages:
             )
 
         head = "".join(cell("th", i, h, "col") for i, h in enumerate(headers))
+        ids: Iterable[str | None] = row_ids if row_ids is not None else itertools.repeat(None)
         body = "".join(
-            "<tr>"
+            (f'<tr id="{html.escape(row_id)}">' if row_id else "<tr>")
             + "".join(
                 cell("th" if i == 0 else "td", i, value, "row") for i, value in enumerate(row)
             )
             + "</tr>\n"
-            for row in rows
+            for row, row_id in zip(rows, ids, strict=False)
         )
         return (
             f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead>"

@@ -4,25 +4,20 @@ stylesheet but the one beside the index."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from handlers import public_links
 from handlers.i18n import Catalogue
 from report import charts
 from report.model import ChallengeView, ReportData
-from report.render import CHALLENGES_DIR, STYLESHEET, Chart, Pages
+from report.render import STYLESHEET, Chart, Pages
 from report.style import STYLESHEET as CSS
-
-#: What a file name may be made of; the bot's slugs always are, but the database is not ours
-#: to trust.
-_SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 def page_name(view: ChallengeView) -> str:
-    """The challenge's file name in ``challenges/``: its slug, or else its number (with an
-    underscore, which no slug has: the two never meet)."""
-    slug = view.challenge.slug
-    return slug if _SAFE_NAME.fullmatch(slug) else f"challenge_{view.challenge.id}"
+    """The challenge's file name in ``challenges/`` (``handlers/public_links.py`` decides it,
+    for the bot's links too)."""
+    return public_links.page_name(view.challenge.slug, view.challenge.id)
 
 
 def write_site(
@@ -37,7 +32,7 @@ def write_site(
     """Write the report into ``output`` (created if need be); returns the files written.
     The same data gives the same bytes."""
     pages = Pages(catalogue or Catalogue(), language, timezone, site_title)
-    folder = output / CHALLENGES_DIR
+    folder = output / public_links.CHALLENGES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
@@ -51,7 +46,13 @@ def write_site(
     write(output / STYLESHEET, CSS)
     write(
         output / "index.html",
-        pages.index(data, {key: f"{CHALLENGES_DIR}/{name}.html" for key, name in names.items()}),
+        pages.index(
+            data,
+            {
+                view.challenge.id: public_links.page_path(view.challenge.slug, view.challenge.id)
+                for view in data.challenges
+            },
+        ),
     )
     for view in data.challenges:
         name = names[view.challenge.id]

@@ -53,12 +53,14 @@ class ChallengeRepository:
         tags: tuple[str, ...] = (),
         partner: str = "",
         eligibility: Eligibility | None = None,
+        support_threshold: int | None = None,
     ) -> Challenge:
         challenge_id = await self._db.execute(
             """INSERT INTO challenges (slug, title, description, created_by, created_at,
                                        updated_at, submission_deadline_at, voting_deadline_at,
-                                       vote_budget, premoderated, tags, partner, eligibility)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                       vote_budget, premoderated, tags, partner, eligibility,
+                                       support_threshold)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 slug,
                 title,
@@ -73,6 +75,7 @@ class ChallengeRepository:
                 ",".join(tags),
                 partner,
                 None if eligibility is None else eligibility.value,
+                support_threshold,
             ),
         )
         challenge = await self.get(challenge_id)
@@ -80,11 +83,12 @@ class ChallengeRepository:
         return challenge
 
     async def update(self, challenge: Challenge, now: datetime) -> None:
-        """Write the editable fields of ``challenge`` (title to eligibility) over its row."""
+        """Write the editable fields of ``challenge`` (title to the support threshold) over its
+        row."""
         await self._db.execute(
             """UPDATE challenges SET title = ?, description = ?, submission_deadline_at = ?,
                       voting_deadline_at = ?, vote_budget = ?, premoderated = ?, tags = ?,
-                      partner = ?, eligibility = ?, updated_at = ?
+                      partner = ?, eligibility = ?, support_threshold = ?, updated_at = ?
                 WHERE id = ?""",
             (
                 challenge.title,
@@ -96,6 +100,7 @@ class ChallengeRepository:
                 ",".join(challenge.tags),
                 challenge.partner,
                 None if challenge.eligibility is None else challenge.eligibility.value,
+                challenge.support_threshold,
                 to_text(now),
                 challenge.id,
             ),

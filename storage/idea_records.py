@@ -129,15 +129,46 @@ class IdeaRepository:
         return [Idea.model_validate(dict(row)) for row in rows]
 
     async def awaiting_triage(self, challenge_id: int | None, *, limit: int) -> list[Idea]:
+        """The ideas a moderator still has to decide on: those that reached their challenge's
+        support threshold first (in the order they reached it), then the oldest first."""
         where = " WHERE i.status IN ('new', 'needs_info')"
         params: tuple[Any, ...] = ()
         if challenge_id is not None:
             where += " AND i.challenge_id = ?"
             params = (challenge_id,)
         rows = await self._db.fetch_all(
-            self._SELECT + where + " ORDER BY i.created_at, i.id LIMIT ?", (*params, limit)
+            self._SELECT
+            + where
+            + """ ORDER BY i.support_reached_at IS NULL, i.support_reached_at, i.created_at, i.id
+                  LIMIT ?""",
+            (*params, limit),
         )
         return [Idea.model_validate(dict(row)) for row in rows]
+
+    async def unvoted_votable(
+        self, challenge_id: int, voter: str, identity: str | None
+    ) -> list[Idea]:
+        """The ideas of a challenge that everyone sees and that take votes, that neither this
+        account nor another with the same verified ``identity`` voted for, and that are not the
+        account's own: most votes first. (Whether the person may vote now is the policy's.)"""
+        rows = await self._db.fetch_all(
+            self._SELECT
+            + f""" WHERE i.challenge_id = ? AND {LISTED_SQL} AND i.author <> ?
+                     AND NOT EXISTS (SELECT 1 FROM votes v WHERE v.idea_id = i.id
+                                        AND (v.voter = ? OR v.identity = ?))
+                   ORDER BY votes DESC, i.id""",
+            (challenge_id, voter, voter, identity),
+        )
+        return [Idea.model_validate(dict(row)) for row in rows]
+
+    async def mark_support_reached(self, idea_id: int, now: datetime) -> bool:
+        """Note that the idea reached its challenge's support threshold; True only the first
+        time (the mark stays, whatever its votes do afterwards)."""
+        changed = await self._db.execute_rowcount(
+            "UPDATE ideas SET support_reached_at = ? WHERE id = ? AND support_reached_at IS NULL",
+            (to_text(now), idea_id),
+        )
+        return changed == 1
 
     async def set_hidden(self, idea_id: int, hidden: bool, now: datetime) -> None:
         await self._db.execute(

@@ -36,6 +36,9 @@ IDENTITY_VERSION = 15
 #: The migration that keeps, with each poll response and report, who it came from as the
 #: policy saw them, so that each counts once per person and only from people who may take part.
 COUNTED_VERSION = 16
+#: The migration of the support threshold: a challenge's number of votes that obliges the
+#: city to look at an idea, and when each idea reached it (flagged once, kept across restarts).
+THRESHOLD_VERSION = 18
 #: The migration of linked accounts: a Discord account linked to a Matrix account is one person.
 LINKS_VERSION = 19
 
@@ -462,6 +465,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE reports ADD COLUMN identity TEXT;
         ALTER TABLE reports ADD COLUMN counted INTEGER NOT NULL DEFAULT 1
             CHECK (counted IN (0, 1));
+        """,
+    ),
+    Migration(
+        THRESHOLD_VERSION,
+        "a challenge's support threshold, and when each idea reached it",
+        """
+        -- The votes an idea needs for the city to look at it; NULL: no threshold.
+        ALTER TABLE challenges ADD COLUMN support_threshold INTEGER
+            CHECK (support_threshold IS NULL OR support_threshold >= 1);
+        -- When the idea reached its challenge's threshold: set once, never cleared, so the
+        -- moderators are told once however the votes go up and down afterwards.
+        ALTER TABLE ideas ADD COLUMN support_reached_at TEXT;
+        CREATE INDEX ideas_support_reached ON ideas (support_reached_at)
+            WHERE support_reached_at IS NOT NULL;
         """,
     ),
     Migration(

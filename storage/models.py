@@ -68,6 +68,8 @@ class Challenge(Record):
     partner: str = ""
     #: Who may take part; None: the programme's default (``identity.default_eligibility``).
     eligibility: Eligibility | None = None
+    #: The votes that make the city look at an idea (``--threshold``); None: no threshold.
+    support_threshold: int | None = None
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -97,6 +99,8 @@ class Idea(Record):
     updated_at: datetime
     hidden: bool = False
     votes: int = 0
+    #: When the idea reached its challenge's support threshold (flagged then, once); None: not.
+    support_reached_at: datetime | None = None
 
 
 class AuditEntry(Record):

@@ -19,7 +19,7 @@ from handlers.effects import CreateChallengeRoom, Effect, Outcome, SendRoom
 from handlers.i18n import Catalogue
 from handlers.incoming import IncomingEvent, ReactionAdded, ReactionRemoved
 from handlers.reply import Items, Para, Quote, Reply, plain_text
-from handlers.settings import BotSettings
+from handlers.settings import BotSettings, ReportSettings
 from storage import Challenge, Database, Idea, Store
 
 MODERATOR = "@mod:city.example"
@@ -197,15 +197,20 @@ class Harness:
 
 
 @asynccontextmanager
-async def open_harness(tmp_path: Path, **settings: object) -> AsyncIterator[Harness]:
-    """A migrated database in ``tmp_path`` and a dispatcher over it, closed afterwards."""
+async def open_harness(
+    tmp_path: Path, *, report: ReportSettings | None = None, **settings: object
+) -> AsyncIterator[Harness]:
+    """A migrated database in ``tmp_path`` and a dispatcher over it, closed afterwards; with
+    ``report``, the bot links to the public report it names."""
     bot_settings = BotSettings.model_validate(
         {"moderators": (MODERATOR,), "moderation_room": MODERATION_ROOM, **settings}
     )
     db = Database(tmp_path / "bot.sqlite3")
     store = Store(db)
     clock = Clock()
-    dispatcher = Dispatcher(build_registry(), store, catalogue(), bot_settings, clock=clock)
+    dispatcher = Dispatcher(
+        build_registry(), store, catalogue(), bot_settings, clock=clock, report=report
+    )
     await db.open()
     try:
         yield Harness(db, store, dispatcher, clock, bot_settings)

@@ -33,7 +33,7 @@ from bot.app import BotApp
 from bot.bot_clock import BotClock
 from bot.config import Config, MatrixSettings, StorageSettings
 from devtools.homeserver import Homeserver
-from handlers.settings import BotSettings, IdentitySettings
+from handlers.settings import BotSettings, IdentitySettings, ReportSettings
 
 PASSWORD = "correct horse battery staple"
 WAIT = 20.0
@@ -315,6 +315,7 @@ def bot_config(
     data_dir: Path,
     *,
     identity: IdentitySettings | None = None,
+    report: ReportSettings | None = None,
     **bot: Any,
 ) -> Config:
     return Config(
@@ -327,6 +328,7 @@ def bot_config(
         bot=BotSettings(**bot),
         storage=StorageSettings(path=data_dir / "bot.sqlite3"),
         identity=identity or IdentitySettings(),
+        report=report or ReportSettings(),
     )
 
 
@@ -468,6 +470,7 @@ async def start_moderated_bot(
     *,
     clock: BotClock | None = None,
     identity: IdentitySettings | None = None,
+    report: ReportSettings | None = None,
     **settings: Any,
 ) -> ModeratedBot:
     bot_user = homeserver.register_user(unique("bot"), PASSWORD)
@@ -480,6 +483,7 @@ async def start_moderated_bot(
         moderators=(moderator.user_id,),
         moderation_room=room,
         identity=identity,
+        report=report,
         **settings,
     )
     bot = await start_bot(config, clock)

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from storage import Database
-from storage.migrations import COUNTED_VERSION, IDENTITY_VERSION, LINKS_VERSION, MIGRATIONS, POLLS
+from storage.migrations import (
+    COUNTED_VERSION,
+    IDENTITY_VERSION,
+    LINKS_VERSION,
+    MIGRATIONS,
+    POLLS,
+    THRESHOLD_VERSION,
+)
 
 AT = "2026-03-01T10:00:00+00:00"
 LATER = "2026-03-02T10:00:00+00:00"
@@ -365,6 +372,12 @@ def _rows(version: int) -> list[tuple[str, dict[str, Any]]]:
                 },
             ),
         ]
+    if version >= THRESHOLD_VERSION:  # a support threshold, and an idea that reached it
+        for table, row in rows:
+            if table == "challenges":
+                row["support_threshold"] = 2 if row["id"] == 1 else None
+            if table == "ideas":
+                row["support_reached_at"] = LATER if row["id"] == 1 else None
     if version >= LINKS_VERSION:  # a Discord account linked to a Matrix account, a code waiting
         rows += [
             (

@@ -143,3 +143,37 @@ def luminance(colour: str) -> float:
 def contrast(one: str, other: str) -> float:
     lighter, darker = sorted((luminance(one), luminance(other)), reverse=True)
     return (lighter + 0.05) / (darker + 0.05)
+
+
+class _Anchors(HTMLParser):
+    """The ids of a page's elements, each with the text inside it."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: dict[str, list[str]] = {}
+        self._open: list[tuple[str, str | None]] = []  # (tag, id) of the elements open now
+        self.feed(source)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element_id = dict(attrs).get("id")
+        if element_id is not None:
+            self.found.setdefault(element_id, [])
+        self._open.append((tag, element_id))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self._open:
+            if self._open.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        for _tag, element_id in self._open:
+            if element_id is not None:
+                self.found[element_id].append(data)
+
+
+def anchors(path: Path) -> dict[str, str]:
+    """Every ``id`` on the page at ``path`` and the text of its element: where a link's
+    ``#fragment`` opens, and what the reader sees there."""
+    parsed = _Anchors(path.read_text(encoding="utf-8"))
+    return {key: " ".join(" ".join(parts).split()) for key, parts in parsed.found.items()}

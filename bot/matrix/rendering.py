@@ -13,6 +13,7 @@ from handlers.reply import (
     Inline,
     Italic,
     Items,
+    Link,
     Mention,
     Para,
     Quote,
@@ -86,6 +87,8 @@ def _html(node: Inline) -> str:
     if isinstance(node, Mention):
         href = "https://matrix.to/#/" + quote(node.user_id, safe="@:")
         return f'<a href="{_escape(href)}">{_escape(node.user_id)}</a>'
+    if isinstance(node, Link):
+        return f'<a href="{_escape(node.url)}">{_html(node.child)}</a>'
     return "".join(_html(child) for child in node.children)
 
 

@@ -9,9 +9,11 @@ from handlers.effects import CreateChallengeRoom, Effect, Invite, Outcome, SendR
 from handlers.errors import Conflict
 from handlers.policy import Phase, phase
 from handlers.programme import phase_text, place_in_space, plan, status_changed, to_instant
+from handlers.public_links import link
 from handlers.registry import CommandRouter, Kind, Option, Param, Role
 from handlers.reply import Bold, Code, Items, Quote, Reply, Span, Text
 from handlers.services.lookups import check_length, find_challenge
+from handlers.services.support_threshold import check_challenge_support
 from storage import Challenge, ChallengeStatus, Eligibility
 
 router = CommandRouter()
@@ -69,6 +71,8 @@ async def show_challenge(ctx: Context, challenge: str | None) -> Outcome:
     )
     if found.vote_budget is not None:
         reply += ctx.reply("challenge.budget", count=found.vote_budget)
+    if found.support_threshold is not None:
+        reply += ctx.reply("challenge.threshold", count=found.support_threshold)
     if found.tags:
         reply += ctx.reply("challenge.tags", tags=Text(", ".join(found.tags)))
     if found.partner:
@@ -80,6 +84,9 @@ async def show_challenge(ctx: Context, challenge: str | None) -> Outcome:
         idea=ctx.command("idea", found.slug, f"<{ctx.label('title')}>"),
         ideas=ctx.command("ideas", found.slug),
     )
+    url = ctx.links.challenge(found)
+    if url is not None:
+        reply += ctx.reply("links.challenge_page", link=link(url))
     return Outcome(reply)
 
 
@@ -103,6 +110,7 @@ _CHALLENGE_OPTIONS = (
     Option("deadline", Kind.DEADLINE),
     Option("voting_deadline", Kind.DEADLINE),
     Option("budget", Kind.NUMBER),
+    Option("threshold", Kind.NUMBER),
     Option("premoderated", Kind.FLAG),
     Option("tags", Kind.WORD),
     Option("partner", Kind.WORD),
@@ -117,6 +125,7 @@ _OPTION_OF = {
     "submission_deadline_at": "deadline",
     "voting_deadline_at": "voting-deadline",
     "vote_budget": "budget",
+    "support_threshold": "threshold",
     "premoderated": "premoderated",
     "tags": "tags",
     "partner": "partner",
@@ -198,6 +207,7 @@ async def create(
     deadline: date | None,
     voting_deadline: date | None,
     budget: int | None,
+    threshold: int | None,
     premoderated: bool,
     tags: str | None,
     partner: str | None,
@@ -228,6 +238,7 @@ async def create(
         tags=_tags(tags) or (),
         partner=partner or "",
         eligibility=_eligibility(ctx, eligibility),
+        support_threshold=threshold,
     )
     await plan(ctx.store, created)
     await ctx.store.audit.record(
@@ -267,6 +278,7 @@ async def edit(
     deadline: date | None,
     voting_deadline: date | None,
     budget: int | None,
+    threshold: int | None,
     premoderated: bool,
     tags: str | None,
     partner: str | None,
@@ -291,6 +303,8 @@ async def edit(
         changes["voting_deadline_at"] = to_instant(voting_deadline, zone)
     if budget is not None:
         changes["vote_budget"] = budget
+    if threshold is not None:
+        changes["support_threshold"] = threshold
     if premoderated or open_submissions:
         changes["premoderated"] = premoderated
     if tags is not None:
@@ -314,6 +328,10 @@ async def edit(
         detail=", ".join(changed),
     )
     effects: list[Effect] = []
+    if "support_threshold" in changed:  # ideas that have the votes already reach it now
+        effects += await check_challenge_support(
+            ctx.store, ctx.catalogue, ctx.settings, ctx.words, edited, ctx.now
+        )
     if found.room_id is not None:
         if {"title", "description"} & set(changed):
             effects.append(SetRoomProfile(found.room_id, edited.title, edited.description))
@@ -372,7 +390,14 @@ async def _set_status(ctx: Context, slug: str, status: ChallengeStatus) -> Outco
     changed = found.model_copy(update={"status": status})
     effects: list[Effect] = list(
         await status_changed(
-            ctx.store, ctx.catalogue, ctx.settings, ctx.programme, found, changed, ctx.now
+            ctx.store,
+            ctx.catalogue,
+            ctx.settings,
+            ctx.programme,
+            found,
+            changed,
+            ctx.now,
+            links=ctx.links,
         )
     )
     key = "challenge.opened" if opening else "challenge.closed"

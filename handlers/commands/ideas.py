@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers import policy
 from handlers.audience import author_shown, require_private_room
 from handlers.context import Context
-from handlers.effects import Announce, CardChanged, Effect, Outcome
+from handlers.effects import Announce, CardChanged, Effect, Outcome, SendDirect
 from handlers.errors import Conflict, Forbidden
 from handlers.incoming import VOTE_REACTION, ReactionAdded, ReactionRemoved
 from handlers.policy import Action, seen_by_all
@@ -24,6 +24,7 @@ from handlers.services.lookups import (
     require_submissions,
     status_text,
 )
+from handlers.services.open_to_vote import open_reply, open_to_vote
 from handlers.services.submitting import submit_idea
 from handlers.services.voting import unvote_by_redaction, vote_by_reaction, vote_for_idea
 from storage import IdeaStatus
@@ -226,3 +227,32 @@ async def thumb_given(ctx: Context, event: ReactionAdded) -> Outcome | None:
 @router.on(ReactionRemoved)
 async def thumb_taken_back(ctx: Context, event: ReactionRemoved) -> Outcome | None:
     return await unvote_by_redaction(ctx, event.reaction_event_id)
+
+
+@router.command("open", needs_identity=True)
+async def still_open(ctx: Context) -> Outcome:
+    """Per challenge that takes votes now: the ideas the person may vote for and has not, best
+    first, and the votes left in their budget. Which votes a person cast is personal: from a
+    shared room, the list goes to their direct chat."""
+    blocked = await ctx.store.blocks.is_blocked(ctx.sender)
+    if blocked:
+        raise Forbidden("error.blocked")
+    found = await open_to_vote(
+        ctx.store,
+        person(ctx),
+        ctx.participation,
+        ctx.now,
+        timezone=ctx.programme.timezone,
+    )
+    listing = open_reply(
+        ctx.catalogue,
+        ctx.locale,
+        found,
+        now=ctx.now,
+        timezone=ctx.programme.timezone,
+        words=ctx.words,
+        shown_per_challenge=ctx.settings.page_size,
+    )
+    if ctx.is_direct:
+        return Outcome(listing)
+    return Outcome(ctx.reply("open.sent_elsewhere"), effects=(SendDirect(ctx.sender, listing),))

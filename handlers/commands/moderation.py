@@ -19,6 +19,7 @@ from handlers.services.lookups import (
     idea_ref,
     status_text,
 )
+from handlers.services.support_threshold import check_support
 from storage import CLOSED_FOR_VOTES, Idea, IdeaStatus
 
 router = CommandRouter()
@@ -56,12 +57,21 @@ async def queue(ctx: Context, challenge: str | None) -> Outcome:
     )
     if not ideas:
         return Outcome(ctx.reply("queue.empty"))
+    # Those that reached their challenge's support threshold come first (the storage's order),
+    # and say so: the city promised to look at them.
     lines = [
         ctx.t(
             "queue.line",
             slug=Code(idea.challenge_slug),
             idea=idea_line(ctx, idea),
             created=idea.created_at,
+        )
+        if idea.support_reached_at is None
+        else ctx.t(
+            "queue.line_supported",
+            slug=Code(idea.challenge_slug),
+            idea=idea_line(ctx, idea),
+            reached=ctx.moment(idea.support_reached_at),
         )
         for idea in ideas
     ]
@@ -172,7 +182,7 @@ async def implemented(ctx: Context, idea: int, message: str | None) -> Outcome:
 async def duplicate(ctx: Context, idea: int, original: int) -> Outcome:
     if idea == original:
         raise Conflict("duplicate.same", id=idea_ref(idea))
-    target, _challenge = await find_idea(ctx, original)
+    target, challenge = await find_idea(ctx, original)
     copy, _ = await find_idea(ctx, idea)
     if target.challenge_id != copy.challenge_id:
         raise Conflict("duplicate.other_challenge", id=idea_ref(idea), original=idea_ref(original))
@@ -185,6 +195,10 @@ async def duplicate(ctx: Context, idea: int, original: int) -> Outcome:
     found, effects = await decide(ctx, idea, DUPLICATE, None, duplicate_of=original)
     moved = await ctx.store.votes.move(found.id, original)
     effects.append(CardChanged(original))
+    # The moved votes may carry the original over its challenge's support threshold.
+    effects += await check_support(
+        ctx.store, ctx.catalogue, ctx.settings, ctx.words, challenge, original, ctx.now
+    )
     return Outcome(
         ctx.reply("duplicate.done", id=idea_ref(idea), original=idea_ref(original), count=moved),
         effects=tuple(effects),

@@ -125,6 +125,7 @@ async def end_poll_command(ctx: Context, challenge: str | None) -> Outcome:
         ctx.now,
         post_in_room=ctx.room_id != poll.room_id,
         announce=ctx.room_id != ctx.settings.moderation_room,
+        links=ctx.links,
     )
     result = await ctx.store.polls.result(poll.id)
     if ended is None or result is None:
@@ -132,7 +133,9 @@ async def end_poll_command(ctx: Context, challenge: str | None) -> Outcome:
     await ctx.store.audit.record(
         actor=ctx.sender, action="poll_end", now=ctx.now, challenge_id=target.id
     )
-    return Outcome(result_reply(ctx.catalogue, ctx.locale, target, result), effects=ended.effects)
+    return Outcome(
+        result_reply(ctx.catalogue, ctx.locale, target, result, ctx.links), effects=ended.effects
+    )
 
 
 @router.on(PollAnswered, needs_identity=True)

@@ -17,6 +17,7 @@ from handlers.context import Context
 from handlers.effects import Announce, Effect, EndPoll, Outcome, SendDirect, SendRoom
 from handlers.i18n import Catalogue
 from handlers.policy import Action, Person
+from handlers.public_links import PublicLinks, link
 from handlers.reply import Bold, Code, Items, Reply, Text
 from handlers.settings import BotSettings
 from storage import Challenge, Poll, PollResult, ScheduleKind, Store
@@ -99,7 +100,9 @@ async def ended_by_event(ctx: Context, start_event_id: str, at: datetime) -> Out
     poll = await ctx.store.polls.by_start_event(start_event_id)
     if poll is None or not poll.running or poll.room_id != ctx.room_id:
         return None
-    return await end_poll(ctx.store, ctx.catalogue, ctx.settings, poll, at, send_end_event=False)
+    return await end_poll(
+        ctx.store, ctx.catalogue, ctx.settings, poll, at, send_end_event=False, links=ctx.links
+    )
 
 
 async def end_poll(
@@ -112,6 +115,7 @@ async def end_poll(
     send_end_event: bool = True,
     post_in_room: bool = True,
     announce: bool = True,
+    links: PublicLinks | None = None,
 ) -> Outcome | None:
     """End the poll at ``at``: count, keep the result, and say it: the poll's end event with
     the result as its text, the result as a message in the room (``post_in_room``) and to
@@ -121,7 +125,7 @@ async def end_poll(
     challenge = await store.challenges.get(poll.challenge_id)
     if result is None or challenge is None:
         return None
-    summary = result_reply(catalogue, settings.language, challenge, result)
+    summary = result_reply(catalogue, settings.language, challenge, result, links)
     effects: list[Effect] = []
     if send_end_event:
         effects.append(EndPoll(poll.id, poll.room_id, summary))
@@ -139,9 +143,14 @@ def ranked(result: PollResult) -> list[tuple[int, int, str]]:
 
 
 def result_reply(
-    catalogue: Catalogue, language: str, challenge: Challenge, result: PollResult
+    catalogue: Catalogue,
+    language: str,
+    challenge: Challenge,
+    result: PollResult,
+    links: PublicLinks | None = None,
 ) -> Reply:
-    """The result in words: how many answered, and each answer's count, most chosen first."""
+    """The result in words: how many answered, and each answer's count, most chosen first;
+    with the public report's address configured, a link to the poll on the challenge's page."""
     title = Bold(Text(challenge.title))
     header_key = "poll.result_header" if result.ended_at is not None else "poll.standing_header"
     reply = Reply.of(catalogue.span(language, header_key, title=title, count=result.voters))
@@ -166,4 +175,7 @@ def result_reply(
         reply += Reply.of(catalogue.span(language, "poll.result_top", title=Bold(Text(top[0][2]))))
     elif top:
         reply += Reply.of(catalogue.span(language, "poll.result_tie", count=len(top)))
+    url = None if links is None else links.poll(challenge)
+    if url is not None:
+        reply += Reply.of(catalogue.span(language, "links.challenge_page", link=link(url)))
     return reply

@@ -12,15 +12,23 @@ from handlers.effects import Effect, SendRoom
 from handlers.i18n import Catalogue
 from handlers.incoming import VOTE_REACTION
 from handlers.policy import seen_by_all
+from handlers.public_links import PublicLinks, link
 from handlers.reply import Bold, Reply, Text
 from handlers.services.lookups import challenge_of, idea_ref, status_text
 from storage import Challenge, Idea
 
 
-def card(catalogue: Catalogue, locale: str, idea: Idea, words: CommandWords) -> Reply:
+def card(
+    catalogue: Catalogue,
+    locale: str,
+    idea: Idea,
+    words: CommandWords,
+    links: PublicLinks | None = None,
+) -> Reply:
     """The message in a challenge's room that shows an idea; a 👍 on it is a vote. A hidden
-    idea has no card: the bot takes its cards down (``bot/cards.py``)."""
-    return Reply.of(
+    idea has no card: the bot takes its cards down (``bot/cards.py``). With the public report's
+    address configured, the card links to the idea on its challenge's page."""
+    shown = Reply.of(
         catalogue.span(
             locale,
             "card.title",
@@ -41,6 +49,10 @@ def card(catalogue: Catalogue, locale: str, idea: Idea, words: CommandWords) -> 
         ),
         catalogue.span(locale, "card.discuss"),
     )
+    url = None if links is None else links.idea(idea)
+    if url is not None:
+        shown += Reply.of(catalogue.span(locale, "links.idea_page", link=link(url)))
+    return shown
 
 
 async def publish_card(ctx: Context, idea_id: int) -> list[Effect]:
@@ -59,5 +71,5 @@ def room_card(ctx: Context, challenge: Challenge, idea: Idea) -> list[Effect]:
     """The idea's card in its challenge's room, where there is one."""
     if challenge.room_id is None:
         return []
-    content = card(ctx.catalogue, ctx.settings.language, idea, ctx.words)
+    content = card(ctx.catalogue, ctx.settings.language, idea, ctx.words, ctx.links)
     return [SendRoom(challenge.room_id, content, card=idea.id)]

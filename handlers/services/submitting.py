@@ -60,7 +60,7 @@ async def submit_idea(
     )
     if target.room_id == ctx.room_id:
         return Outcome(
-            thanks + card(ctx.catalogue, ctx.locale, idea, ctx.words),
+            thanks + card(ctx.catalogue, ctx.locale, idea, ctx.words, ctx.links),
             reply_card=idea.id,
             effects=tuple(effects),
         )

@@ -21,6 +21,7 @@ from handlers.services.lookups import (
     person,
     require,
 )
+from handlers.services.support_threshold import check_support
 from storage import Challenge, Idea
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ async def cast_vote(ctx: Context, idea: Idea, challenge: Challenge) -> None:
 async def record_vote(ctx: Context, idea: Idea, challenge: Challenge) -> list[Effect] | None:
     """Record the vote :func:`cast_vote` allowed, with what the account was; None when it was
     there already. The effects: a flag for the moderators when it completes a burst of votes
-    from new accounts."""
+    from new accounts, and the word that the idea reached its challenge's support threshold
+    (:mod:`handlers.services.support_threshold`)."""
     settings = ctx.identity_settings
     new_account = ctx.identity.is_new(ctx.now, settings.new_account_minutes)
     added = await ctx.store.votes.add(
@@ -79,9 +81,14 @@ async def record_vote(ctx: Context, idea: Idea, challenge: Challenge) -> list[Ef
     )
     if not added:
         return None
+    reached: list[Effect] = []
+    if idea.support_reached_at is None:  # marked before: nothing more to say, nothing to read
+        reached = await check_support(
+            ctx.store, ctx.catalogue, ctx.settings, ctx.words, challenge, idea.id, ctx.now
+        )
     if not new_account:
-        return []
-    return await _burst_flag(ctx, challenge)
+        return reached
+    return [*await _burst_flag(ctx, challenge), *reached]
 
 
 async def _burst_flag(ctx: Context, challenge: Challenge) -> list[Effect]:

@@ -165,6 +165,21 @@ def test_a_wrong_identity_setting_is_named(tmp_path: Path, identity: str, named:
         ("bot", 'prefix = ""', "bot.prefix: must not be empty"),
         ("bot", 'moderators = "@ann:example.org"', "bot.moderators: must be a list"),
         ("metrics", 'enabled = "sometimes"', "metrics.enabled: must be true or false"),
+        *(
+            (
+                "report",
+                f"public_url = {value}",
+                "report.public_url: must be the http:// or https:// address of the report's folder",
+            )
+            for value in (
+                '"stad.gent/uitdagingen"',
+                '"javascript:alert(1)"',
+                '"https://stad.gent/uitdagingen/?page=1"',
+                '"https://stad.gent/uitdagingen/#top"',
+                '"https:///no-host"',
+                '"https://stad.gent/a b"',
+            )
+        ),
     ],
 )
 def test_a_bad_value_is_explained_in_plain_words(
@@ -190,3 +205,14 @@ def test_a_bad_value_is_explained_in_plain_words(
     assert message.splitlines()[0].endswith("1 problem in the configuration:")
     assert f"  {sentence}" in message
     assert "should" not in message and "pattern" not in message and "^" not in message
+
+
+def test_the_public_report_address_is_kept_as_a_folder(tmp_path: Path) -> None:
+    base = '[matrix]\nhomeserver = "http://127.0.0.1:8008"\nuser_id = "@bot:localhost"\npassword = "x"\n'
+    path = tmp_path / "config.toml"
+    path.write_text(base + '[report]\npublic_url = "https://stad.gent/uitdagingen"\n')
+    assert load_config(path, environ={}).report.public_url == "https://stad.gent/uitdagingen/"
+    path.write_text(base + '[report]\npublic_url = ""\n')
+    assert load_config(path, environ={}).report.public_url is None
+    path.write_text(base)
+    assert load_config(path, environ={}).report.public_url is None

@@ -62,6 +62,9 @@ AREAS = (
     "triage",
     "vote",
     "withdraw",
+    "links",  # links into the public report
+    "open",  # !open
+    "support",  # the support threshold
 )
 KEY_PATTERN = re.compile(rf"(?:{'|'.join(AREAS)})\.[a-z_.]+")
 

@@ -300,7 +300,8 @@ async def test_options_anywhere_on_the_first_line(bot: Harness, command: str) ->
 
 USAGE_NEW_NL = (
     "!uitdaging nieuw [--deadline=JJJJ-MM-DD[Tuu:mm]] [--voting-deadline=JJJJ-MM-DD[Tuu:mm]] "
-    "[--budget=aantal] [--premoderated] [--tags=thema,thema] [--partner=partner] "
+    "[--budget=aantal] [--threshold=aantal] [--premoderated] [--tags=thema,thema] "
+    "[--partner=partner] "
     "[--eligibility=anyone|listed|verified] <korte-naam> <titel>\n[beschrijving]"
 )
 

@@ -46,7 +46,7 @@ from tests.handler_support import (
 )
 from tests.poll_support import answer as answer_poll
 from tests.poll_support import start as start_poll
-from tests.report_support import MATRIX_ID, Page, contrast, read_page
+from tests.report_support import MATRIX_ID, Page, anchors, contrast, read_page
 
 DAVE = "@dave:city.example"
 ZONE = "Europe/Brussels"
@@ -487,3 +487,24 @@ def test_the_running_bot_does_not_load_the_plotting_library() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "False"
+
+
+async def test_the_support_threshold_and_the_ideas_that_reached_it(
+    bot: Harness, tmp_path: Path
+) -> None:
+    await new_challenge(bot, "parks", options="--deadline=2099-12-31 --threshold=2")
+    reached = await submit(bot, ALICE, "Shade trees", slug="parks")
+    below = await submit(bot, BOB, "Drinking fountain", slug="parks")
+    for voter in (BOB, CAROL):
+        await bot.say(voter, f"!vote {reached}")
+    await bot.say(CAROL, f"!vote {below}")
+    output = tmp_path / "site"
+    await report(bot, output)
+
+    page = output / "challenges" / "parks.html"
+    rows = anchors(page)
+    day = format_date(bot.clock().astimezone(ZoneInfo(ZONE)).date(), "medium", locale="nl")
+    marker = says("nl", "site.support_reached", day=day)
+    assert marker in rows[f"idea-{reached}"]
+    assert marker not in rows[f"idea-{below}"] and "steundrempel" not in rows[f"idea-{below}"]
+    assert says("nl", "site.threshold_votes", count=2) in read_page(page).text

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from storage import LATEST_VERSION, Database, IdeaStatus, Store
-from storage.migrations import COUNTED_VERSION, IDENTITY_VERSION, MIGRATIONS
+from storage.migrations import COUNTED_VERSION, IDENTITY_VERSION, MIGRATIONS, THRESHOLD_VERSION
 from tests.migration_fixtures import (
     CHALLENGE_ROOM,
     DEADLINE_AT,
@@ -37,6 +37,8 @@ ADDED_COLUMNS: dict[tuple[str, str], tuple[int, Any]] = {
     ("reports", "standing"): (COUNTED_VERSION, "other"),
     ("reports", "identity"): (COUNTED_VERSION, None),
     ("reports", "counted"): (COUNTED_VERSION, 1),
+    ("challenges", "support_threshold"): (THRESHOLD_VERSION, None),
+    ("ideas", "support_reached_at"): (THRESHOLD_VERSION, None),
 }
 
 

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from handlers.effects import Announce, SendRoom
+from handlers.effects import Announce, SendDirect, SendRoom
 from handlers.i18n import Moment
 from storage import IdeaStatus
 from tests.handler_support import (
@@ -340,3 +341,88 @@ async def test_only_the_author_edits_and_an_answer_returns_to_triage(bot: Harnes
         "On the Korenmarkt.",
         IdeaStatus.NEW,
     )
+
+
+# --- !open: what is still open to me -----------------------------------------------------------
+
+
+async def test_open_lists_exactly_the_unvoted_ideas_the_person_may_vote_for(
+    bot: Harness,
+) -> None:
+    await new_challenge(bot, options="--deadline=2099-12-31 --budget=3")
+    own = await submit(bot, ALICE, "Alice's own idea")
+    voted = await submit(bot, BOB, "Already voted for")
+    popular = await submit(bot, BOB, "Popular and open")
+    quiet = await submit(bot, CAROL, "Quiet and open")
+    rejected = await submit(bot, BOB, "Rejected one")
+    hidden = await submit(bot, BOB, "Hidden one")
+    await bot.say(ALICE, f"!vote {voted}")
+    await bot.say(CAROL, f"!vote {popular}")
+    await bot.say(MODERATOR, f"!reject {rejected} Not feasible", moderator=True)
+    await bot.say(MODERATOR, f"!hide {hidden}", moderator=True)
+    # A challenge closed by hand, and a pre-moderated one whose idea nobody let through.
+    await new_challenge(bot, "parks")
+    in_closed = await submit(bot, BOB, "Benches", "parks")
+    await bot.say(MODERATOR, "!challenge close parks", moderator=True)
+    await new_challenge(bot, "green", options="--premoderated")
+    not_let_through = await submit(bot, BOB, "Roof gardens", "green")
+
+    outcome = await bot.say(ALICE, "!open")
+    listing = text(outcome.reply)
+
+    assert outcome.effects == ()  # asked in her direct chat: the answer is the list
+    assert listing.startswith(says("nl", "open.header"))
+    shown = [int(number) for number in re.findall(r"#(\d+)", listing)]
+    assert shown == [popular, quiet]  # best first
+    for left_out in (own, voted, rejected, hidden, in_closed, not_let_through):
+        assert f"#{left_out} " not in listing
+    assert "parks" not in listing
+    assert says("nl", "open.votes_left", count=2, total=3) in listing
+    assert f"!stem {popular}" in listing
+    assert "green" in listing and says("nl", "open.none_left") in listing
+
+
+async def test_open_follows_the_vote_itself_and_the_budget(bot: Harness) -> None:
+    await new_challenge(bot, options="--deadline=2099-12-31 --budget=1")
+    first = await submit(bot, BOB, "First")
+    second = await submit(bot, BOB, "Second")
+
+    before = await bot.ask(ALICE, "!open")
+    assert f"#{first} " in before and f"#{second} " in before
+
+    await bot.say(ALICE, f"!vote {second}")
+    after = await bot.ask(ALICE, "!open")
+    assert f"#{first} " not in after and f"#{second} " not in after
+    assert says("nl", "open.budget_spent") in after
+    assert says("nl", "open.votes_left", count=0, total=1) in after
+
+    # What !open lists, !vote accepts: after taking the vote back, both are open again.
+    await bot.say(ALICE, f"!unvote {second}")
+    again = await bot.ask(ALICE, "!open")
+    assert f"#{first} " in again and f"#{second} " in again
+
+
+async def test_open_in_a_shared_room_answers_in_the_direct_chat(bot: Harness) -> None:
+    await new_challenge(bot)
+    idea = await submit(bot, BOB, "Bike parking")
+
+    outcome = await bot.say(ALICE, "!open", room=ROOM, direct=False)
+
+    assert text(outcome.reply) == says("nl", "open.sent_elsewhere")
+    assert f"#{idea}" not in text(outcome.reply)
+    (direct,) = effects_of(outcome, SendDirect)
+    assert direct.user_id == ALICE
+    assert f"#{idea} " in text(direct.reply)
+
+
+async def test_open_says_why_a_challenge_is_not_open_to_the_person(bot: Harness) -> None:
+    await new_challenge(bot)
+    await submit(bot, BOB, "Bike parking")
+    # Open to the listed servers only (none here): nobody's vote counts, and !open says why.
+    await bot.say(MODERATOR, "!challenge edit mobility --eligibility=listed", moderator=True)
+
+    listing = await bot.ask(ALICE, "!open")
+
+    assert "Bike parking" not in listing
+    refusal = await bot.ask(ALICE, "!vote 1")
+    assert refusal in listing  # the reason !vote gives
