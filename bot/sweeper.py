@@ -4,7 +4,8 @@
   note, even if the person is gone.
 - :meth:`Sweeper.fire_schedule`: the programme's schedule fires (reminders before deadlines,
   summaries at closing: :func:`handlers.programme.fire_due`), each once, also for deadlines
-  that passed while the bot was stopped.
+  that passed while the bot was stopped; and the daily and weekly digests of what people
+  follow (:meth:`handlers.services.notifications.Notifier.digests`), each once.
 - :meth:`Sweeper.run_upkeep`: every ``bot.upkeep_interval_minutes``, the database's upkeep
   (:mod:`storage.upkeep`): sent messages past ``bot.outbox_retention_days``, handled event ids
   no replay can bring again, expired confirmations, then ``PRAGMA optimize`` and an incremental
@@ -23,6 +24,7 @@ from bot.delivery import Delivery, wait_either
 from bot.outcomes import enqueue_outcome
 from handlers.dispatch import Dispatcher
 from handlers.programme import fire_due
+from handlers.services.notifications import Notifier
 from storage import Store, UpkeepResult
 
 log = logging.getLogger(__name__)
@@ -93,8 +95,8 @@ class Sweeper:
         return len(ended)
 
     async def fire_schedule(self) -> int:
-        """The reminders and closings that are due: marked done in the transaction that queues
-        their messages, so each is sent once. Returns how many fired."""
+        """The reminders, closings and digests that are due: marked done in the transaction
+        that queues their messages, so each is sent once. Returns how many fired."""
         dispatcher = self.dispatcher
         now = dispatcher.clock()
         async with self.store.db.transaction():
@@ -106,6 +108,7 @@ class Sweeper:
                 now,
                 words=dispatcher.words,
             )
+            fired += await Notifier.of(dispatcher).digests(now)
             for outcome in fired:
                 await enqueue_outcome(
                     self.store,
@@ -116,7 +119,7 @@ class Sweeper:
                     now=now,
                 )
         if fired:
-            log.info("%d deadline reminders or closings fired", len(fired))
+            log.info("%d deadline reminders, closings or digests fired", len(fired))
             self.outbox.wake()
         return len(fired)
 

@@ -5,6 +5,7 @@ from handlers.commands import (
     abuse,
     challenges,
     dialogue,
+    following,
     general,
     ideas,
     moderation,
@@ -28,6 +29,7 @@ def build_registry() -> CommandRegistry:
         results.router,
         polls.router,
         dialogue.router,
+        following.router,
         status.router,
     ):
         registry.include(router)

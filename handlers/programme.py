@@ -27,9 +27,11 @@ from handlers.i18n import Catalogue, Moment
 from handlers.policy import Phase, listed, phase, seen_by_all
 from handlers.reply import Bold, Code, Inline, Items, Reply, Text
 from handlers.services.final_polls import end_poll, ends_polls
+from handlers.services.notifications import Notifier, phase_notices
+from handlers.services.reminders import personal_reminders, reminds_last_deadline
 from handlers.services.vote_counts import votes_by_standing
 from handlers.settings import BotSettings, ProgrammeSettings
-from storage import Challenge, Firing, IdeaStatus, ScheduleKind, Store
+from storage import Challenge, Firing, IdeaStatus, NoticeKind, ScheduleKind, Store
 
 #: How many ideas a closing summary names.
 TOP_IDEAS = 3
@@ -106,9 +108,14 @@ async def fire_due(
     """Carry out every firing of the schedule that is due at ``now``, each once.
 
     Call inside a transaction, and queue the outcomes (effects only: messages to challenge
-    rooms and the moderation room) in that same transaction: a firing is marked done with the
-    messages it causes, or not at all.
+    rooms, the moderation room and people's direct chats) in that same transaction: a firing
+    is marked done with the messages it causes, or not at all.
+
+    Besides the room's reminder, the reminder before the last deadline reminds each person
+    who took part and still has something open (:mod:`handlers.services.reminders`); a
+    closing tells the challenge's followers (:mod:`handlers.services.notifications`).
     """
+    notifier = Notifier(store, catalogue, settings, programme, words)
     outcomes: list[Outcome] = []
     lead = timedelta(hours=programme.reminder_hours)
     for firing in await store.schedule.due(now, lead):
@@ -131,6 +138,9 @@ async def fire_due(
             if now >= firing.deadline_at:  # too late to remind: the closing says it all
                 continue
             outcome = _reminder(catalogue, settings, programme, challenge, firing, words)
+            if reminds_last_deadline(firing.kind, challenge):
+                personal = await personal_reminders(notifier, challenge, firing.deadline_at)
+                outcome = Outcome(effects=(*outcome.effects, *personal))
         else:
             if (
                 firing.kind is ScheduleKind.CLOSE_SUBMISSION
@@ -147,7 +157,10 @@ async def fire_due(
             )
             if challenge.room_id is not None:
                 effects = (*effects, place_in_space(challenge, now))
-            outcome = Outcome(effects=effects)
+            kind = NoticeKind.SUBMISSIONS_CLOSED if submissions_only else NoticeKind.CLOSED
+            followers = await store.following.challenge_followers(challenge.id)
+            told = await notifier.tell(phase_notices(followers, challenge, kind), now)
+            outcome = Outcome(effects=(*effects, *told))
         if outcome.effects:
             outcomes.append(outcome)
     return outcomes
@@ -187,6 +200,8 @@ async def status_changed(
     before: Challenge,
     after: Challenge,
     now: datetime,
+    *,
+    words: CommandWords,
 ) -> tuple[Effect, ...]:
     """What follows a moderator's ``!challenge close`` or ``!challenge open`` (``before`` and
     ``after`` the change of status; call in its transaction).
@@ -203,6 +218,11 @@ async def status_changed(
                 await closing_summary(
                     store, catalogue, settings, programme, after, submissions_only=False
                 )
+            )
+            followers = await store.following.challenge_followers(after.id)
+            notifier = Notifier(store, catalogue, settings, programme, words)
+            effects.extend(
+                await notifier.tell(phase_notices(followers, after, NoticeKind.CLOSED), now)
             )
     else:
         await store.schedule.reopen(

@@ -10,14 +10,18 @@ from storage.database import (
 )
 from storage.idea_records import IdeaOrder
 from storage.models import (
+    DEFAULT_FREQUENCY,
     AuditEntry,
     Challenge,
     ChallengeStatus,
     Dialogue,
     Eligibility,
     Firing,
+    Frequency,
     Idea,
     IdeaStatus,
+    Notice,
+    NoticeKind,
     OutboxItem,
     Poll,
     PollAnswer,
@@ -33,6 +37,7 @@ from storage.visibility import CLOSED_FOR_VOTES, LET_THROUGH, NOT_PUBLISHED
 
 __all__ = [
     "CLOSED_FOR_VOTES",
+    "DEFAULT_FREQUENCY",
     "LATEST_VERSION",
     "LET_THROUGH",
     "NOT_PUBLISHED",
@@ -46,9 +51,12 @@ __all__ = [
     "Dialogue",
     "Eligibility",
     "Firing",
+    "Frequency",
     "Idea",
     "IdeaOrder",
     "IdeaStatus",
+    "Notice",
+    "NoticeKind",
     "OutboxItem",
     "Poll",
     "PollAnswer",

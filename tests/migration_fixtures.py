@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from storage import Database
-from storage.migrations import COUNTED_VERSION, IDENTITY_VERSION, MIGRATIONS, POLLS
+from storage.migrations import (
+    COUNTED_VERSION,
+    FOLLOWING_VERSION,
+    IDENTITY_VERSION,
+    MIGRATIONS,
+    POLLS,
+)
 
 AT = "2026-03-01T10:00:00+00:00"
 LATER = "2026-03-02T10:00:00+00:00"
@@ -362,6 +368,45 @@ def _rows(version: int) -> list[tuple[str, dict[str, Any]]]:
                     "identity": None,
                     "counted": 0,
                     "told": 1,
+                },
+            ),
+        ]
+    if version >= FOLLOWING_VERSION:  # who follows what, how often they hear of it
+        rows += [
+            (
+                "follows",
+                {
+                    "user_id": "@bob:localhost",
+                    "challenge_id": 1,
+                    "idea_id": None,
+                    "following": 1,
+                    "since": LATER,
+                },
+            ),
+            (
+                "follows",
+                {
+                    "user_id": "@alice:localhost",
+                    "challenge_id": None,
+                    "idea_id": 1,
+                    "following": 0,
+                    "since": LATER,
+                },
+            ),
+            (
+                "notification_settings",
+                {"user_id": "@bob:localhost", "frequency": "weekly", "since": LATER},
+            ),
+            (
+                "notices",
+                {
+                    "user_id": "@bob:localhost",
+                    "challenge_id": 1,
+                    "idea_id": 2,
+                    "original_id": 1,
+                    "kind": "status",
+                    "status": "duplicate",
+                    "created_at": LATER,
                 },
             ),
         ]

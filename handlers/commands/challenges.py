@@ -372,7 +372,14 @@ async def _set_status(ctx: Context, slug: str, status: ChallengeStatus) -> Outco
     changed = found.model_copy(update={"status": status})
     effects: list[Effect] = list(
         await status_changed(
-            ctx.store, ctx.catalogue, ctx.settings, ctx.programme, found, changed, ctx.now
+            ctx.store,
+            ctx.catalogue,
+            ctx.settings,
+            ctx.programme,
+            found,
+            changed,
+            ctx.now,
+            words=ctx.words,
         )
     )
     key = "challenge.opened" if opening else "challenge.closed"
