@@ -1,11 +1,12 @@
-"""The sweeper: the bot's three jobs that no event starts, run every few seconds.
+"""The sweeper: the bot's jobs that no event starts, run every few seconds.
 
 - :meth:`Sweeper.expire_dialogues`: guided dialogues that ran out of time end with a friendly
   note, even if the person is gone.
 - :meth:`Sweeper.fire_schedule`: the programme's schedule fires (reminders before deadlines,
   summaries at closing: :func:`handlers.programme.fire_due`), each once, also for deadlines
-  that passed while the bot was stopped; and the daily and weekly digests of what people
-  follow (:meth:`handlers.services.notifications.Notifier.digests`), each once.
+  that passed while the bot was stopped.
+- :meth:`Sweeper.send_digests`: the daily and weekly digests of what people follow
+  (:meth:`handlers.services.notifications.Notifier.digests`), each once.
 - :meth:`Sweeper.run_upkeep`: every ``bot.upkeep_interval_minutes``, the database's upkeep
   (:mod:`storage.upkeep`): sent messages past ``bot.outbox_retention_days``, handled event ids
   no replay can bring again, expired confirmations, then ``PRAGMA optimize`` and an incremental
@@ -40,7 +41,7 @@ HandledHorizon = Callable[[Store, datetime, timedelta], Awaitable[datetime | Non
 
 class Sweeper:
     """Runs :meth:`sweep` every :data:`SWEEP_SECONDS`: the upkeep when due, the expired
-    dialogues, the schedule."""
+    dialogues, the schedule, the digests."""
 
     def __init__(
         self,
@@ -68,11 +69,12 @@ class Sweeper:
             await sleep_unless(stop, SWEEP_SECONDS)
 
     async def sweep(self) -> int:
-        """One round of the three jobs; returns how many dialogues expired. The upkeep goes
+        """One round of the jobs; returns how many dialogues expired. The upkeep goes
         first, once every upkeep interval (and at the first sweep)."""
         await self.run_upkeep()
         ended = await self.expire_dialogues()
         await self.fire_schedule()
+        await self.send_digests()
         return ended
 
     async def expire_dialogues(self) -> int:
@@ -95,8 +97,8 @@ class Sweeper:
         return len(ended)
 
     async def fire_schedule(self) -> int:
-        """The reminders, closings and digests that are due: marked done in the transaction
-        that queues their messages, so each is sent once. Returns how many fired."""
+        """The reminders and closings that are due: marked done in the transaction that queues
+        their messages, so each is sent once. Returns how many fired."""
         dispatcher = self.dispatcher
         now = dispatcher.clock()
         async with self.store.db.transaction():
@@ -108,7 +110,6 @@ class Sweeper:
                 now,
                 words=dispatcher.words,
             )
-            fired += await Notifier.of(dispatcher).digests(now)
             for outcome in fired:
                 await enqueue_outcome(
                     self.store,
@@ -119,9 +120,29 @@ class Sweeper:
                     now=now,
                 )
         if fired:
-            log.info("%d deadline reminders, closings or digests fired", len(fired))
+            log.info("%d deadline reminders or closings fired", len(fired))
             self.outbox.wake()
         return len(fired)
+
+    async def send_digests(self) -> int:
+        """The daily and weekly digests that are due: noted as sent, and their notices
+        dropped, in the transaction that queues them, so each goes once. Returns how many."""
+        now = self.dispatcher.clock()
+        async with self.store.db.transaction():
+            digests = await Notifier.of(self.dispatcher).digests(now)
+            for outcome in digests:
+                await enqueue_outcome(
+                    self.store,
+                    outcome,
+                    room_id="",  # effects only: each names its person
+                    event_id=None,
+                    settings=self.dispatcher.settings,
+                    now=now,
+                )
+        if digests:
+            log.info("%d digests of what people follow queued", len(digests))
+            self.outbox.wake()
+        return len(digests)
 
     async def run_upkeep(self) -> UpkeepResult | None:
         """The database's upkeep, if an interval has passed since the last; None when it was

@@ -27,11 +27,11 @@ from handlers.i18n import Catalogue, Moment
 from handlers.policy import Phase, listed, phase, seen_by_all
 from handlers.reply import Bold, Code, Inline, Items, Reply, Text
 from handlers.services.final_polls import end_poll, ends_polls
-from handlers.services.notifications import Notifier, phase_notices
+from handlers.services.notifications import Notifier, phase_notices, poll_notices
 from handlers.services.reminders import personal_reminders, reminds_last_deadline
 from handlers.services.vote_counts import votes_by_standing
 from handlers.settings import BotSettings, ProgrammeSettings
-from storage import Challenge, Firing, IdeaStatus, NoticeKind, ScheduleKind, Store
+from storage import Challenge, Firing, IdeaStatus, Notice, NoticeKind, ScheduleKind, Store
 
 #: How many ideas a closing summary names.
 TOP_IDEAS = 3
@@ -124,6 +124,8 @@ async def fire_due(
         challenge = await store.challenges.get(firing.challenge_id)
         if challenge is None:
             continue
+        # What followers hear of this firing: one message each (the poll's end with the close).
+        notices: list[Notice] = []
         if not firing.kind.is_reminder and ends_polls(firing.kind, challenge):
             # The last deadline ends a running poll, even of a challenge closed by hand.
             running = await store.polls.running(challenge.id)
@@ -131,8 +133,11 @@ async def fire_due(
                 ended = await end_poll(store, catalogue, settings, running, firing.deadline_at)
                 if ended is not None:
                     outcomes.append(ended)
+                    notices += await poll_notices(store, challenge, running.id)
         # Closed by hand: passed over for good (reopening plans again what is still ahead).
         if not challenge.is_open:
+            if notices:
+                outcomes.append(Outcome(effects=tuple(await notifier.tell(notices, now))))
             continue
         if firing.kind.is_reminder:
             if now >= firing.deadline_at:  # too late to remind: the closing says it all
@@ -159,8 +164,8 @@ async def fire_due(
                 effects = (*effects, place_in_space(challenge, now))
             kind = NoticeKind.SUBMISSIONS_CLOSED if submissions_only else NoticeKind.CLOSED
             followers = await store.following.challenge_followers(challenge.id)
-            told = await notifier.tell(phase_notices(followers, challenge, kind), now)
-            outcome = Outcome(effects=(*effects, *told))
+            notices = phase_notices(followers, challenge, kind) + notices
+            outcome = Outcome(effects=(*effects, *await notifier.tell(notices, now)))
         if outcome.effects:
             outcomes.append(outcome)
     return outcomes

@@ -150,8 +150,8 @@ class FollowRepository:
         for notice in notices:
             await self._db.execute(
                 """INSERT INTO notices (user_id, challenge_id, idea_id, original_id, kind,
-                                        status, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                                        status, place, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     notice.user_id,
                     notice.challenge_id,
@@ -159,6 +159,7 @@ class FollowRepository:
                     notice.original_id,
                     notice.kind.value,
                     None if notice.status is None else notice.status.value,
+                    notice.place,
                     to_text(now),
                 ),
             )

@@ -499,6 +499,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             original_id   INTEGER REFERENCES ideas (id),
             kind          TEXT NOT NULL,
             status        TEXT,
+            place         INTEGER,
             created_at    TEXT NOT NULL
         );
         CREATE INDEX notices_by_user ON notices (user_id, id);

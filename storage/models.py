@@ -229,6 +229,9 @@ class NoticeKind(StrEnum):
     VOTE_ONCE = "vote_once"  # ... and the person had voted for both: it counts once
     SUBMISSIONS_CLOSED = "submissions_closed"  # a followed challenge: voting only, now
     CLOSED = "closed"  # a followed challenge closed
+    POLL_STARTED = "poll_started"  # a followed challenge's final poll began
+    POLL_ENDED = "poll_ended"  # ... and ended
+    POLL_PLACE = "poll_place"  # a followed idea's ``place`` in the final poll's result
 
 
 class Notice(Record):
@@ -240,4 +243,5 @@ class Notice(Record):
     idea_id: int | None = None
     original_id: int | None = None
     status: IdeaStatus | None = None
+    place: int | None = None
     id: int | None = None  # once kept for a digest

@@ -128,7 +128,7 @@ class PersonalDataRepository:
             "SELECT frequency, since FROM notification_settings WHERE user_id = ?", (user_id,)
         )
         notices = await self._db.fetch_all(
-            """SELECT c.slug AS challenge, n.idea_id, n.original_id, n.kind, n.status,
+            """SELECT c.slug AS challenge, n.idea_id, n.original_id, n.kind, n.status, n.place,
                       n.created_at
                  FROM notices n JOIN challenges c ON c.id = n.challenge_id
                 WHERE n.user_id = ? ORDER BY n.id""",

@@ -406,6 +406,7 @@ def _rows(version: int) -> list[tuple[str, dict[str, Any]]]:
                     "original_id": 1,
                     "kind": "status",
                     "status": "duplicate",
+                    "place": None,
                     "created_at": LATER,
                 },
             ),

@@ -176,6 +176,10 @@ class Notifier:
         span = self.catalogue.span
         if notice.kind is NoticeKind.CLOSED:
             return span(language, "notify.closed")
+        if notice.kind is NoticeKind.POLL_STARTED:
+            return span(language, "notify.poll_started")
+        if notice.kind is NoticeKind.POLL_ENDED:
+            return span(language, "notify.poll_ended")
         if notice.kind is NoticeKind.SUBMISSIONS_CLOSED:
             if challenge.voting_deadline_at is None:
                 return span(language, "notify.closed")
@@ -194,6 +198,8 @@ class Notifier:
                 return span(language, "notify.vote_moved", **params)
             case NoticeKind.VOTE_ONCE:
                 return span(language, "notify.vote_once", **params)
+            case NoticeKind.POLL_PLACE if notice.place is not None:
+                return span(language, "notify.poll_place", place=notice.place, **params)
             case NoticeKind.STATUS:
                 status = notice.status or idea.status
                 if status is IdeaStatus.DUPLICATE and "original" in params:
@@ -275,3 +281,27 @@ def new_idea_notices(followers: Iterable[str], idea: Idea) -> list[Notice]:
 def phase_notices(followers: Iterable[str], challenge: Challenge, kind: NoticeKind) -> list[Notice]:
     """A followed challenge closed (for ideas, or for good)."""
     return [Notice(user_id=user_id, challenge_id=challenge.id, kind=kind) for user_id in followers]
+
+
+async def poll_notices(store: Store, challenge: Challenge, poll_id: int) -> list[Notice]:
+    """A final poll ended: the challenge's followers hear that it did, each idea's followers
+    where it finished (1 + how many answers had more votes)."""
+    result = await store.polls.result(poll_id)
+    if result is None:
+        return []
+    followers = await store.following.challenge_followers(challenge.id)
+    notices = phase_notices(followers, challenge, NoticeKind.POLL_ENDED)
+    counts = [answer.count for answer in result.answers]
+    for answer in result.answers:
+        place = 1 + sum(1 for count in counts if count > answer.count)
+        notices += [
+            Notice(
+                user_id=user_id,
+                challenge_id=challenge.id,
+                kind=NoticeKind.POLL_PLACE,
+                idea_id=answer.idea_id,
+                place=place,
+            )
+            for user_id in await store.following.idea_followers(answer.idea_id)
+        ]
+    return notices

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from handlers.effects import Outcome, SendDirect
+from handlers.programme import fire_due
 from handlers.services.notifications import Notifier, last_digest_at
 from handlers.settings import ProgrammeSettings
 from storage import Frequency
@@ -16,16 +17,26 @@ from tests.handler_support import (
     CAROL,
     MODERATOR,
     Harness,
+    catalogue,
     effects_of,
     new_challenge,
     says,
     submit,
     text,
 )
+from tests.poll_support import POLL_EVENT, T0, answer
 
 DAVE = "@dave:city.example"
 #: 18:00 in Brussels on the harness's first day (Monday 2 March 2026, winter time).
 SIX_PM = datetime(2026, 3, 2, 17, tzinfo=UTC)
+
+
+async def set_start_event(bot: Harness) -> None:
+    """The poll's start event, as the bot records it once sent."""
+    async with bot.db.transaction():
+        poll = await bot.store.polls.running(1)
+        assert poll is not None
+        await bot.store.polls.set_start_event(poll.id, POLL_EVENT)
 
 
 def told(outcome: Outcome | None, user_id: str) -> list[str]:
@@ -210,3 +221,51 @@ async def test_a_premoderated_idea_is_new_to_followers_once_let_through(bot: Har
     accepted = await bot.say(MODERATOR, "!accept 1", moderator=True)
     (bob,) = told(accepted, BOB)
     assert says("nl", "notify.new_idea", id="#1", title="Quiet streets") in bob
+
+
+async def test_a_poll_is_told_to_followers_and_its_end_with_the_closing_in_one_message(
+    bot: Harness,
+) -> None:
+    await new_challenge(bot, options="--deadline=2026-03-05")
+    first = await submit(bot, ALICE, "Protected lanes")
+    second = await submit(bot, ALICE, "Bike parking")
+    for idea in (first, second):
+        await bot.say(MODERATOR, f"!accept {idea}", moderator=True)
+    for person in (BOB, CAROL):
+        await bot.say(person, "!meldingen direct")
+    await bot.say(BOB, "!volg mobility")
+    await bot.say(CAROL, f"!vote {second}")
+    started = await bot.say(MODERATOR, "!poll mobility", moderator=True)
+    assert told(started, BOB) == [
+        "\n".join(
+            [
+                says("nl", "notify.direct_header"),
+                says("nl", "notify.challenge", title="Safer bike lanes", slug="mobility"),
+                says("nl", "notify.poll_started"),
+                says("nl", "notify.next_vote", command="!ideeën mobility"),
+                says("nl", "notify.footer", command="!meldingen"),
+            ]
+        )
+    ]
+    assert told(started, CAROL) == []  # Carol follows an idea, not the challenge
+    await set_start_event(bot)
+    await answer(bot, DAVE, (f"idea-{first}",), T0 + 1)
+
+    bot.clock.now = datetime(2026, 3, 6, tzinfo=UTC)  # past the deadline: it closes, poll ends
+    async with bot.db.transaction():
+        outcomes = await fire_due(
+            bot.store,
+            catalogue(),
+            bot.settings,
+            bot.dispatcher.programme,
+            bot.clock(),
+            words=bot.dispatcher.words,
+        )
+    to_bob = [t for outcome in outcomes for t in told(outcome, BOB)]
+    to_carol = [t for outcome in outcomes for t in told(outcome, CAROL)]
+    assert len(to_bob) == 1 and len(to_carol) == 1  # one message each for the one event
+    assert says("nl", "notify.closed") in to_bob[0]
+    assert says("nl", "notify.poll_ended") in to_bob[0]
+    place = says("nl", "notify.poll_place", id=f"#{second}", title="Bike parking", place=2)
+    assert place in to_carol[0]
+    assert says("nl", "notify.next_closed", command="!uitdaging mobility") in to_carol[0]
