@@ -1,10 +1,12 @@
-"""The sweeper: the bot's three jobs that no event starts, run every few seconds.
+"""The sweeper: the bot's jobs that no event starts, run every few seconds.
 
 - :meth:`Sweeper.expire_dialogues`: guided dialogues that ran out of time end with a friendly
   note, even if the person is gone.
 - :meth:`Sweeper.fire_schedule`: the programme's schedule fires (reminders before deadlines,
   summaries at closing: :func:`handlers.programme.fire_due`), each once, also for deadlines
   that passed while the bot was stopped.
+- :meth:`Sweeper.send_digests`: the daily and weekly digests of what people follow
+  (:meth:`handlers.services.notifications.Notifier.digests`), each once.
 - :meth:`Sweeper.run_upkeep`: every ``bot.upkeep_interval_minutes``, the database's upkeep
   (:mod:`storage.upkeep`): sent messages past ``bot.outbox_retention_days``, handled event ids
   no replay can bring again, expired confirmations, then ``PRAGMA optimize`` and an incremental
@@ -23,6 +25,7 @@ from bot.delivery import Delivery, wait_either
 from bot.outcomes import enqueue_outcome
 from handlers.dispatch import Dispatcher
 from handlers.programme import fire_due
+from handlers.services.notifications import Notifier
 from storage import Store, UpkeepResult
 
 log = logging.getLogger(__name__)
@@ -38,7 +41,7 @@ HandledHorizon = Callable[[Store, datetime, timedelta], Awaitable[datetime | Non
 
 class Sweeper:
     """Runs :meth:`sweep` every :data:`SWEEP_SECONDS`: the upkeep when due, the expired
-    dialogues, the schedule."""
+    dialogues, the schedule, the digests."""
 
     def __init__(
         self,
@@ -66,11 +69,12 @@ class Sweeper:
             await sleep_unless(stop, SWEEP_SECONDS)
 
     async def sweep(self) -> int:
-        """One round of the three jobs; returns how many dialogues expired. The upkeep goes
+        """One round of the jobs; returns how many dialogues expired. The upkeep goes
         first, once every upkeep interval (and at the first sweep)."""
         await self.run_upkeep()
         ended = await self.expire_dialogues()
         await self.fire_schedule()
+        await self.send_digests()
         return ended
 
     async def expire_dialogues(self) -> int:
@@ -120,6 +124,26 @@ class Sweeper:
             log.info("%d deadline reminders or closings fired", len(fired))
             self.outbox.wake()
         return len(fired)
+
+    async def send_digests(self) -> int:
+        """The daily and weekly digests that are due: noted as sent, and their notices
+        dropped, in the transaction that queues them, so each goes once. Returns how many."""
+        now = self.dispatcher.clock()
+        async with self.store.db.transaction():
+            digests = await Notifier.of(self.dispatcher).digests(now)
+            for outcome in digests:
+                await enqueue_outcome(
+                    self.store,
+                    outcome,
+                    room_id="",  # effects only: each names its person
+                    event_id=None,
+                    settings=self.dispatcher.settings,
+                    now=now,
+                )
+        if digests:
+            log.info("%d digests of what people follow queued", len(digests))
+            self.outbox.wake()
+        return len(digests)
 
     async def run_upkeep(self) -> UpkeepResult | None:
         """The database's upkeep, if an interval has passed since the last; None when it was

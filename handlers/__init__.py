@@ -5,6 +5,7 @@ from handlers.commands import (
     abuse,
     challenges,
     dialogue,
+    following,
     general,
     ideas,
     linking,
@@ -30,6 +31,7 @@ def build_registry() -> CommandRegistry:
         results.router,
         polls.router,
         dialogue.router,
+        following.router,
         status.router,
     ):
         registry.include(router)

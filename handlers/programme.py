@@ -28,9 +28,11 @@ from handlers.policy import Phase, listed, phase, seen_by_all
 from handlers.public_links import PublicLinks, link
 from handlers.reply import Bold, Code, Inline, Items, Reply, Text
 from handlers.services.final_polls import end_poll, ends_polls
+from handlers.services.notifications import Notifier, phase_notices, poll_notices
+from handlers.services.reminders import personal_reminders, reminds_last_deadline
 from handlers.services.vote_counts import votes_by_standing
 from handlers.settings import BotSettings, ProgrammeSettings
-from storage import Challenge, Firing, IdeaStatus, ScheduleKind, Store
+from storage import Challenge, Firing, IdeaStatus, Notice, NoticeKind, ScheduleKind, Store
 
 #: How many ideas a closing summary names.
 TOP_IDEAS = 3
@@ -108,9 +110,14 @@ async def fire_due(
     """Carry out every firing of the schedule that is due at ``now``, each once.
 
     Call inside a transaction, and queue the outcomes (effects only: messages to challenge
-    rooms and the moderation room) in that same transaction: a firing is marked done with the
-    messages it causes, or not at all.
+    rooms, the moderation room and people's direct chats) in that same transaction: a firing
+    is marked done with the messages it causes, or not at all.
+
+    Besides the room's reminder, the reminder before the last deadline reminds each person
+    who took part and still has something open (:mod:`handlers.services.reminders`); a
+    closing tells the challenge's followers (:mod:`handlers.services.notifications`).
     """
+    notifier = Notifier(store, catalogue, settings, programme, words)
     outcomes: list[Outcome] = []
     lead = timedelta(hours=programme.reminder_hours)
     for firing in await store.schedule.due(now, lead):
@@ -119,6 +126,8 @@ async def fire_due(
         challenge = await store.challenges.get(firing.challenge_id)
         if challenge is None:
             continue
+        # What followers hear of this firing: one message each (the poll's end with the close).
+        notices: list[Notice] = []
         if not firing.kind.is_reminder and ends_polls(firing.kind, challenge):
             # The last deadline ends a running poll, even of a challenge closed by hand.
             running = await store.polls.running(challenge.id)
@@ -128,13 +137,19 @@ async def fire_due(
                 )
                 if ended is not None:
                     outcomes.append(ended)
+                    notices += await poll_notices(store, challenge, running.id)
         # Closed by hand: passed over for good (reopening plans again what is still ahead).
         if not challenge.is_open:
+            if notices:
+                outcomes.append(Outcome(effects=tuple(await notifier.tell(notices, now))))
             continue
         if firing.kind.is_reminder:
             if now >= firing.deadline_at:  # too late to remind: the closing says it all
                 continue
             outcome = _reminder(catalogue, settings, programme, challenge, firing, words)
+            if reminds_last_deadline(firing.kind, challenge):
+                personal = await personal_reminders(notifier, challenge, firing.deadline_at)
+                outcome = Outcome(effects=(*outcome.effects, *personal))
         else:
             if (
                 firing.kind is ScheduleKind.CLOSE_SUBMISSION
@@ -157,7 +172,10 @@ async def fire_due(
             )
             if challenge.room_id is not None:
                 effects = (*effects, place_in_space(challenge, now))
-            outcome = Outcome(effects=effects)
+            kind = NoticeKind.SUBMISSIONS_CLOSED if submissions_only else NoticeKind.CLOSED
+            followers = await store.following.challenge_followers(challenge.id)
+            notices = phase_notices(followers, challenge, kind) + notices
+            outcome = Outcome(effects=(*effects, *await notifier.tell(notices, now)))
         if outcome.effects:
             outcomes.append(outcome)
     return outcomes
@@ -199,6 +217,7 @@ async def status_changed(
     now: datetime,
     *,
     links: PublicLinks | None = None,
+    words: CommandWords,
 ) -> tuple[Effect, ...]:
     """What follows a moderator's ``!challenge close`` or ``!challenge open`` (``before`` and
     ``after`` the change of status; call in its transaction).
@@ -221,6 +240,11 @@ async def status_changed(
                     submissions_only=False,
                     links=links,
                 )
+            )
+            followers = await store.following.challenge_followers(after.id)
+            notifier = Notifier(store, catalogue, settings, programme, words)
+            effects.extend(
+                await notifier.tell(phase_notices(followers, after, NoticeKind.CLOSED), now)
             )
     else:
         await store.schedule.reopen(

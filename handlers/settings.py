@@ -57,6 +57,11 @@ class ProgrammeSettings(BaseModel):
     timezone: str = "Europe/Brussels"
     #: Hours before each deadline at which the challenge's room gets a reminder.
     reminder_hours: int = Field(default=24, ge=1, le=24 * 14)
+    #: The hour (0-23, in ``timezone``) at which daily and weekly digests of what people
+    #: follow are sent (``!notifications``).
+    digest_hour: int = Field(default=18, ge=0, le=23)
+    #: The day of the weekly digest: 1 is Monday, 7 is Sunday.
+    digest_weekday: int = Field(default=1, ge=1, le=7)
     #: The Matrix Space that holds the programme's challenge rooms: its name and topic.
     space_name: str = Field(default="Uitdagingen van Stad Gent", min_length=1, max_length=200)
     space_topic: str = Field(default="", max_length=1000)

@@ -10,15 +10,19 @@ from storage.database import (
 )
 from storage.idea_records import IdeaOrder
 from storage.models import (
+    DEFAULT_FREQUENCY,
     AuditEntry,
     Challenge,
     ChallengeStatus,
     Dialogue,
     Eligibility,
     Firing,
+    Frequency,
     Idea,
     IdeaStatus,
     Link,
+    Notice,
+    NoticeKind,
     OutboxItem,
     Poll,
     PollAnswer,
@@ -34,6 +38,7 @@ from storage.visibility import CLOSED_FOR_VOTES, LET_THROUGH, NOT_PUBLISHED
 
 __all__ = [
     "CLOSED_FOR_VOTES",
+    "DEFAULT_FREQUENCY",
     "LATEST_VERSION",
     "LET_THROUGH",
     "NOT_PUBLISHED",
@@ -47,10 +52,13 @@ __all__ = [
     "Dialogue",
     "Eligibility",
     "Firing",
+    "Frequency",
     "Idea",
     "IdeaOrder",
     "IdeaStatus",
     "Link",
+    "Notice",
+    "NoticeKind",
     "OutboxItem",
     "Poll",
     "PollAnswer",

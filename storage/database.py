@@ -302,14 +302,16 @@ class Database:
     async def execute_rowcount(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         return int((await self._run(sql, params)).rowcount)
 
-    async def fetch_one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
+    async def fetch_one(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+    ) -> Row | None:
         row: Row | None = (await self._run(sql, params)).fetchone()
         return row
 
     async def fetch_all(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[Row]:
         return (await self._run(sql, params)).fetchall()
 
-    async def fetch_value(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    async def fetch_value(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Any:
         row = await self.fetch_one(sql, params)
         return None if row is None else row[0]
 

@@ -36,6 +36,9 @@ IDENTITY_VERSION = 15
 #: The migration that keeps, with each poll response and report, who it came from as the
 #: policy saw them, so that each counts once per person and only from people who may take part.
 COUNTED_VERSION = 16
+#: The migration of following: what each person follows, how often they hear of it, and what
+#: waits for their next digest.
+FOLLOWING_VERSION = 17
 #: The migration of the support threshold: a challenge's number of votes that obliges the
 #: city to look at an idea, and when each idea reached it (flagged once, kept across restarts).
 THRESHOLD_VERSION = 18
@@ -465,6 +468,46 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE reports ADD COLUMN identity TEXT;
         ALTER TABLE reports ADD COLUMN counted INTEGER NOT NULL DEFAULT 1
             CHECK (counted IN (0, 1));
+        """,
+    ),
+    Migration(
+        FOLLOWING_VERSION,
+        "following challenges and ideas; how often each person is told; notices for digests",
+        """
+        -- What a person follows (a challenge or an idea), or said they do not: following = 0
+        -- keeps an author or voter from following the idea they wrote or voted for.
+        CREATE TABLE follows (
+            user_id       TEXT NOT NULL,
+            challenge_id  INTEGER REFERENCES challenges (id),
+            idea_id       INTEGER REFERENCES ideas (id),
+            following     INTEGER NOT NULL CHECK (following IN (0, 1)),
+            since         TEXT NOT NULL,
+            CHECK ((challenge_id IS NULL) <> (idea_id IS NULL))
+        );
+        CREATE UNIQUE INDEX follows_challenge ON follows (user_id, challenge_id)
+            WHERE challenge_id IS NOT NULL;
+        CREATE UNIQUE INDEX follows_idea ON follows (user_id, idea_id) WHERE idea_id IS NOT NULL;
+        CREATE INDEX follows_by_idea ON follows (idea_id) WHERE idea_id IS NOT NULL;
+        CREATE INDEX follows_by_challenge ON follows (challenge_id) WHERE challenge_id IS NOT NULL;
+        -- How often a person hears of what they follow; no row: daily.
+        CREATE TABLE notification_settings (
+            user_id    TEXT PRIMARY KEY,
+            frequency  TEXT NOT NULL CHECK (frequency IN ('direct', 'daily', 'weekly', 'off')),
+            since      TEXT NOT NULL
+        ) WITHOUT ROWID;
+        -- What waits for a person's next digest; deleted in the transaction that queues it.
+        CREATE TABLE notices (
+            id            INTEGER PRIMARY KEY,
+            user_id       TEXT NOT NULL,
+            challenge_id  INTEGER NOT NULL REFERENCES challenges (id),
+            idea_id       INTEGER REFERENCES ideas (id),
+            original_id   INTEGER REFERENCES ideas (id),
+            kind          TEXT NOT NULL,
+            status        TEXT,
+            place         INTEGER,
+            created_at    TEXT NOT NULL
+        );
+        CREATE INDEX notices_by_user ON notices (user_id, id);
         """,
     ),
     Migration(

@@ -220,3 +220,43 @@ class Verification(Record):
     identity: str | None
     checked_at: datetime
     account_created_at: datetime | None
+
+
+class Frequency(StrEnum):
+    """How often a person hears of what they follow (``!notifications``)."""
+
+    DIRECT = "direct"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    OFF = "off"
+
+
+#: What everyone hears until they choose.
+DEFAULT_FREQUENCY = Frequency.DAILY
+
+
+class NoticeKind(StrEnum):
+    """What a follower is told of."""
+
+    NEW_IDEA = "new_idea"  # a new idea in a followed challenge
+    STATUS = "status"  # a followed idea's status changed (``status``, ``original_id``)
+    VOTE_MOVED = "vote_moved"  # the idea was merged into ``original_id``: the vote went there
+    VOTE_ONCE = "vote_once"  # ... and the person had voted for both: it counts once
+    SUBMISSIONS_CLOSED = "submissions_closed"  # a followed challenge: voting only, now
+    CLOSED = "closed"  # a followed challenge closed
+    POLL_STARTED = "poll_started"  # a followed challenge's final poll began
+    POLL_ENDED = "poll_ended"  # ... and ended
+    POLL_PLACE = "poll_place"  # a followed idea's ``place`` in the final poll's result
+
+
+class Notice(Record):
+    """One thing to tell one person (now, or in their next digest)."""
+
+    user_id: str
+    challenge_id: int
+    kind: NoticeKind
+    idea_id: int | None = None
+    original_id: int | None = None
+    status: IdeaStatus | None = None
+    place: int | None = None
+    id: int | None = None  # once kept for a digest

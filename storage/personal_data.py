@@ -146,6 +146,22 @@ class PersonalDataRepository:
         link_code = await self._db.fetch_value(
             "SELECT expires_at FROM link_codes WHERE account = ?", (user_id,)
         )
+        follows = await self._db.fetch_all(
+            """SELECT c.slug AS challenge, f.idea_id, f.following, f.since FROM follows f
+                 LEFT JOIN challenges c ON c.id = f.challenge_id
+                WHERE f.user_id = ? ORDER BY f.challenge_id, f.idea_id""",
+            (user_id,),
+        )
+        notifications = await self._db.fetch_one(
+            "SELECT frequency, since FROM notification_settings WHERE user_id = ?", (user_id,)
+        )
+        notices = await self._db.fetch_all(
+            """SELECT c.slug AS challenge, n.idea_id, n.original_id, n.kind, n.status, n.place,
+                      n.created_at
+                 FROM notices n JOIN challenges c ON c.id = n.challenge_id
+                WHERE n.user_id = ? ORDER BY n.id""",
+            (user_id,),
+        )
         return {
             "user_id": user_id,
             "link": None if link is None else dict(link),
@@ -172,6 +188,9 @@ class PersonalDataRepository:
                 dict(row) | {"counted": bool(row["counted"]), "told": bool(row["told"])}
                 for row in poll_responses
             ],
+            "follows": [dict(row) | {"following": bool(row["following"])} for row in follows],
+            "notifications": None if notifications is None else dict(notifications),
+            "waiting_notices": [dict(row) for row in notices],
         }
 
     async def erase(self, user_id: str, *, delete_ideas: bool, placeholder: str) -> Erasure:
@@ -221,6 +240,9 @@ class PersonalDataRepository:
             ("account_links", "account"),
             ("account_links", "matrix_account"),
             ("link_codes", "account"),
+            ("follows", "user_id"),
+            ("notification_settings", "user_id"),
+            ("notices", "user_id"),
         ):
             await db.execute(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
         # Encrypted messages from them waiting for a key, and the keys of "could not decrypt"
@@ -238,8 +260,11 @@ class PersonalDataRepository:
             for row in deleted:
                 idea_id = row["id"]
                 taken_down += await take_down_cards(db, idea_id)
-                for table in ("votes", "reaction_votes", "reports"):
+                for table in ("votes", "reaction_votes", "reports", "follows"):
                     await db.execute(f"DELETE FROM {table} WHERE idea_id = ?", (idea_id,))
+                await db.execute(
+                    "DELETE FROM notices WHERE idea_id = ? OR original_id = ?", (idea_id, idea_id)
+                )
                 # A poll's answer for the idea goes; whoever chose it chose nothing.
                 await db.execute(
                     """UPDATE poll_responses SET answer_id = NULL

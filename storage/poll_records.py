@@ -105,6 +105,14 @@ class PollRepository:
         )
         return [PollAnswer.model_validate(dict(row)) for row in rows]
 
+    async def answered(self, poll_id: int) -> set[str]:
+        """Who has an answer in the poll now (not withdrawn)."""
+        rows = await self._db.fetch_all(
+            "SELECT voter FROM poll_responses WHERE poll_id = ? AND answer_id IS NOT NULL",
+            (poll_id,),
+        )
+        return {str(row["voter"]) for row in rows}
+
     async def record_response(
         self,
         poll_id: int,

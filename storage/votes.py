@@ -66,6 +66,21 @@ class VoteRepository:
         )
         return int(value)
 
+    async def voters(self, idea_id: int) -> list[str]:
+        rows = await self._db.fetch_all(
+            "SELECT voter FROM votes WHERE idea_id = ? ORDER BY voter", (idea_id,)
+        )
+        return [str(row["voter"]) for row in rows]
+
+    async def voted_in_challenge(self, voter: str, challenge_id: int) -> set[int]:
+        """The ideas of the challenge the person voted for."""
+        rows = await self._db.fetch_all(
+            """SELECT v.idea_id FROM votes v JOIN ideas i ON i.id = v.idea_id
+                WHERE v.voter = ? AND i.challenge_id = ?""",
+            (voter, challenge_id),
+        )
+        return {int(row["idea_id"]) for row in rows}
+
     async def linked_voter(self, idea_id: int, identity: str) -> str | None:
         """The account with this identity that voted for the idea, if one did."""
         value = await self._db.fetch_value(

@@ -14,6 +14,7 @@ from typing import Any
 from storage import Database
 from storage.migrations import (
     COUNTED_VERSION,
+    FOLLOWING_VERSION,
     IDENTITY_VERSION,
     LINKS_VERSION,
     MIGRATIONS,
@@ -369,6 +370,46 @@ def _rows(version: int) -> list[tuple[str, dict[str, Any]]]:
                     "identity": None,
                     "counted": 0,
                     "told": 1,
+                },
+            ),
+        ]
+    if version >= FOLLOWING_VERSION:  # who follows what, how often they hear of it
+        rows += [
+            (
+                "follows",
+                {
+                    "user_id": "@bob:localhost",
+                    "challenge_id": 1,
+                    "idea_id": None,
+                    "following": 1,
+                    "since": LATER,
+                },
+            ),
+            (
+                "follows",
+                {
+                    "user_id": "@alice:localhost",
+                    "challenge_id": None,
+                    "idea_id": 1,
+                    "following": 0,
+                    "since": LATER,
+                },
+            ),
+            (
+                "notification_settings",
+                {"user_id": "@bob:localhost", "frequency": "weekly", "since": LATER},
+            ),
+            (
+                "notices",
+                {
+                    "user_id": "@bob:localhost",
+                    "challenge_id": 1,
+                    "idea_id": 2,
+                    "original_id": 1,
+                    "kind": "status",
+                    "status": "duplicate",
+                    "place": None,
+                    "created_at": LATER,
                 },
             ),
         ]

@@ -398,6 +398,7 @@ async def _set_status(ctx: Context, slug: str, status: ChallengeStatus) -> Outco
             changed,
             ctx.now,
             links=ctx.links,
+            words=ctx.words,
         )
     )
     key = "challenge.opened" if opening else "challenge.closed"

@@ -19,8 +19,9 @@ from handlers.services.lookups import (
     idea_ref,
     status_text,
 )
+from handlers.services.notifications import Notifier, idea_changed
 from handlers.services.support_threshold import check_support
-from storage import CLOSED_FOR_VOTES, Idea, IdeaStatus
+from storage import CLOSED_FOR_VOTES, Idea, IdeaStatus, Notice, NoticeKind
 
 router = CommandRouter()
 
@@ -113,7 +114,13 @@ async def decide(
     return idea, [SendDirect(idea.author, author_text), CardChanged(idea.id)]
 
 
-def _done(ctx: Context, idea: Idea, decision: Decision, effects: list[Effect]) -> Outcome:
+async def _done(ctx: Context, idea: Idea, decision: Decision, effects: list[Effect]) -> Outcome:
+    """The moderator's reply; the idea's followers (its author apart, who was told) hear of
+    the decision as they chose to."""
+    after, challenge = await find_idea(ctx, idea.id)
+    effects = effects + await idea_changed(
+        Notifier.of(ctx), idea, after, challenge, ctx.now, told=(idea.author,)
+    )
     return Outcome(
         ctx.reply(
             "triage.done",
@@ -136,7 +143,7 @@ async def accept(ctx: Context, idea: int, message: str | None) -> Outcome:
         await ctx.store.ideas.set_hidden(found.id, False, ctx.now)
         await ctx.store.reports.clear(found.id)
     effects.extend(await publish_card(ctx, found.id))
-    return _done(ctx, found, ACCEPT, effects)
+    return await _done(ctx, found, ACCEPT, effects)
 
 
 @router.command(
@@ -147,7 +154,7 @@ async def accept(ctx: Context, idea: int, message: str | None) -> Outcome:
 )
 async def reject(ctx: Context, idea: int, reason: str) -> Outcome:
     found, effects = await decide(ctx, idea, REJECT, reason)
-    return _done(ctx, found, REJECT, effects)
+    return await _done(ctx, found, REJECT, effects)
 
 
 @router.command(
@@ -158,7 +165,7 @@ async def reject(ctx: Context, idea: int, reason: str) -> Outcome:
 )
 async def needinfo(ctx: Context, idea: int, question: str) -> Outcome:
     found, effects = await decide(ctx, idea, NEEDINFO, question)
-    return _done(ctx, found, NEEDINFO, effects)
+    return await _done(ctx, found, NEEDINFO, effects)
 
 
 @router.command(
@@ -170,7 +177,7 @@ async def needinfo(ctx: Context, idea: int, question: str) -> Outcome:
 async def implemented(ctx: Context, idea: int, message: str | None) -> Outcome:
     found, effects = await decide(ctx, idea, IMPLEMENTED, message)
     effects.extend(await publish_card(ctx, found.id))
-    return _done(ctx, found, IMPLEMENTED, effects)
+    return await _done(ctx, found, IMPLEMENTED, effects)
 
 
 @router.command(
@@ -192,14 +199,46 @@ async def duplicate(ctx: Context, idea: int, original: int) -> Outcome:
             original=idea_ref(original),
             status=status_text(ctx.catalogue, ctx.locale, target.status),
         )
+    voters = await ctx.store.votes.voters(idea)
     found, effects = await decide(ctx, idea, DUPLICATE, None, duplicate_of=original)
+    voted_original = set(await ctx.store.votes.voters(original))
     moved = await ctx.store.votes.move(found.id, original)
     effects.append(CardChanged(original))
     # The moved votes may carry the original over its challenge's support threshold.
     effects += await check_support(
         ctx.store, ctx.catalogue, ctx.settings, ctx.words, challenge, original, ctx.now
     )
+    voted_after = set(await ctx.store.votes.voters(original))
+    moved_votes = {voter for voter in voters if voter in voted_after - voted_original}
+    effects.extend(await _tell_voters(ctx, found, original, voters, moved_votes))
+    # Its other followers hear that it is a duplicate; its voters heard where their vote went.
+    after, challenge = await find_idea(ctx, found.id)
+    effects.extend(
+        await idea_changed(
+            Notifier.of(ctx), found, after, challenge, ctx.now, told=(found.author, *voters)
+        )
+    )
     return Outcome(
         ctx.reply("duplicate.done", id=idea_ref(idea), original=idea_ref(original), count=moved),
         effects=tuple(effects),
     )
+
+
+async def _tell_voters(
+    ctx: Context, idea: Idea, original: int, voters: list[str], moved: set[str]
+) -> list[Effect]:
+    """The voters of a duplicate hear, once each and as they chose, where their vote went:
+    to the original (``moved``), or nowhere new (they had voted for both, or a linked account
+    of theirs had): it counts once. Its author heard it from the decision."""
+    notices = [
+        Notice(
+            user_id=voter,
+            challenge_id=idea.challenge_id,
+            kind=NoticeKind.VOTE_MOVED if voter in moved else NoticeKind.VOTE_ONCE,
+            idea_id=idea.id,
+            original_id=original,
+        )
+        for voter in voters
+        if voter != idea.author
+    ]
+    return await Notifier.of(ctx).tell(notices, ctx.now)

@@ -23,7 +23,8 @@ from handlers.services.final_polls import (
     result_reply,
 )
 from handlers.services.lookups import find_challenge
-from storage import Challenge, Idea, IdeaStatus, PollAnswer
+from handlers.services.notifications import Notifier, phase_notices, poll_notices
+from storage import Challenge, Idea, IdeaStatus, NoticeKind, PollAnswer
 
 router = CommandRouter()
 
@@ -98,7 +99,11 @@ async def start_poll(ctx: Context, challenge: str, ideas: str | None) -> Outcome
             deadline=ctx.moment(deadline),
             command=end_command,
         )
-    return Outcome(reply, effects=(effect,))
+    followers = await ctx.store.following.challenge_followers(target.id)
+    told = await Notifier.of(ctx).tell(
+        phase_notices(followers, target, NoticeKind.POLL_STARTED), ctx.now
+    )
+    return Outcome(reply, effects=(effect, *told))
 
 
 @router.command(
@@ -133,8 +138,10 @@ async def end_poll_command(ctx: Context, challenge: str | None) -> Outcome:
     await ctx.store.audit.record(
         actor=ctx.sender, action="poll_end", now=ctx.now, challenge_id=target.id
     )
+    told = await Notifier.of(ctx).tell(await poll_notices(ctx.store, target, poll.id), ctx.now)
     return Outcome(
-        result_reply(ctx.catalogue, ctx.locale, target, result, ctx.links), effects=ended.effects
+        result_reply(ctx.catalogue, ctx.locale, target, result, ctx.links),
+        effects=(*ended.effects, *told),
     )
 
 

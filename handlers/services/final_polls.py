@@ -19,6 +19,7 @@ from handlers.i18n import Catalogue
 from handlers.policy import Action, Person
 from handlers.public_links import PublicLinks, link
 from handlers.reply import Bold, Code, Items, Reply, Text
+from handlers.services.notifications import Notifier, poll_notices
 from handlers.settings import BotSettings
 from storage import Challenge, Poll, PollResult, ScheduleKind, Store
 from storage.timestamps import to_ms
@@ -100,9 +101,14 @@ async def ended_by_event(ctx: Context, start_event_id: str, at: datetime) -> Out
     poll = await ctx.store.polls.by_start_event(start_event_id)
     if poll is None or not poll.running or poll.room_id != ctx.room_id:
         return None
-    return await end_poll(
+    ended = await end_poll(
         ctx.store, ctx.catalogue, ctx.settings, poll, at, send_end_event=False, links=ctx.links
     )
+    challenge = await ctx.store.challenges.get(poll.challenge_id)
+    if ended is None or challenge is None:
+        return ended
+    told = await Notifier.of(ctx).tell(await poll_notices(ctx.store, challenge, poll.id), ctx.now)
+    return Outcome(effects=(*ended.effects, *told))
 
 
 async def end_poll(

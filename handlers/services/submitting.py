@@ -9,6 +9,7 @@ from datetime import timedelta
 from handlers.context import Context
 from handlers.effects import Announce, Effect, Outcome
 from handlers.errors import Conflict
+from handlers.policy import seen_by_all
 from handlers.reply import Bold, Code, Reply, Text
 from handlers.services.idea_cards import card, room_card
 from handlers.services.lookups import (
@@ -18,6 +19,7 @@ from handlers.services.lookups import (
     require_not_blocked,
     require_submissions,
 )
+from handlers.services.notifications import Notifier, new_idea_notices
 
 
 async def submit_idea(
@@ -50,6 +52,10 @@ async def submit_idea(
             )
         )
     ]
+    # The challenge's followers hear of it once everyone may see it: now, or when let through.
+    if seen_by_all(idea, target):
+        followers = await ctx.store.following.challenge_followers(target.id)
+        effects += await Notifier.of(ctx).tell(new_idea_notices(followers, idea), ctx.now)
     if target.premoderated:
         return Outcome(
             ctx.reply("idea.submitted_premoderated", id=idea_ref(idea.id), title=Bold(Text(title))),

@@ -25,6 +25,10 @@ SOURCES = (HANDLERS, HANDLERS.parent / "report")
 #: scan below looks for its keys too.
 AREAS = (
     "e2e",
+    "follow",
+    "notifications",
+    "notify",
+    "remind",
     "export",
     "stats",
     "poll",

@@ -88,6 +88,12 @@ async def everything_about_alice(bot: Harness) -> tuple[int, int]:
     await queued(bot, ALICE, "!lang en")
     await queued(bot, BOB, f"!vote {idea}")  # a card refresh is pending for her idea
     await queued(bot, ALICE, f"!vote {other}")
+    # What she follows, how often, and a notice waiting for her digest; Bob follows her idea.
+    await queued(bot, ALICE, "!volg mobility")
+    await queued(bot, ALICE, f"!ontvolg {other}")
+    await queued(bot, ALICE, "!meldingen wekelijks")
+    await queued(bot, BOB, f"!volg {idea}")
+    await submit(bot, BOB, "Bob's second bench")
     await queued(bot, ALICE, f"!report {other} Looks like mine")  # announced with her ID
     await queued(bot, ALICE, f"!show {idea}")
     await queued(bot, ALICE, "!mydata")  # a pending direct file with all of it
@@ -240,6 +246,31 @@ async def test_forget_in_a_room_says_nothing_personal(bot: Harness) -> None:
     assert text(done.reply) == says("nl", "forget.done_elsewhere")
     assert not done.effects  # no direct message: it would store her direct room again
     assert not await bot.store.votes.has_voted(idea, ALICE)
+
+
+async def test_mydata_holds_what_one_follows_and_forget_erases_it(bot: Harness) -> None:
+    await new_challenge(bot)
+    idea = await submit(bot, BOB, "Bob's bench")
+    await bot.say(ALICE, "!volg mobility")
+    await bot.say(ALICE, f"!ontvolg {idea}")
+    await bot.say(ALICE, "!meldingen wekelijks")
+    await submit(bot, BOB, "Bob's second bench")  # waits for Alice's weekly digest
+    outcome = await bot.say(ALICE, "!mydata")
+    data = json.loads(effects_of(outcome, SendDirectFile)[0].data)
+    follows = [(row["challenge"], row["idea_id"], row["following"]) for row in data["follows"]]
+    assert follows == [(None, idea, False), ("mobility", None, True)]
+    assert data["notifications"]["frequency"] == "weekly"
+    assert [(n["challenge"], n["kind"]) for n in data["waiting_notices"]] == [
+        ("mobility", "new_idea")
+    ]
+
+    await bot.say(ALICE, "!forget")
+    await bot.say(ALICE, "!forget confirm")
+    for table in ("follows", "notification_settings", "notices"):
+        assert (
+            await bot.db.fetch_value(f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", (ALICE,))
+            == 0
+        )
 
 
 # --- !mydata gives everything -------------------------------------------------------------------
