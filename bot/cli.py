@@ -168,7 +168,19 @@ def explain(config: Config) -> str:
                 else ""
             ),
             f"  identities:       {_identities(config)}",
+            f"  discord:          {_discord(config)}",
         ]
+    )
+
+
+def _discord(config: Config) -> str:
+    discord = config.discord
+    if discord is None:
+        return "(off: no [discord] section)"
+    return (
+        f"server {discord.guild_id}, moderator role {discord.moderator_role_id},"
+        f" review channel {discord.review_channel_id},"
+        f" challenge channels under category {discord.category_id} (token set)"
     )
 
 

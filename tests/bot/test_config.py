@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from types import NoneType, UnionType
+from typing import Any, get_args
 
 import pytest
 from pydantic import BaseModel
@@ -18,6 +19,8 @@ def keys_of(model: type[BaseModel], prefix: str = "") -> set[str]:
     found: set[str] = set()
     for name, field in model.model_fields.items():
         annotation: Any = field.annotation
+        if isinstance(annotation, UnionType):  # an optional section: X | None
+            annotation = next(arg for arg in get_args(annotation) if arg is not NoneType)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             found |= keys_of(annotation, f"{prefix}{name}.")
         else:
@@ -42,7 +45,15 @@ def test_the_example_documents_every_key_and_no_other() -> None:
 
 
 def test_the_example_loads_once_a_secret_is_given() -> None:
-    config = load_config(EXAMPLE, environ={"CHALLENGE_BOT_PASSWORD": "from-the-environment"})
+    config = load_config(
+        EXAMPLE,
+        environ={
+            "CHALLENGE_BOT_PASSWORD": "from-the-environment",
+            "CHALLENGE_BOT_DISCORD_TOKEN": "discord-from-the-environment",
+        },
+    )
+    assert config.discord is not None and config.discord.token is not None
+    assert config.discord.token.get_secret_value() == "discord-from-the-environment"
     assert config.matrix.password is not None
     assert config.matrix.password.get_secret_value() == "from-the-environment"
     assert config.storage.path == EXAMPLE.parent / "data" / "challenge-bot.sqlite3"
@@ -56,6 +67,7 @@ def test_the_example_holds_no_secret() -> None:
     assert example["matrix"]["access_token"] == ""
     assert example["identity"]["admin_token"] == ""
     assert example["identity"]["hash_key"] == ""
+    assert example["discord"]["token"] == ""
     with pytest.raises(ConfigError, match="password"):
         load_config(EXAMPLE, environ={})
 
@@ -190,3 +202,24 @@ def test_a_bad_value_is_explained_in_plain_words(
     assert message.splitlines()[0].endswith("1 problem in the configuration:")
     assert f"  {sentence}" in message
     assert "should" not in message and "pattern" not in message and "^" not in message
+
+
+def test_discord_without_a_token_says_where_it_goes(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    text = EXAMPLE.read_text(encoding="utf-8").replace("guild_id = 100000000000000001", "")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="discord.guild_id: missing key"):
+        load_config(
+            path, environ={"CHALLENGE_BOT_PASSWORD": "x", "CHALLENGE_BOT_DISCORD_TOKEN": "t"}
+        )
+    with pytest.raises(
+        ConfigError, match="discord: set the Discord bot's token in CHALLENGE_BOT_DISCORD_TOKEN"
+    ):
+        load_config(EXAMPLE, environ={"CHALLENGE_BOT_PASSWORD": "x"})
+
+
+def test_the_discord_token_is_a_secret(tmp_path: Path) -> None:
+    environ = {"CHALLENGE_BOT_PASSWORD": "x", "CHALLENGE_BOT_DISCORD_TOKEN": "s3cret.token"}
+    config = load_config(EXAMPLE, environ=environ)
+    assert "s3cret.token" in [secret.get_secret_value() for secret in config.secrets]
+    assert "s3cret.token" not in repr(config)
