@@ -19,7 +19,9 @@ from bot.backoff import Backoff, sleep_unless
 from bot.bot_clock import BotClock
 from bot.cards import CardRefresher
 from bot.config import Config
-from bot.delivery import Delivery
+from bot.delivery import Delivery, wait_either
+from bot.discord.front_end import DiscordFrontEnd
+from bot.discord.outgoing import DiscordOutgoing
 from bot.healthcheck import Health
 from bot.logs import log_failure
 from bot.matrix.client import log_in, make_client
@@ -34,6 +36,7 @@ from bot.matrix.sync import SyncLoop, handled_ids_horizon
 from bot.metrics import Metrics
 from bot.monitoring import MonitoringServer
 from bot.outcomes import enqueue_outcome
+from bot.routing import FrontEnds
 from bot.sweeper import Sweeper
 from handlers import build_registry
 from handlers.dispatch import Dispatcher
@@ -133,12 +136,27 @@ class BotApp:
             metrics=self.metrics,
             clock=now,
         )
+        #: The Discord front end, when the config has a [discord] section.
+        self.discord: DiscordFrontEnd | None = None
+        discord_carry_out = None
+        if config.discord is not None:
+            self.discord = DiscordFrontEnd(
+                config.discord, self.dispatcher, wake_outbox=lambda: self.delivery.wake()
+            )
+            discord_carry_out = DiscordOutgoing(self.discord).carry_out
+            self.events.review_room = self.discord.review_room
+        self.front_ends = FrontEnds(
+            self.store,
+            matrix=self.outgoing.carry_out,
+            discord=discord_carry_out,
+            matrix_joining=JOIN_CONFIRMATIONS,
+        )
         self.delivery = Delivery(
             self.store,
-            self.outgoing.carry_out,
+            self.front_ends.carry_out,
             self.reachability,
             self.sync.first_sync_done,
-            joining=JOIN_CONFIRMATIONS,
+            joining=self.front_ends.joining,
             max_in_flight=config.bot.rooms_in_flight,
             metrics=self.metrics,
             clock=now,
@@ -192,6 +210,8 @@ class BotApp:
                 asyncio.create_task(self._supervise(name, loop))
                 for name, loop in zip(BACKGROUND_TASKS, loops, strict=True)
             ]
+            if self.discord is not None:
+                background.append(asyncio.create_task(self._supervise("discord", self._discord)))
             try:
                 await self.sync.run(self.stop)
             finally:
@@ -237,6 +257,22 @@ class BotApp:
                 now=now,
             )
 
+    async def _discord(self, stop: asyncio.Event) -> None:
+        """The Discord connection, beside Matrix's sync, until ``stop``; discord.py reconnects
+        and resumes by itself, and respects Discord's rate limits."""
+        assert self.discord is not None and self.config.discord is not None
+        token = self.config.discord.token
+        assert token is not None  # the config requires it
+        connection = asyncio.create_task(self.discord.start(token.get_secret_value()))
+        try:
+            await wait_either(stop, _done_event(connection))
+        finally:
+            await self.discord.close()
+            connection.cancel()
+            await asyncio.gather(connection, return_exceptions=True)
+        if connection.done() and not connection.cancelled() and connection.exception():
+            raise connection.exception()  # type: ignore[misc]
+
     async def _supervise(self, name: str, loop: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         """Run a background loop until ``stop``; one that fails is logged and started again."""
         backoff = Backoff(f"Background task {name}", log, cap=30.0)
@@ -266,6 +302,12 @@ class BotApp:
 
 async def _nothing() -> None:
     pass
+
+
+def _done_event(task: asyncio.Task[None]) -> asyncio.Event:
+    done = asyncio.Event()
+    task.add_done_callback(lambda _task: done.set())
+    return done
 
 
 async def run_bot(config: Config) -> None:

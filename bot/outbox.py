@@ -67,6 +67,8 @@ class MessagePayload(OutboxPayload):
     reply_to: str | None = None
     thread_root: str | None = None
     replaces: str | None = None
+    #: A new idea for moderators to review: a front end may offer its decisions as buttons.
+    review_of: int | None = None
     card: int | None = None
     edit_of: int | None = None
     joinable: Joinable | None = None
@@ -81,6 +83,8 @@ class DirectPayload(OutboxPayload):
     user_id: str
     content: dict[str, Any] | None = None  # rows of earlier versions: Matrix content
     reply: ReplyField | None = None
+    #: The idea it concerns: where the person cannot be reached directly, they are told there.
+    about_idea: int | None = None
 
     _says_something = model_validator(mode="after")(_content_or_reply)
 

@@ -62,10 +62,13 @@ async def enqueue_outcome(
     now: datetime,
     thread_root: str | None = None,
     sender: str | None = None,
+    review_room: str | None = None,
 ) -> None:
     """Write an outcome's messages and actions to the outbox, inside the caller's transaction.
 
     ``sender`` is whose command it answers: a short confirmation may be joined with others.
+    ``review_room`` is a second room where moderators read announcements (Discord's review
+    channel), beside the configured moderation room.
     """
     if outcome.reply is not None:
         reply = MessagePayload(reply=outcome.reply, card=outcome.reply_card)
@@ -82,13 +85,18 @@ async def enqueue_outcome(
             message = MessagePayload(reply=effect.reply, card=effect.card)
             await enqueue(store, message, now, room_id=effect.room_id)
         elif isinstance(effect, Announce):
-            if settings.moderation_room is None:
+            rooms = [room for room in (settings.moderation_room, review_room) if room]
+            if not rooms:
                 log.info("No moderation room configured; announcement not sent")
-                continue
-            message = MessagePayload(reply=effect.reply, card=None)
-            await enqueue(store, message, now, room_id=settings.moderation_room)
+            for room in rooms:
+                message = MessagePayload(reply=effect.reply, card=None)
+                if effect.idea is not None:
+                    message = message.model_copy(update={"review_of": effect.idea})
+                await enqueue(store, message, now, room_id=room)
         elif isinstance(effect, SendDirect):
             direct = DirectPayload(user_id=effect.user_id, reply=effect.reply)
+            if effect.about_idea is not None:
+                direct = direct.model_copy(update={"about_idea": effect.about_idea})
             await enqueue(store, direct, now, lane=direct_lane(effect.user_id))
         elif isinstance(effect, SendDirectFile):
             note = DirectPayload(user_id=effect.user_id, reply=effect.reply)

@@ -59,6 +59,9 @@ class Sender:
     verification: Verification | None = None
     #: It had to be asked and could not be: nobody can tell now whether they are verified.
     verification_failed: bool = False
+    #: The language the person's client is set to, where the network tells (Discord): theirs
+    #: until they choose one with ``lang``.
+    locale_hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,9 @@ class Dispatcher:
         self.words = CommandWords.of(registry, settings.prefix, LANGUAGES)
 
     async def context(self, sender: Sender) -> Context:
-        locale = await self.store.users.language(sender.user_id) or self.settings.language
+        chosen = await self.store.users.language(sender.user_id)
+        hint = sender.locale_hint if sender.locale_hint in LANGUAGES else None
+        locale = chosen or hint or self.settings.language
         room_challenge = await self.store.challenges.by_room(sender.room_id)
         return Context(
             sender=sender.user_id,

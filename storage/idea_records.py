@@ -207,6 +207,13 @@ class CardRepository:
         )
         return None if value is None else str(value)
 
+    async def in_room(self, room_id: str) -> list[str]:
+        """Every card posted in a room (a 👍 on any of them votes), oldest first."""
+        rows = await self._db.fetch_all(
+            "SELECT event_id FROM idea_cards WHERE room_id = ? ORDER BY rowid", (room_id,)
+        )
+        return [str(row["event_id"]) for row in rows]
+
     async def mark_stale(self, idea_id: int, due_at: datetime) -> None:
         """Ask for the idea's cards to be edited at ``due_at``; later asks join the first."""
         await self._db.execute(

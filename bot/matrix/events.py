@@ -148,6 +148,8 @@ class EventHandler:
         self.settings = dispatcher.settings
         self.metrics = metrics or Metrics()
         self.identity = identity
+        #: Where else moderators read announcements (Discord's review channel), if anywhere.
+        self.review_room: str | None = None
 
     async def handle(self, room: MatrixRoom, event: Any) -> bool:
         """Handle one event; True when it was addressed to the bot (and is now handled).
@@ -331,6 +333,7 @@ class EventHandler:
                     now=now,
                     thread_root=thread_root,
                     sender=event.sender,
+                    review_room=self.review_room,
                 )
             await self.store.state.mark_handled(key, now)
         if outcome is not None:

@@ -47,7 +47,8 @@ async def submit_idea(
                     slug=Code(target.slug),
                     author=Text(ctx.sender),
                 )
-            )
+            ),
+            idea=idea.id,
         )
     ]
     if target.premoderated:

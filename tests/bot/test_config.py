@@ -208,12 +208,12 @@ def test_discord_without_a_token_says_where_it_goes(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     text = EXAMPLE.read_text(encoding="utf-8").replace("guild_id = 100000000000000001", "")
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match="discord.guild_id: missing key"):
+    with pytest.raises(ConfigError, match=r"discord\.guild_id: missing key"):
         load_config(
             path, environ={"CHALLENGE_BOT_PASSWORD": "x", "CHALLENGE_BOT_DISCORD_TOKEN": "t"}
         )
     with pytest.raises(
-        ConfigError, match="discord: set the Discord bot's token in CHALLENGE_BOT_DISCORD_TOKEN"
+        ConfigError, match=r"discord: set the Discord bot's token in CHALLENGE_BOT_DISCORD_TOKEN"
     ):
         load_config(EXAMPLE, environ={"CHALLENGE_BOT_PASSWORD": "x"})
 
