@@ -150,21 +150,23 @@ async def discord_world(tmp_path: Path, **settings: object) -> AsyncIterator[Wor
                 words=front.dispatcher.words,
                 clock=clock,
             )
-            yield World(
-                env,
-                front,
-                front.store,
-                front.dispatcher,
-                delivery,
-                refresher,
-                clock,
-                guild,
-                review,
-                category,
-                moderators,
-                general,
-            )
-            await env.shutdown()
+            try:
+                yield World(
+                    env,
+                    front,
+                    front.store,
+                    front.dispatcher,
+                    delivery,
+                    refresher,
+                    clock,
+                    guild,
+                    review,
+                    category,
+                    moderators,
+                    general,
+                )
+            finally:
+                await env.shutdown()
         env._raise_errors_since(env._errors_acknowledged)
     finally:
         await db.close()

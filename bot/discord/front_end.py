@@ -568,11 +568,13 @@ class IdeaModal(discord.ui.Modal):
         self.challenge = challenge[:48]
         limits = front.dispatcher.settings
         self.idea_title: discord.ui.TextInput[IdeaModal] = discord.ui.TextInput(
+            custom_id="title",
             label=_label(catalogue.plain(language, "label.title")),
             max_length=min(limits.max_title_length, 100),
             required=True,
         )
         self.description: discord.ui.TextInput[IdeaModal] = discord.ui.TextInput(
+            custom_id="description",
             label=_label(catalogue.plain(language, "label.description")),
             style=discord.TextStyle.paragraph,
             max_length=min(limits.max_description_length, 4000),
@@ -601,6 +603,7 @@ class ReviewModal(discord.ui.Modal):
         self.idea_id = idea_id
         field = REVIEW_FIELDS[action]
         self.text: discord.ui.TextInput[ReviewModal] = discord.ui.TextInput(
+            custom_id="text",
             label=_label(catalogue.plain(language, f"label.{field}")),
             style=discord.TextStyle.short if action == "duplicate" else discord.TextStyle.paragraph,
             required=action in ("reject", "needinfo", "duplicate"),

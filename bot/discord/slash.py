@@ -21,7 +21,7 @@ import discord
 from discord import app_commands
 
 from handlers.i18n import Catalogue
-from handlers.registry import Command, CommandRegistry, Kind, Param
+from handlers.registry import Command, CommandRegistry, Kind, Option, Param
 
 #: What a slash command does once its options are read: the command's text, and whether it
 #: came with a body (lines after the first).
@@ -82,6 +82,16 @@ def command_text(command: Command, values: dict[str, Any], prefix: str) -> str:
         else:
             word = " ".join(text.replace('"', "").split())
             first.append(f'"{word}"' if " " in word else word)
+    for option in command.options:
+        value = values.get(option.name)
+        if value is None or value is False or value == "":
+            continue
+        dashed = option.name.replace("_", "-")
+        if option.kind is Kind.FLAG:
+            first.insert(1, f"--{dashed}")
+        else:
+            word = "".join(str(value).replace('"', "").split())
+            first.insert(1, f"--{dashed}={word}")
     line = " ".join(first)
     return f"{line}\n{body}" if body else line
 
@@ -145,6 +155,8 @@ def _command(
             "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
         )
     ]
+    taken = {param.name for param in params}
+    options = [option for option in command.options if option.name not in taken]
     for param in params:
         required = param.required and not param.implied_by_room
         signature.append(
@@ -155,14 +167,24 @@ def _command(
                 default=inspect.Parameter.empty if required else None,
             )
         )
+    for option in options:
+        signature.append(
+            inspect.Parameter(
+                option.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Optional[_annotation(option)],  # noqa: UP045
+                default=None,
+            )
+        )
     callback.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
+    labels = [param.name for param in params] + [option.name for option in options]
     descriptions = {
-        param.name: localised(
-            catalogue.plain("en", f"label.{param.name}"),
-            catalogue.plain("nl", f"label.{param.name}"),
+        label: localised(
+            catalogue.plain("en", f"label.{label}"),
+            catalogue.plain("nl", f"label.{label}"),
             limit=MAX_DESCRIPTION,
         )
-        for param in params
+        for label in labels
     }
     callback.__discord_app_commands_param_description__ = descriptions  # type: ignore[attr-defined]
     names = name or {"en": command.path[-1], "nl": command.word("nl")}
@@ -186,7 +208,7 @@ def _command(
     return built
 
 
-def _annotation(param: Param) -> Any:
+def _annotation(param: Param | Option) -> Any:
     if param.kind in (Kind.IDEA, Kind.NUMBER):
         return app_commands.Range[int, 1, 2**53]
     if param.kind is Kind.CHOICE and param.choices:
@@ -197,4 +219,4 @@ def _annotation(param: Param) -> Any:
 
 
 def _choices(choices: tuple[str, ...]) -> Any:
-    return Literal[choices]
+    return Literal[tuple(str(choice) for choice in choices)]

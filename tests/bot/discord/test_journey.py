@@ -1,34 +1,236 @@
-"""The Discord journey through the real discord.py client against simcord's in-memory Discord."""
+"""The Discord journey through the real discord.py client against simcord's in-memory Discord:
+a moderator opens a challenge, students submit through the modal (similar ideas offered first),
+vote by button and by 👍, moderators triage from the review channel, authors are told."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.discord_support import discord_world
+import discord
+import simcord
+
+from bot.discord.ids import ref
+from tests.discord_support import World, discord_world
 
 
-async def test_a_moderator_opens_a_challenge_and_a_student_submits_through_the_modal(
+async def open_challenge(
+    world: World, slug: str = "parks", **options: object
+) -> simcord.ChannelHandle:
+    """A challenge created with /challenge new by a moderator; its channel."""
+    mod = world.member(f"mod-{slug}", moderator=True)
+    result = await mod.slash(
+        world.general,
+        "challenge new",
+        slug=slug,
+        title="Greener parks",
+        description="Where would you like more green?",
+        **options,
+    )
+    assert result.acknowledged and result.ephemeral
+    await world.flush()
+    async with world.store.db.transaction():
+        challenge = await world.store.challenges.by_slug(slug)
+    assert challenge is not None and challenge.room_id is not None
+    return world.channel_of(challenge.room_id)
+
+
+async def submit(
+    world: World,
+    member: simcord.MemberActor,
+    title: str,
+    description: str = "",
+    slug: str = "parks",
+) -> simcord.InteractionResult:
+    shown = await member.slash(world.general, "idea", challenge=slug)
+    assert shown.modal is not None
+    result = await member.submit_modal(shown, {"title": title, "description": description})
+    await world.flush()
+    return result
+
+
+def answer(result: simcord.InteractionResult) -> str:
+    """What the asker was answered (the deferred response's follow-up)."""
+    assert result.response is not None, result
+    return result.response.content
+
+
+async def idea_count(world: World) -> int:
+    value = await world.store.db.fetch_value("SELECT COUNT(*) FROM ideas")
+    return int(value or 0)
+
+
+async def votes_for(world: World, idea_id: int) -> int:
+    async with world.store.db.transaction():
+        return await world.store.votes.count(idea_id)
+
+
+def cards(channel: simcord.ChannelHandle) -> list[discord.Message]:
+    return [message for message in channel.history() if message.embeds]
+
+
+async def test_an_idea_through_the_modal_gets_a_card_a_thread_and_a_review(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        channel = await open_challenge(world)
+        alice = world.member("alice")
+
+        result = await submit(world, alice, "More trees in the parks", "Shade in summer")
+
+        assert result.acknowledged and result.ephemeral
+        assert "#1" in answer(result)
+        (card,) = cards(channel)
+        assert "More trees in the parks" in (card.embeds[0].description or "")
+        assert [thread.name for thread in channel.threads] == ["#1 More trees in the parks"]
+        review = world.review.last_message
+        assert review is not None and "#1" in review.content
+        labels = [c["label"] for row in review.components for c in row.to_dict()["components"]]
+        assert labels == ["✅ Aanvaarden", "❌ Weigeren", "❓ Meer info vragen", "🔁 Dubbel"]
+
+
+async def test_similar_ideas_are_offered_before_a_new_one_is_submitted(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        await open_challenge(world)
+        await submit(world, world.member("alice"), "More trees in the parks")
+        bob = world.member("bob")
+
+        offered = await submit(world, bob, "More trees in parks please")
+
+        assert offered.ephemeral
+        prompt = offered.response
+        assert prompt is not None and "#1" in prompt.content
+        assert await idea_count(world) == 1
+        voted = await bob.click(prompt, custom_id=next(_ids(prompt, "similar", "1")))
+        await world.flush()
+        assert voted.ephemeral
+        assert await votes_for(world, 1) == 1
+        assert await idea_count(world) == 1
+
+        carol = world.member("carol")
+        offered = await submit(world, carol, "Trees in the parks, more")
+        prompt = offered.response
+        assert prompt is not None
+        await carol.click(prompt, custom_id=next(_ids(prompt, "similar", "0")))
+        await world.flush()
+        assert await idea_count(world) == 2
+
+
+def _ids(message: object, kind: str, idea: str) -> Iterator[str]:
+    """The custom ids of a message's buttons of ``kind`` for ``idea``."""
+    rows = getattr(message, "components", [])
+    for row in rows:
+        for component in (row if isinstance(row, dict) else row.to_dict())["components"]:
+            custom_id = str(component.get("custom_id", ""))
+            if custom_id.startswith(f"cb:{kind}:") and custom_id.endswith(f":{idea}"):
+                yield custom_id
+
+
+async def test_the_vote_button_toggles_and_a_thumb_counts_the_same(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        channel = await open_challenge(world, budget=1)
+        await submit(world, world.member("alice"), "More trees")
+        await submit(world, world.member("alan"), "Benches by the pond")
+        first, second = cards(channel)
+        bob = world.member("bob")
+
+        await bob.click(first, custom_id="cb:vote:1")
+        await world.flush()
+        assert await votes_for(world, 1) == 1
+        refreshed = next(m for m in cards(channel) if m.id == first.id)
+        assert refreshed.embeds[0].description != first.embeds[0].description  # edited live
+
+        spent = await bob.click(second, custom_id="cb:vote:2")  # the budget is one vote
+        await world.flush()
+        assert await votes_for(world, 2) == 0
+        assert "parks" in answer(spent)  # the budget of parks is spent
+
+        await bob.click(first, custom_id="cb:vote:1")  # again: the vote is taken back
+        await world.flush()
+        assert await votes_for(world, 1) == 0
+
+        carol = world.member("carol")
+        await carol.react(second, "👍")
+        await world.flush()
+        assert await votes_for(world, 2) == 1
+        await carol.unreact(second, "👍")
+        await world.flush()
+        assert await votes_for(world, 2) == 0
+        await carol.react(second, "👍🏽")  # any skin tone
+        await world.flush()
+        assert await votes_for(world, 2) == 1
+        await carol.click(second, custom_id="cb:vote:2")  # the button sees the 👍's vote
+        await world.flush()
+        assert await votes_for(world, 2) == 0
+
+
+async def test_moderators_triage_from_the_review_channel_and_the_author_is_told(
     tmp_path: Path,
 ) -> None:
     async with discord_world(tmp_path) as world:
+        await open_challenge(world)
+        alice = world.member("alice")
+        await submit(world, alice, "More trees")
+        review = world.review.last_message
+        assert review is not None
+        student = world.member("student")
+        refused = await student.click(review, custom_id="cb:review:reject:1")
+        assert refused.ephemeral and refused.modal is None
+
         mod = world.member("mod", moderator=True)
-        result = await mod.slash(
-            world.general,
-            "challenge new",
-            slug="parks",
-            title="Greener parks",
-            description="Where?",
-        )
-        assert result.deferred and result.ephemeral
+        shown = await mod.click(review, custom_id="cb:review:reject:1")
+        assert shown.modal is not None
+        done = await mod.submit_modal(shown, {"text": "Not in a park we manage"})
         await world.flush()
-        print(result.followups)
-        rows = await world.store.db.fetch_all(
-            "SELECT id, kind, room_id, failed, payload FROM outbox"
-        )
-        for row in rows:
-            print(dict(row))
-        print(world.env.transcript()[-3000:])
+        assert done.acknowledged and done.ephemeral
+
         async with world.store.db.transaction():
-            challenge = await world.store.challenges.by_slug("parks")
-        assert challenge is not None
-        print(challenge.room_id)
+            idea = await world.store.ideas.get(1)
+        assert idea is not None and idea.status == "rejected"
+        (news,) = alice.user.dm_channel.history()
+        assert "#1" in news.content and "Not in a park we manage" in news.content
+
+
+async def test_an_author_who_takes_no_direct_messages_is_told_in_the_idea_thread(
+    tmp_path: Path,
+) -> None:
+    async with discord_world(tmp_path) as world:
+        channel = await open_challenge(world)
+        alice = world.member("alice")
+        await submit(world, alice, "More trees")
+        review = world.review.last_message
+        assert review is not None
+        mod = world.member("mod", moderator=True)
+        shown = await mod.click(review, custom_id="cb:review:needinfo:1")
+        world.env.inject_error(
+            "POST",
+            "/channels/*/messages",
+            status=403,
+            code=50007,
+            message="Cannot send messages to this user",
+        )
+        await mod.submit_modal(shown, {"text": "Which park?"})
+        await world.flush()
+        (thread,) = channel.threads
+        told = thread.last_message
+        assert told is not None
+        assert told.content.startswith(f"<@{alice.id}>")
+        assert "Which park?" in told.content
+        assert [user.id for user in told.mentions] == [alice.id]
+
+
+async def test_hostile_titles_are_shown_as_typed_and_notify_nobody(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        channel = await open_challenge(world)
+        mallory = world.member("mallory")
+        title = "**Free** @everyone @here <@&1> # big [link](https://evil.example)"
+
+        await submit(world, mallory, title, "> quoted\n@everyone")
+
+        (card,) = cards(channel)
+        assert not card.mention_everyone and not card.role_mentions and not card.mentions
+        shown = card.embeds[0].description or ""
+        assert "\\*\\*Free\\*\\*" in shown and "\\[link](" in shown  # no masked link
+        assert "@everyone" not in shown.replace("@\u200beveryone", "")
+        review = world.review.last_message
+        assert review is not None and not review.mention_everyone
+        assert "@everyone" not in review.content.replace("@\u200beveryone", "")
+        assert ref(mallory.id) in review.content  # the author, as an account, never a mention
