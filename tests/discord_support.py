@@ -68,6 +68,23 @@ class World:
             assert await self.store.outbox.count_pending() == 0, "rows stay queued"
         assert not failed, [dict(row) for row in failed]
 
+    async def restart(self) -> DiscordFrontEnd:
+        """The bot stopped and started again on the same database: a new client, which reads
+        back what the channels got meanwhile."""
+        old = self.front
+        front = DiscordFrontEnd(old.settings, self.dispatcher, wake_outbox=lambda: None)
+        ends = FrontEnds(
+            self.store,
+            matrix=None,
+            discord=DiscordOutgoing(front).carry_out,
+            matrix_joining=JOIN_CONFIRMATIONS,
+        )
+        self.delivery.carry_out = ends.carry_out
+        self.front = front
+        await self.env.restart_bot(front)
+        await self.env.settle()
+        return front
+
     def member(self, name: str, *, moderator: bool = False) -> simcord.MemberActor:
         roles = [self.moderators] if moderator else []
         return self.guild.add_member(self.env.create_user(name), roles=roles)

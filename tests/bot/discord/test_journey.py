@@ -234,3 +234,91 @@ async def test_hostile_titles_are_shown_as_typed_and_notify_nobody(tmp_path: Pat
         assert review is not None and not review.mention_everyone
         assert "@everyone" not in review.content.replace("@\u200beveryone", "")
         assert ref(mallory.id) in review.content  # the author, as an account, never a mention
+
+
+async def _accept(world: World, mod: simcord.MemberActor, idea: int) -> None:
+    result = await mod.slash(world.general, "accept", idea=idea)
+    assert result.acknowledged
+    await world.flush()
+
+
+async def test_the_final_poll_is_native_and_counted_by_the_core_rules(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        channel = await open_challenge(world)
+        await submit(world, world.member("alice"), "More trees")
+        await submit(world, world.member("alan"), "Benches by the pond")
+        mod = world.member("mod", moderator=True)
+        await _accept(world, mod, 1)
+        await _accept(world, mod, 2)
+        started = await mod.slash(world.general, "poll show", challenge="parks")
+        assert started.acknowledged
+        await world.flush()
+        poll = next(message for message in channel.history() if message.poll is not None)
+        assert poll.poll is not None
+        assert [answer.text for answer in poll.poll.answers] == [
+            "#1 More trees",
+            "#2 Benches by the pond",
+        ]
+        bob, carol, mallory = world.member("bob"), world.member("carol"), world.member("mallory")
+        async with world.store.db.transaction():
+            await world.store.blocks.block(
+                ref(mallory.id), by=ref(mod.id), reason="spam", now=world.clock()
+            )
+
+        await bob.vote(poll, answer=1)
+        await world.flush()
+        await bob.remove_vote(poll, answer=1)  # changed their mind: one answer a person
+        await bob.vote(poll, answer=2)
+        await carol.vote(poll, answer=2)
+        await mallory.vote(poll, answer=1)  # blocked: not counted
+        await world.flush()
+
+        async with world.store.db.transaction():
+            running = await world.store.polls.latest(1)
+            assert running is not None
+            result = await world.store.polls.result(running.id)
+        assert result is not None
+        assert result.voters == 2
+        assert [(a.idea_id, a.count) for a in result.answers] == [(1, 0), (2, 2)]
+
+        ended = await mod.slash(world.general, "poll end", challenge="parks")
+        assert ended.acknowledged
+        await world.flush()
+        closed = next(message for message in channel.history() if message.id == poll.id)
+        assert closed.poll is not None and closed.poll.is_finalised()
+        summary = channel.last_message
+        assert summary is not None and "Benches by the pond" in summary.content
+
+
+async def test_what_was_typed_while_the_bot_was_away_is_read_back_once(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        channel = await open_challenge(world)
+        await submit(world, world.member("alice"), "More trees")
+        (card,) = cards(channel)
+        bob, carol = world.member("bob"), world.member("carol")
+
+        async def away(*_args: object) -> None:
+            """The gateway delivers nothing while the bot is down."""
+
+        world.front.on_message = away  # type: ignore[method-assign]
+        world.front.on_raw_reaction_add = away  # type: ignore[method-assign]
+        typed = await bob.send(channel, "!stem 1")
+        await carol.react(card, "👍")
+        await world.flush()
+        assert await votes_for(world, 1) == 0
+
+        await world.restart()
+        await world.flush()
+        assert await votes_for(world, 1) == 2
+        replies = [
+            m for m in channel.history() if m.reference and m.reference.message_id == typed.id
+        ]
+        assert len(replies) == 1
+
+        await world.restart()  # a second start reads nothing twice
+        await world.flush()
+        assert await votes_for(world, 1) == 2
+        replies = [
+            m for m in channel.history() if m.reference and m.reference.message_id == typed.id
+        ]
+        assert len(replies) == 1
