@@ -11,6 +11,8 @@ import discord
 import simcord
 
 from bot.discord.ids import ref
+from bot.outcomes import enqueue_outcome
+from handlers.programme import fire_due
 from tests.discord_support import World, discord_world
 
 
@@ -322,3 +324,62 @@ async def test_what_was_typed_while_the_bot_was_away_is_read_back_once(tmp_path:
             m for m in channel.history() if m.reference and m.reference.message_id == typed.id
         ]
         assert len(replies) == 1
+
+
+async def test_the_programme_reaches_the_challenge_channel(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        channel = await open_challenge(world, deadline="2026-03-10")
+        await submit(world, world.member("alice"), "More trees")
+        world.clock.advance(days=9)
+        async with world.store.db.transaction():
+            outcomes = await fire_due(
+                world.store,
+                world.dispatcher.catalogue,
+                world.dispatcher.settings,
+                world.dispatcher.programme,
+                world.clock(),
+                words=world.dispatcher.words,
+            )
+            for outcome in outcomes:
+                await enqueue_outcome(
+                    world.store,
+                    outcome,
+                    room_id="",
+                    event_id=None,
+                    settings=world.dispatcher.settings,
+                    now=world.clock(),
+                )
+        assert outcomes
+        await world.flush()
+        said = "\n".join(message.content for message in channel.history())
+        assert "Greener parks" in said and "1" in said
+
+
+async def test_slash_commands_carry_dutch_names_and_descriptions(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        synced = {
+            command.name: command
+            for command in await world.front.tree.fetch_commands(guild=world.front.guild_object)
+        }
+        assert {"vote", "idea", "challenges", "mydata", "forget", "stats"} <= set(synced)
+        vote = synced["vote"].to_dict()
+        assert vote["name_localizations"]["nl"] == "stem"
+        assert vote["description_localizations"]["nl"]
+        assert synced["idea"].to_dict()["name_localizations"]["nl"] == "idee"
+
+
+async def test_the_persons_discord_locale_picks_the_language_until_they_choose(
+    tmp_path: Path,
+) -> None:
+    async with discord_world(tmp_path) as world:
+        await open_challenge(world)
+        alice = world.member("alice")
+        english = await alice.slash(world.general, "challenges")
+        await world.flush()
+        chosen = await alice.slash(world.general, "lang", language="nl")
+        await world.flush()
+        dutch = await alice.slash(world.general, "challenges")
+        await world.flush()
+        assert answer(english) != answer(dutch)
+        assert "parks" in answer(english) and "parks" in answer(dutch)
+        assert chosen.ephemeral
