@@ -237,7 +237,7 @@ class DiscordFrontEnd(discord.Client):
             f"discord:interaction:{interaction.id}",
             sender,
             lambda who: self.dispatcher.handle_message(who, text),
-            reply_to=f"interaction:{interaction.id}",
+            reply_to=interaction_ref(interaction.id, interaction.user.id),
         )
         if not answered:
             self.interactions.pop(interaction.id, None)
@@ -620,6 +620,19 @@ class ReviewModal(discord.ui.Modal):
 
 
 _NOBODY = discord.AllowedMentions.none()
+
+
+def interaction_ref(interaction_id: int, user_id: int) -> str:
+    """What a reply to an interaction answers: the interaction, and who asked (told directly
+    when the interaction is gone, after a restart)."""
+    return f"interaction:{interaction_id}:{user_id}"
+
+
+def read_interaction_ref(name: str | None) -> tuple[int, int] | None:
+    parts = (name or "").split(":")
+    if len(parts) != 3 or parts[0] != "interaction" or not all(p.isdigit() for p in parts[1:]):
+        return None
+    return int(parts[1]), int(parts[2])
 
 
 def _idea_text(prefix: str, slug: str, title: str, description: str) -> str:

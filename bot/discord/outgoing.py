@@ -16,7 +16,12 @@ import aiohttp
 import discord
 
 from bot.delivery import Record
-from bot.discord.front_end import BUTTON, REVIEW_ACTIONS, DiscordFrontEnd
+from bot.discord.front_end import (
+    BUTTON,
+    REVIEW_ACTIONS,
+    DiscordFrontEnd,
+    read_interaction_ref,
+)
 from bot.discord.ids import message_of, message_ref, ref, snowflake_of
 from bot.discord.rendering import MAX_DESCRIPTION, NOBODY, allowed_mentions, markdown
 from bot.outbox import (
@@ -133,7 +138,14 @@ class DiscordOutgoing:
             view = self._review_view(payload.review_of)
         text = None if embed is not None else markdown(reply)
         mentions = allowed_mentions(reply)
-        interaction = self._interaction(payload.reply_to)
+        asked = read_interaction_ref(payload.reply_to)
+        interaction = None if asked is None else self._interaction(asked[0])
+        if asked is not None and interaction is None and payload.replaces is None:
+            # The interaction is gone (a restart, or past its 15 minutes): the asker is told
+            # directly, since the answer concerns them alone; in the channel, mentioned, if
+            # they take no direct messages.
+            await self._tell(asked[1], reply, await self._channel(room_id))
+            return None
         if interaction is not None:
             # The asker's own answer: ephemeral, in the interaction it answers.
             await interaction.followup.send(
@@ -193,11 +205,8 @@ class DiscordOutgoing:
     def _card_embed(self, reply: Reply) -> discord.Embed:
         return discord.Embed(description=markdown(reply, limit=MAX_DESCRIPTION))
 
-    def _interaction(self, reply_to: str | None) -> discord.Interaction | None:
-        if reply_to is None or not reply_to.startswith("interaction:"):
-            return None
-        number = reply_to.removeprefix("interaction:")
-        interaction = self.front.interactions.pop(int(number), None) if number.isdigit() else None
+    def _interaction(self, interaction_id: int) -> discord.Interaction | None:
+        interaction = self.front.interactions.pop(interaction_id, None)
         if interaction is None or interaction.is_expired():
             return None
         return interaction
@@ -218,24 +227,25 @@ class DiscordOutgoing:
         if reply is None:
             raise Dropped("Matrix content queued for a Discord person")
         user_id = _id(payload.user_id, "a direct message's person")
+        await self._tell(user_id, reply, await self._idea_thread(payload.about_idea))
+
+    async def _tell(self, user_id: int, reply: Reply, instead: Sendable | None) -> None:
+        """A direct message; when Discord refuses it (50007, the person takes none), said in
+        ``instead`` (the idea's thread, the asker's channel) with a mention of them."""
         user = await self.front.fetch_user(user_id)
         try:
             await user.send(markdown(reply), allowed_mentions=allowed_mentions(reply))
+            return
         except discord.Forbidden as error:
             if error.code != CANNOT_MESSAGE_USER:
                 raise
-            await self._tell_in_post(user_id, payload, reply)
-
-    async def _tell_in_post(self, user_id: int, payload: DirectPayload, reply: Reply) -> None:
-        """The person does not take direct messages: told in their idea's thread, mentioned."""
-        thread = await self._idea_thread(payload.about_idea)
-        if thread is None:
+        if instead is None:
             raise Dropped(
-                f"Discord refuses direct messages to {payload.user_id} (50007), and the message"
-                " concerns no idea with a thread to tell them in"
+                f"Discord refuses direct messages to {ref(user_id)} (50007), and there is no"
+                " thread or channel of theirs to tell them in"
             )
         told = Reply.of(Span((Mention(ref(user_id)), Text(" ")))) + reply
-        await thread.send(markdown(told), allowed_mentions=allowed_mentions(told))
+        await instead.send(markdown(told), allowed_mentions=allowed_mentions(told))
 
     async def _idea_thread(self, idea_id: int | None) -> Sendable | None:
         if idea_id is None:
@@ -292,7 +302,14 @@ class DiscordOutgoing:
         if member_id is None or guild is None or not isinstance(channel, discord.TextChannel):
             raise Dropped(f"{user_id} cannot be given a Discord channel")
         member = guild.get_member(member_id) or await guild.fetch_member(member_id)
-        await channel.set_permissions(member, view_channel=True, send_messages=True)
+        await channel.set_permissions(
+            member,
+            view_channel=True,
+            send_messages=True,
+            send_messages_in_threads=True,
+            add_reactions=True,
+            read_message_history=True,
+        )
 
     async def _challenge_channel(self, request: CreateChallengeRoomPayload) -> Record:
         """The challenge's text channel under the category: its cards, the ideas' threads,
@@ -309,8 +326,35 @@ class DiscordOutgoing:
             raise Permanent(f"discord.category_id {self.front.settings.category_id} is no category")
         channel = discord.utils.get(category.text_channels, name=request.slug)
         if channel is None:
+            # Seen by those who join (/doe-mee), the moderators and the bot.
+            taking_part = discord.PermissionOverwrite(
+                view_channel=True,
+                send_messages=True,
+                send_messages_in_threads=True,
+                add_reactions=True,
+                read_message_history=True,
+            )
+            overwrites: dict[discord.Role | discord.Member, discord.PermissionOverwrite] = {
+                guild.default_role: discord.PermissionOverwrite(view_channel=False),
+                guild.me: discord.PermissionOverwrite(
+                    view_channel=True,
+                    send_messages=True,
+                    create_public_threads=True,
+                    send_messages_in_threads=True,
+                    embed_links=True,
+                    add_reactions=True,
+                    read_message_history=True,
+                    manage_messages=True,
+                    send_polls=True,
+                ),
+            }
+            moderators = guild.get_role(self.front.settings.moderator_role_id)
+            if moderators is not None:
+                overwrites[moderators] = taking_part
             channel = await category.create_text_channel(
-                name=request.slug, topic=f"{request.name}\n{request.topic}"[:1024]
+                name=request.slug,
+                topic=f"{request.name}\n{request.topic}"[:1024],
+                overwrites=overwrites,
             )
         room_id = ref(channel.id)
         front = self.front

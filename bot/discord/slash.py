@@ -20,6 +20,7 @@ from typing import Any, Literal, Optional
 import discord
 from discord import app_commands
 
+from bot.discord.ids import ref
 from handlers.i18n import Catalogue
 from handlers.registry import Command, CommandRegistry, Kind, Option, Param
 
@@ -74,7 +75,7 @@ def command_text(command: Command, values: dict[str, Any], prefix: str) -> str:
         value = values.get(param.name)
         if value is None or value == "":
             continue
-        text = str(value)
+        text = _as_text(value)
         if param.kind is Kind.BODY:
             body = text
         elif param.kind is Kind.REST:
@@ -208,7 +209,16 @@ def _command(
     return built
 
 
+def _as_text(value: Any) -> str:
+    """An option's value as typed; a Discord user chosen in the picker is their account."""
+    if isinstance(value, discord.abc.User):
+        return ref(value.id)
+    return str(value)
+
+
 def _annotation(param: Param | Option) -> Any:
+    if param.kind is Kind.USER:
+        return discord.User
     if param.kind in (Kind.IDEA, Kind.NUMBER):
         return app_commands.Range[int, 1, 2**53]
     if param.kind is Kind.CHOICE and param.choices:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import discord
+import pytest
 import simcord
 
 from bot.discord.ids import ref
@@ -49,6 +50,14 @@ async def submit(
     result = await member.submit_modal(shown, {"title": title, "description": description})
     await world.flush()
     return result
+
+
+async def join(world: World, *members: simcord.MemberActor, slug: str = "parks") -> None:
+    """/doe-mee: the challenge's channel opens to them."""
+    for member in members:
+        joined = await member.slash(world.general, "join", challenge=slug)
+        assert joined.acknowledged
+        await world.flush()
 
 
 def answer(result: simcord.InteractionResult) -> str:
@@ -132,7 +141,11 @@ async def test_the_vote_button_toggles_and_a_thumb_counts_the_same(tmp_path: Pat
         await submit(world, world.member("alice"), "More trees")
         await submit(world, world.member("alan"), "Benches by the pond")
         first, second = cards(channel)
-        bob = world.member("bob")
+        bob, carol = world.member("bob"), world.member("carol")
+        outsider = world.member("outsider")
+        with pytest.raises(simcord.SetupError):  # the channel is theirs who joined
+            await outsider.click(first, custom_id="cb:vote:1")
+        await join(world, bob, carol)
 
         await bob.click(first, custom_id="cb:vote:1")
         await world.flush()
@@ -149,7 +162,6 @@ async def test_the_vote_button_toggles_and_a_thumb_counts_the_same(tmp_path: Pat
         await world.flush()
         assert await votes_for(world, 1) == 0
 
-        carol = world.member("carol")
         await carol.react(second, "👍")
         await world.flush()
         assert await votes_for(world, 2) == 1
@@ -262,6 +274,7 @@ async def test_the_final_poll_is_native_and_counted_by_the_core_rules(tmp_path: 
             "#2 Benches by the pond",
         ]
         bob, carol, mallory = world.member("bob"), world.member("carol"), world.member("mallory")
+        await join(world, bob, carol, mallory)
         async with world.store.db.transaction():
             await world.store.blocks.block(
                 ref(mallory.id), by=ref(mod.id), reason="spam", now=world.clock()
@@ -298,6 +311,7 @@ async def test_what_was_typed_while_the_bot_was_away_is_read_back_once(tmp_path:
         await submit(world, world.member("alice"), "More trees")
         (card,) = cards(channel)
         bob, carol = world.member("bob"), world.member("carol")
+        await join(world, bob, carol)
 
         async def away(*_args: object) -> None:
             """The gateway delivers nothing while the bot is down."""
@@ -383,3 +397,38 @@ async def test_the_persons_discord_locale_picks_the_language_until_they_choose(
         assert answer(english) != answer(dutch)
         assert "parks" in answer(english) and "parks" in answer(dutch)
         assert chosen.ephemeral
+
+
+async def test_an_answer_whose_interaction_is_gone_after_a_restart_is_sent_directly(
+    tmp_path: Path,
+) -> None:
+    async with discord_world(tmp_path) as world:
+        await open_challenge(world)
+        alice = world.member("alice")
+        asked = await alice.slash(world.general, "challenges")
+        assert asked.acknowledged  # deferred at once; its answer waits in the outbox
+        await world.restart()
+        await world.flush()
+
+        (answer_by_dm,) = alice.user.dm_channel.history()
+        assert "parks" in answer_by_dm.content
+        assert asked.response is None or "parks" not in asked.response.content  # not twice
+
+
+async def test_a_moderator_blocks_a_discord_account_picked_in_the_command(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        channel = await open_challenge(world)
+        await submit(world, world.member("alice"), "More trees")
+        mallory = world.member("mallory")
+        await join(world, mallory)
+        mod = world.member("mod", moderator=True)
+        blocked = await mod.slash(world.general, "block", user=mallory, reason="spam")
+        await world.flush()
+        assert blocked.acknowledged
+        async with world.store.db.transaction():
+            assert await world.store.blocks.is_blocked(ref(mallory.id))
+        (card,) = cards(channel)
+        refused = await mallory.click(card, custom_id="cb:vote:1")
+        await world.flush()
+        assert await votes_for(world, 1) == 0
+        assert answer(refused)  # told why, in their own ephemeral answer
