@@ -334,7 +334,9 @@ class DiscordOutgoing:
                 add_reactions=True,
                 read_message_history=True,
             )
-            overwrites: dict[discord.Role | discord.Member, discord.PermissionOverwrite] = {
+            overwrites: dict[
+                discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite
+            ] = {
                 guild.default_role: discord.PermissionOverwrite(view_channel=False),
                 guild.me: discord.PermissionOverwrite(
                     view_channel=True,
