@@ -89,7 +89,7 @@ class MetricsSettings(BaseModel):
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    matrix: MatrixSettings
+    matrix: MatrixSettings | None = None
     bot: BotSettings = BotSettings()
     programme: ProgrammeSettings = ProgrammeSettings()
     storage: StorageSettings = StorageSettings()
@@ -97,17 +97,25 @@ class Config(BaseModel):
     identity: IdentitySettings = IdentitySettings()
     discord: DiscordSettings | None = None
 
+    @model_validator(mode="after")
+    def _has_a_network(self) -> Config:
+        if self.matrix is None and self.discord is None:
+            raise ValueError("set up [matrix], [discord] or both: the bot needs a chat network")
+        return self
+
     @property
     def server_name(self) -> str:
-        """The bot's own homeserver, the city's: where people are verified."""
-        return server_of(self.matrix.user_id)
+        """The bot's own homeserver, the city's: where people are verified (none without
+        Matrix)."""
+        return "" if self.matrix is None else server_of(self.matrix.user_id)
 
     @property
     def secrets(self) -> tuple[SecretStr, ...]:
         """Every secret of the configuration: none may reach a log line."""
+        matrix = self.matrix
         candidates = (
-            self.matrix.password,
-            self.matrix.access_token,
+            None if matrix is None else matrix.password,
+            None if matrix is None else matrix.access_token,
             self.identity.admin_token,
             self.identity.hash_key,
             None if self.discord is None else self.discord.token,

@@ -40,7 +40,7 @@ from bot.outbox import (
     read,
 )
 from bot.outcomes import enqueue_outcome
-from bot.server import Dropped, Permanent, Retry
+from bot.server import Dropped, Permanent, Reachability, Retry
 from handlers.effects import CreateChallengeRoom
 from handlers.reply import Mention, Reply, Span, Text
 from handlers.services.challenge_rooms import challenge_room_created
@@ -58,6 +58,19 @@ MAX_ANSWER = 55
 MAX_NAME = 100
 #: How long a row waits for the Discord connection to be up.
 NOT_STARTED_WAIT = 0.5
+
+
+class DiscordReachability(Reachability):
+    """Whether Discord answers, for the delivery loop when the bot runs on Discord alone:
+    discord.py keeps the connection itself (reconnecting, resuming, waiting out rate limits),
+    so Discord answers when the client is connected."""
+
+    def __init__(self, front: DiscordFrontEnd) -> None:
+        super().__init__()
+        self.front = front
+
+    async def _answers(self) -> bool:
+        return self.front.is_ready() and not self.front.is_closed()
 
 
 #: Where the bot sends: a challenge's or the review channel, an idea's thread, a direct chat.

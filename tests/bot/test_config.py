@@ -10,6 +10,7 @@ from typing import Any, get_args
 import pytest
 from pydantic import BaseModel
 
+from bot.cli import explain
 from bot.config import Config, ConfigError, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
@@ -223,3 +224,29 @@ def test_the_discord_token_is_a_secret(tmp_path: Path) -> None:
     config = load_config(EXAMPLE, environ=environ)
     assert "s3cret.token" in [secret.get_secret_value() for secret in config.secrets]
     assert "s3cret.token" not in repr(config)
+
+
+DISCORD_ONLY = """
+[discord]
+guild_id = 11
+moderator_role_id = 12
+review_channel_id = 13
+category_id = 14
+"""
+
+
+def test_discord_alone_is_a_configuration(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(DISCORD_ONLY, encoding="utf-8")
+    config = load_config(path, environ={"CHALLENGE_BOT_DISCORD_TOKEN": "t"})
+    assert config.matrix is None and config.discord is not None
+    assert config.server_name == ""
+    explained = explain(config)
+    assert "Discord alone" in explained and "review channel 13" in explained
+
+
+def test_a_configuration_without_a_network_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[bot]\nlanguage = "nl"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"set up \[matrix\], \[discord\] or both"):
+        load_config(path, environ={})
