@@ -135,6 +135,7 @@ class BotApp:
             self.delivery,
             ready=ready,
             handled_horizon=handled_ids_horizon,
+            review_room=None if self.discord is None else self.discord.review_room,
         )
         self.cards = CardRefresher(
             self.store,

@@ -47,6 +47,7 @@ async def test_both_networks_share_one_outbox_and_one_schedule(tmp_path: Path) -
     assert app.discord is not None and app.client is not None
     assert app.front_ends.matrix is not None and app.front_ends.discord is not None
     assert app.events.review_room == "discord:13"  # Matrix's new ideas reach the review channel
+    assert app.sweeper.review_room == "discord:13"  # and the programme's news for moderators
     assert app.delivery.carry_out == app.front_ends.carry_out
     assert app.sweeper.dispatcher is app.dispatcher is app.discord.dispatcher
     await app.client.close()

@@ -432,3 +432,14 @@ async def test_a_moderator_blocks_a_discord_account_picked_in_the_command(tmp_pa
         await world.flush()
         assert await votes_for(world, 1) == 0
         assert answer(refused)  # told why, in their own ephemeral answer
+
+
+async def test_a_direct_message_to_the_bot_needs_no_prefix(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        await open_challenge(world)
+        alice = world.member("alice")
+        await alice.send_dm("ideeen parks")
+        await world.flush()
+        history = alice.user.dm_channel.history()
+        assert len(history) == 2  # the command and the answer
+        assert history[-1].author.bot and "parks" in history[-1].content
