@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import discord
@@ -23,6 +23,7 @@ from discord import app_commands
 
 from bot.config import DiscordSettings
 from bot.discord.ids import message_of, message_ref, ref, snowflake_of
+from bot.discord.rendering import escape
 from bot.discord.slash import RegistryTranslator, build_commands, localised
 from bot.logs import log_failure
 from bot.matrix.content import judged_at
@@ -254,9 +255,9 @@ class DiscordFrontEnd(discord.Client):
     def _idea_command(self) -> app_commands.Command[Any, ..., Any]:
         front = self
 
-        async def idea(interaction: discord.Interaction, challenge: str) -> None:
+        async def idea(interaction: discord.Interaction, challenge: str | None = None) -> None:
             language = await front._language_of(interaction)
-            await interaction.response.send_modal(IdeaModal(front, challenge, language))
+            await interaction.response.send_modal(IdeaModal(front, challenge or "", language))
 
         command: app_commands.Command[Any, ..., Any] = app_commands.Command(
             name=localised("idea", "idee", limit=32),
@@ -284,6 +285,9 @@ class DiscordFrontEnd(discord.Client):
         """The modal's idea: similar ones first (ephemeral, with buttons), else submitted."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.store.db.transaction():
+            if not slug.strip():  # in a challenge's channel, or its ideas' threads: that one
+                here = await self.store.challenges.by_room(ref(_room_of(interaction.channel)))
+                slug = "" if here is None else here.slug
             challenge = await self.store.challenges.by_slug(slug.strip().lower())
             titles = (
                 [] if challenge is None else await self.store.ideas.visible_titles(challenge.id)
@@ -318,8 +322,6 @@ class DiscordFrontEnd(discord.Client):
                 custom_id=f"{BUTTON}similar:{token}:0",
             )
         )
-        from bot.discord.rendering import escape
-
         lines = [catalogue.plain(language, "dialogue.similar_header")]
         lines += [f"• #{idea_id} {escape(names.get(idea_id, ''))}" for idea_id in matches]
         await interaction.followup.send(
@@ -661,7 +663,3 @@ def _language(locale: discord.Locale | None) -> str | None:
 
 def _label(text: str) -> str:
     return text if len(text) <= 45 else text[:44] + "…"
-
-
-def utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)

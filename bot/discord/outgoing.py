@@ -168,7 +168,9 @@ class DiscordOutgoing:
                 ephemeral=True,
                 allowed_mentions=mentions,
             )
-            return None
+            if payload.card is None or not isinstance(interaction.channel, discord.TextChannel):
+                return None
+            # A card answers the asker, and is the idea's card in the channel, as on Matrix.
         if payload.replaces is not None:
             place = message_of(payload.replaces)
             if place is None:
@@ -197,8 +199,10 @@ class DiscordOutgoing:
         if isinstance(target, discord.TextChannel):
             async with self.store.db.transaction():
                 found = await self.store.ideas.get(card)
-            name = f"#{card} {found.title if found else ''}".strip()[:MAX_NAME]
-            await sent.create_thread(name=name)  # the idea's discussion
+                shown_before = await self.store.cards.exists_for(card)
+            if not shown_before:  # the idea's first card starts its discussion
+                name = f"#{card} {found.title if found else ''}".strip()[:MAX_NAME]
+                await sent.create_thread(name=name)
 
         async def record_card() -> None:
             await self.store.cards.add(card_ref, card, room)
@@ -269,7 +273,7 @@ class DiscordOutgoing:
             card = (
                 None
                 if challenge is None or challenge.room_id is None
-                else await self.store.cards.live_in_room(idea_id, challenge.room_id)
+                else await self.store.cards.first_in_room(idea_id, challenge.room_id)
             )
         place = message_of(card)
         if place is None:

@@ -63,7 +63,9 @@ async def join(world: World, *members: simcord.MemberActor, slug: str = "parks")
 def answer(result: simcord.InteractionResult) -> str:
     """What the asker was answered (the deferred response's follow-up)."""
     assert result.response is not None, result
-    return result.response.content
+    shown = [result.response.content]
+    shown += [embed.description or "" for embed in result.response.embeds]
+    return "\n".join(shown)
 
 
 async def idea_count(world: World) -> int:
@@ -210,6 +212,10 @@ async def test_an_author_who_takes_no_direct_messages_is_told_in_the_idea_thread
         channel = await open_challenge(world)
         alice = world.member("alice")
         await submit(world, alice, "More trees")
+        await join(world, alice)
+        await alice.slash(channel, "show", idea=1)  # a second card, without a thread
+        await world.flush()
+        assert len(cards(channel)) == 2
         review = world.review.last_message
         assert review is not None
         mod = world.member("mod", moderator=True)
@@ -443,3 +449,16 @@ async def test_a_direct_message_to_the_bot_needs_no_prefix(tmp_path: Path) -> No
         history = alice.user.dm_channel.history()
         assert len(history) == 2  # the command and the answer
         assert history[-1].author.bot and "parks" in history[-1].content
+
+
+async def test_in_a_challenge_channel_the_idea_form_needs_no_challenge(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        channel = await open_challenge(world)
+        alice = world.member("alice")
+        await join(world, alice)
+        shown = await alice.slash(channel, "idea")
+        assert shown.modal is not None
+        done = await alice.submit_modal(shown, {"title": "Water fountains", "description": ""})
+        await world.flush()
+        assert "#1" in answer(done)
+        assert len(cards(channel)) == 1
