@@ -403,7 +403,7 @@ class DiscordFrontEnd(discord.Client):
     # ------------------------------------------------------------------ messages, 👍, polls
 
     async def on_message(self, message: discord.Message) -> None:
-        if message.author.bot or not self._ours(message.guild):
+        if message.author.bot or message.type not in _TYPED or not self._ours(message.guild):
             return
         await self.handle_message(message)
 
@@ -525,18 +525,25 @@ class DiscordFrontEnd(discord.Client):
         return read
 
     async def _read_channel(self, channel: discord.TextChannel) -> int:
+        """The channel's messages, its ideas' threads' messages, and the 👍 on its cards."""
+        read = await self._read_messages(channel)
+        for thread in channel.threads:
+            read += await self._read_messages(thread)
+        await self._read_thumbs(channel)
+        return read
+
+    async def _read_messages(self, channel: discord.TextChannel | discord.Thread) -> int:
         async with self.store.db.transaction():
             last = await self.store.state.get(f"{LAST_READ}{channel.id}")
         after = discord.Object(int(last)) if last is not None else None
         read = 0
         async for message in channel.history(limit=READ_BACK_LIMIT, after=after, oldest_first=True):
-            if message.author.bot:
+            if message.author.bot or message.type not in _TYPED:
                 async with self.store.db.transaction():
                     await self._mark_read(channel.id, message.id)
             else:
                 await self.handle_message(message)
             read += 1
-        await self._read_thumbs(channel)
         return read
 
     async def _read_thumbs(self, channel: discord.TextChannel) -> None:
@@ -622,6 +629,8 @@ class ReviewModal(discord.ui.Modal):
 
 
 _NOBODY = discord.AllowedMentions.none()
+#: Messages a person typed (not a thread's creation, a pin, a join).
+_TYPED = (discord.MessageType.default, discord.MessageType.reply)
 
 
 def interaction_ref(interaction_id: int, user_id: int) -> str:

@@ -326,12 +326,16 @@ async def test_what_was_typed_while_the_bot_was_away_is_read_back_once(tmp_path:
         world.front.on_raw_reaction_add = away  # type: ignore[method-assign]
         typed = await bob.send(channel, "!stem 1")
         await carol.react(card, "👍")
+        (thread,) = channel.threads
+        dave = world.member("dave")
+        await join(world, dave)
+        await dave.send(thread, "!stem 1")  # in the idea's thread
         await world.flush()
         assert await votes_for(world, 1) == 0
 
         await world.restart()
         await world.flush()
-        assert await votes_for(world, 1) == 2
+        assert await votes_for(world, 1) == 3
         replies = [
             m for m in channel.history() if m.reference and m.reference.message_id == typed.id
         ]
@@ -339,7 +343,7 @@ async def test_what_was_typed_while_the_bot_was_away_is_read_back_once(tmp_path:
 
         await world.restart()  # a second start reads nothing twice
         await world.flush()
-        assert await votes_for(world, 1) == 2
+        assert await votes_for(world, 1) == 3
         replies = [
             m for m in channel.history() if m.reference and m.reference.message_id == typed.id
         ]
