@@ -525,12 +525,46 @@ class DiscordFrontEnd(discord.Client):
         return read
 
     async def _read_channel(self, channel: discord.TextChannel) -> int:
-        """The channel's messages, its ideas' threads' messages, and the 👍 on its cards."""
+        """The channel's messages, its ideas' threads' messages, the 👍 on its cards, and the
+        answers to its running poll."""
         read = await self._read_messages(channel)
         for thread in channel.threads:
             read += await self._read_messages(thread)
         await self._read_thumbs(channel)
+        await self._read_poll(channel)
         return read
+
+    async def _read_poll(self, channel: discord.TextChannel) -> None:
+        """Answers given to the channel's running poll while the bot was away: each person's
+        answer as it stands now, once."""
+        async with self.store.db.transaction():
+            challenge = await self.store.challenges.by_room(ref(channel.id))
+            poll = None if challenge is None else await self.store.polls.running(challenge.id)
+            answers = [] if poll is None else await self.store.polls.answers(poll.id)
+        place = None if poll is None else message_of(poll.start_event_id)
+        if place is None or place[0] != channel.id:
+            return
+        try:
+            message = await channel.fetch_message(place[1])
+        except discord.HTTPException:
+            return
+        if message.poll is None:
+            return
+        poll_ref = message_ref(channel.id, message.id)
+        for answer in message.poll.answers:
+            if not 1 <= answer.id <= len(answers):
+                continue
+            async for voter in answer.voters():
+                chosen = (answers[answer.id - 1].answer_id,)
+                key = f"{poll_ref}/poll/{voter.id}/{answer.id}@read-back"
+                sender = Sender(
+                    user_id=ref(voter.id),
+                    room_id=ref(channel.id),
+                    is_direct=False,
+                    is_moderator=False,
+                )
+                now_ms = int(self.dispatcher.clock().timestamp() * 1000)
+                await self._event(key, sender, PollAnswered(poll_ref, key, chosen, now_ms))
 
     async def _read_messages(self, channel: discord.TextChannel | discord.Thread) -> int:
         async with self.store.db.transaction():

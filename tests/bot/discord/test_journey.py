@@ -302,6 +302,22 @@ async def test_the_final_poll_is_native_and_counted_by_the_core_rules(tmp_path: 
         assert result.voters == 2
         assert [(a.idea_id, a.count) for a in result.answers] == [(1, 0), (2, 2)]
 
+        async def away(*_args: object) -> None:
+            """The gateway delivers nothing while the bot is down."""
+
+        world.front.on_raw_poll_vote_add = away  # type: ignore[method-assign]
+        dora = world.member("dora")
+        await join(world, dora)
+        await dora.vote(poll, answer=1)  # while the bot is away
+        await world.restart()
+        await world.flush()
+        await world.restart()  # read back once
+        await world.flush()
+        async with world.store.db.transaction():
+            result = await world.store.polls.result(running.id)
+        assert result is not None and result.voters == 3
+        assert [(a.idea_id, a.count) for a in result.answers] == [(1, 1), (2, 2)]
+
         ended = await mod.slash(world.general, "poll end", challenge="parks")
         assert ended.acknowledged
         await world.flush()
