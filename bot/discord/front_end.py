@@ -157,9 +157,12 @@ class DiscordFrontEnd(discord.Client):
         *,
         sent_at: datetime | None = None,
         locale: discord.Locale | None = None,
+        private: bool = False,
     ) -> Sender:
+        """Who acts where. ``private``: an interaction, whose answer only the asker sees (the
+        dispatcher treats it as a direct chat, except in a challenge's channel)."""
         now = self.dispatcher.clock()
-        is_direct = isinstance(channel, discord.DMChannel)
+        is_direct = private or isinstance(channel, discord.DMChannel)
         return Sender(
             user_id=ref(user.id),
             room_id=ref(_room_of(channel)),
@@ -233,6 +236,7 @@ class DiscordFrontEnd(discord.Client):
             interaction.channel,
             sent_at=interaction.created_at,
             locale=interaction.locale,
+            private=True,
         )
         answered = await self.handle(
             f"discord:interaction:{interaction.id}",

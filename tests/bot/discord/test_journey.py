@@ -482,3 +482,25 @@ async def test_in_a_challenge_channel_the_idea_form_needs_no_challenge(tmp_path:
         await world.flush()
         assert "#1" in answer(done)
         assert len(cards(channel)) == 1
+
+
+async def test_personal_data_and_the_export_go_only_to_the_asker(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        await open_challenge(world)
+        alice = world.member("alice")
+        await submit(world, alice, "More trees")
+        before = len(world.general.history())
+
+        mine = await alice.slash(world.general, "mydata")
+        await world.flush()
+        assert mine.ephemeral
+        files = [a.filename for m in alice.user.dm_channel.history() for a in m.attachments]
+        assert files == ["challenge-bot-data.json"]
+
+        mod = world.member("mod", moderator=True)
+        exported = await mod.slash(world.general, "export", challenge="parks")
+        await world.flush()
+        assert exported.ephemeral
+        files = [a.filename for m in mod.user.dm_channel.history() for a in m.attachments]
+        assert len(files) == 1
+        assert len(world.general.history()) == before  # nothing of it in the channel
