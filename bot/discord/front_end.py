@@ -596,13 +596,35 @@ class DiscordFrontEnd(discord.Client):
                 message = await channel.fetch_message(place[1])
             except discord.HTTPException:
                 continue
+            thumbs: set[int] = set()
             for reaction in message.reactions:
                 if not is_vote_reaction(str(reaction.emoji)):
                     continue
                 async for user in reaction.users():
                     if self.user is not None and user.id == self.user.id:
                         continue
+                    thumbs.add(user.id)
                     await self.thumb(channel.id, message.id, user.id, live=False)
+            await self._read_thumbs_taken_back(channel.id, message.id, thumbs)
+
+    async def _read_thumbs_taken_back(
+        self, channel_id: int, message_id: int, thumbs: set[int]
+    ) -> None:
+        """A 👍 that voted and was taken away while the bot was away takes its vote back."""
+        prefix = _reaction_ref(channel_id, message_id, 0).removesuffix("0")
+        async with self.store.db.transaction():
+            counted = await self.store.votes.reactions_starting(prefix)
+        for reaction in counted:
+            user = reaction.removeprefix(prefix)
+            if not user.isdigit() or int(user) in thumbs:
+                continue
+            sender = Sender(
+                user_id=ref(int(user)),
+                room_id=ref(channel_id),
+                is_direct=False,
+                is_moderator=False,
+            )
+            await self._event(f"{reaction}@gone@read-back", sender, ReactionRemoved(reaction))
 
 
 class IdeaModal(discord.ui.Modal):

@@ -360,6 +360,12 @@ async def test_what_was_typed_while_the_bot_was_away_is_read_back_once(tmp_path:
         await world.restart()  # a second start reads nothing twice
         await world.flush()
         assert await votes_for(world, 1) == 3
+
+        world.front.on_raw_reaction_remove = away  # type: ignore[method-assign]
+        await carol.unreact(card, "👍")  # taken away while the bot is down
+        await world.restart()
+        await world.flush()
+        assert await votes_for(world, 1) == 2
         replies = [
             m for m in channel.history() if m.reference and m.reference.message_id == typed.id
         ]
