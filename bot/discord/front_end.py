@@ -21,12 +21,12 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.bot_clock import judged_at
 from bot.config import DiscordSettings
 from bot.discord.ids import message_of, message_ref, ref, snowflake_of
-from bot.discord.rendering import escape
+from bot.discord.rendering import NOBODY, escape
 from bot.discord.slash import RegistryTranslator, build_commands, localised
 from bot.logs import log_failure
-from bot.matrix.content import judged_at
 from bot.outcomes import enqueue_outcome
 from handlers.dispatch import Dispatcher, Sender
 from handlers.effects import Outcome
@@ -246,7 +246,7 @@ class DiscordFrontEnd(discord.Client):
         )
         if not answered:
             self.interactions.pop(interaction.id, None)
-            await interaction.followup.send("✓", ephemeral=True, allowed_mentions=_NOBODY)
+            await interaction.followup.send("✓", ephemeral=True, allowed_mentions=NOBODY)
 
     async def _challenge_slugs(self, _interaction: discord.Interaction, typed: str) -> list[str]:
         async with self.store.db.transaction():
@@ -329,7 +329,7 @@ class DiscordFrontEnd(discord.Client):
         lines = [catalogue.plain(language, "dialogue.similar_header")]
         lines += [f"• #{idea_id} {escape(names.get(idea_id, ''))}" for idea_id in matches]
         await interaction.followup.send(
-            "\n".join(lines), view=view, ephemeral=True, allowed_mentions=_NOBODY
+            "\n".join(lines), view=view, ephemeral=True, allowed_mentions=NOBODY
         )
 
     async def _language_of(self, interaction: discord.Interaction) -> str:
@@ -355,7 +355,7 @@ class DiscordFrontEnd(discord.Client):
             log_failure(log, "Unexpected error with button %s", custom_id)
             if not interaction.response.is_done():
                 await interaction.response.send_message(
-                    "⚠", ephemeral=True, allowed_mentions=_NOBODY
+                    "⚠", ephemeral=True, allowed_mentions=NOBODY
                 )
 
     async def _button(self, interaction: discord.Interaction, parts: list[str]) -> None:
@@ -374,7 +374,7 @@ class DiscordFrontEnd(discord.Client):
                             await self._language_of(interaction), "discord.moderators_only"
                         ),
                         ephemeral=True,
-                        allowed_mentions=_NOBODY,
+                        allowed_mentions=NOBODY,
                     )
                     return
                 await interaction.response.send_modal(
@@ -384,7 +384,7 @@ class DiscordFrontEnd(discord.Client):
                 draft = self._drafts.get(token)
                 if draft is None or draft.user_id != interaction.user.id:
                     await interaction.response.send_message(
-                        "⌛", ephemeral=True, allowed_mentions=_NOBODY
+                        "⌛", ephemeral=True, allowed_mentions=NOBODY
                     )
                     return
                 del self._drafts[token]
@@ -397,7 +397,7 @@ class DiscordFrontEnd(discord.Client):
                 await self._command(interaction, text)
             case _:
                 await interaction.response.send_message(
-                    "?", ephemeral=True, allowed_mentions=_NOBODY
+                    "?", ephemeral=True, allowed_mentions=NOBODY
                 )
 
     @property
@@ -688,7 +688,6 @@ class ReviewModal(discord.ui.Modal):
         await self.front._command(interaction, text)
 
 
-_NOBODY = discord.AllowedMentions.none()
 #: Messages a person typed (not a thread's creation, a pin, a join).
 _TYPED = (discord.MessageType.default, discord.MessageType.reply)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from nio import AsyncClient, MatrixRoom, MegolmEvent
 
-from bot.bot_clock import BotClock
+from bot.bot_clock import BotClock, judged_at
 from bot.logs import log_failure
 from bot.matrix.content import (
     Incoming,
@@ -27,7 +27,6 @@ from bot.matrix.content import (
     PollResponse,
     Reaction,
     Redaction,
-    judged_at,
     parse,
 )
 from bot.matrix.identity_lookup import IdentityChecker
