@@ -118,6 +118,7 @@ class DiscordFrontEnd(discord.Client):
             self.dispatcher.settings.prefix,
             self._slash,
             self._challenge_slugs,
+            self._idea_choices,
         ):
             self.tree.add_command(command, guild=self.guild_object)
         self.tree.add_command(self._idea_command(), guild=self.guild_object)
@@ -253,6 +254,24 @@ class DiscordFrontEnd(discord.Client):
             challenges = await self.store.challenges.list(open_only=True)
         typed = typed.lower().strip()
         return [c.slug for c in challenges if typed in c.slug][:25]
+
+    async def _idea_choices(
+        self, _interaction: discord.Interaction, typed: str
+    ) -> list[tuple[int, str]]:
+        """Ideas everyone sees in the open challenges whose number or title has ``typed``."""
+        typed = typed.strip().lstrip("#").lower()
+        async with self.store.db.transaction():
+            found = [
+                (number, title)
+                for challenge in await self.store.challenges.list(open_only=True)
+                for number, title, _votes in await self.store.ideas.visible_titles(challenge.id)
+            ]
+        matching = [
+            (number, title)
+            for number, title in sorted(found)
+            if not typed or str(number).startswith(typed) or typed in title.lower()
+        ]
+        return matching[:25]
 
     # ------------------------------------------------------------------ /idee: the modal
 

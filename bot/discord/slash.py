@@ -29,6 +29,8 @@ from handlers.registry import Command, CommandRegistry, Kind, Option, Param
 Invoke = Callable[[discord.Interaction, str], Awaitable[None]]
 #: Challenge slugs matching what is typed so far (for the options that name a challenge).
 ChallengeChoices = Callable[[discord.Interaction, str], Awaitable[list[str]]]
+#: Ideas everyone sees, (number, title), matching what is typed so far (options naming an idea).
+IdeaChoices = Callable[[discord.Interaction, str], Awaitable[list[tuple[int, str]]]]
 
 #: Discord's limits on a name and a description.
 MAX_NAME = 32
@@ -103,6 +105,7 @@ def build_commands(
     prefix: str,
     invoke: Invoke,
     challenges: ChallengeChoices,
+    ideas: IdeaChoices,
 ) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
     """Every command of the registry as an application command (groups for subcommands)."""
     built: list[app_commands.Command[Any, ..., Any] | app_commands.Group] = []
@@ -110,15 +113,17 @@ def build_commands(
         if command.parent is not None or command.name in OWN_COMMANDS:
             continue
         if not command.subcommands:
-            built.append(_command(command, catalogue, prefix, invoke, challenges))
+            built.append(_command(command, catalogue, prefix, invoke, (challenges, ideas)))
             continue
         group = app_commands.Group(
             name=localised(command.name, command.word("nl"), limit=MAX_NAME),
             description=_description(catalogue, command),
         )
-        group.add_command(_command(command, catalogue, prefix, invoke, challenges, name=SHOW))
+        group.add_command(
+            _command(command, catalogue, prefix, invoke, (challenges, ideas), name=SHOW)
+        )
         for sub in dict.fromkeys(command.subcommands.values()):
-            group.add_command(_command(sub, catalogue, prefix, invoke, challenges))
+            group.add_command(_command(sub, catalogue, prefix, invoke, (challenges, ideas)))
         built.append(group)
     return built
 
@@ -142,10 +147,11 @@ def _command(
     catalogue: Catalogue,
     prefix: str,
     invoke: Invoke,
-    challenges: ChallengeChoices,
+    choices: tuple[ChallengeChoices, IdeaChoices],
     *,
     name: dict[str, str] | None = None,
 ) -> app_commands.Command[Any, ..., Any]:
+    challenges, ideas = choices
     params = list(command.params)
 
     async def callback(interaction: discord.Interaction, **values: Any) -> None:
@@ -206,6 +212,17 @@ def _command(
                 ]
 
             built.autocomplete(param.name)(complete)
+        elif param.kind is Kind.IDEA:
+
+            async def complete_idea(
+                interaction: discord.Interaction, current: str
+            ) -> list[app_commands.Choice[int]]:
+                return [
+                    app_commands.Choice(name=_one_line(f"#{number} {title}"), value=number)
+                    for number, title in await ideas(interaction, current)
+                ]
+
+            built.autocomplete(param.name)(complete_idea)
     return built
 
 

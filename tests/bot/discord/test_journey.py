@@ -510,3 +510,13 @@ async def test_personal_data_and_the_export_go_only_to_the_asker(tmp_path: Path)
         files = [a.filename for m in mod.user.dm_channel.history() for a in m.attachments]
         assert len(files) == 1
         assert len(world.general.history()) == before  # nothing of it in the channel
+
+
+async def test_an_idea_is_picked_with_autocomplete(tmp_path: Path) -> None:
+    async with discord_world(tmp_path) as world:
+        await open_challenge(world)
+        await submit(world, world.member("alice"), "More trees")
+        await submit(world, world.member("alan"), "Benches by the pond")
+        mod = world.member("mod", moderator=True)
+        offered = await mod.autocomplete(world.general, "duplicate", "original", "ben")
+        assert offered == [{"name": "#2 Benches by the pond", "value": 2}]
