@@ -44,7 +44,7 @@ from bot.server import Dropped, Permanent, Reachability, Retry
 from handlers.effects import CreateChallengeRoom
 from handlers.reply import Mention, Reply, Span, Text
 from handlers.services.challenge_rooms import challenge_room_created
-from storage import OutboxItem
+from storage import IdeaStatus, OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,8 @@ class DiscordOutgoing:
             await channel.get_partial_message(place[1]).edit(
                 embed=embed, view=view, allowed_mentions=NOBODY
             )
+            if payload.edit_of is not None:
+                await self._name_thread(payload.edit_of, place[1])
             return None
         target = await self._channel(payload.thread_root or room_id)
         extra: dict[str, Any] = {}
@@ -201,8 +203,8 @@ class DiscordOutgoing:
                 found = await self.store.ideas.get(card)
                 shown_before = await self.store.cards.exists_for(card)
             if not shown_before:  # the idea's first card starts its discussion
-                name = f"#{card} {found.title if found else ''}".strip()[:MAX_NAME]
-                await sent.create_thread(name=name)
+                name = thread_name(card, found.title if found else "")
+                await sent.create_thread(name=name[:MAX_NAME])
 
         async def record_card() -> None:
             await self.store.cards.add(card_ref, card, room)
@@ -218,6 +220,26 @@ class DiscordOutgoing:
             for action in REVIEW_ACTIONS
         }
         return _review_buttons(idea_id, labels)
+
+    async def _name_thread(self, idea_id: int, card_id: int) -> None:
+        """The idea's thread (started from its card) names its status, as a forum's tags
+        would: renamed only when the status changes (Discord allows few renames)."""
+        thread = self.front.get_channel(card_id)
+        if not isinstance(thread, discord.Thread):
+            return
+        async with self.store.db.transaction():
+            idea = await self.store.ideas.get(idea_id)
+        if idea is None:
+            return
+        name = thread_name(idea_id, idea.title)
+        if idea.status != IdeaStatus.NEW:
+            dispatcher = self.front.dispatcher
+            status = dispatcher.catalogue.plain(
+                dispatcher.settings.language, f"status.{idea.status.value}"
+            )
+            name = f"[{status}] {name}"
+        if thread.name != name[:MAX_NAME]:
+            await thread.edit(name=name[:MAX_NAME])
 
     def _card_embed(self, reply: Reply) -> discord.Embed:
         return discord.Embed(description=markdown(reply, limit=MAX_DESCRIPTION))
@@ -399,6 +421,10 @@ class DiscordOutgoing:
             )
 
         return record_channel
+
+
+def thread_name(idea_id: int, title: str) -> str:
+    return f"#{idea_id} {' '.join(title.split())}".strip()
 
 
 def _vote_view(idea_id: int) -> discord.ui.View:

@@ -182,7 +182,7 @@ async def test_moderators_triage_from_the_review_channel_and_the_author_is_told(
     tmp_path: Path,
 ) -> None:
     async with discord_world(tmp_path) as world:
-        await open_challenge(world)
+        channel = await open_challenge(world)
         alice = world.member("alice")
         await submit(world, alice, "More trees")
         review = world.review.last_message
@@ -201,6 +201,8 @@ async def test_moderators_triage_from_the_review_channel_and_the_author_is_told(
         async with world.store.db.transaction():
             idea = await world.store.ideas.get(1)
         assert idea is not None and idea.status == "rejected"
+        (thread,) = channel.threads
+        assert thread.name == "[afgewezen] #1 More trees"  # the status, as a forum's tag
         (news,) = alice.user.dm_channel.history()
         assert "#1" in news.content and "Not in a park we manage" in news.content
 
