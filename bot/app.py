@@ -18,8 +18,10 @@ from datetime import datetime
 from bot.backoff import Backoff, sleep_unless
 from bot.bot_clock import BotClock
 from bot.cards import CardRefresher
-from bot.config import Config
-from bot.delivery import Delivery
+from bot.config import Config, MatrixSettings
+from bot.delivery import CarryOut, Delivery, wait_either
+from bot.discord.front_end import DiscordFrontEnd
+from bot.discord.outgoing import DiscordOutgoing, DiscordReachability
 from bot.healthcheck import Health
 from bot.logs import log_failure
 from bot.matrix.client import log_in, make_client
@@ -34,6 +36,8 @@ from bot.matrix.sync import SyncLoop, handled_ids_horizon
 from bot.metrics import Metrics
 from bot.monitoring import MonitoringServer
 from bot.outcomes import enqueue_outcome
+from bot.routing import FrontEnds
+from bot.server import Reachability
 from bot.sweeper import Sweeper
 from handlers import build_registry
 from handlers.dispatch import Dispatcher
@@ -52,6 +56,9 @@ STOP_GRACE_SECONDS = 2.0
 #: The background loops run under :meth:`BotApp._supervise`; health needs each one running.
 #: The sweeper's loop keeps its old name, "dialogues": health reports and alerts name it.
 BACKGROUND_TASKS = ("delivery", "cards", "dialogues")
+#: Without Matrix, how often the Discord connection is reported alive, as a sync would be
+#: (/healthz counts the bot stuck after twice this and 30 s).
+DISCORD_ALIVE_MS = 30_000
 
 
 class BotApp:
@@ -82,6 +89,75 @@ class BotApp:
         def now() -> datetime:
             return self.dispatcher.clock()
 
+        #: The Discord front end, when the config has a [discord] section.
+        self.discord: DiscordFrontEnd | None = None
+        if config.discord is not None:
+            self.discord = DiscordFrontEnd(
+                config.discord, self.dispatcher, wake_outbox=lambda: self.delivery.wake()
+            )
+        matrix_carry_out: CarryOut | None = None
+        reachability: Reachability
+        if config.matrix is not None:
+            self._set_up_matrix(config, config.matrix, now)
+            matrix_carry_out = self.outgoing.carry_out
+            reachability, ready = self.reachability, self.sync.first_sync_done
+            sync_timeout_ms = config.matrix.sync_timeout_ms
+            if self.discord is not None:
+                self.events.review_room = self.discord.review_room
+        else:
+            assert self.discord is not None  # the config has [matrix], [discord] or both
+            reachability, ready = DiscordReachability(self.discord), self.discord.started
+            sync_timeout_ms = DISCORD_ALIVE_MS
+        self.health = Health(
+            self.metrics,
+            reachability,
+            self.store,
+            sync_timeout_ms=sync_timeout_ms,
+            tasks=BACKGROUND_TASKS,
+        )
+        self.front_ends = FrontEnds(
+            self.store,
+            matrix=matrix_carry_out,
+            discord=None if self.discord is None else DiscordOutgoing(self.discord).carry_out,
+            matrix_joining=JOIN_CONFIRMATIONS,
+        )
+        self.delivery = Delivery(
+            self.store,
+            self.front_ends.carry_out,
+            reachability,
+            ready,
+            joining=self.front_ends.joining,
+            max_in_flight=config.bot.rooms_in_flight,
+            metrics=self.metrics,
+            clock=now,
+        )
+        self.sweeper = Sweeper(
+            self.dispatcher,
+            self.delivery,
+            ready=ready,
+            handled_horizon=handled_ids_horizon,
+            review_room=None if self.discord is None else self.discord.review_room,
+        )
+        self.cards = CardRefresher(
+            self.store,
+            self.catalogue,
+            config.bot,
+            self.delivery,
+            words=self.dispatcher.words,
+            links=self.dispatcher.links,
+            clock=now,
+        )
+        self.stop = asyncio.Event()
+        self.monitoring: MonitoringServer | None = None
+        if config.metrics.enabled:
+            self.monitoring = MonitoringServer(
+                self.health, config.metrics.host, config.metrics.port
+            )
+
+    def _set_up_matrix(
+        self, config: Config, matrix: MatrixSettings, now: Callable[[], datetime]
+    ) -> None:
+        """The Matrix front end: its client, sync loop, events and outgoing rows."""
         self.client = make_client(config)
         self.identity = IdentityChecker(
             self.client,
@@ -91,13 +167,6 @@ class BotApp:
             clock=now,
         )
         self.reachability = HomeserverReachability(self.client)
-        self.health = Health(
-            self.metrics,
-            self.reachability,
-            self.store,
-            sync_timeout_ms=config.matrix.sync_timeout_ms,
-            tasks=BACKGROUND_TASKS,
-        )
         self.rooms = Rooms(self.client, self.store, config.bot, clock=self.clock)
         self.roles = ModeratorRoles(config.bot)
         self.outgoing = Outgoing(
@@ -129,42 +198,11 @@ class BotApp:
             self.rooms,
             self.roles,
             self.reachability,
-            timeout_ms=config.matrix.sync_timeout_ms,
+            timeout_ms=matrix.sync_timeout_ms,
             allowed_servers=config.bot.allowed_servers,
             metrics=self.metrics,
             clock=now,
         )
-        self.delivery = Delivery(
-            self.store,
-            self.outgoing.carry_out,
-            self.reachability,
-            self.sync.first_sync_done,
-            joining=JOIN_CONFIRMATIONS,
-            max_in_flight=config.bot.rooms_in_flight,
-            metrics=self.metrics,
-            clock=now,
-        )
-        self.sweeper = Sweeper(
-            self.dispatcher,
-            self.delivery,
-            ready=self.sync.first_sync_done,
-            handled_horizon=handled_ids_horizon,
-        )
-        self.cards = CardRefresher(
-            self.store,
-            self.catalogue,
-            config.bot,
-            self.delivery,
-            words=self.dispatcher.words,
-            links=self.dispatcher.links,
-            clock=now,
-        )
-        self.stop = asyncio.Event()
-        self.monitoring: MonitoringServer | None = None
-        if config.metrics.enabled:
-            self.monitoring = MonitoringServer(
-                self.health, config.metrics.host, config.metrics.port
-            )
 
     async def _status(self) -> StatusFigures:
         return await self.health.figures()
@@ -177,14 +215,8 @@ class BotApp:
             await self.db.open()
             if self.monitoring is not None:
                 await self.monitoring.start()
-            await log_in(self.client, self.config, self.store)
-            await self.rooms.load()
-            await self.identity.load()
-            await self._link_challenge_rooms()
-            if self.client.olm is not None:
-                # For moderators who verify the bot's device by hand (see the README).
-                fingerprint = self.client.olm.account.identity_keys["ed25519"]
-                log.info("Device %s, ed25519 fingerprint %s", self.client.device_id, fingerprint)
+            if self.config.matrix is not None:
+                await self._start_matrix()
             loops: tuple[Callable[[asyncio.Event], Awaitable[None]], ...] = (
                 self.delivery.run,
                 self.cards.run,
@@ -194,8 +226,15 @@ class BotApp:
                 asyncio.create_task(self._supervise(name, loop))
                 for name, loop in zip(BACKGROUND_TASKS, loops, strict=True)
             ]
+            if self.discord is not None and self.config.matrix is not None:
+                background.append(asyncio.create_task(self._supervise("discord", self._discord)))
             try:
-                await self.sync.run(self.stop)
+                # The main loop: Matrix's sync, or Discord's connection when it runs alone. If it
+                # fails, the process exits for its supervisor to start it again.
+                if self.config.matrix is not None:
+                    await self.sync.run(self.stop)
+                else:
+                    await self._discord(self.stop)
             finally:
                 self.stop.set()
                 await self._shut_down(background)
@@ -203,16 +242,29 @@ class BotApp:
             await self._close()
         log.info("Stopped")
 
+    async def _start_matrix(self) -> None:
+        await log_in(self.client, self.config, self.store)
+        await self.rooms.load()
+        await self.identity.load()
+        await self._link_challenge_rooms()
+        if self.client.olm is not None:
+            # For moderators who verify the bot's device by hand (see the README).
+            fingerprint = self.client.olm.account.identity_keys["ed25519"]
+            log.info("Device %s, ed25519 fingerprint %s", self.client.device_id, fingerprint)
+
     async def _close(self) -> None:
         """Close what :meth:`run` opened, each on its own: one that fails to close does not
         keep the others (the database's thread above all) open. Never log out: that would
         delete the device and its encryption keys."""
         closers: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("the monitoring endpoint", self.monitoring.stop if self.monitoring else _nothing),
-            ("the reachability probe", self.reachability.close),
-            ("the Matrix client", self.client.close),
-            ("the database", self.db.close),
         ]
+        if self.config.matrix is not None:
+            closers += [
+                ("the reachability probe", self.reachability.close),
+                ("the Matrix client", self.client.close),
+            ]
+        closers.append(("the database", self.db.close))
         for what, close in closers:
             try:
                 await close()
@@ -238,6 +290,26 @@ class BotApp:
                 settings=self.config.bot,
                 now=now,
             )
+
+    async def _discord(self, stop: asyncio.Event) -> None:
+        """The Discord connection, beside Matrix's sync, until ``stop``; discord.py reconnects
+        and resumes by itself, and respects Discord's rate limits."""
+        assert self.discord is not None and self.config.discord is not None
+        token = self.config.discord.token
+        assert token is not None  # the config requires it
+        connection = asyncio.create_task(self.discord.start(token.get_secret_value()))
+        ended = _done_event(connection)
+        try:
+            while not stop.is_set() and not connection.done():
+                if self.config.matrix is None and self.discord.is_ready():
+                    self.metrics.synced()  # alone, Discord's connection is what /healthz watches
+                await wait_either(stop, ended, seconds=DISCORD_ALIVE_MS / 3000)
+        finally:
+            await self.discord.close()
+            connection.cancel()
+            await asyncio.gather(connection, return_exceptions=True)
+        if connection.done() and not connection.cancelled() and connection.exception():
+            raise connection.exception()  # type: ignore[misc]
 
     async def _supervise(self, name: str, loop: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         """Run a background loop until ``stop``; one that fails is logged and started again."""
@@ -270,6 +342,12 @@ async def _nothing() -> None:
     pass
 
 
+def _done_event(task: asyncio.Task[None]) -> asyncio.Event:
+    done = asyncio.Event()
+    task.add_done_callback(lambda _task: done.set())
+    return done
+
+
 async def run_bot(config: Config) -> None:
     app = BotApp(config)
     loop = asyncio.get_running_loop()
@@ -283,5 +361,8 @@ async def run_bot(config: Config) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
-    log.info("Starting as %s on %s", config.matrix.user_id, config.matrix.homeserver)
+    if config.matrix is not None:
+        log.info("Starting as %s on %s", config.matrix.user_id, config.matrix.homeserver)
+    if config.discord is not None:
+        log.info("Starting on Discord, server %s", config.discord.guild_id)
     await app.run()

@@ -5,7 +5,7 @@ In a running bot the clock is the machine's. A test can move it by ``offset`` to
 another moment (just before a deadline, or a day after it) instead of waiting. A command sent
 "now" must then still count as sent "now": an event's ``origin_server_ts`` is the homeserver's
 time, so it is moved by the same offset before it is compared with deadlines
-(:func:`bot.matrix.content.judged_at`). With no offset, both are what the machine and the
+(:func:`judged_at`). With no offset, both are what the machine and the
 homeserver say.
 """
 
@@ -34,3 +34,16 @@ class BotClock:
     def set(self, instant: datetime) -> None:
         """Move the clock so that it reads ``instant`` now (and runs on from there)."""
         self.offset = instant - datetime.now(UTC)
+
+
+#: A timestamp further back than this is not believed: the command is judged when handled.
+TRUSTED_PAST = timedelta(days=1)
+
+
+def judged_at(sent_at: datetime, now: datetime) -> datetime:
+    """When a command counts as given: when it was sent (a vote cast before a deadline counts,
+    even if the bot handles it later), clamped to ``now`` when the timestamp lies in the future
+    or more than a day in the past."""
+    if sent_at > now or sent_at < now - TRUSTED_PAST:
+        return now
+    return sent_at

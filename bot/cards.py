@@ -18,7 +18,6 @@ import logging
 
 from bot.backoff import sleep_unless
 from bot.delivery import Delivery
-from bot.matrix.rendering import render_edit
 from bot.outbox import MessagePayload, enqueue
 from bot.outcomes import enqueue_outcome
 from handlers.clock import Clock, system_clock
@@ -89,7 +88,7 @@ class CardRefresher:
                 event_id = await self.store.cards.live_in_room(idea_id, challenge.room_id)
                 if event_id is None:
                     continue
-                edit = MessagePayload(content=render_edit(reply, event_id), edit_of=idea_id)
+                edit = MessagePayload(reply=reply, replaces=event_id, edit_of=idea_id)
                 await enqueue(self.store, edit, now, room_id=challenge.room_id)
                 edits += 1
         if edits:

@@ -150,12 +150,19 @@ def _offline(args: argparse.Namespace, config: Config) -> int:
 
 def explain(config: Config) -> str:
     bot = config.bot
-    secret = "access token" if config.matrix.access_token else "password"
+    matrix = config.matrix
+    if matrix is None:
+        network = ["  matrix:           (off: no [matrix] section; Discord alone)"]
+    else:
+        secret = "access token" if matrix.access_token else "password"
+        network = [
+            f"  homeserver:       {matrix.homeserver}",
+            f"  bot account:      {matrix.user_id} (logs in with a {secret})",
+        ]
     return "\n".join(
         [
             "Configuration is valid.",
-            f"  homeserver:       {config.matrix.homeserver}",
-            f"  bot account:      {config.matrix.user_id} (logs in with a {secret})",
+            *network,
             f"  database:         {config.storage.path}",
             f"  encryption keys:  {config.storage.crypto_store}",
             f"  command prefix:   {bot.prefix}",
@@ -174,7 +181,19 @@ def explain(config: Config) -> str:
                 if config.report.public_url
                 else "(no report.public_url: the chat links to no public report)"
             ),
+            f"  discord:          {_discord(config)}",
         ]
+    )
+
+
+def _discord(config: Config) -> str:
+    discord = config.discord
+    if discord is None:
+        return "(off: no [discord] section)"
+    return (
+        f"server {discord.guild_id}, moderator role {discord.moderator_role_id},"
+        f" review channel {discord.review_channel_id},"
+        f" challenge channels under category {discord.category_id} (token set)"
     )
 
 

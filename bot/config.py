@@ -17,6 +17,8 @@ ENV_ACCESS_TOKEN = "CHALLENGE_BOT_ACCESS_TOKEN"
 #: The secrets of ``[identity]``: the homeserver's admin token and the identity hash's key.
 ENV_ADMIN_TOKEN = "CHALLENGE_BOT_ADMIN_TOKEN"
 ENV_HASH_KEY = "CHALLENGE_BOT_IDENTITY_KEY"
+#: The Discord bot's token (never in the file: it is the bot's password).
+ENV_DISCORD_TOKEN = "CHALLENGE_BOT_DISCORD_TOKEN"
 
 
 class ConfigError(Exception):
@@ -39,6 +41,27 @@ class MatrixSettings(BaseModel):
             raise ValueError(
                 f"set matrix.password or matrix.access_token (or {ENV_PASSWORD} / {ENV_ACCESS_TOKEN})"
             )
+        return self
+
+
+class DiscordSettings(BaseModel):
+    """The Discord front end, beside Matrix: the server (guild) the bot serves, who moderates
+    there, where moderators review new ideas, and under which category challenges get their
+    channels. The token comes from the environment only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token: SecretStr | None = None
+    # Discord IDs (snowflakes): positive 64-bit numbers.
+    guild_id: int = Field(ge=1, le=2**63 - 1)
+    moderator_role_id: int = Field(ge=1, le=2**63 - 1)
+    review_channel_id: int = Field(ge=1, le=2**63 - 1)
+    category_id: int = Field(ge=1, le=2**63 - 1)
+
+    @model_validator(mode="after")
+    def _has_token(self) -> DiscordSettings:
+        if self.token is None:
+            raise ValueError(f"set the Discord bot's token in {ENV_DISCORD_TOKEN}")
         return self
 
 
@@ -66,27 +89,37 @@ class MetricsSettings(BaseModel):
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    matrix: MatrixSettings
+    matrix: MatrixSettings | None = None
     bot: BotSettings = BotSettings()
     programme: ProgrammeSettings = ProgrammeSettings()
     storage: StorageSettings = StorageSettings()
     metrics: MetricsSettings = MetricsSettings()
     identity: IdentitySettings = IdentitySettings()
     report: ReportSettings = ReportSettings()
+    discord: DiscordSettings | None = None
+
+    @model_validator(mode="after")
+    def _has_a_network(self) -> Config:
+        if self.matrix is None and self.discord is None:
+            raise ValueError("set up [matrix], [discord] or both: the bot needs a chat network")
+        return self
 
     @property
     def server_name(self) -> str:
-        """The bot's own homeserver, the city's: where people are verified."""
-        return server_of(self.matrix.user_id)
+        """The bot's own homeserver, the city's: where people are verified (none without
+        Matrix)."""
+        return "" if self.matrix is None else server_of(self.matrix.user_id)
 
     @property
     def secrets(self) -> tuple[SecretStr, ...]:
         """Every secret of the configuration: none may reach a log line."""
+        matrix = self.matrix
         candidates = (
-            self.matrix.password,
-            self.matrix.access_token,
+            None if matrix is None else matrix.password,
+            None if matrix is None else matrix.access_token,
             self.identity.admin_token,
             self.identity.hash_key,
+            None if self.discord is None else self.discord.token,
         )
         return tuple(secret for secret in candidates if secret is not None)
 
@@ -111,6 +144,12 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
         for key in ("password", "access_token"):
             if matrix.get(key) == "":
                 del matrix[key]
+    discord = raw.get("discord")
+    if isinstance(discord, dict):
+        if environ.get(ENV_DISCORD_TOKEN):
+            discord["token"] = environ[ENV_DISCORD_TOKEN]
+        if discord.get("token") == "":
+            del discord["token"]
     identity = raw.get("identity")
     if environ.get(ENV_ADMIN_TOKEN) or environ.get(ENV_HASH_KEY):
         identity = raw.setdefault("identity", {}) if identity is None else identity

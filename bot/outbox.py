@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime
-from typing import Any, ClassVar, get_args
+from typing import Any, ClassVar, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from bot.reply_json import ReplyField
 from bot.server import Permanent
 from storage import OutboxItem, Store
 from storage.outbox_kinds import OutboxKind
@@ -41,15 +42,38 @@ class Joinable(BaseModel):
     thread_root: str | None = None
 
 
+_Message = TypeVar("_Message", "MessagePayload", "DirectPayload")
+
+
+def _content_or_reply(payload: _Message) -> _Message:
+    """A message says something: a reply to render, or (rows of earlier versions) content."""
+    if (payload.content is None) == (payload.reply is None):
+        raise ValueError("a message holds either a reply or content")
+    return payload
+
+
 class MessagePayload(OutboxPayload):
-    """A message in a room, rendered when it was queued; maybe an idea's card (``card``), or the
-    edit of one (``edit_of``, the idea), recorded once it is sent."""
+    """A message in a room; maybe an idea's card (``card``), or the edit of one (``edit_of``,
+    the idea, and ``replaces``, the message edited), recorded once it is sent.
+
+    ``reply`` is what it says, rendered by the room's front end when it goes out, answering
+    ``reply_to`` in ``thread_root``. Rows queued by earlier versions hold Matrix ``content``
+    rendered when they were queued instead; they are still carried out as they are.
+    """
 
     kind = OutboxKind.MESSAGE
-    content: dict[str, Any]
+    content: dict[str, Any] | None = None
+    reply: ReplyField | None = None
+    reply_to: str | None = None
+    thread_root: str | None = None
+    replaces: str | None = None
+    #: A new idea for moderators to review: a front end may offer its decisions as buttons.
+    review_of: int | None = None
     card: int | None = None
     edit_of: int | None = None
     joinable: Joinable | None = None
+
+    _says_something = model_validator(mode="after")(_content_or_reply)
 
 
 class DirectPayload(OutboxPayload):
@@ -57,7 +81,12 @@ class DirectPayload(OutboxPayload):
 
     kind = OutboxKind.DIRECT
     user_id: str
-    content: dict[str, Any]
+    content: dict[str, Any] | None = None  # rows of earlier versions: Matrix content
+    reply: ReplyField | None = None
+    #: The idea it concerns: where the person cannot be reached directly, they are told there.
+    about_idea: int | None = None
+
+    _says_something = model_validator(mode="after")(_content_or_reply)
 
 
 class DirectFilePayload(OutboxPayload):
@@ -125,7 +154,8 @@ class PollEndPayload(OutboxPayload):
 
     kind = OutboxKind.POLL_END
     poll_id: int
-    text: str
+    summary: ReplyField | None = None
+    text: str | None = None  # rows of earlier versions: the summary as plain text
 
 
 class CreateChallengeRoomPayload(OutboxPayload):

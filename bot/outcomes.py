@@ -11,7 +11,6 @@ import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from bot.matrix.rendering import render
 from bot.outbox import (
     CreateChallengeRoomPayload,
     DirectFilePayload,
@@ -63,33 +62,44 @@ async def enqueue_outcome(
     now: datetime,
     thread_root: str | None = None,
     sender: str | None = None,
+    review_room: str | None = None,
 ) -> None:
     """Write an outcome's messages and actions to the outbox, inside the caller's transaction.
 
     ``sender`` is whose command it answers: a short confirmation may be joined with others.
+    ``review_room`` is a second room where moderators read announcements (Discord's review
+    channel), beside the configured moderation room.
     """
     if outcome.reply is not None:
-        content = render(outcome.reply, reply_to=event_id, thread_root=thread_root)
-        reply = MessagePayload(content=content, card=outcome.reply_card)
+        reply = MessagePayload(reply=outcome.reply, card=outcome.reply_card)
+        if event_id is not None:
+            reply = reply.model_copy(update={"reply_to": event_id})
+        if thread_root is not None:
+            reply = reply.model_copy(update={"thread_root": thread_root})
         if outcome.confirmation and sender is not None:
             joinable = Joinable(user_id=sender, thread_root=thread_root)
             reply = reply.model_copy(update={"joinable": joinable})
         await enqueue(store, reply, now, room_id=room_id)
     for effect in outcome.effects:
         if isinstance(effect, SendRoom):
-            message = MessagePayload(content=render(effect.reply), card=effect.card)
+            message = MessagePayload(reply=effect.reply, card=effect.card)
             await enqueue(store, message, now, room_id=effect.room_id)
         elif isinstance(effect, Announce):
-            if settings.moderation_room is None:
+            rooms = [room for room in (settings.moderation_room, review_room) if room]
+            if not rooms:
                 log.info("No moderation room configured; announcement not sent")
-                continue
-            message = MessagePayload(content=render(effect.reply), card=None)
-            await enqueue(store, message, now, room_id=settings.moderation_room)
+            for room in rooms:
+                message = MessagePayload(reply=effect.reply, card=None)
+                if effect.idea is not None:
+                    message = message.model_copy(update={"review_of": effect.idea})
+                await enqueue(store, message, now, room_id=room)
         elif isinstance(effect, SendDirect):
-            direct = DirectPayload(user_id=effect.user_id, content=render(effect.reply))
+            direct = DirectPayload(user_id=effect.user_id, reply=effect.reply)
+            if effect.about_idea is not None:
+                direct = direct.model_copy(update={"about_idea": effect.about_idea})
             await enqueue(store, direct, now, lane=direct_lane(effect.user_id))
         elif isinstance(effect, SendDirectFile):
-            note = DirectPayload(user_id=effect.user_id, content=render(effect.reply))
+            note = DirectPayload(user_id=effect.user_id, reply=effect.reply)
             lane = direct_lane(effect.user_id)
             await enqueue(store, note, now, lane=lane)
             file = DirectFilePayload(
@@ -100,7 +110,7 @@ async def enqueue_outcome(
             )
             await enqueue(store, file, now, lane=lane)
         elif isinstance(effect, SendRoomFile):
-            message = MessagePayload(content=render(effect.reply), card=None)
+            message = MessagePayload(reply=effect.reply, card=None)
             await enqueue(store, message, now, room_id=effect.room_id)
             room_file = RoomFilePayload(
                 filename=effect.filename, mimetype=effect.mimetype, data=effect.data
@@ -126,7 +136,7 @@ async def enqueue_outcome(
             await enqueue(store, start, now, room_id=effect.room_id)
         elif isinstance(effect, EndPoll):
             # After the start in the room's lane: the end is sent once the start is.
-            end = PollEndPayload(poll_id=effect.poll_id, text=render(effect.summary)["body"])
+            end = PollEndPayload(poll_id=effect.poll_id, summary=effect.summary)
             await enqueue(store, end, now, room_id=effect.room_id)
         elif isinstance(effect, CreateChallengeRoom):
             create = CreateChallengeRoomPayload(**asdict(effect))

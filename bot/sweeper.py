@@ -50,8 +50,11 @@ class Sweeper:
         ready: asyncio.Event | None = None,
         *,
         handled_horizon: HandledHorizon,
+        review_room: str | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        #: Where else moderators read announcements (Discord's review channel), if anywhere.
+        self.review_room = review_room
         self.handled_horizon = handled_horizon
         #: Set by the first sync. The first sweep waits for it: the upkeep on a large database
         #: would otherwise hold up the start-up's first batch (and nothing a sweep queues is
@@ -90,6 +93,7 @@ class Sweeper:
                     event_id=None,
                     settings=self.dispatcher.settings,
                     now=self.dispatcher.clock(),
+                    review_room=self.review_room,
                 )
         if ended:
             log.info("%d guided submissions expired", len(ended))
@@ -119,6 +123,7 @@ class Sweeper:
                     event_id=None,
                     settings=dispatcher.settings,
                     now=now,
+                    review_room=self.review_room,
                 )
         if fired:
             log.info("%d deadline reminders or closings fired", len(fired))

@@ -61,6 +61,9 @@ class Sender:
     verification: Verification | None = None
     #: It had to be asked and could not be: nobody can tell now whether they are verified.
     verification_failed: bool = False
+    #: The language the person's client is set to, where the network tells (Discord): theirs
+    #: until they choose one with ``lang``.
+    locale_hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,9 @@ class Dispatcher:
     async def context(self, sender: Sender, *, needs_identity: bool = True) -> Context:
         """The context of what ``sender`` does; who they are (their identity, with the account
         they are linked to) only where it ``needs_identity``."""
-        locale = await self.store.users.language(sender.user_id) or self.settings.language
+        chosen = await self.store.users.language(sender.user_id)
+        hint = sender.locale_hint if sender.locale_hint in LANGUAGES else None
+        locale = chosen or hint or self.settings.language
         room_challenge = await self.store.challenges.by_room(sender.room_id)
         identity = (
             await self._identity(sender, locale)

@@ -9,10 +9,12 @@ from handlers.reply import Reply
 
 @dataclass(frozen=True)
 class SendDirect:
-    """A message to one person in their direct chat with the bot."""
+    """A message to one person in their direct chat with the bot; ``about_idea``: the idea it
+    concerns, where a front end that cannot reach the person directly tells them instead."""
 
     user_id: str
     reply: Reply
+    about_idea: int | None = None
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,11 @@ class SendRoom:
 
 @dataclass(frozen=True)
 class Announce:
-    """A message to the moderation room."""
+    """A message to the moderation room; ``idea``: a new idea to review (a front end may offer
+    its decisions as buttons)."""
 
     reply: Reply
+    idea: int | None = None
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,47}")
 MAX_NUMBER = 2**62
 DEADLINE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2})?")
-USER_PATTERN = re.compile(r"@[^\s:]+:[^\s:]+(:\d+)?")
+#: A Matrix user ID, or a Discord account (``discord:<snowflake>``).
+USER_PATTERN = re.compile(r"@[^\s:]+:[^\s:]+(:\d+)?|discord:[1-9][0-9]{0,19}")
 
 
 class Role(IntEnum):
@@ -48,7 +49,7 @@ class Kind(StrEnum):
     #: programme's time zone: a ``date`` or a naive ``datetime``.
     DEADLINE = "deadline"
     FLAG = "flag"
-    USER = "user"  # a Matrix user ID
+    USER = "user"  # a Matrix user ID or a Discord account
     REST = "rest"  # the rest of the first line (and the body, when the command takes no body)
     BODY = "body"  # the lines after the first
 

@@ -238,6 +238,22 @@ class CardRepository:
         )
         return None if value is None else str(value)
 
+    async def first_in_room(self, idea_id: int, room_id: str) -> str | None:
+        """The idea's first card in the room (on Discord, the one its thread started from)."""
+        value = await self._db.fetch_value(
+            """SELECT event_id FROM idea_cards WHERE idea_id = ? AND room_id = ?
+               ORDER BY rowid LIMIT 1""",
+            (idea_id, room_id),
+        )
+        return None if value is None else str(value)
+
+    async def in_room(self, room_id: str) -> list[str]:
+        """Every card posted in a room (a 👍 on any of them votes), oldest first."""
+        rows = await self._db.fetch_all(
+            "SELECT event_id FROM idea_cards WHERE room_id = ? ORDER BY rowid", (room_id,)
+        )
+        return [str(row["event_id"]) for row in rows]
+
     async def mark_stale(self, idea_id: int, due_at: datetime) -> None:
         """Ask for the idea's cards to be edited at ``due_at``; later asks join the first."""
         await self._db.execute(

@@ -376,7 +376,13 @@ def _scrub(value: Any, forms: set[str], placeholder: str) -> Any:
             value = value.replace(form, placeholder)
         return value
     if isinstance(value, dict):
+        if value.keys() == {"mention"} and value["mention"] in forms:
+            return {"text": placeholder}  # a queued reply's mention of them: plain text now
         return {key: _scrub(item, forms, placeholder) for key, item in value.items()}
     if isinstance(value, list):
-        return [_scrub(item, forms, placeholder) for item in value if item not in forms]
+        return [
+            _scrub(item, forms, placeholder)
+            for item in value
+            if not (isinstance(item, str) and item in forms)
+        ]
     return value

@@ -143,6 +143,22 @@ class VoteRepository:
             (reaction_event_id, idea_id, voter),
         )
 
+    async def has_reaction(self, reaction_event_id: str) -> bool:
+        """Whether a vote by this reaction is counted (a 👍 read back at start is not twice)."""
+        value = await self._db.fetch_value(
+            "SELECT 1 FROM reaction_votes WHERE reaction_event_id = ?", (reaction_event_id,)
+        )
+        return value is not None
+
+    async def reactions_starting(self, prefix: str) -> list[str]:
+        """The reactions that voted whose ids start with ``prefix`` (a front end's ids name the
+        message they were given on)."""
+        rows = await self._db.fetch_all(
+            "SELECT reaction_event_id FROM reaction_votes WHERE substr(reaction_event_id, 1, ?) = ?",
+            (len(prefix), prefix),
+        )
+        return [str(row["reaction_event_id"]) for row in rows]
+
     async def pop_reaction(self, reaction_event_id: str) -> tuple[int, str] | None:
         row = await self._db.fetch_one(
             "SELECT idea_id, voter FROM reaction_votes WHERE reaction_event_id = ?",

@@ -16,7 +16,7 @@ from nio import (
     WhoamiResponse,
 )
 
-from bot.config import Config
+from bot.config import Config, MatrixSettings
 from bot.logs import protect_secret
 from storage import Store
 
@@ -79,7 +79,15 @@ def unreadable(event: MegolmEvent, room_id: str, error: Exception) -> BadEvent:
     )
 
 
+def matrix_settings(config: Config) -> MatrixSettings:
+    """The config's [matrix] section; only a bot that runs on Matrix asks."""
+    if config.matrix is None:
+        raise ValueError("the configuration has no [matrix] section")
+    return config.matrix
+
+
 def make_client(config: Config) -> AsyncClient:
+    matrix = matrix_settings(config)
     store_path = config.storage.crypto_store
     store_path.mkdir(parents=True, exist_ok=True)
     client_config = AsyncClientConfig(
@@ -88,11 +96,11 @@ def make_client(config: Config) -> AsyncClient:
         max_timeouts=0,
         store_sync_tokens=False,
         encryption_enabled=True,
-        request_timeout=config.matrix.sync_timeout_ms / 1000 + 30,
+        request_timeout=matrix.sync_timeout_ms / 1000 + 30,
     )
     return BotClient(
-        config.matrix.homeserver,
-        config.matrix.user_id,
+        matrix.homeserver,
+        matrix.user_id,
         store_path=str(store_path),
         config=client_config,
     )
@@ -104,32 +112,31 @@ async def log_in(client: AsyncClient, config: Config, store: Store) -> None:
     Logging in again would create a new device and strand the encryption keys, so the session
     (device id and access token) is kept in the database and reused.
     """
+    matrix = matrix_settings(config)
     async with store.db.transaction():
         saved = await store.state.get(SESSION_KEY)
     if saved is not None:
         session = json.loads(saved)
-        if session["user_id"] == config.matrix.user_id:
+        if session["user_id"] == matrix.user_id:
             client.restore_login(session["user_id"], session["device_id"], session["access_token"])
             protect_secret(session["access_token"])
             log.info("Restored device %s", session["device_id"])
             return
-        log.warning(
-            "Saved session is for %s; logging in as %s", session["user_id"], config.matrix.user_id
-        )
-    if config.matrix.access_token is not None:
-        token = config.matrix.access_token.get_secret_value()
+        log.warning("Saved session is for %s; logging in as %s", session["user_id"], matrix.user_id)
+    if matrix.access_token is not None:
+        token = matrix.access_token.get_secret_value()
         client.access_token = token
         whoami = await client.whoami()
         if not isinstance(whoami, WhoamiResponse) or whoami.device_id is None:
             raise LoginFailed(f"the access token was not accepted: {whoami}")
         client.restore_login(whoami.user_id, whoami.device_id, token)
     else:
-        assert config.matrix.password is not None
+        assert matrix.password is not None
         response = await client.login(
-            config.matrix.password.get_secret_value(), device_name=config.matrix.device_name
+            matrix.password.get_secret_value(), device_name=matrix.device_name
         )
         if not isinstance(response, LoginResponse):
-            raise LoginFailed(f"could not log in as {config.matrix.user_id}: {response}")
+            raise LoginFailed(f"could not log in as {matrix.user_id}: {response}")
     protect_secret(client.access_token)
     session = {
         "user_id": client.user_id,

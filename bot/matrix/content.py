@@ -9,7 +9,7 @@ needs is not for the bot (``None``), and nothing past this module reads a raw di
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -287,16 +287,3 @@ def _power_levels(content: dict[str, Any], common: dict[str, Any]) -> PowerLevel
 
 def _is_level(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**53
-
-
-#: A timestamp further back than this is not believed: the command is judged when handled.
-TRUSTED_PAST = timedelta(days=1)
-
-
-def judged_at(sent_at: datetime, now: datetime) -> datetime:
-    """When a command counts as given: when it was sent (a vote cast before a deadline counts,
-    even if the bot handles it later), clamped to ``now`` when the timestamp lies in the future
-    or more than a day in the past."""
-    if sent_at > now or sent_at < now - TRUSTED_PAST:
-        return now
-    return sent_at

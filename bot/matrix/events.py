@@ -18,7 +18,7 @@ from typing import Any
 
 from nio import AsyncClient, MatrixRoom, MegolmEvent
 
-from bot.bot_clock import BotClock
+from bot.bot_clock import BotClock, judged_at
 from bot.logs import log_failure
 from bot.matrix.content import (
     Incoming,
@@ -27,7 +27,6 @@ from bot.matrix.content import (
     PollResponse,
     Reaction,
     Redaction,
-    judged_at,
     parse,
 )
 from bot.matrix.identity_lookup import IdentityChecker
@@ -148,6 +147,8 @@ class EventHandler:
         self.settings = dispatcher.settings
         self.metrics = metrics or Metrics()
         self.identity = identity
+        #: Where else moderators read announcements (Discord's review channel), if anywhere.
+        self.review_room: str | None = None
 
     async def handle(self, room: MatrixRoom, event: Any) -> bool:
         """Handle one event; True when it was addressed to the bot (and is now handled).
@@ -331,6 +332,7 @@ class EventHandler:
                     now=now,
                     thread_root=thread_root,
                     sender=event.sender,
+                    review_room=self.review_room,
                 )
             await self.store.state.mark_handled(key, now)
         if outcome is not None:

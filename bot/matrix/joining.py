@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.delivery import Joining
+from bot.matrix.rendering import content_of
+from bot.outbox import MessagePayload, UnreadableRow, read
 from storage import OutboxItem
 
 #: Fewer waiting confirmations than this go out one by one, as replies.
@@ -51,7 +53,9 @@ def joined(items: list[OutboxItem]) -> OutboxItem:
         mark = _mark(item)
         assert mark is not None
         user_id = str(mark["user_id"])
-        content = item.payload["content"]
+        message = read(item)
+        assert isinstance(message, MessagePayload)  # only messages are marked joinable
+        content = content_of(message)
         if user_id not in people:
             people.append(user_id)
         href = "https://matrix.to/#/" + quote(user_id, safe="@:")
@@ -83,8 +87,15 @@ def joined(items: list[OutboxItem]) -> OutboxItem:
 
 
 def _mark(item: OutboxItem) -> dict[str, Any] | None:
+    """A readable message's joinable mark; a row that cannot be read goes alone (and fails)."""
     mark = item.payload.get("joinable") if item.kind == "message" else None
-    return mark if isinstance(mark, dict) and isinstance(mark.get("user_id"), str) else None
+    if not isinstance(mark, dict) or not isinstance(mark.get("user_id"), str):
+        return None
+    try:
+        read(item)
+    except UnreadableRow:
+        return None
+    return mark
 
 
 def _inline(formatted: str) -> str:

@@ -23,6 +23,7 @@ from nio import (
 from bot.delivery import Record
 from bot.matrix.homeserver_errors import raise_for
 from bot.matrix.poll_events import POLL_END_TYPE, POLL_START_TYPE, end_content, start_content
+from bot.matrix.rendering import content_of, poll_end_text
 from bot.matrix.rooms import Rooms
 from bot.outbox import (
     CreateChallengeRoomPayload,
@@ -89,14 +90,14 @@ class Outgoing:
             case MessagePayload():
                 return await self._send(
                     _room(room_id, "a message"),
-                    payload.content,
+                    content_of(payload),
                     txn_id,
                     card=payload.card,
                     edit_of=payload.edit_of,
                 )
             case DirectPayload():
                 direct = await self.rooms.direct_room_for(payload.user_id)
-                return await self._send(direct, payload.content, txn_id)
+                return await self._send(direct, content_of(payload), txn_id)
             case DirectFilePayload():
                 direct = await self.rooms.direct_room_for(payload.user_id)
                 return await self._send_file(direct, payload, txn_id)
@@ -211,7 +212,7 @@ class Outgoing:
             poll = await self.store.polls.get(payload.poll_id)
         if poll is None or poll.start_event_id is None:
             raise Permanent(f"poll {payload.poll_id} was never started in its room")
-        content = end_content(poll.start_event_id, payload.text)
+        content = end_content(poll.start_event_id, poll_end_text(payload))
         await self._send_event(room_id, POLL_END_TYPE, content, txn_id)
 
     async def _redact(self, room_id: str, event_id: str, txn_id: str) -> None:

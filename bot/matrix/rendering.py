@@ -1,4 +1,7 @@
-"""Turns a ``Reply`` into Matrix event content: plain body, escaped HTML, and ``m.mentions``."""
+"""Turns a ``Reply`` into Matrix event content: plain body, escaped HTML, and ``m.mentions``.
+
+Outbox rows carry the reply; it is rendered here when the row goes out (:func:`content_of`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import html
 from typing import Any
 from urllib.parse import quote
 
+from bot.outbox import DirectPayload, MessagePayload, PollEndPayload
 from handlers.reply import (
     Block,
     Bold,
@@ -21,6 +25,26 @@ from handlers.reply import (
     Text,
     plain_text,
 )
+
+
+def content_of(payload: MessagePayload | DirectPayload) -> dict[str, Any]:
+    """The event content of an outbox message: its reply rendered now, or the content a row of
+    an earlier version was queued with."""
+    if payload.content is not None:
+        return payload.content
+    assert payload.reply is not None  # the payload's model holds one or the other
+    if isinstance(payload, DirectPayload):
+        return render(payload.reply)
+    if payload.replaces is not None:
+        return render_edit(payload.reply, payload.replaces)
+    return render(payload.reply, reply_to=payload.reply_to, thread_root=payload.thread_root)
+
+
+def poll_end_text(payload: PollEndPayload) -> str:
+    """What a poll's end says: its summary's plain text (rows of earlier versions: their text)."""
+    if payload.summary is not None:
+        return str(render(payload.summary)["body"])
+    return payload.text or ""
 
 
 def render(

@@ -111,7 +111,7 @@ async def decide(
     )
     if message:
         author_text += Reply.of(Quote(message))
-    return idea, [SendDirect(idea.author, author_text), CardChanged(idea.id)]
+    return idea, [SendDirect(idea.author, author_text, about_idea=idea.id), CardChanged(idea.id)]
 
 
 async def _done(ctx: Context, idea: Idea, decision: Decision, effects: list[Effect]) -> Outcome:

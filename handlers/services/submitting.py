@@ -49,7 +49,8 @@ async def submit_idea(
                     slug=Code(target.slug),
                     author=Text(ctx.sender),
                 )
-            )
+            ),
+            idea=idea.id,
         )
     ]
     # The challenge's followers hear of it once everyone may see it: now, or when let through.

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from types import NoneType, UnionType
+from typing import Any, get_args
 
 import pytest
 from pydantic import BaseModel
 
+from bot.cli import explain
 from bot.config import Config, ConfigError, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
@@ -18,6 +20,8 @@ def keys_of(model: type[BaseModel], prefix: str = "") -> set[str]:
     found: set[str] = set()
     for name, field in model.model_fields.items():
         annotation: Any = field.annotation
+        if isinstance(annotation, UnionType):  # an optional section: X | None
+            annotation = next(arg for arg in get_args(annotation) if arg is not NoneType)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             found |= keys_of(annotation, f"{prefix}{name}.")
         else:
@@ -42,7 +46,15 @@ def test_the_example_documents_every_key_and_no_other() -> None:
 
 
 def test_the_example_loads_once_a_secret_is_given() -> None:
-    config = load_config(EXAMPLE, environ={"CHALLENGE_BOT_PASSWORD": "from-the-environment"})
+    config = load_config(
+        EXAMPLE,
+        environ={
+            "CHALLENGE_BOT_PASSWORD": "from-the-environment",
+            "CHALLENGE_BOT_DISCORD_TOKEN": "discord-from-the-environment",
+        },
+    )
+    assert config.discord is not None and config.discord.token is not None
+    assert config.discord.token.get_secret_value() == "discord-from-the-environment"
     assert config.matrix.password is not None
     assert config.matrix.password.get_secret_value() == "from-the-environment"
     assert config.storage.path == EXAMPLE.parent / "data" / "challenge-bot.sqlite3"
@@ -56,6 +68,7 @@ def test_the_example_holds_no_secret() -> None:
     assert example["matrix"]["access_token"] == ""
     assert example["identity"]["admin_token"] == ""
     assert example["identity"]["hash_key"] == ""
+    assert example["discord"]["token"] == ""
     with pytest.raises(ConfigError, match="password"):
         load_config(EXAMPLE, environ={})
 
@@ -216,3 +229,50 @@ def test_the_public_report_address_is_kept_as_a_folder(tmp_path: Path) -> None:
     assert load_config(path, environ={}).report.public_url is None
     path.write_text(base)
     assert load_config(path, environ={}).report.public_url is None
+
+
+def test_discord_without_a_token_says_where_it_goes(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    text = EXAMPLE.read_text(encoding="utf-8").replace("guild_id = 100000000000000001", "")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"discord\.guild_id: missing key"):
+        load_config(
+            path, environ={"CHALLENGE_BOT_PASSWORD": "x", "CHALLENGE_BOT_DISCORD_TOKEN": "t"}
+        )
+    with pytest.raises(
+        ConfigError, match=r"discord: set the Discord bot's token in CHALLENGE_BOT_DISCORD_TOKEN"
+    ):
+        load_config(EXAMPLE, environ={"CHALLENGE_BOT_PASSWORD": "x"})
+
+
+def test_the_discord_token_is_a_secret(tmp_path: Path) -> None:
+    environ = {"CHALLENGE_BOT_PASSWORD": "x", "CHALLENGE_BOT_DISCORD_TOKEN": "s3cret.token"}
+    config = load_config(EXAMPLE, environ=environ)
+    assert "s3cret.token" in [secret.get_secret_value() for secret in config.secrets]
+    assert "s3cret.token" not in repr(config)
+
+
+DISCORD_ONLY = """
+[discord]
+guild_id = 11
+moderator_role_id = 12
+review_channel_id = 13
+category_id = 14
+"""
+
+
+def test_discord_alone_is_a_configuration(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(DISCORD_ONLY, encoding="utf-8")
+    config = load_config(path, environ={"CHALLENGE_BOT_DISCORD_TOKEN": "t"})
+    assert config.matrix is None and config.discord is not None
+    assert config.server_name == ""
+    explained = explain(config)
+    assert "Discord alone" in explained and "review channel 13" in explained
+
+
+def test_a_configuration_without_a_network_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[bot]\nlanguage = "nl"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"set up \[matrix\], \[discord\] or both"):
+        load_config(path, environ={})

@@ -11,6 +11,7 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
+from bot.discord.front_end import REVIEW_ACTIONS
 from handlers import build_registry
 from handlers.commands.moderation import ACCEPT, DUPLICATE, IMPLEMENTED, NEEDINFO, REJECT
 from handlers.i18n import LANGUAGES, LOCALE_DIR, Catalogue
@@ -19,11 +20,12 @@ from storage import IdeaStatus
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
 #: Where catalogue keys are used: the commands, and the public report.
-SOURCES = (HANDLERS, HANDLERS.parent / "report")
+SOURCES = (HANDLERS, HANDLERS.parent / "report", HANDLERS.parent / "bot" / "discord")
 
 #: The first part of every catalogue key. A new area is added here on purpose, so that the
 #: scan below looks for its keys too.
 AREAS = (
+    "discord",
     "e2e",
     "follow",
     "notifications",
@@ -161,6 +163,7 @@ def dynamic_keys() -> set[str]:
         f"triage.author.{decision.action}"
         for decision in (ACCEPT, REJECT, NEEDINFO, IMPLEMENTED, DUPLICATE)
     }
+    keys |= {f"discord.review.{action}" for action in REVIEW_ACTIONS}
     return keys
 
 

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.matrix.rendering import content_of
 from bot.matrix.sync import handled_ids_horizon
+from bot.outbox import MessagePayload, read
 from bot.sweeper import Sweeper
 from handlers.dispatch import Dispatcher
 from handlers.effects import (
@@ -26,7 +28,7 @@ from handlers.i18n import Moment
 from handlers.programme import fire_due, to_instant
 from handlers.services.voting import vote_by_reaction
 from handlers.settings import ProgrammeSettings
-from storage import Database, IdeaStatus, Store
+from storage import Database, IdeaStatus, OutboxItem, Store
 from tests.handler_support import (
     ALICE,
     BOB,
@@ -180,8 +182,8 @@ async def test_a_deadline_that_passed_while_stopped_closes_at_the_next_start_onc
         assert again == []
         messages = [row for row in rows if row.kind == "message"]
         assert [row.room_id for row in messages] == [ROOM, settings.moderation_room]
-        room_body = messages[0].payload["content"]["body"]
-        moderators_body = messages[1].payload["content"]["body"]
+        room_body = _body(messages[0])
+        moderators_body = _body(messages[1])
         # Closed: the room goes after the open ones in the Space.
         (placed,) = [row.payload for row in rows if row.kind == "space_child"]
         assert placed["order"] == "z"
@@ -513,3 +515,10 @@ async def test_the_closing_of_a_challenge_without_ideas_says_so(bot: Harness) ->
     (room_text,) = room_texts([closed])
     assert says("nl", "programme.summary_no_ideas") in room_text
     assert says("nl", "programme.summary_ideas", count=0) not in room_text
+
+
+def _body(row: OutboxItem) -> str:
+    """A queued message's plain text, as Matrix shows it."""
+    message = read(row)
+    assert isinstance(message, MessagePayload)
+    return str(content_of(message)["body"])

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nio import Event
 
-from bot.bot_clock import BotClock
+from bot.bot_clock import BotClock, judged_at
 from bot.matrix.content import (
     Membership,
     Message,
@@ -23,7 +23,6 @@ from bot.matrix.content import (
     PowerLevels,
     Reaction,
     Redaction,
-    judged_at,
     parse,
 )
 from bot.matrix.events import EventHandler

@@ -1,0 +1,53 @@
+"""One process, one or both networks: the app wires Discord beside Matrix, or alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.app import BotApp
+from bot.config import load_config
+from bot.server import Dropped
+from storage import OutboxItem
+
+DISCORD = """
+[discord]
+guild_id = 11
+moderator_role_id = 12
+review_channel_id = 13
+category_id = 14
+"""
+MATRIX = """
+[matrix]
+homeserver = "http://127.0.0.1:1"
+user_id = "@bot:city.example"
+"""
+
+
+def _app(tmp_path: Path, text: str) -> BotApp:
+    path = tmp_path / "config.toml"
+    path.write_text(text + '\n[storage]\npath = "bot.sqlite3"\n', encoding="utf-8")
+    environ = {"CHALLENGE_BOT_DISCORD_TOKEN": "t", "CHALLENGE_BOT_PASSWORD": "p"}
+    return BotApp(load_config(path, environ=environ))
+
+
+async def test_discord_alone_runs_without_a_matrix_client(tmp_path: Path) -> None:
+    app = _app(tmp_path, DISCORD)
+    assert app.discord is not None
+    assert not hasattr(app, "client")
+    assert app.front_ends.matrix is None and app.front_ends.discord is not None
+    row = OutboxItem(id=1, kind="message", room_id="!room:city.example", payload={}, attempts=0)
+    with pytest.raises(Dropped, match="Matrix is not configured"):
+        await app.front_ends.carry_out(row, "txn")
+
+
+async def test_both_networks_share_one_outbox_and_one_schedule(tmp_path: Path) -> None:
+    app = _app(tmp_path, MATRIX + DISCORD)
+    assert app.discord is not None and app.client is not None
+    assert app.front_ends.matrix is not None and app.front_ends.discord is not None
+    assert app.events.review_room == "discord:13"  # Matrix's new ideas reach the review channel
+    assert app.sweeper.review_room == "discord:13"  # and the programme's news for moderators
+    assert app.delivery.carry_out == app.front_ends.carry_out
+    assert app.sweeper.dispatcher is app.dispatcher is app.discord.dispatcher
+    await app.client.close()
