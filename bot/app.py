@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 
 from bot.backoff import Backoff, sleep_unless
@@ -40,7 +41,8 @@ from bot.routing import FrontEnds
 from bot.server import Reachability
 from bot.sweeper import Sweeper
 from handlers import build_registry
-from handlers.dispatch import Dispatcher
+from handlers.accounts import identity_account
+from handlers.dispatch import Dispatcher, Sender
 from handlers.effects import Outcome
 from handlers.health import StatusFigures
 from handlers.i18n import Catalogue
@@ -104,6 +106,7 @@ class BotApp:
             sync_timeout_ms = config.matrix.sync_timeout_ms
             if self.discord is not None:
                 self.events.review_room = self.discord.review_room
+                self.discord.identify = self._identify_linked
         else:
             assert self.discord is not None  # the config has [matrix], [discord] or both
             reachability, ready = DiscordReachability(self.discord), self.discord.started
@@ -153,6 +156,15 @@ class BotApp:
             self.monitoring = MonitoringServer(
                 self.health, config.metrics.host, config.metrics.port
             )
+
+    async def _identify_linked(self, sender: Sender) -> Sender:
+        """A Discord account's verification: that of the Matrix account it is linked to, asked
+        of the city's homeserver as for that account's own commands (cached alike)."""
+        counted = await identity_account(self.store, sender.user_id)
+        if counted is None or not self.identity.asks(counted):
+            return sender
+        found = await self.identity.lookup(sender.user_id)
+        return replace(sender, verification=found.verification, verification_failed=found.failed)
 
     def _set_up_matrix(
         self, config: Config, matrix: MatrixSettings, now: Callable[[], datetime]

@@ -103,6 +103,9 @@ class DiscordFrontEnd(discord.Client):
         self.interactions: dict[int, discord.Interaction] = {}
         self._drafts: dict[str, _Draft] = {}
         self._draft_counter = 0
+        #: Who the person is, where another front end can tell (the city's homeserver, for a
+        #: Discord account linked to a Matrix account): set by the app when Matrix runs too.
+        self.identify: Callable[[Sender], Awaitable[Sender]] | None = None
 
     @property
     def review_room(self) -> str:
@@ -189,6 +192,9 @@ class DiscordFrontEnd(discord.Client):
         (channel, message) is the channel's last message read, recorded with it."""
         now = self.dispatcher.clock()
         try:
+            if self.identify is not None and not await self.store.state.is_handled(key):
+                # Outside the transaction: asking the homeserver holds up no other commit.
+                sender = await self.identify(sender)
             async with self.store.db.transaction():
                 if await self.store.state.is_handled(key):
                     return False
