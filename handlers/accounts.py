@@ -20,6 +20,9 @@ from enum import StrEnum
 from storage import Store
 
 DISCORD_PREFIX = "discord:"
+#: What an erased person's ideas and moderation actions are attributed to (``!forget``): the
+#: account of nobody, on no network, so there is nobody to tell.
+FORGOTTEN = "(forgotten)"
 
 
 class Network(StrEnum):
@@ -38,6 +41,11 @@ def discord_account(snowflake: int) -> str:
     if snowflake <= 0:
         raise ValueError("a Discord snowflake is a positive number")
     return f"{DISCORD_PREFIX}{snowflake}"
+
+
+def is_forgotten(account: str) -> bool:
+    """Whether ``account`` is what an erased person's ideas are attributed to."""
+    return account == FORGOTTEN
 
 
 def is_matrix(account: str) -> bool:

@@ -247,6 +247,7 @@ class NoticeKind(StrEnum):
     POLL_STARTED = "poll_started"  # a followed challenge's final poll began
     POLL_ENDED = "poll_ended"  # ... and ended
     POLL_PLACE = "poll_place"  # a followed idea's ``place`` in the final poll's result
+    SUPPORT_REACHED = "support_reached"  # a followed idea reached its challenge's threshold
 
 
 class Notice(Record):

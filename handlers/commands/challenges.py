@@ -13,6 +13,7 @@ from handlers.public_links import link
 from handlers.registry import CommandRouter, Kind, Option, Param, Role
 from handlers.reply import Bold, Code, Items, Quote, Reply, Span, Text
 from handlers.services.lookups import check_length, find_challenge
+from handlers.services.notifications import Notifier
 from handlers.services.support_threshold import check_challenge_support
 from storage import Challenge, ChallengeStatus, Eligibility
 
@@ -329,9 +330,7 @@ async def edit(
     )
     effects: list[Effect] = []
     if "support_threshold" in changed:  # ideas that have the votes already reach it now
-        effects += await check_challenge_support(
-            ctx.store, ctx.catalogue, ctx.settings, ctx.words, edited, ctx.now
-        )
+        effects += await check_challenge_support(Notifier.of(ctx), edited, ctx.now)
     if found.room_id is not None:
         if {"title", "description"} & set(changed):
             effects.append(SetRoomProfile(found.room_id, edited.title, edited.description))

@@ -205,9 +205,7 @@ async def duplicate(ctx: Context, idea: int, original: int) -> Outcome:
     moved = await ctx.store.votes.move(found.id, original)
     effects.append(CardChanged(original))
     # The moved votes may carry the original over its challenge's support threshold.
-    effects += await check_support(
-        ctx.store, ctx.catalogue, ctx.settings, ctx.words, challenge, original, ctx.now
-    )
+    effects += await check_support(Notifier.of(ctx), challenge, original, ctx.now)
     voted_after = set(await ctx.store.votes.voters(original))
     moved_votes = {voter for voter in voters if voter in voted_after - voted_original}
     effects.extend(await _tell_voters(ctx, found, original, voters, moved_votes))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from handlers.accounts import FORGOTTEN
 from handlers.context import Context
 from handlers.effects import Outcome, Redact, SendDirectFile
 from handlers.registry import CommandRouter, Kind, Param
@@ -14,8 +15,6 @@ router = CommandRouter()
 
 FORGET = "forget"
 CONFIRM_WITHIN = timedelta(minutes=10)
-#: What an erased person's ideas and moderation actions are attributed to.
-FORGOTTEN = "(forgotten)"
 
 
 @router.command("mydata", names={"nl": "mijngegevens"})

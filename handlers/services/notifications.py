@@ -198,6 +198,8 @@ class Notifier:
                 return span(language, "notify.vote_moved", **params)
             case NoticeKind.VOTE_ONCE:
                 return span(language, "notify.vote_once", **params)
+            case NoticeKind.SUPPORT_REACHED:
+                return span(language, "notify.support_reached", **params)
             case NoticeKind.POLL_PLACE if notice.place is not None:
                 return span(language, "notify.poll_place", place=notice.place, **params)
             case NoticeKind.STATUS:

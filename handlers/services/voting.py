@@ -21,6 +21,7 @@ from handlers.services.lookups import (
     person,
     require,
 )
+from handlers.services.notifications import Notifier
 from handlers.services.support_threshold import check_support
 from storage import Challenge, Idea
 
@@ -83,9 +84,7 @@ async def record_vote(ctx: Context, idea: Idea, challenge: Challenge) -> list[Ef
         return None
     reached: list[Effect] = []
     if idea.support_reached_at is None:  # marked before: nothing more to say, nothing to read
-        reached = await check_support(
-            ctx.store, ctx.catalogue, ctx.settings, ctx.words, challenge, idea.id, ctx.now
-        )
+        reached = await check_support(Notifier.of(ctx), challenge, idea.id, ctx.now)
     if not new_account:
         return reached
     return [*await _burst_flag(ctx, challenge), *reached]

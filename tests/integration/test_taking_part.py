@@ -1,7 +1,8 @@
 """Keeping people taking part (#23), against the real homeserver: ``!open`` in a challenge's
 room lists, in the person's direct chat, exactly the ideas still open to them; a card links
 to the generated public report at its idea; an idea crossing the support threshold is flagged
-to the moderators once, also across a restart of the bot."""
+to the moderators once, and its author and a follower on ``direct`` told once, also across a
+restart of the bot."""
 
 from __future__ import annotations
 
@@ -140,15 +141,19 @@ async def test_an_idea_crossing_the_threshold_is_flagged_once_also_across_a_rest
     bot_user = world.bot.user_id
     author = await Person.create(homeserver, "author")
     voters = [await Person.create(homeserver, f"voter{n}-") for n in range(3)]
+    follower = await Person.create(homeserver, "follower")
     bot = world.bot
     try:
         _slug, room = await world.open_challenge("threshold-", "Safer crossings", "--threshold=2")
-        for person in (author, *voters):
+        for person in (author, *voters, follower):
             await join(person, room)
         dm = await author.direct_chat_with(bot_user)  # where the author hears of it
         await author.ask(dm, "!challenges")
         card = await author.ask(room, "!idea Zebra crossing at the school")
         idea = idea_number(card)
+        follows = await follower.direct_chat_with(bot_user)  # where the follower hears of it
+        await follower.ask(follows, "!meldingen direct")
+        await follower.ask(follows, f"!volg {idea}")
 
         def flags() -> list[str]:
             return [
@@ -166,12 +171,21 @@ async def test_an_idea_crossing_the_threshold_is_flagged_once_also_across_a_rest
                 if "steundrempel" in str(s.content.get("body"))
             ]
 
+        def followed() -> list[str]:
+            return [
+                str(s.content.get("body"))
+                for s in follower.messages_from(bot_user, follows)
+                if "steundrempel" in str(s.content.get("body"))
+            ]
+
         await voters[0].ask(room, f"!vote {idea}")
         await asyncio.sleep(1)
-        assert flags() == [] and told() == []
+        assert flags() == [] and told() == [] and followed() == []
         await voters[1].react(room, card.event_id)  # the second vote, by 👍 on its card
         await wait_until(lambda: len(flags()) == 1, 30, "the moderators' flag")
         await wait_until(lambda: len(told()) == 1, 30, "the author's message")
+        await wait_until(lambda: len(followed()) == 1, 30, "the follower's notice")
+        assert f"#{idea}" in followed()[0] and "Zebra crossing at the school" in followed()[0]
         assert "Zebra crossing at the school" in flags()[0]
 
         # Below the threshold and back, then a restart and more votes: never a second flag.
@@ -183,12 +197,12 @@ async def test_an_idea_crossing_the_threshold_is_flagged_once_also_across_a_rest
         queue = await world.moderator.ask(world.moderation_room, "!queue")
         assert f"#{idea}" in queue.content["body"] and "steundrempel" in queue.content["body"]
         await asyncio.sleep(2)
-        assert len(flags()) == 1 and len(told()) == 1
+        assert len(flags()) == 1 and len(told()) == 1 and len(followed()) == 1
         async with bot.app.db.transaction():
             found = await bot.app.store.ideas.get(idea)
         assert found is not None and found.votes == 3 and found.support_reached_at is not None
     finally:
         await bot.stop()
         await world.moderator.close()
-        for person in (author, *voters):
+        for person in (author, *voters, follower):
             await person.close()

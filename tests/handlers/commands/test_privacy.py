@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.outcomes import enqueue_outcome
-from handlers.commands.privacy import FORGOTTEN
+from handlers.accounts import FORGOTTEN
 from handlers.dispatch import Sender
 from handlers.effects import Outcome, Redact, SendDirectFile
 from storage import Database

@@ -1,15 +1,18 @@
 """The support threshold (handlers/services/support_threshold.py): an idea reaching it is flagged
-to the moderators and its author once, kept across a restart; !queue, the export and the
-challenge's details show it."""
+to the moderators and its author once, kept across a restart, and its followers are told as they
+chose; !queue, the export and the challenge's details show it."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
-from handlers.effects import Announce, SendDirect, SendRoom
+from handlers.accounts import FORGOTTEN, discord_account
+from handlers.effects import Announce, Outcome, SendDirect, SendRoom
 from handlers.export import export_data, to_csv
 from handlers.incoming import ReactionAdded
+from handlers.services.notifications import Notifier
 from tests.handler_support import (
     ALICE,
     BOB,
@@ -27,6 +30,10 @@ from tests.handler_support import (
 ROOM = "!mobility:city.example"
 DAVE = "@dave:city.example"
 ERIN = "@erin:city.example"
+FRANK = "@frank:city.example"
+DISCORD_AUTHOR = discord_account(81234567890123456)
+#: 18:00 in Brussels on the harness's first day: the hour of the daily digests.
+SIX_PM = datetime(2026, 3, 2, 17, tzinfo=UTC)
 
 
 def flags(outcome: object) -> list[str]:
@@ -36,6 +43,22 @@ def flags(outcome: object) -> list[str]:
         for announce in effects_of(outcome, Announce)  # type: ignore[arg-type]
         if "steundrempel" in text(announce.reply)
     ]
+
+
+def told(outcome: Outcome | None, user_id: str) -> list[str]:
+    """The direct messages an outcome sends to one person, as text."""
+    return [text(e.reply) for e in effects_of(outcome, SendDirect) if e.user_id == user_id]
+
+
+async def digests(bot: Harness) -> dict[str, list[str]]:
+    """One round of digests, as the sweeper runs it (in one transaction): person -> texts."""
+    async with bot.db.transaction():
+        outcomes = await Notifier.of(bot.dispatcher).digests(bot.clock())
+    found: dict[str, list[str]] = {}
+    for outcome in outcomes:
+        for effect in effects_of(outcome, SendDirect):
+            found.setdefault(effect.user_id, []).append(text(effect.reply))
+    return found
 
 
 async def test_an_idea_crossing_the_threshold_is_flagged_once_also_across_a_restart(
@@ -156,3 +179,79 @@ async def test_the_challenge_shows_its_threshold(bot: Harness) -> None:
     assert says("nl", "challenge.threshold", count=50) in await bot.ask(ERIN, "!challenge mobility")
     await new_challenge(bot, "parks")
     assert "steundrempel" not in await bot.ask(ERIN, "!challenge parks")
+
+
+async def test_followers_are_told_as_they_chose_and_the_author_once(bot: Harness) -> None:
+    await new_challenge(bot, options="--deadline=2099-12-31 --threshold=2")
+    idea = await submit(bot, ALICE, "Car-free school streets")
+    await bot.say(ALICE, "!meldingen direct")  # the author also follows the idea
+    for person, frequency in ((CAROL, "direct"), (DAVE, "dagelijks"), (ERIN, "uit")):
+        await bot.say(person, f"!volg {idea}")
+        await bot.say(person, f"!meldingen {frequency}")
+    assert await digests(bot) == {}  # the first round only notes the time
+    await bot.say(BOB, f"!vote {idea}")
+
+    reached = await bot.say(FRANK, f"!vote {idea}")
+
+    line = says("nl", "notify.support_reached", id=f"#{idea}", title="Car-free school streets")
+    (carol,) = told(reached, CAROL)
+    assert carol.startswith(says("nl", "notify.direct_header")) and line in carol
+    # The author: their own message once, no follower's notice beside it.
+    (alice,) = told(reached, ALICE)
+    assert "notify" not in alice and line not in alice
+    assert "steundrempel" in alice
+    assert told(reached, DAVE) == [] and told(reached, ERIN) == []
+    # Bob and Frank follow what they voted for, daily by default: their digest, like Dave's.
+    assert {d.user_id for d in effects_of(reached, SendDirect)} == {ALICE, CAROL}
+
+    bot.clock.now = SIX_PM
+    sent = await digests(bot)
+    assert sorted(sent) == sorted([BOB, DAVE, FRANK])  # Erin chose none, Alice was told
+    (dave,) = sent[DAVE]
+    assert dave.startswith(says("nl", "notify.digest_header")) and line in dave
+    assert await digests(bot) == {}  # once
+
+
+async def test_followers_read_it_in_their_own_language(bot: Harness) -> None:
+    await new_challenge(bot, options="--deadline=2099-12-31 --threshold=1")
+    idea = await submit(bot, ALICE, "Bike parking")
+    await bot.say(CAROL, "!language en")
+    await bot.say(CAROL, f"!follow {idea}")
+    await bot.say(CAROL, "!notifications direct")
+
+    reached = await bot.say(BOB, f"!vote {idea}")
+
+    (carol,) = told(reached, CAROL)
+    assert says("en", "notify.support_reached", id=f"#{idea}", title="Bike parking") in carol
+
+
+async def test_a_discord_author_is_told(bot: Harness) -> None:
+    await new_challenge(bot, options="--deadline=2099-12-31 --threshold=1")
+    idea = await submit(bot, DISCORD_AUTHOR, "Benches by the river")
+
+    reached = await bot.say(BOB, f"!vote {idea}")
+
+    (told_author,) = told(reached, DISCORD_AUTHOR)
+    assert told_author == says(
+        "nl",
+        "support.reached_author",
+        id=f"#{idea}",
+        title="Benches by the river",
+        slug="mobility",
+        count=1,
+    )
+
+
+async def test_a_forgotten_author_is_not_told_but_followers_are(bot: Harness) -> None:
+    await new_challenge(bot, options="--deadline=2099-12-31 --threshold=1")
+    idea = await submit(bot, ALICE, "Benches by the river")
+    await bot.say(CAROL, f"!volg {idea}")
+    await bot.say(CAROL, "!meldingen direct")
+    await bot.ask(ALICE, "!forget")
+    await bot.ask(ALICE, "!forget confirm")
+    assert (await bot.idea(idea)).author == FORGOTTEN
+
+    reached = await bot.say(BOB, f"!vote {idea}")
+
+    assert len(flags(reached)) == 1
+    assert [d.user_id for d in effects_of(reached, SendDirect)] == [CAROL]
