@@ -296,11 +296,23 @@ class Rooms:
         return self._owners.get(room_id)
 
     async def person_left(self, room_id: str, user_id: str) -> bool:
-        """The person of a direct chat left it (or was removed from it): the bot leaves and
-        forgets it too, and its record goes, so that it costs nothing from now on (no state
-        kept, no request at the next start). As when someone declines one, they get no new
-        direct chat for :data:`DECLINED_PAUSE`. Returns whether the room was theirs."""
+        """The person of a direct chat left it (or was removed from it) and nobody else is in
+        it: the bot leaves and forgets it too, and its record goes, so that it costs nothing
+        from now on (no state kept, no request at the next start). As when someone declines
+        one, they get no new direct chat for :data:`DECLINED_PAUSE`. A room someone else is
+        still in (a borrowed "direct chat") stays, as any other room. Returns whether the bot
+        left it."""
         if self._owners.get(room_id) != user_id:
+            return False
+        self._members_known.discard(room_id)  # as they are now, not as the sync last said
+        try:
+            if not await self._know_members(room_id):
+                return False
+        except Exception as error:
+            log.warning("Members of %s unknown (%s): the room is kept", room_id, error)
+            return False
+        room = self.client.rooms.get(room_id)
+        if room is None or set(room.users) - {self.client.user_id}:
             return False
         key = _BACKOFF + self._intent("direct-backoff", user_id)
         async with self.store.db.transaction():

@@ -390,7 +390,10 @@ async def test_a_direct_chat_its_person_left_is_left_and_forgotten(store: Store)
     assert client.direct == {CAROL: [ROOM]}
 
     assert not await rooms.person_left(ROOM, EVE)  # not hers: nothing happens
+    client.server_members[ROOM] = {BOT: "join", EVE: "join"}
+    assert not await rooms.person_left(ROOM, CAROL)  # Eve is still in it: it stays
     assert client.left == []
+    client.server_members[ROOM] = {BOT: "join"}
     assert await rooms.person_left(ROOM, CAROL)
     assert client.left == [ROOM] and client.forgotten == [ROOM]
     assert client.direct == {}  # out of m.direct too
