@@ -303,10 +303,9 @@ class SyncLoop:
                 len(entry[1].timeline.events),
             )
         )
-        if self.roles.needs_members:
-            await self._read_moderation_members(stop)
-            if self.roles.room_id is not None:
-                await self._read_moderation_levels(self.roles.room_id)
+        if self.roles.needs_members and await self._read_moderation_members(stop):
+            assert self.roles.room_id is not None
+            await self._read_moderation_levels(self.roles.room_id)
         for room, info in rooms:
             if stop.is_set():
                 raise Stopped  # not checkpointed: the batch comes again at the next start
@@ -332,15 +331,14 @@ class SyncLoop:
         if self.client.olm:
             await self._retry_undecrypted()
         invites = self.invites.seen(response)
+        left = [room_id for room_id in response.rooms.leave if room_id not in response.rooms.join]
         async with self.store.db.transaction():
             await self.room_state.save(
-                response.rooms.join,
-                response.rooms.leave,
-                full=since is None or self._full_state_asked,
+                response.rooms.join, left, full=since is None or self._full_state_asked
             )
             await self.invites.keep(invites)
             await self._checkpoint(response)
-        for room_id in response.rooms.leave:
+        for room_id in left:
             self.client.rooms.pop(room_id, None)  # matrix-nio keeps a room the bot left
         self.invites.queue(invites, stop)
         if since is None:
@@ -387,10 +385,11 @@ class SyncLoop:
                     bot_joined = bot_joined or parsed.previous != "join"
         return bot_joined
 
-    async def _read_moderation_members(self, stop: asyncio.Event) -> None:
+    async def _read_moderation_members(self, stop: asyncio.Event) -> bool:
         """Who is joined to the moderation room, asked of the homeserver until it answers (a
-        lazy-loaded sync names only the members who spoke). Where the bot may not read them
-        (it is not in the room), nobody is a moderator by power level until it is."""
+        lazy-loaded sync names only the members who spoke); whether it did. Where the bot may
+        not read them (it is not in the room), nobody is a moderator by power level until it
+        is."""
         room_id = self.roles.room_id
         assert room_id is not None
         while True:
@@ -404,7 +403,7 @@ class SyncLoop:
                 continue
             if isinstance(response, JoinedMembersResponse):
                 self.roles.seed_members(member.user_id for member in response.members)
-                return
+                return True
             wait = retry_after(response)
             if wait is not None:
                 await sleep_unless(stop, wait)
@@ -418,7 +417,7 @@ class SyncLoop:
                     response,
                 )
                 self.roles.seed_members(())
-                return
+                return False
 
     async def _read_moderation_levels(self, room_id: str) -> None:
         """The moderation room's power levels as they stand, at start: a restart no longer
