@@ -305,7 +305,10 @@ class SyncLoop:
         )
         if self.roles.needs_members and await self._read_moderation_members(stop):
             assert self.roles.room_id is not None
+            before = self.roles.current()
             await self._read_moderation_levels(self.roles.room_id)
+            if self.roles.current() != before:  # the first look at a start, as a change
+                await self._moderators_changed()
         for room, info in rooms:
             if stop.is_set():
                 raise Stopped  # not checkpointed: the batch comes again at the next start
@@ -422,15 +425,18 @@ class SyncLoop:
     async def _read_moderation_levels(self, room_id: str) -> None:
         """The moderation room's power levels as they stand, at start: a restart no longer
         brings the room's state, and the levels may not have changed since the checkpoint.
-        Where they cannot be read, they are taken from the room's state when the sync shows it."""
+        Where they cannot be read now, members and levels are read again at the next batch;
+        until then nobody is a moderator by power level (the side of refusing)."""
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 response = await self.client.room_get_state_event(room_id, "m.room.power_levels")
         except NETWORK_ERRORS as error:
+            response = None
             log.warning("Moderation room's levels not read: %s: %s", type(error).__name__, error)
-            return
         if not isinstance(response, RoomGetStateEventResponse):
-            log.warning("Moderation room's levels not read: %s", response)
+            if response is not None:
+                log.warning("Moderation room's levels not read: %s", response)
+            self.roles.forget_members()
             return
         parsed = parse(
             {
