@@ -243,3 +243,39 @@ async def test_a_direct_chat_its_person_left_is_left_and_forgotten(
     finally:
         await bot.stop()
         await citizen.close()
+
+
+async def test_a_direct_chat_made_readable_to_all_stays_refused_across_a_restart(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    """The change came before the restart, so the first sync after it does not repeat it: the
+    bot knows it from its own record of the room, and sends nothing personal there."""
+    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
+    config = bot_config(homeserver, bot_user, tmp_path / "data")
+    # The bot opens its new direct chat encrypted: the citizen reads it with keys.
+    citizen = await Person.create(homeserver, "citizen", store_path=tmp_path / "citizen-keys")
+    bot = await start_bot(config)
+    try:
+        dm = await citizen.direct_chat_with(bot_user)
+        await citizen.ask(dm, "!help")
+        await citizen.set_state(
+            dm, "m.room.history_visibility", {"history_visibility": "world_readable"}
+        )
+        query = f"SELECT history_visibility FROM room_state WHERE room_id = '{dm}'"
+        await wait_until(
+            lambda: rows(config.storage.path, query) == [("world_readable",)], 20, "the change kept"
+        )
+        await bot.stop()
+
+        bot, syncs = await start_recording(config)
+        assert all(not call.get("full_state") for call in syncs)
+        assert bot.app.client.rooms[dm].history_visibility == "world_readable"
+        answered = await citizen.ask(dm, "!mydata")
+        assert "niet hierheen" in answered.content["body"]  # not here: anyone can read it
+        file_event = await citizen.wait_for(
+            lambda s: s.type == "m.room.message" and s.content.get("msgtype") == "m.file"
+        )
+        assert file_event.room_id != dm
+    finally:
+        await bot.stop()
+        await citizen.close()
