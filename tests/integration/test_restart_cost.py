@@ -279,3 +279,36 @@ async def test_a_direct_chat_made_readable_to_all_stays_refused_across_a_restart
     finally:
         await bot.stop()
         await citizen.close()
+
+
+async def test_a_database_from_before_asks_for_full_state_once(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    """Migration 20 makes the rooms' table empty: the first start after it asks for every
+    room's state once and keeps it; the next start does not."""
+    bot_user = homeserver.register_user(unique("bot"), PASSWORD)
+    config = bot_config(homeserver, bot_user, tmp_path / "data")
+    citizen = await Person.create(homeserver, "citizen")
+    bot = await start_bot(config)
+    try:
+        dm = await citizen.direct_chat_with(bot_user)
+        await citizen.ask(dm, "!help")
+        await bot.stop()
+        with sqlite3.connect(config.storage.path) as conn:  # as migration 20 leaves it
+            conn.execute("DELETE FROM room_state")
+            conn.execute("DELETE FROM bot_state WHERE key = 'room_state_complete'")
+
+        bot, syncs = await start_recording(config)
+        assert syncs[0].get("full_state") is True and syncs[0].get("since")
+        query = f"SELECT join_rule FROM room_state WHERE room_id = '{dm}'"
+        assert rows(config.storage.path, query) == [("invite",)]
+        await citizen.ask(dm, "!help")
+        assert not any(call.get("full_state") for call in syncs[1:])
+        await bot.stop()
+
+        bot, syncs = await start_recording(config)
+        assert not any(call.get("full_state") for call in syncs)
+        await citizen.ask(dm, "!help")
+    finally:
+        await bot.stop()
+        await citizen.close()
