@@ -44,6 +44,9 @@ FOLLOWING_VERSION = 17
 THRESHOLD_VERSION = 18
 #: The migration of linked accounts: a Discord account linked to a Matrix account is one person.
 LINKS_VERSION = 19
+#: The migration that keeps what the bot needs of each room's state, and the invites it has yet
+#: to accept, so that a restart syncs from its position without asking for every room's state.
+ROOM_STATE_VERSION = 20
 
 #: Where a deadline typed as a bare date was meant before deadlines had a time zone of their own.
 LEGACY_ZONE = ZoneInfo("Europe/Brussels")
@@ -545,6 +548,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             account     TEXT NOT NULL UNIQUE,
             expires_at  TEXT NOT NULL
         ) WITHOUT ROWID;
+        """,
+    ),
+    Migration(
+        ROOM_STATE_VERSION,
+        "each room's state as the bot needs it; invites still to accept",
+        """
+        -- What the bot reads of a room it is in, kept current from each sync: a restart
+        -- rebuilds its rooms from here instead of asking the homeserver for all their state.
+        CREATE TABLE room_state (
+            room_id             TEXT PRIMARY KEY,
+            encrypted           INTEGER NOT NULL DEFAULT 0 CHECK (encrypted IN (0, 1)),
+            join_rule           TEXT NOT NULL,
+            history_visibility  TEXT NOT NULL,
+            name                TEXT
+        ) WITHOUT ROWID;
+        -- Invites seen and not yet accepted (or refused), oldest first: an incremental sync
+        -- shows an invite once, so a restart finds the rest here.
+        CREATE TABLE pending_invites (
+            room_id    TEXT PRIMARY KEY,
+            inviter    TEXT,
+            is_direct  INTEGER NOT NULL DEFAULT 0 CHECK (is_direct IN (0, 1)),
+            seen_at    TEXT NOT NULL
+        );
+        CREATE INDEX pending_invites_by_age ON pending_invites (seen_at);
         """,
     ),
 )

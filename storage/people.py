@@ -40,6 +40,12 @@ class UserRepository:
         rows = await self._db.fetch_all("SELECT user_id, room_id FROM direct_rooms")
         return [(str(row["user_id"]), str(row["room_id"])) for row in rows]
 
+    async def forget_direct_room(self, user_id: str, room_id: str) -> None:
+        """The record of the person's direct chat, if it is still that room."""
+        await self._db.execute(
+            "DELETE FROM direct_rooms WHERE user_id = ? AND room_id = ?", (user_id, room_id)
+        )
+
     async def set_direct_room(self, user_id: str, room_id: str) -> None:
         await self._db.execute(
             """INSERT INTO direct_rooms (user_id, room_id) VALUES (?, ?)

@@ -243,6 +243,7 @@ class PersonalDataRepository:
             ("follows", "user_id"),
             ("notification_settings", "user_id"),
             ("notices", "user_id"),
+            ("pending_invites", "inviter"),
         ):
             await db.execute(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
         # Encrypted messages from them waiting for a key, and the keys of "could not decrypt"

@@ -18,6 +18,7 @@ from storage.people import (
 )
 from storage.personal_data import PersonalDataRepository
 from storage.poll_records import PollRepository
+from storage.room_state_records import InviteRepository, RoomStateRepository
 from storage.state import StateRepository, UndecryptedRepository
 from storage.upkeep import Upkeep
 from storage.votes import VoteRepository
@@ -49,3 +50,5 @@ class Store:
         self.verifications = VerificationRepository(db)
         self.links = LinkRepository(db)
         self.following = FollowRepository(db)
+        self.room_state = RoomStateRepository(db)
+        self.invites = InviteRepository(db)

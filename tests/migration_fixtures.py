@@ -19,6 +19,7 @@ from storage.migrations import (
     LINKS_VERSION,
     MIGRATIONS,
     POLLS,
+    ROOM_STATE_VERSION,
     THRESHOLD_VERSION,
 )
 
@@ -436,6 +437,28 @@ def _rows(version: int) -> list[tuple[str, dict[str, Any]]]:
                     "code_hash": IDENTITY_HASH,
                     "account": "discord:81234567890123457",
                     "expires_at": LATER,
+                },
+            ),
+        ]
+    if version >= ROOM_STATE_VERSION:  # each room's state; an invite not yet accepted
+        rows += [
+            (
+                "room_state",
+                {
+                    "room_id": ALICE_DM,
+                    "encrypted": 1,
+                    "join_rule": "invite",
+                    "history_visibility": "shared",
+                    "name": None,
+                },
+            ),
+            (
+                "pending_invites",
+                {
+                    "room_id": "!invited:localhost",
+                    "inviter": "@alice:localhost",
+                    "is_direct": 1,
+                    "seen_at": LATER,
                 },
             ),
         ]

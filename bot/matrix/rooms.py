@@ -41,12 +41,11 @@ from nio import (
     RoomPreset,
     RoomPutStateResponse,
     RoomVisibility,
-    SyncResponse,
 )
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
 from bot.matrix.homeserver_errors import raise_for
-from bot.server import Dropped, Retry, Unreachable
+from bot.server import REQUEST_TIMEOUT, Dropped, Retry, Unreachable
 from handlers.clock import Clock, system_clock
 from handlers.effects import CreateChallengeRoom
 from handlers.policy import server_of
@@ -197,13 +196,16 @@ class Rooms:
         #: after a restart Synapse does not repeat those it sent before: without asking, a
         #: direct chat would look empty.
         self._members_known: set[str] = set()
-        self._invited_direct: dict[str, bool] = {}
         #: Rooms opened in this run that the sync has not shown yet.
         self.awaiting_sync: set[str] = set()
         self._secret: bytes | None = None
         # m.direct is read, changed and written back whole: one change at a time, or two
         # direct chats opened side by side (the outbox sends to several at once) lose one.
         self._direct_list = asyncio.Lock()
+        #: Changes to m.direct not written yet (user -> rooms to add, rooms to remove): joins
+        #: are published in batches, one read and one write for many rooms.
+        self._direct_added: dict[str, list[str]] = {}
+        self._direct_removed: dict[str, set[str]] = {}
 
     async def load(self) -> None:
         """At start: the direct chats recorded, and the secret the intents are keyed with."""
@@ -278,21 +280,59 @@ class Rooms:
             moderation_room=self.settings.moderation_room,
         )
 
-    def note_invites(self, response: SyncResponse) -> None:
-        """Remember which pending invites were meant as a direct chat."""
-        for room_id, info in response.rooms.invite.items():
-            direct = invited_as_direct(list(info.invite_state), self.client.user_id)
-            if direct is not None:
-                self._invited_direct[room_id] = direct
-
-    async def joined(self, room_id: str, inviter: str | None) -> None:
-        """The bot accepted an invite; one sent as a direct chat becomes the inviter's DM."""
-        if not self._invited_direct.pop(room_id, False) or inviter is None:
+    async def joined(self, room_id: str, inviter: str | None, *, direct: bool) -> None:
+        """The bot accepted an invite; one sent as a direct chat becomes the inviter's DM. It
+        is recorded at once and added to ``m.direct`` at the next
+        :meth:`publish_direct_list`."""
+        if not direct or inviter is None:
             return
         if room_id == self.settings.moderation_room:
             return
         await self._record_direct(inviter, room_id)
-        await self._publish_direct(inviter, room_id)
+        self._direct_added.setdefault(inviter, []).append(room_id)
+
+    def owner_of(self, room_id: str) -> str | None:
+        """Whom the room was recorded for as a direct chat, if anyone."""
+        return self._owners.get(room_id)
+
+    async def person_left(self, room_id: str, user_id: str) -> bool:
+        """The person of a direct chat left it (or was removed from it) and nobody else is in
+        it: the bot leaves and forgets it too, and its record goes, so that it costs nothing
+        from now on (no state kept, no request at the next start). As when someone declines
+        one, they get no new direct chat for :data:`DECLINED_PAUSE`. A room someone else is
+        still in (a borrowed "direct chat") stays, as any other room. Returns whether the bot
+        left it."""
+        if self._owners.get(room_id) != user_id:
+            return False
+        self._members_known.discard(room_id)  # as they are now, not as the sync last said
+        try:
+            if not await self._know_members(room_id):
+                return False
+        except Exception as error:
+            log.warning("Members of %s unknown (%s): the room is kept", room_id, error)
+            return False
+        room = self.client.rooms.get(room_id)
+        if room is None or set(room.users) - {self.client.user_id}:
+            return False
+        key = _BACKOFF + self._intent("direct-backoff", user_id)
+        async with self.store.db.transaction():
+            await self.store.users.forget_direct_room(user_id, room_id)
+            stored = await self.store.state.get(key)
+            backoff = _Backoff.model_validate_json(stored) if stored else _Backoff()
+            declined = {"declined_room": room_id, "declined_at": self.clock()}
+            await self.store.state.set(key, backoff.model_copy(update=declined).model_dump_json())
+        del self._owners[room_id]
+        self._members_known.discard(room_id)
+        self._direct_removed.setdefault(user_id, set()).add(room_id)
+        log.info("The person left direct chat %s: leaving and forgetting it", room_id)
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                await self.client.room_leave(room_id)
+                await self.client.room_forget(room_id)
+        except Exception as error:  # the room costs a little until the next try; no harm
+            log.warning("Could not leave %s: %s: %s", room_id, type(error).__name__, error)
+        await self.publish_direct_list()
+        return True
 
     # -- direct chats -----------------------------------------------------------------------
 
@@ -406,31 +446,62 @@ class Rooms:
 
     async def _publish_direct(self, user_id: str, room_id: str) -> None:
         """Add the room to the bot's ``m.direct``, as clients do; a courtesy, never a failure."""
-        async with self._direct_list:
-            await self._add_to_direct_list(user_id, room_id)
+        self._direct_added.setdefault(user_id, []).append(room_id)
+        await self.publish_direct_list()
 
-    async def _add_to_direct_list(self, user_id: str, room_id: str) -> None:
-        try:
-            response = await self.client.list_direct_rooms()
-            listed: dict[str, Any] = (
-                dict(response.rooms) if isinstance(response, DirectRoomsResponse) else {}
-            )
+    async def publish_direct_list(self) -> None:
+        """Write the changes to the bot's ``m.direct`` made since the last time: one read, the
+        changes merged in, one write (none when nothing changes). A courtesy, never a failure:
+        what could not be written is tried again with the next changes."""
+        async with self._direct_list:
+            added, self._direct_added = self._direct_added, {}
+            removed, self._direct_removed = self._direct_removed, {}
+            if not added and not removed:
+                return
+            try:
+                await self._change_direct_list(added, removed)
+            except Exception as error:
+                log.debug("m.direct not updated: %s", error)
+                for user_id, rooms in added.items():
+                    self._direct_added.setdefault(user_id, [])[:0] = rooms
+                for user_id, gone in removed.items():
+                    self._direct_removed.setdefault(user_id, set()).update(gone)
+
+    async def _change_direct_list(
+        self, added: dict[str, list[str]], removed: dict[str, set[str]]
+    ) -> None:
+        response = await self.client.list_direct_rooms()
+        if isinstance(response, DirectRoomsResponse):
+            listed: dict[str, Any] = dict(response.rooms)
+        elif getattr(response, "status_code", None) == "M_NOT_FOUND":
+            listed = {}  # none written yet
+        else:
+            raise RuntimeError(f"m.direct not read: {response}")
+        changed = False
+        for user_id in set(added) | set(removed):
             rooms = listed.get(user_id)
-            rooms = (
+            before = (
                 [room for room in rooms if isinstance(room, str)] if isinstance(rooms, list) else []
             )
-            if room_id in rooms:
-                return
-            listed[user_id] = [*rooms, room_id]
+            after = [room for room in before if room not in removed.get(user_id, set())]
+            after += [room for room in dict.fromkeys(added.get(user_id, [])) if room not in after]
+            if after != before:
+                changed = True
+                if after:
+                    listed[user_id] = after
+                else:
+                    listed.pop(user_id, None)
+        if changed:
             path = f"/_matrix/client/v3/user/{self.client.user_id}/account_data/m.direct"
             headers = {
                 "Authorization": f"Bearer {self.client.access_token}",
                 "Content-Type": "application/json",
             }
             answer = await self.client.send("PUT", path, json.dumps(listed), headers=headers)
+            status = answer.status
             answer.release()
-        except Exception as error:
-            log.debug("m.direct not updated: %s", error)
+            if status >= 400:
+                raise RuntimeError(f"m.direct not written: {status}")
 
     # -- challenge rooms --------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from nio import (
     JoinedMembersResponse,
     MegolmEvent,
     MessageDirection,
+    RoomGetStateEventResponse,
     RoomMessagesResponse,
     SyncError,
     SyncResponse,
@@ -38,6 +39,7 @@ from bot.matrix.events import EventHandler
 from bot.matrix.homeserver_errors import is_server_failure
 from bot.matrix.invites import InviteAcceptor
 from bot.matrix.roles import ModeratorRoles
+from bot.matrix.room_state import RoomStateKeeper
 from bot.matrix.rooms import Rooms
 from bot.metrics import Metrics
 from bot.outbox import ModeratorLevelsPayload, enqueue
@@ -190,7 +192,13 @@ class SyncLoop:
         self.metrics = metrics or Metrics()
         self.filter = sync_filter()
         self._backoff = Backoff("Sync with the homeserver", log)
-        self.invites = InviteAcceptor(client, rooms, allowed_servers)
+        self.invites = InviteAcceptor(client, rooms, store, allowed_servers, clock=clock)
+        self.room_state = RoomStateKeeper(client, store)
+        #: Whether the sync in hand asked for every room's state (once, for a database from
+        #: before the rooms were kept: see :mod:`bot.matrix.room_state`).
+        self._full_state_asked = False
+        #: Direct chats whose person left in the last batch: the bot leaves them after it.
+        self._left_by_person: list[tuple[str, str]] = []
         self._unread: dict[str, str] = {}  # room -> newest handled event, not yet marked read
         self._receipts: asyncio.Task[None] | None = None
         self.first_sync_done = asyncio.Event()
@@ -198,6 +206,9 @@ class SyncLoop:
     async def run(self, stop: asyncio.Event) -> None:
         async with self.store.db.transaction():
             token = await self.store.state.get(TOKEN_KEY)
+        await self.room_state.restore()
+        await self.invites.load()
+        self.invites.queue([], stop)  # those kept from an earlier run, in the background
         try:
             while not stop.is_set():
                 response = await self._sync_once(token, stop)
@@ -224,13 +235,15 @@ class SyncLoop:
 
     async def _sync_once(self, token: str | None, stop: asyncio.Event) -> SyncResponse | None:
         """One sync request; None on failure (after waiting) or when asked to stop."""
-        # The first sync of a run returns at once, also after a restart with nothing new, and
-        # brings every joined room's state: matrix-nio keeps rooms in memory only, and the bot
-        # needs all of them (the moderation room's power levels, the direct chats), not only
-        # those with news since its checkpoint.
+        # The first sync of a run returns at once, also after a restart with nothing new. It
+        # does not ask for every room's state: what the bot needs of each room is kept in its
+        # database (bot.matrix.room_state), so a restart costs the same at 5,000 rooms as at
+        # 50. Only a database that does not hold the rooms yet asks for it, once.
         first = not self.first_sync_done.is_set()
         timeout_ms = 0 if first else self.timeout_ms
-        request = asyncio.create_task(self._request_sync(token, timeout_ms, first))
+        full_state = first and token is not None and not self.room_state.complete
+        self._full_state_asked = full_state
+        request = asyncio.create_task(self._request_sync(token, timeout_ms, full_state))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
@@ -290,9 +303,15 @@ class SyncLoop:
                 len(entry[1].timeline.events),
             )
         )
-        if self.roles.needs_members:
-            await self._read_moderation_members(stop)
+        if self.roles.needs_members and await self._read_moderation_members(stop):
+            assert self.roles.room_id is not None
+            before = self.roles.current()
+            await self._read_moderation_levels(self.roles.room_id)
+            if self.roles.current() != before:  # the first look at a start, as a change
+                await self._moderators_changed()
         for room, info in rooms:
+            if stop.is_set():
+                raise Stopped  # not checkpointed: the batch comes again at the next start
             if since is None:  # everything is history
                 events, start = list(info.timeline.events), len(info.timeline.events)
             else:
@@ -311,10 +330,20 @@ class SyncLoop:
                     last_handled = event.event_id
             if last_handled is not None:
                 self._unread[room.room_id] = last_handled
+            self._note_person_left(room.room_id, events)
         if self.client.olm:
             await self._retry_undecrypted()
+        invites = self.invites.seen(response)
+        left = [room_id for room_id in response.rooms.leave if room_id not in response.rooms.join]
         async with self.store.db.transaction():
+            await self.room_state.save(
+                response.rooms.join, left, full=since is None or self._full_state_asked
+            )
+            await self.invites.keep(invites)
             await self._checkpoint(response)
+        for room_id in left:
+            self.client.rooms.pop(room_id, None)  # matrix-nio keeps a room the bot left
+        self.invites.queue(invites, stop)
         if since is None:
             log.info(
                 "First start: joined to %d rooms; earlier messages are not acted on",
@@ -322,6 +351,19 @@ class SyncLoop:
             )
         if self._unread and (self._receipts is None or self._receipts.done()):
             self._receipts = asyncio.create_task(self._send_receipts(), name="read receipts")
+
+    def _note_person_left(self, room_id: str, events: list[Any]) -> None:
+        """Whether the person of a direct chat left it in these events (and did not come back)."""
+        owner = self.rooms.owner_of(room_id)
+        if owner is None:
+            return
+        last: str | None = None
+        for event in events:
+            parsed = parse(getattr(event, "source", None))
+            if isinstance(parsed, Membership) and parsed.member == owner:
+                last = parsed.membership
+        if last in ("leave", "ban"):
+            self._left_by_person.append((room_id, owner))
 
     def _follow_power_levels(self, info: Any, events: list[Any]) -> bool:
         """The moderation room's levels and members: its state before the timeline, then each
@@ -346,10 +388,11 @@ class SyncLoop:
                     bot_joined = bot_joined or parsed.previous != "join"
         return bot_joined
 
-    async def _read_moderation_members(self, stop: asyncio.Event) -> None:
+    async def _read_moderation_members(self, stop: asyncio.Event) -> bool:
         """Who is joined to the moderation room, asked of the homeserver until it answers (a
-        lazy-loaded sync names only the members who spoke). Where the bot may not read them
-        (it is not in the room), nobody is a moderator by power level until it is."""
+        lazy-loaded sync names only the members who spoke); whether it did. Where the bot may
+        not read them (it is not in the room), nobody is a moderator by power level until it
+        is."""
         room_id = self.roles.room_id
         assert room_id is not None
         while True:
@@ -363,7 +406,7 @@ class SyncLoop:
                 continue
             if isinstance(response, JoinedMembersResponse):
                 self.roles.seed_members(member.user_id for member in response.members)
-                return
+                return True
             wait = retry_after(response)
             if wait is not None:
                 await sleep_unless(stop, wait)
@@ -377,7 +420,36 @@ class SyncLoop:
                     response,
                 )
                 self.roles.seed_members(())
-                return
+                return False
+
+    async def _read_moderation_levels(self, room_id: str) -> None:
+        """The moderation room's power levels as they stand, at start: a restart no longer
+        brings the room's state, and the levels may not have changed since the checkpoint.
+        Where they cannot be read now, members and levels are read again at the next batch;
+        until then nobody is a moderator by power level (the side of refusing)."""
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                response = await self.client.room_get_state_event(room_id, "m.room.power_levels")
+        except NETWORK_ERRORS as error:
+            response = None
+            log.warning("Moderation room's levels not read: %s: %s", type(error).__name__, error)
+        if not isinstance(response, RoomGetStateEventResponse):
+            if response is not None:
+                log.warning("Moderation room's levels not read: %s", response)
+            self.roles.forget_members()
+            return
+        parsed = parse(
+            {
+                "type": "m.room.power_levels",
+                "state_key": "",
+                "sender": self.client.user_id,
+                "event_id": "$levels-at-start",
+                "origin_server_ts": 0,
+                "content": response.content,
+            }
+        )
+        if isinstance(parsed, PowerLevels):
+            self.roles.start_batch(parsed)
 
     async def _moderators_changed(self) -> None:
         """Moderators have the moderators' power in every challenge room and in the Space: a
@@ -489,10 +561,13 @@ class SyncLoop:
                 return None
 
     async def _after_batch(self, response: SyncResponse, stop: asyncio.Event) -> None:
-        """Invites and encryption upkeep; a failure here waits for the next batch."""
-        self.rooms.note_invites(response)
+        """Rooms that are done, and encryption upkeep; a failure here waits for the next batch."""
+        left, self._left_by_person = self._left_by_person, []
         try:
-            await self.invites.accept(stop)
+            for room_id, person in left:
+                if await self.rooms.person_left(room_id, person):
+                    async with self.store.db.transaction():
+                        await self.room_state.forget(room_id)
             await self._maintain_encryption()
         except NETWORK_ERRORS as error:
             log.warning("Invites or key upkeep postponed: %s: %s", type(error).__name__, error)

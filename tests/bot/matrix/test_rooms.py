@@ -4,13 +4,14 @@ often the bot may open a new one for someone who declines them. No homeserver he
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
-from nio import MatrixRoom, RoomCreateResponse
+from nio import DirectRoomsResponse, MatrixRoom, RoomCreateResponse
 
 from bot.matrix.rooms import NotDirect, RoomFacts, Rooms, not_direct_because
 from bot.server import Dropped
@@ -205,8 +206,7 @@ async def test_a_borrowed_direct_chat_is_only_its_inviters(store: Store) -> None
     rooms = await make_rooms(store, client, clock)
     borrowed = matrix_room(ROOM, BOT, EVE, CAROL)
     client.rooms[ROOM] = borrowed
-    rooms._invited_direct[ROOM] = True
-    await rooms.joined(ROOM, EVE)
+    await rooms.joined(ROOM, EVE, direct=True)
     assert not await rooms.is_direct(borrowed, EVE)  # three in it
     borrowed.remove_member(EVE)
     assert not await rooms.is_direct(borrowed, CAROL)  # two left, but Carol's it never was
@@ -223,8 +223,7 @@ async def test_a_direct_chat_that_turns_public_is_replaced(store: Store) -> None
     rooms = await make_rooms(store, client, clock)
     dm = matrix_room(ROOM, BOT, CAROL)
     client.rooms[ROOM] = dm
-    rooms._invited_direct[ROOM] = True
-    await rooms.joined(ROOM, CAROL)
+    await rooms.joined(ROOM, CAROL, direct=True)
     assert await rooms.is_direct(dm, CAROL)
     assert await rooms.direct_room_for(CAROL) == ROOM
 
@@ -312,4 +311,96 @@ async def test_after_a_restart_the_members_are_asked_for_once(store: Store) -> N
     assert client.asked_members == 1
     # Eve has not answered the bot's invite yet: still her direct chat, no new one.
     assert await rooms.direct_room_for(EVE) == "!opened:city.example"
+    assert client.created == []
+
+
+@dataclass
+class DirectListClient(FakeClient):
+    """A fake whose ``m.direct`` is kept, counting its reads and writes; rooms it leaves and
+    forgets are noted."""
+
+    direct: dict[str, list[str]] = field(default_factory=dict)
+    reads: int = 0
+    writes: int = 0
+    left: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+
+    async def list_direct_rooms(self) -> object:
+        self.reads += 1
+        return DirectRoomsResponse(dict(self.direct))
+
+    async def send(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "PUT" and path.endswith("/account_data/m.direct"):
+            self.writes += 1
+            self.direct = json.loads(args[0])
+            return FakeResponse({})
+        return await super().send(method, path, *args, **kwargs)
+
+    async def room_leave(self, room_id: str) -> None:
+        self.left.append(room_id)
+
+    async def room_forget(self, room_id: str) -> None:
+        self.forgotten.append(room_id)
+
+
+async def test_direct_chats_joined_are_published_in_one_read_and_one_write(store: Store) -> None:
+    client, clock = DirectListClient(direct={"@old:city.example": ["!old:city.example"]}), Clock()
+    rooms = await make_rooms(store, client, clock)
+    people = [f"@person{number}:city.example" for number in range(50)]
+    for number, person in enumerate(people):
+        await rooms.joined(f"!dm{number}:city.example", person, direct=True)
+    await rooms.joined("!group:city.example", EVE, direct=False)  # not a direct chat
+    assert (client.reads, client.writes) == (0, 0)  # recorded, not yet published
+    async with store.db.transaction():
+        assert await store.users.direct_room(people[7]) == "!dm7:city.example"
+
+    await rooms.publish_direct_list()
+    assert (client.reads, client.writes) == (1, 1)
+    assert client.direct["@old:city.example"] == ["!old:city.example"]  # kept
+    assert client.direct[people[49]] == ["!dm49:city.example"]
+    assert EVE not in client.direct and len(client.direct) == 51
+    await rooms.publish_direct_list()  # nothing new: nothing read or written
+    assert (client.reads, client.writes) == (1, 1)
+
+
+async def test_a_failed_publication_is_tried_again_with_the_next(store: Store) -> None:
+    client, clock = DirectListClient(), Clock()
+    rooms = await make_rooms(store, client, clock)
+    await rooms.joined("!dm1:city.example", CAROL, direct=True)
+    failing = client.list_direct_rooms
+
+    async def unreachable() -> object:
+        raise ConnectionError("down")
+
+    client.list_direct_rooms = unreachable  # type: ignore[method-assign]
+    await rooms.publish_direct_list()
+    client.list_direct_rooms = failing  # type: ignore[method-assign]
+    await rooms.joined("!dm2:city.example", EVE, direct=True)
+    await rooms.publish_direct_list()
+    assert client.direct == {CAROL: ["!dm1:city.example"], EVE: ["!dm2:city.example"]}
+    assert client.writes == 1
+
+
+async def test_a_direct_chat_its_person_left_is_left_and_forgotten(store: Store) -> None:
+    client, clock = DirectListClient(), Clock()
+    rooms = await make_rooms(store, client, clock)
+    client.rooms[ROOM] = matrix_room(ROOM, BOT, CAROL)
+    await rooms.joined(ROOM, CAROL, direct=True)
+    await rooms.publish_direct_list()
+    assert client.direct == {CAROL: [ROOM]}
+
+    assert not await rooms.person_left(ROOM, EVE)  # not hers: nothing happens
+    client.server_members[ROOM] = {BOT: "join", EVE: "join"}
+    assert not await rooms.person_left(ROOM, CAROL)  # Eve is still in it: it stays
+    assert client.left == []
+    client.server_members[ROOM] = {BOT: "join"}
+    assert await rooms.person_left(ROOM, CAROL)
+    assert client.left == [ROOM] and client.forgotten == [ROOM]
+    assert client.direct == {}  # out of m.direct too
+    assert rooms.owner_of(ROOM) is None
+    async with store.db.transaction():
+        assert await store.users.direct_room(CAROL) is None
+    # As after declining: no new direct chat for her for a day.
+    with pytest.raises(Dropped):
+        await rooms.direct_room_for(CAROL)
     assert client.created == []
