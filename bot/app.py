@@ -22,7 +22,7 @@ from bot.cards import CardRefresher
 from bot.config import Config, MatrixSettings
 from bot.delivery import CarryOut, Delivery, wait_either
 from bot.discord.front_end import DiscordFrontEnd
-from bot.discord.outgoing import DiscordOutgoing, DiscordReachability
+from bot.discord.sending import DiscordOutgoing, DiscordReachability
 from bot.healthcheck import Health
 from bot.logs import log_failure
 from bot.matrix.client import log_in, make_client

@@ -1,6 +1,6 @@
 """A :class:`handlers.reply.Reply` as JSON, for the outbox: rows carry what the bot says, not
 how one network shows it, and each front end renders it when the row goes out
-(:mod:`bot.matrix.rendering`, :mod:`bot.discord.rendering`).
+(:mod:`bot.matrix.rendering`, :mod:`bot.discord.markdown`).
 
 The one place where replies are written to and read from JSON. A row's JSON is read back as
 untrusted: what does not fit raises :class:`ValueError`.

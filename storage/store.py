@@ -5,7 +5,7 @@ from __future__ import annotations
 from storage.audit import AuditRepository
 from storage.challenge_records import ChallengeRepository, ScheduleRepository, StatsRepository
 from storage.database import Database
-from storage.following import FollowRepository
+from storage.follow_records import FollowRepository
 from storage.idea_records import CardRepository, IdeaRepository, ReportRepository
 from storage.links import LinkRepository
 from storage.outbox_rows import OutboxRepository

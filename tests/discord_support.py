@@ -17,7 +17,7 @@ from bot.config import DiscordSettings
 from bot.delivery import Delivery
 from bot.discord.front_end import DiscordFrontEnd
 from bot.discord.ids import ref
-from bot.discord.outgoing import DiscordOutgoing
+from bot.discord.sending import DiscordOutgoing
 from bot.matrix.joining import JOIN_CONFIRMATIONS
 from bot.routing import FrontEnds
 from bot.server import Reachability

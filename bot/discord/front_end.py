@@ -4,7 +4,7 @@ review), prefix commands typed in a channel, 👍 on a card and answers to a nat
 Each input is handled exactly once, in one transaction with what it causes (outbox rows) and
 its key in the handled-events table, as on Matrix. An interaction is acknowledged at once
 (deferred, ephemeral: the reply concerns the asker) and answered once, by the outbox
-(:mod:`bot.discord.outgoing`). At start, the messages and 👍 each challenge channel and the
+(:mod:`bot.discord.sending`). At start, the messages and 👍 each challenge channel and the
 review channel got while the bot was away are read back (:meth:`DiscordFrontEnd.read_back`).
 """
 
@@ -24,7 +24,7 @@ from discord import app_commands
 from bot.bot_clock import judged_at
 from bot.config import DiscordSettings
 from bot.discord.ids import message_of, message_ref, ref, snowflake_of
-from bot.discord.rendering import NOBODY, escape
+from bot.discord.markdown import NOBODY, escape
 from bot.discord.slash import RegistryTranslator, build_commands, localised
 from bot.logs import log_failure
 from bot.outcomes import enqueue_outcome

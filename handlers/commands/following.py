@@ -19,7 +19,7 @@ CHOICES = {
     word: frequency for words in FREQUENCY_WORDS.values() for frequency, word in words.items()
 }
 
-#: Why a listed idea is followed (:meth:`storage.following.FollowRepository.followed_ideas`).
+#: Why a listed idea is followed (:meth:`storage.follow_records.FollowRepository.followed_ideas`).
 REASON_TEXT = {"asked": "follow.idea_asked", "own": "follow.idea_own", "voted": "follow.idea_voted"}
 #: How often one hears now, in words; and what changing to it says.
 FREQUENCY_TEXT = {

@@ -1,4 +1,4 @@
-"""Telling people of what they follow (:mod:`storage.following`), as often as they chose
+"""Telling people of what they follow (:mod:`storage.follow_records`), as often as they chose
 (``!notifications``): at once in their direct chat, in a daily or weekly digest, or not at all.
 
 Everything one event tells one person is one message (:meth:`Notifier.tell` groups by person).

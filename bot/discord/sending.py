@@ -23,7 +23,7 @@ from bot.discord.front_end import (
     read_interaction_ref,
 )
 from bot.discord.ids import message_of, message_ref, ref, snowflake_of
-from bot.discord.rendering import MAX_DESCRIPTION, NOBODY, allowed_mentions, markdown
+from bot.discord.markdown import MAX_DESCRIPTION, NOBODY, allowed_mentions, markdown
 from bot.outbox import (
     CreateChallengeRoomPayload,
     DirectFilePayload,

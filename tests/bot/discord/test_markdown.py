@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.discord.ids import message_of, message_ref, ref, snowflake_of
-from bot.discord.rendering import allowed_mentions, escape, markdown
+from bot.discord.markdown import allowed_mentions, escape, markdown
 from bot.routing import goes_to_discord
 from handlers.reply import Bold, Code, Items, Mention, Quote, Reply, Span, Text
 from storage import OutboxItem
