@@ -11,6 +11,7 @@ import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
+from bot.discord.ids import is_discord
 from bot.outbox import (
     CreateChallengeRoomPayload,
     DirectFilePayload,
@@ -51,6 +52,26 @@ log = logging.getLogger(__name__)
 #: Votes within this time after a change are shown by the same edit of a card.
 CARD_EDIT_DELAY = timedelta(seconds=2)
 
+MATRIX = "matrix"
+DISCORD = "discord"
+
+
+def network_of(name: str) -> str:
+    """The network of a room or account (see :mod:`bot.discord.ids`)."""
+    return DISCORD if is_discord(name) else MATRIX
+
+
+async def challenge_room_on(store: Store, challenge_id: int, network: str) -> str | None:
+    """The challenge's room on ``network``, if it has one there."""
+    rooms = await store.challenges.rooms_of(challenge_id)
+    return next((room for room in rooms if network_of(room) == network), None)
+
+
+async def _rooms(store: Store, room_id: str) -> tuple[str, ...]:
+    """Where a message to ``room_id`` goes: to each of its challenge's rooms when it is a
+    challenge's (a challenge on both networks shows one set of ideas in both), else there."""
+    return await store.challenges.rooms_with(room_id)
+
 
 async def enqueue_outcome(
     store: Store,
@@ -83,7 +104,8 @@ async def enqueue_outcome(
     for effect in outcome.effects:
         if isinstance(effect, SendRoom):
             message = MessagePayload(reply=effect.reply, card=effect.card)
-            await enqueue(store, message, now, room_id=effect.room_id)
+            for room in await _rooms(store, effect.room_id):
+                await enqueue(store, message, now, room_id=room)
         elif isinstance(effect, Announce):
             rooms = [room for room in (settings.moderation_room, review_room) if room]
             if not rooms:
@@ -111,13 +133,21 @@ async def enqueue_outcome(
             await enqueue(store, file, now, lane=lane)
         elif isinstance(effect, SendRoomFile):
             message = MessagePayload(reply=effect.reply, card=None)
-            await enqueue(store, message, now, room_id=effect.room_id)
             room_file = RoomFilePayload(
                 filename=effect.filename, mimetype=effect.mimetype, data=effect.data
             )
-            await enqueue(store, room_file, now, room_id=effect.room_id)
+            for room in await _rooms(store, effect.room_id):
+                await enqueue(store, message, now, room_id=room)
+                await enqueue(store, room_file, now, room_id=room)
         elif isinstance(effect, Invite):
-            await enqueue(store, InvitePayload(user_id=effect.user_id), now, room_id=effect.room_id)
+            # Into the challenge's place on the person's own network.
+            network = network_of(effect.user_id)
+            places = await _rooms(store, effect.room_id)
+            into = next((room for room in places if network_of(room) == network), None)
+            if into is None:
+                log.info("No room on %s to invite %s into", network, effect.user_id)
+                continue
+            await enqueue(store, InvitePayload(user_id=effect.user_id), now, room_id=into)
         elif isinstance(effect, CardChanged):
             await store.cards.mark_stale(effect.idea_id, now + CARD_EDIT_DELAY)
         elif isinstance(effect, Redact):
@@ -125,7 +155,8 @@ async def enqueue_outcome(
             await enqueue(store, redact, now, room_id=effect.room_id)
         elif isinstance(effect, SetRoomProfile):
             profile = RoomProfilePayload(name=effect.name, topic=effect.topic)
-            await enqueue(store, profile, now, room_id=effect.room_id)
+            for room in await _rooms(store, effect.room_id):
+                await enqueue(store, profile, now, room_id=room)
         elif isinstance(effect, PlaceInSpace):
             child = SpaceChildPayload(challenge_id=effect.challenge_id, order=effect.order)
             await enqueue(store, child, now, lane="space")
@@ -133,11 +164,13 @@ async def enqueue_outcome(
             start = PollStartPayload(
                 poll_id=effect.poll_id, question=effect.question, answers=effect.answers
             )
-            await enqueue(store, start, now, room_id=effect.room_id)
+            for room in await _rooms(store, effect.room_id):
+                await enqueue(store, start, now, room_id=room)
         elif isinstance(effect, EndPoll):
             # After the start in the room's lane: the end is sent once the start is.
             end = PollEndPayload(poll_id=effect.poll_id, summary=effect.summary)
-            await enqueue(store, end, now, room_id=effect.room_id)
+            for room in await _rooms(store, effect.room_id):
+                await enqueue(store, end, now, room_id=room)
         elif isinstance(effect, CreateChallengeRoom):
             create = CreateChallengeRoomPayload(**asdict(effect))
             await enqueue(store, create, now, lane=f"create:{effect.challenge_id}")

@@ -44,6 +44,9 @@ FOLLOWING_VERSION = 17
 THRESHOLD_VERSION = 18
 #: The migration of linked accounts: a Discord account linked to a Matrix account is one person.
 LINKS_VERSION = 19
+#: The migration of a challenge's places on both networks: its other room (a Discord channel
+#: beside its Matrix room, or the other way round), and a poll's start in each of them.
+MIRROR_VERSION = 20
 
 #: Where a deadline typed as a bare date was meant before deadlines had a time zone of their own.
 LEGACY_ZONE = ZoneInfo("Europe/Brussels")
@@ -545,6 +548,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             account     TEXT NOT NULL UNIQUE,
             expires_at  TEXT NOT NULL
         ) WITHOUT ROWID;
+        """,
+    ),
+    Migration(
+        MIRROR_VERSION,
+        "a challenge's place on the other network, and its poll's start in each place",
+        """
+        -- A challenge's rooms beside challenges.room_id: with Matrix and Discord both
+        -- configured, a challenge has a Matrix room and a Discord channel, one set of ideas.
+        CREATE TABLE challenge_rooms (
+            room_id       TEXT PRIMARY KEY,
+            challenge_id  INTEGER NOT NULL REFERENCES challenges (id) ON DELETE CASCADE,
+            network       TEXT NOT NULL CHECK (network IN ('matrix', 'discord')),
+            UNIQUE (challenge_id, network)
+        );
+        -- A poll's start event in each room it was started in (polls.start_event_id keeps
+        -- the first); an answer given to any of them counts in the one poll.
+        CREATE TABLE poll_starts (
+            event_id  TEXT PRIMARY KEY,
+            poll_id   INTEGER NOT NULL REFERENCES polls (id) ON DELETE CASCADE,
+            room_id   TEXT NOT NULL,
+            UNIQUE (poll_id, room_id)
+        );
+        INSERT INTO poll_starts (event_id, poll_id, room_id)
+            SELECT start_event_id, id, room_id FROM polls WHERE start_event_id IS NOT NULL;
         """,
     ),
 )

@@ -570,7 +570,12 @@ class DiscordFrontEnd(discord.Client):
             challenge = await self.store.challenges.by_room(ref(channel.id))
             poll = None if challenge is None else await self.store.polls.running(challenge.id)
             answers = [] if poll is None else await self.store.polls.answers(poll.id)
-        place = None if poll is None else message_of(poll.start_event_id)
+            start = (
+                None
+                if poll is None
+                else await self.store.polls.start_event_in(poll.id, ref(channel.id))
+            )
+        place = message_of(start)
         if place is None or place[0] != channel.id:
             return
         try:

@@ -20,15 +20,20 @@ async def challenge_room_created(
     address: str,
     now: datetime,
     words: CommandWords,
+    network: str,
 ) -> Outcome:
-    """The challenge's room exists: record it, and say so where the challenge was created.
+    """The challenge's room on ``network`` exists: record it (as its ``room_id`` or, where it
+    has one on the other network, beside it), and say so where the challenge was created.
 
     Call in the transaction that marks the room's creation done, so that it is said once.
     """
     challenge = await store.challenges.get(request.challenge_id)
     if challenge is None:  # deleted meanwhile: nothing to record, nobody to tell
         return Outcome()
-    await store.challenges.set_room(challenge.id, room_id, now)
+    if challenge.room_id in (None, room_id):
+        await store.challenges.set_room(challenge.id, room_id, now)
+    else:  # its place on the other network: both show the one set of ideas
+        await store.challenges.add_room(challenge.id, room_id, network)
     notice = Reply.of(
         catalogue.span(
             request.locale,
