@@ -11,7 +11,6 @@ import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from bot.discord.ids import is_discord
 from bot.outbox import (
     CreateChallengeRoomPayload,
     DirectFilePayload,
@@ -28,6 +27,7 @@ from bot.outbox import (
     direct_lane,
     enqueue,
 )
+from handlers.accounts import Network, network_of
 from handlers.effects import (
     Announce,
     CardChanged,
@@ -52,16 +52,8 @@ log = logging.getLogger(__name__)
 #: Votes within this time after a change are shown by the same edit of a card.
 CARD_EDIT_DELAY = timedelta(seconds=2)
 
-MATRIX = "matrix"
-DISCORD = "discord"
 
-
-def network_of(name: str) -> str:
-    """The network of a room or account (see :mod:`bot.discord.ids`)."""
-    return DISCORD if is_discord(name) else MATRIX
-
-
-async def challenge_room_on(store: Store, challenge_id: int, network: str) -> str | None:
+async def challenge_room_on(store: Store, challenge_id: int, network: Network) -> str | None:
     """The challenge's room on ``network``, if it has one there."""
     rooms = await store.challenges.rooms_of(challenge_id)
     return next((room for room in rooms if network_of(room) == network), None)

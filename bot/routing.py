@@ -14,8 +14,8 @@ from datetime import datetime
 from bot.delivery import CarryOut, Joining, Record
 from bot.discord.ids import is_discord
 from bot.outbox import CreateChallengeRoomPayload, enqueue
-from bot.outcomes import DISCORD, MATRIX, network_of
 from bot.server import Dropped
+from handlers.accounts import Network, network_of
 from handlers.clock import system_clock
 from storage import OutboxItem, Store
 from storage.outbox_kinds import OutboxKind
@@ -29,11 +29,8 @@ async def goes_to_discord(item: OutboxItem, store: Store) -> bool:
     """Whether the row is Discord's: its room, its person, the room to tell (a challenge's
     new room), or the challenge's room (its place in the Matrix Space)."""
     payload = item.payload
-    if item.kind == OutboxKind.CREATE_CHALLENGE_ROOM and payload.get("network") in (
-        MATRIX,
-        DISCORD,
-    ):
-        return bool(payload["network"] == DISCORD)  # the challenge's place on that network
+    if item.kind == OutboxKind.CREATE_CHALLENGE_ROOM and payload.get("network") in tuple(Network):
+        return bool(payload["network"] == Network.DISCORD)  # the challenge's place on that network
     if any(
         is_discord_name(name)
         for name in (item.room_id, payload.get("user_id"), payload.get("notify_room"))
@@ -71,7 +68,7 @@ class FrontEnds:
             return record
         # Both networks: the challenge gets its place on the other one too, queued in the
         # transaction that records this one.
-        other = MATRIX if to_discord else DISCORD
+        other = Network.MATRIX if to_discord else Network.DISCORD
         request = CreateChallengeRoomPayload.model_validate(item.payload)
         invite = tuple(user for user in request.invite if network_of(user) == other)
         mirror = request.model_copy(update={"network": other, "invite": invite})
@@ -109,7 +106,7 @@ class FrontEnds:
                 if not rooms:
                     continue  # its first room is still to come; that creation mirrors it
                 networks = {network_of(room) for room in rooms}
-                for other in (MATRIX, DISCORD):
+                for other in Network:
                     lane = f"create:{challenge.id}:{other}"
                     if other in networks or await self.store.outbox.next_in_lane(lane):
                         continue

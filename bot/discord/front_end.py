@@ -536,9 +536,9 @@ class DiscordFrontEnd(discord.Client):
         them and before them, each handled once. Returns how many messages were read."""
         async with self.store.db.transaction():
             rooms = [
-                challenge.room_id
+                room
                 for challenge in await self.store.challenges.list(open_only=False)
-                if challenge.room_id is not None
+                for room in await self.store.challenges.rooms_of(challenge.id)
             ]
         channel_ids = {self.settings.review_channel_id}
         channel_ids.update(room for room in map(snowflake_of, rooms) if room is not None)

@@ -39,8 +39,9 @@ from bot.outbox import (
     SpaceChildPayload,
     read,
 )
-from bot.outcomes import DISCORD, challenge_room_on, enqueue_outcome
+from bot.outcomes import challenge_room_on, enqueue_outcome
 from bot.server import Dropped, Permanent, Reachability, Retry
+from handlers.accounts import Network
 from handlers.effects import CreateChallengeRoom
 from handlers.reply import Mention, Reply, Span, Text
 from handlers.services.challenge_rooms import challenge_room_created
@@ -201,7 +202,8 @@ class DiscordOutgoing:
         if isinstance(target, discord.TextChannel):
             async with self.store.db.transaction():
                 found = await self.store.ideas.get(card)
-                shown_before = await self.store.cards.exists_for(card)
+                # (in this channel: a challenge on both networks has its cards in Matrix too)
+                shown_before = await self.store.cards.first_in_room(card, room) is not None
             if not shown_before:  # the idea's first card starts its discussion
                 name = thread_name(card, found.title if found else "")
                 await sent.create_thread(name=name[:MAX_NAME])
@@ -294,7 +296,7 @@ class DiscordOutgoing:
             room = (
                 None
                 if idea is None
-                else await challenge_room_on(self.store, idea.challenge_id, DISCORD)
+                else await challenge_room_on(self.store, idea.challenge_id, Network.DISCORD)
             )
             card = None if room is None else await self.store.cards.first_in_room(idea_id, room)
         place = message_of(card)
@@ -410,7 +412,6 @@ class DiscordOutgoing:
                 address=f"#{request.slug}",
                 now=now,
                 words=front.dispatcher.words,
-                network=DISCORD,
             )
             await enqueue_outcome(
                 self.store,

@@ -41,8 +41,9 @@ from bot.outbox import (
     enqueue,
     read,
 )
-from bot.outcomes import MATRIX, challenge_room_on, enqueue_outcome
+from bot.outcomes import challenge_room_on, enqueue_outcome
 from bot.server import Permanent, Retry
+from handlers.accounts import Network
 from handlers.clock import Clock, system_clock
 from handlers.command_words import CommandWords
 from handlers.effects import CreateChallengeRoom, Outcome
@@ -271,7 +272,7 @@ class Outgoing:
         queued (rows of the Space go out in order: the last change is the last word)."""
         async with self.store.db.transaction():
             challenge = await self.store.challenges.get(challenge_id)
-            room_id = await challenge_room_on(self.store, challenge_id, MATRIX)
+            room_id = await challenge_room_on(self.store, challenge_id, Network.MATRIX)
         if challenge is None or room_id is None:
             return  # gone, or its room is still to come (its creation queues this again)
         if order is None:  # a row queued before rows carried their order
@@ -283,7 +284,7 @@ class Outgoing:
     async def _challenge_room(self, request: CreateChallengeRoom) -> Record:
         async with self.store.db.transaction():
             challenge = await self.store.challenges.get(request.challenge_id)
-            recorded = await challenge_room_on(self.store, request.challenge_id, MATRIX)
+            recorded = await challenge_room_on(self.store, request.challenge_id, Network.MATRIX)
         if challenge is None:
             raise Permanent(f"challenge {request.challenge_id} no longer exists")
         # A room recorded before a crash: only the notice is left to do.
@@ -300,7 +301,6 @@ class Outgoing:
                 address=address,
                 now=now,
                 words=self.words,
-                network=MATRIX,
             )
             await enqueue_outcome(
                 self.store,
