@@ -14,15 +14,18 @@ from typing import Any
 
 from bot.delivery import Record
 from bot.discord.ids import ref
+from bot.discord.outgoing import DiscordOutgoing
+from bot.matrix.joining import JOIN_CONFIRMATIONS
 from bot.outbox import CreateChallengeRoomPayload, read
 from bot.outcomes import enqueue_outcome
+from bot.routing import FrontEnds
 from handlers.dispatch import Sender
 from handlers.effects import CreateChallengeRoom
 from handlers.incoming import PollAnswered
 from handlers.services.challenge_rooms import challenge_room_created
 from storage import OutboxItem
 from storage.outbox_kinds import OutboxKind
-from tests.bot.discord.test_journey import cards, join, submit
+from tests.bot.discord.test_journey import cards, join, open_challenge, submit
 from tests.discord_support import World, discord_world
 
 MODERATION = "!mods:city.example"
@@ -67,15 +70,14 @@ class MatrixSide:
 
             return record_room
         if item.kind == OutboxKind.MESSAGE and isinstance(item.payload.get("card"), int):
-            idea_id, room = item.payload["card"], item.room_id
-            assert room is not None
+            idea_id, room = item.payload["card"], item.room_id or ""
 
             async def record_card() -> None:
                 await store.cards.add(event_id, idea_id, room)
 
             return record_card
         if item.kind == OutboxKind.POLL_START:
-            poll_id, room = item.payload["poll_id"], item.room_id
+            poll_id, room = item.payload["poll_id"], item.room_id or ""
 
             async def record_start() -> None:
                 await store.polls.set_start_event(poll_id, event_id, room)
@@ -226,3 +228,46 @@ async def test_a_challenge_from_matrix_lives_on_both_with_one_set_of_ideas_votes
         assert side.in_room("!parks:city.example", OutboxKind.POLL_END)
         closed = next(message for message in channel.history() if message.id == native.id)
         assert closed.poll is not None and closed.poll.is_finalised()
+
+
+async def test_a_challenge_from_discord_gets_its_matrix_room_and_older_ones_theirs_at_start(
+    tmp_path: Path,
+) -> None:
+    side = MatrixSide(world=lambda: current)
+    async with discord_world(tmp_path, matrix=side.carry_out) as world:
+        current = world
+        channel = await open_challenge(world, "parks")
+
+        async with world.store.db.transaction():
+            rooms = await world.store.challenges.rooms_of(1)
+        assert rooms == (ref(channel.id), "!parks:city.example")
+        (create,) = [row for row in side.rows if row.kind == OutboxKind.CREATE_CHALLENGE_ROOM]
+        # Its Matrix room invites nobody of Discord's; Matrix people join with !join.
+        assert create.payload["network"] == "matrix" and create.payload["invite"] == []
+
+        # A challenge from before both networks were configured: its place is made at start,
+        # once however often the bot starts before it is made.
+        async with world.store.db.transaction():
+            older = await world.store.challenges.create(
+                slug="benches",
+                title="Benches",
+                description="",
+                created_by=MODERATOR,
+                now=world.clock(),
+            )
+            await world.store.challenges.set_room(older.id, "!benches:city.example", world.clock())
+        ends = FrontEnds(
+            world.store,
+            matrix=side.carry_out,
+            discord=DiscordOutgoing(world.front).carry_out,
+            matrix_joining=JOIN_CONFIRMATIONS,
+            clock=world.clock,
+        )
+        assert await ends.create_missing_places("nl") == 1
+        assert await ends.create_missing_places("nl") == 0
+        await world.flush()
+        async with world.store.db.transaction():
+            rooms = await world.store.challenges.rooms_of(older.id)
+        assert rooms[0] == "!benches:city.example" and len(rooms) == 2
+        assert world.channel_of(rooms[1]).name == "benches"
+        assert await ends.create_missing_places("nl") == 0
