@@ -123,6 +123,7 @@ class BotApp:
             matrix=matrix_carry_out,
             discord=None if self.discord is None else DiscordOutgoing(self.discord).carry_out,
             matrix_joining=JOIN_CONFIRMATIONS,
+            clock=now,
         )
         self.delivery = Delivery(
             self.store,
@@ -229,6 +230,9 @@ class BotApp:
                 await self.monitoring.start()
             if self.config.matrix is not None:
                 await self._start_matrix()
+            created = await self.front_ends.create_missing_places(self.config.bot.language)
+            if created:
+                log.info("Queued %d challenges' places on the other network", created)
             loops: tuple[Callable[[asyncio.Event], Awaitable[None]], ...] = (
                 self.delivery.run,
                 self.cards.run,

@@ -1,5 +1,7 @@
 """Living cards: an idea's card in its challenge's room is edited in place when the idea changes.
 
+A challenge on both networks has a room on each; each has its own live card of the idea.
+
 One card per idea is live: the latest posted in the challenge's room (``!show`` there posts a
 new one). Older cards keep taking a 👍 but are not edited, so however often an idea is shown,
 a vote causes one edit.
@@ -85,12 +87,14 @@ class CardRefresher:
                     edits += len(redactions)
                     continue
                 reply = card(self.catalogue, self.settings.language, idea, self.words, self.links)
-                event_id = await self.store.cards.live_in_room(idea_id, challenge.room_id)
-                if event_id is None:
-                    continue
-                edit = MessagePayload(reply=reply, replaces=event_id, edit_of=idea_id)
-                await enqueue(self.store, edit, now, room_id=challenge.room_id)
-                edits += 1
+                # Its live card in each of the challenge's rooms (one a network).
+                for room in await self.store.challenges.rooms_of(challenge.id):
+                    event_id = await self.store.cards.live_in_room(idea_id, room)
+                    if event_id is None:
+                        continue
+                    edit = MessagePayload(reply=reply, replaces=event_id, edit_of=idea_id)
+                    await enqueue(self.store, edit, now, room_id=room)
+                    edits += 1
         if edits:
             log.debug("Queued %d card edits", edits)
             self.outbox.wake()

@@ -169,6 +169,9 @@ class CreateChallengeRoomPayload(OutboxPayload):
     invite: tuple[str, ...]
     notify_room: str  # where to say that the room is ready
     locale: str
+    #: The network to open it on ("matrix", "discord"): the challenge's place on the other
+    #: network, when both are configured. None: the network of ``notify_room``.
+    network: str | None = None
 
 
 Payload = (

@@ -27,6 +27,7 @@ from bot.outbox import (
     direct_lane,
     enqueue,
 )
+from handlers.accounts import Network, network_of
 from handlers.effects import (
     Announce,
     CardChanged,
@@ -50,6 +51,18 @@ log = logging.getLogger(__name__)
 
 #: Votes within this time after a change are shown by the same edit of a card.
 CARD_EDIT_DELAY = timedelta(seconds=2)
+
+
+async def challenge_room_on(store: Store, challenge_id: int, network: Network) -> str | None:
+    """The challenge's room on ``network``, if it has one there."""
+    rooms = await store.challenges.rooms_of(challenge_id)
+    return next((room for room in rooms if network_of(room) == network), None)
+
+
+async def _rooms(store: Store, room_id: str) -> tuple[str, ...]:
+    """Where a message to ``room_id`` goes: to each of its challenge's rooms when it is a
+    challenge's (a challenge on both networks shows one set of ideas in both), else there."""
+    return await store.challenges.rooms_with(room_id)
 
 
 async def enqueue_outcome(
@@ -83,7 +96,8 @@ async def enqueue_outcome(
     for effect in outcome.effects:
         if isinstance(effect, SendRoom):
             message = MessagePayload(reply=effect.reply, card=effect.card)
-            await enqueue(store, message, now, room_id=effect.room_id)
+            for room in await _rooms(store, effect.room_id):
+                await enqueue(store, message, now, room_id=room)
         elif isinstance(effect, Announce):
             rooms = [room for room in (settings.moderation_room, review_room) if room]
             if not rooms:
@@ -111,13 +125,21 @@ async def enqueue_outcome(
             await enqueue(store, file, now, lane=lane)
         elif isinstance(effect, SendRoomFile):
             message = MessagePayload(reply=effect.reply, card=None)
-            await enqueue(store, message, now, room_id=effect.room_id)
             room_file = RoomFilePayload(
                 filename=effect.filename, mimetype=effect.mimetype, data=effect.data
             )
-            await enqueue(store, room_file, now, room_id=effect.room_id)
+            for room in await _rooms(store, effect.room_id):
+                await enqueue(store, message, now, room_id=room)
+                await enqueue(store, room_file, now, room_id=room)
         elif isinstance(effect, Invite):
-            await enqueue(store, InvitePayload(user_id=effect.user_id), now, room_id=effect.room_id)
+            # Into the challenge's place on the person's own network.
+            network = network_of(effect.user_id)
+            places = await _rooms(store, effect.room_id)
+            into = next((room for room in places if network_of(room) == network), None)
+            if into is None:
+                log.info("No room on %s to invite %s into", network, effect.user_id)
+                continue
+            await enqueue(store, InvitePayload(user_id=effect.user_id), now, room_id=into)
         elif isinstance(effect, CardChanged):
             await store.cards.mark_stale(effect.idea_id, now + CARD_EDIT_DELAY)
         elif isinstance(effect, Redact):
@@ -125,7 +147,8 @@ async def enqueue_outcome(
             await enqueue(store, redact, now, room_id=effect.room_id)
         elif isinstance(effect, SetRoomProfile):
             profile = RoomProfilePayload(name=effect.name, topic=effect.topic)
-            await enqueue(store, profile, now, room_id=effect.room_id)
+            for room in await _rooms(store, effect.room_id):
+                await enqueue(store, profile, now, room_id=room)
         elif isinstance(effect, PlaceInSpace):
             child = SpaceChildPayload(challenge_id=effect.challenge_id, order=effect.order)
             await enqueue(store, child, now, lane="space")
@@ -133,11 +156,13 @@ async def enqueue_outcome(
             start = PollStartPayload(
                 poll_id=effect.poll_id, question=effect.question, answers=effect.answers
             )
-            await enqueue(store, start, now, room_id=effect.room_id)
+            for room in await _rooms(store, effect.room_id):
+                await enqueue(store, start, now, room_id=room)
         elif isinstance(effect, EndPoll):
             # After the start in the room's lane: the end is sent once the start is.
             end = PollEndPayload(poll_id=effect.poll_id, summary=effect.summary)
-            await enqueue(store, end, now, room_id=effect.room_id)
+            for room in await _rooms(store, effect.room_id):
+                await enqueue(store, end, now, room_id=room)
         elif isinstance(effect, CreateChallengeRoom):
             create = CreateChallengeRoomPayload(**asdict(effect))
             await enqueue(store, create, now, lane=f"create:{effect.challenge_id}")

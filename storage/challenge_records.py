@@ -118,7 +118,11 @@ class ChallengeRepository:
 
     async def by_room(self, room_id: str) -> Challenge | None:
         return self._challenge(
-            await self._db.fetch_one(self._SELECT + " WHERE c.room_id = ?", (room_id,))
+            await self._db.fetch_one(
+                self._SELECT + " WHERE c.room_id = ?1 OR c.id IN"
+                " (SELECT challenge_id FROM challenge_rooms WHERE room_id = ?1)",
+                (room_id,),
+            )
         )
 
     async def list(self, *, open_only: bool) -> list[Challenge]:
@@ -137,6 +141,32 @@ class ChallengeRepository:
             "UPDATE challenges SET room_id = ?, updated_at = ? WHERE id = ?",
             (room_id, to_text(now), challenge_id),
         )
+
+    async def add_room(self, challenge_id: int, room_id: str, network: str) -> None:
+        """The challenge's place on another network than its ``room_id``'s (one a network)."""
+        await self._db.execute(
+            """INSERT INTO challenge_rooms (room_id, challenge_id, network) VALUES (?, ?, ?)
+               ON CONFLICT (challenge_id, network) DO UPDATE SET room_id = excluded.room_id""",
+            (room_id, challenge_id, network),
+        )
+
+    async def rooms_of(self, challenge_id: int) -> tuple[str, ...]:
+        """All the challenge's rooms: its ``room_id`` first, then its places elsewhere."""
+        rows = await self._db.fetch_all(
+            """SELECT room_id FROM challenges WHERE id = ?1 AND room_id IS NOT NULL
+               UNION ALL
+               SELECT room_id FROM (SELECT room_id FROM challenge_rooms
+                                    WHERE challenge_id = ?1 ORDER BY network)""",
+            (challenge_id,),
+        )
+        return tuple(str(row[0]) for row in rows)
+
+    async def rooms_with(self, room_id: str) -> tuple[str, ...]:
+        """The rooms of the challenge that has ``room_id`` among its rooms, else just it."""
+        challenge = await self.by_room(room_id)
+        if challenge is None:
+            return (room_id,)
+        return await self.rooms_of(challenge.id)
 
 
 class ScheduleRepository:

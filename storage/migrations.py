@@ -47,6 +47,9 @@ LINKS_VERSION = 19
 #: The migration that keeps what the bot needs of each room's state, and the invites it has yet
 #: to accept, so that a restart syncs from its position without asking for every room's state.
 ROOM_STATE_VERSION = 20
+#: The migration of a challenge's places on both networks: its other room (a Discord channel
+#: beside its Matrix room, or the other way round), and a poll's start in each of them.
+MIRROR_VERSION = 21
 
 #: Where a deadline typed as a bare date was meant before deadlines had a time zone of their own.
 LEGACY_ZONE = ZoneInfo("Europe/Brussels")
@@ -572,6 +575,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             seen_at    TEXT NOT NULL
         );
         CREATE INDEX pending_invites_by_age ON pending_invites (seen_at);
+        """,
+    ),
+    Migration(
+        MIRROR_VERSION,
+        "a challenge's place on the other network, and its poll's start in each place",
+        """
+        -- A challenge's rooms beside challenges.room_id: with Matrix and Discord both
+        -- configured, a challenge has a Matrix room and a Discord channel, one set of ideas.
+        CREATE TABLE challenge_rooms (
+            room_id       TEXT PRIMARY KEY,
+            challenge_id  INTEGER NOT NULL REFERENCES challenges (id) ON DELETE CASCADE,
+            network       TEXT NOT NULL CHECK (network IN ('matrix', 'discord')),
+            UNIQUE (challenge_id, network)
+        );
+        -- A poll's start event in each room it was started in (polls.start_event_id keeps
+        -- the first); an answer given to any of them counts in the one poll.
+        CREATE TABLE poll_starts (
+            event_id  TEXT PRIMARY KEY,
+            poll_id   INTEGER NOT NULL REFERENCES polls (id) ON DELETE CASCADE,
+            room_id   TEXT NOT NULL,
+            UNIQUE (poll_id, room_id)
+        );
+        INSERT INTO poll_starts (event_id, poll_id, room_id)
+            SELECT start_event_id, id, room_id FROM polls WHERE start_event_id IS NOT NULL;
         """,
     ),
 )

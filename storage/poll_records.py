@@ -90,13 +90,35 @@ class PollRepository:
 
     async def by_start_event(self, event_id: str) -> Poll | None:
         return _poll(
-            await self._db.fetch_one(f"{self._SELECT} WHERE start_event_id = ?", (event_id,))
+            await self._db.fetch_one(
+                f"{self._SELECT} WHERE start_event_id = ?1"
+                " OR id IN (SELECT poll_id FROM poll_starts WHERE event_id = ?1)",
+                (event_id,),
+            )
         )
 
-    async def set_start_event(self, poll_id: int, event_id: str) -> None:
+    async def set_start_event(
+        self, poll_id: int, event_id: str, room_id: str | None = None
+    ) -> None:
+        """The poll's start in ``room_id`` (by default the room it was started for): a
+        challenge on both networks starts it in each of its rooms."""
         await self._db.execute(
-            "UPDATE polls SET start_event_id = ? WHERE id = ?", (event_id, poll_id)
+            "UPDATE polls SET start_event_id = COALESCE(start_event_id, ?) WHERE id = ?",
+            (event_id, poll_id),
         )
+        await self._db.execute(
+            """INSERT OR IGNORE INTO poll_starts (event_id, poll_id, room_id)
+               SELECT ?, id, COALESCE(?, room_id) FROM polls WHERE id = ?""",
+            (event_id, room_id, poll_id),
+        )
+
+    async def start_event_in(self, poll_id: int, room_id: str) -> str | None:
+        """The poll's start event in ``room_id``, once it was started there."""
+        value = await self._db.fetch_value(
+            "SELECT event_id FROM poll_starts WHERE poll_id = ? AND room_id = ?",
+            (poll_id, room_id),
+        )
+        return None if value is None else str(value)
 
     async def answers(self, poll_id: int) -> list[PollAnswer]:
         rows = await self._db.fetch_all(

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from bot.cards import CardRefresher
 from bot.config import DiscordSettings
-from bot.delivery import Delivery
+from bot.delivery import CarryOut, Delivery
 from bot.discord.front_end import DiscordFrontEnd
 from bot.discord.ids import ref
 from bot.discord.sending import DiscordOutgoing
@@ -130,7 +130,10 @@ def _front(tmp_path: Path, **settings: object) -> tuple[DiscordFrontEnd, Databas
 
 
 @asynccontextmanager
-async def discord_world(tmp_path: Path, **settings: object) -> AsyncIterator[World]:
+async def discord_world(
+    tmp_path: Path, *, matrix: CarryOut | None = None, **settings: object
+) -> AsyncIterator[World]:
+    """``matrix``: Matrix's front end beside Discord's (both networks configured)."""
     front, db, clock = _front(tmp_path, **settings)
     await db.open()
     env = simcord.Env(front)
@@ -148,7 +151,11 @@ async def discord_world(tmp_path: Path, **settings: object) -> AsyncIterator[Wor
     )
     outgoing = DiscordOutgoing(front)
     ends = FrontEnds(
-        front.store, matrix=None, discord=outgoing.carry_out, matrix_joining=JOIN_CONFIRMATIONS
+        front.store,
+        matrix=matrix,
+        discord=outgoing.carry_out,
+        matrix_joining=JOIN_CONFIRMATIONS,
+        clock=clock,
     )
     ready = asyncio.Event()
     ready.set()

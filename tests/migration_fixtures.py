@@ -18,6 +18,7 @@ from storage.migrations import (
     IDENTITY_VERSION,
     LINKS_VERSION,
     MIGRATIONS,
+    MIRROR_VERSION,
     POLLS,
     ROOM_STATE_VERSION,
     THRESHOLD_VERSION,
@@ -26,6 +27,7 @@ from storage.migrations import (
 AT = "2026-03-01T10:00:00+00:00"
 LATER = "2026-03-02T10:00:00+00:00"
 CHALLENGE_ROOM = "!mobility:localhost"
+DISCORD_CHANNEL = "discord:91234567890123456"
 #: The end of 2026-06-30 in Brussels (summer time, UTC+2), and a week later.
 DEADLINE_AT = "2026-06-30T22:00:00+00:00"
 VOTING_DEADLINE_AT = "2026-07-07T22:00:00+00:00"
@@ -460,6 +462,17 @@ def _rows(version: int) -> list[tuple[str, dict[str, Any]]]:
                     "is_direct": 1,
                     "seen_at": LATER,
                 },
+            ),
+        ]
+    if version >= MIRROR_VERSION:  # the challenge's Discord channel; its poll's start there
+        rows += [
+            (
+                "challenge_rooms",
+                {"room_id": DISCORD_CHANNEL, "challenge_id": 1, "network": "discord"},
+            ),
+            (
+                "poll_starts",
+                {"event_id": "$poll-start-1", "poll_id": 1, "room_id": CHALLENGE_ROOM},
             ),
         ]
     return rows

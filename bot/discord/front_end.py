@@ -536,9 +536,9 @@ class DiscordFrontEnd(discord.Client):
         them and before them, each handled once. Returns how many messages were read."""
         async with self.store.db.transaction():
             rooms = [
-                challenge.room_id
+                room
                 for challenge in await self.store.challenges.list(open_only=False)
-                if challenge.room_id is not None
+                for room in await self.store.challenges.rooms_of(challenge.id)
             ]
         channel_ids = {self.settings.review_channel_id}
         channel_ids.update(room for room in map(snowflake_of, rooms) if room is not None)
@@ -570,7 +570,12 @@ class DiscordFrontEnd(discord.Client):
             challenge = await self.store.challenges.by_room(ref(channel.id))
             poll = None if challenge is None else await self.store.polls.running(challenge.id)
             answers = [] if poll is None else await self.store.polls.answers(poll.id)
-        place = None if poll is None else message_of(poll.start_event_id)
+            start = (
+                None
+                if poll is None
+                else await self.store.polls.start_event_in(poll.id, ref(channel.id))
+            )
+        place = message_of(start)
         if place is None or place[0] != channel.id:
             return
         try:

@@ -39,8 +39,9 @@ from bot.outbox import (
     SpaceChildPayload,
     read,
 )
-from bot.outcomes import enqueue_outcome
+from bot.outcomes import challenge_room_on, enqueue_outcome
 from bot.server import Dropped, Permanent, Reachability, Retry
+from handlers.accounts import Network
 from handlers.effects import CreateChallengeRoom
 from handlers.reply import Mention, Reply, Span, Text
 from handlers.services.challenge_rooms import challenge_room_created
@@ -201,7 +202,8 @@ class DiscordOutgoing:
         if isinstance(target, discord.TextChannel):
             async with self.store.db.transaction():
                 found = await self.store.ideas.get(card)
-                shown_before = await self.store.cards.exists_for(card)
+                # (in this channel: a challenge on both networks has its cards in Matrix too)
+                shown_before = await self.store.cards.first_in_room(card, room) is not None
             if not shown_before:  # the idea's first card starts its discussion
                 name = thread_name(card, found.title if found else "")
                 await sent.create_thread(name=name[:MAX_NAME])
@@ -291,12 +293,12 @@ class DiscordOutgoing:
             return None
         async with self.store.db.transaction():
             idea = await self.store.ideas.get(idea_id)
-            challenge = None if idea is None else await self.store.challenges.get(idea.challenge_id)
-            card = (
+            room = (
                 None
-                if challenge is None or challenge.room_id is None
-                else await self.store.cards.first_in_room(idea_id, challenge.room_id)
+                if idea is None
+                else await challenge_room_on(self.store, idea.challenge_id, Network.DISCORD)
             )
+            card = None if room is None else await self.store.cards.first_in_room(idea_id, room)
         place = message_of(card)
         if place is None:
             return None
@@ -312,17 +314,17 @@ class DiscordOutgoing:
             poll.add_answer(text=text[:MAX_ANSWER])
         sent = await channel.send(poll=poll, allowed_mentions=NOBODY)
         start = message_ref(sent.channel.id, sent.id)
-        poll_id = payload.poll_id
+        poll_id, room = payload.poll_id, ref(sent.channel.id)
 
         async def record_start() -> None:
-            await self.store.polls.set_start_event(poll_id, start)
+            await self.store.polls.set_start_event(poll_id, start, room)
 
         return record_start
 
     async def _poll_end(self, room_id: str | None, payload: PollEndPayload) -> None:
         async with self.store.db.transaction():
-            poll = await self.store.polls.get(payload.poll_id)
-        place = None if poll is None else message_of(poll.start_event_id)
+            start = await self.store.polls.start_event_in(payload.poll_id, room_id or "")
+        place = message_of(start)
         if place is None:
             raise Permanent(f"poll {payload.poll_id} was never started in its channel")
         channel = await self._channel(ref(place[0]))
@@ -405,7 +407,7 @@ class DiscordOutgoing:
             outcome = await challenge_room_created(
                 self.store,
                 front.dispatcher.catalogue,
-                CreateChallengeRoom(**request.model_dump()),
+                CreateChallengeRoom(**request.model_dump(exclude={"network"})),
                 room_id=room_id,
                 address=f"#{request.slug}",
                 now=now,

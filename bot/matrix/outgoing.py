@@ -41,8 +41,9 @@ from bot.outbox import (
     enqueue,
     read,
 )
-from bot.outcomes import enqueue_outcome
+from bot.outcomes import challenge_room_on, enqueue_outcome
 from bot.server import Permanent, Retry
+from handlers.accounts import Network
 from handlers.clock import Clock, system_clock
 from handlers.command_words import CommandWords
 from handlers.effects import CreateChallengeRoom, Outcome
@@ -128,7 +129,7 @@ class Outgoing:
                 )
                 return None
             case CreateChallengeRoomPayload():
-                request = CreateChallengeRoom(**payload.model_dump())
+                request = CreateChallengeRoom(**payload.model_dump(exclude={"network"}))
                 return await self._challenge_room(request)
             case _:
                 assert_never(payload)
@@ -202,17 +203,17 @@ class Outgoing:
         poll_id = payload.poll_id
 
         async def record_start() -> None:
-            await self.store.polls.set_start_event(poll_id, event_id)
+            await self.store.polls.set_start_event(poll_id, event_id, room_id)
 
         return record_start
 
     async def _poll_end(self, room_id: str, payload: PollEndPayload, txn_id: str) -> None:
         """End a poll; its start went before it in the room's lane, so it is recorded."""
         async with self.store.db.transaction():
-            poll = await self.store.polls.get(payload.poll_id)
-        if poll is None or poll.start_event_id is None:
-            raise Permanent(f"poll {payload.poll_id} was never started in its room")
-        content = end_content(poll.start_event_id, poll_end_text(payload))
+            start = await self.store.polls.start_event_in(payload.poll_id, room_id)
+        if start is None:
+            raise Permanent(f"poll {payload.poll_id} was never started in room {room_id}")
+        content = end_content(start, poll_end_text(payload))
         await self._send_event(room_id, POLL_END_TYPE, content, txn_id)
 
     async def _redact(self, room_id: str, event_id: str, txn_id: str) -> None:
@@ -271,21 +272,23 @@ class Outgoing:
         queued (rows of the Space go out in order: the last change is the last word)."""
         async with self.store.db.transaction():
             challenge = await self.store.challenges.get(challenge_id)
-        if challenge is None or challenge.room_id is None:
+            room_id = await challenge_room_on(self.store, challenge_id, Network.MATRIX)
+        if challenge is None or room_id is None:
             return  # gone, or its room is still to come (its creation queues this again)
         if order is None:  # a row queued before rows carried their order
             order = space_order(challenge, self.clock())
         space = await self.rooms.space(self.programme.space_name, self.programme.space_topic)
         await self.rooms.give_moderators_power(space, sorted(self.moderators()))
-        await self.rooms.link_to_space(space, challenge.room_id, order=order)
+        await self.rooms.link_to_space(space, room_id, order=order)
 
     async def _challenge_room(self, request: CreateChallengeRoom) -> Record:
         async with self.store.db.transaction():
             challenge = await self.store.challenges.get(request.challenge_id)
+            recorded = await challenge_room_on(self.store, request.challenge_id, Network.MATRIX)
         if challenge is None:
             raise Permanent(f"challenge {request.challenge_id} no longer exists")
         # A room recorded before a crash: only the notice is left to do.
-        room_id = challenge.room_id or await self.rooms.open_challenge_room(request)
+        room_id = recorded or await self.rooms.open_challenge_room(request)
         address = await self.rooms.address_of(room_id, request.slug)
 
         async def record_room() -> None:

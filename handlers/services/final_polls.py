@@ -47,6 +47,12 @@ def ends_polls(kind: ScheduleKind, challenge: Challenge) -> bool:
     return kind is ScheduleKind.CLOSE_SUBMISSION and challenge.voting_deadline_at is None
 
 
+async def _started_here(ctx: Context, poll: Poll, start_event_id: str) -> bool:
+    """Whether ``start_event_id`` started the poll in the room the event came from (a challenge
+    on both networks starts its poll in each of its rooms)."""
+    return await ctx.store.polls.start_event_in(poll.id, ctx.room_id) == start_event_id
+
+
 async def respond(
     ctx: Context, start_event_id: str, event_id: str, answers: tuple[str, ...], sent_ms: int
 ) -> Outcome | None:
@@ -62,7 +68,7 @@ async def respond(
     their own direct chat, once per poll.
     """
     poll = await ctx.store.polls.by_start_event(start_event_id)
-    if poll is None or not poll.running or poll.room_id != ctx.room_id:
+    if poll is None or not poll.running or not await _started_here(ctx, poll, start_event_id):
         return None
     challenge = await ctx.store.challenges.get(poll.challenge_id)
     if challenge is None:
@@ -99,7 +105,7 @@ async def ended_by_event(ctx: Context, start_event_id: str, at: datetime) -> Out
     """The bot's own poll end event (sent by the bot, or by someone with its account): a poll
     still running ends at that event's time. The end the bot sent itself finds it ended."""
     poll = await ctx.store.polls.by_start_event(start_event_id)
-    if poll is None or not poll.running or poll.room_id != ctx.room_id:
+    if poll is None or not poll.running or not await _started_here(ctx, poll, start_event_id):
         return None
     ended = await end_poll(
         ctx.store, ctx.catalogue, ctx.settings, poll, at, send_end_event=False, links=ctx.links

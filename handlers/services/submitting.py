@@ -65,7 +65,9 @@ async def submit_idea(
     thanks = ctx.reply(
         "idea.submitted", id=idea_ref(idea.id), title=Bold(Text(title)), slug=Code(target.slug)
     )
-    if target.room_id == ctx.room_id:
+    # Submitted in the challenge's only room, the thanks is the idea's card; a challenge with
+    # rooms on both networks gets a card in each (one effect, sent to all its rooms).
+    if target.room_id == ctx.room_id and len(await ctx.store.challenges.rooms_of(target.id)) == 1:
         return Outcome(
             thanks + card(ctx.catalogue, ctx.locale, idea, ctx.words, ctx.links),
             reply_card=idea.id,

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from storage import LATEST_VERSION, Database, IdeaStatus, Store
-from storage.migrations import COUNTED_VERSION, IDENTITY_VERSION, MIGRATIONS, THRESHOLD_VERSION
+from storage.migrations import (
+    COUNTED_VERSION,
+    IDENTITY_VERSION,
+    MIGRATIONS,
+    MIRROR_VERSION,
+    POLLS,
+    THRESHOLD_VERSION,
+)
 from tests.migration_fixtures import (
     CHALLENGE_ROOM,
     DEADLINE_AT,
@@ -79,6 +86,12 @@ def expected_after_migrating(
         expected["schedule"] = [
             {"challenge_id": 1, "kind": kind, "deadline_at": DEADLINE_AT, "done_at": None}
             for kind in ("close_submission", "reminder_submission")
+        ]
+    if POLLS <= version < MIRROR_VERSION:  # migration 20: a poll's start in its room
+        expected["poll_starts"] = [
+            {"event_id": row["start_event_id"], "poll_id": row["id"], "room_id": row["room_id"]}
+            for row in expected["polls"]
+            if row["start_event_id"] is not None
         ]
     return expected
 
