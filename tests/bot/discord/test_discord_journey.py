@@ -522,3 +522,46 @@ async def test_an_idea_is_picked_with_autocomplete(tmp_path: Path) -> None:
         mod = world.member("mod", moderator=True)
         offered = await mod.autocomplete(world.general, "duplicate", "original", "ben")
         assert offered == [{"name": "#2 Benches by the pond", "value": 2}]
+
+
+async def test_a_poll_open_to_listed_accounts_counts_a_linked_one_and_tells_the_other_why(
+    tmp_path: Path,
+) -> None:
+    """A challenge for listed accounts: a Discord account counts only through the Matrix
+    account it is linked to; an unlinked one is told why, and how to link, in its DM."""
+    async with discord_world(tmp_path) as world:
+        channel = await open_challenge(world, eligibility="listed")
+        mod = world.member("mod", moderator=True)
+        async with world.store.db.transaction():  # ideas from an account that may take part
+            await world.store.links.link(
+                ref(mod.id), "@mod:city.example", "link:mod", world.clock()
+            )
+        await submit(world, mod, "More trees")
+        await submit(world, mod, "Benches by the pond")
+        await _accept(world, mod, 1)
+        await _accept(world, mod, 2)
+        await mod.slash(world.general, "poll show", challenge="parks")
+        await world.flush()
+        poll = next(message for message in channel.history() if message.poll is not None)
+        linked, unlinked = world.member("linked"), world.member("unlinked")
+        await join(world, linked, unlinked)
+        async with world.store.db.transaction():
+            await world.store.links.link(
+                ref(linked.id), "@linked:city.example", "link:linked", world.clock()
+            )
+
+        await linked.vote(poll, answer=1)
+        await unlinked.vote(poll, answer=2)
+        await unlinked.remove_vote(poll, answer=2)
+        await unlinked.vote(poll, answer=2)  # told once a poll, however often they answer
+        await world.flush()
+
+        async with world.store.db.transaction():
+            running = await world.store.polls.latest(1)
+            assert running is not None
+            result = await world.store.polls.result(running.id)
+        assert result is not None and result.voters == 1
+        assert [(a.idea_id, a.count) for a in result.answers] == [(1, 1), (2, 0)]
+        (told,) = unlinked.user.dm_channel.history()
+        assert "`!koppel`" in told.content  # how to link, in the programme's language (Dutch)
+        assert linked.user.dm_channel is None or not linked.user.dm_channel.history()
