@@ -19,7 +19,7 @@ from handlers.accounts import can_link, identity_account
 from handlers.clock import Clock, system_clock
 from handlers.command_words import CommandWords
 from handlers.context import Context
-from handlers.effects import Outcome
+from handlers.effects import Outcome, SendDirect
 from handlers.errors import BotError, Forbidden, UsageError
 from handlers.health import StatusProvider
 from handlers.i18n import LANGUAGES, Catalogue
@@ -300,7 +300,7 @@ class Dispatcher:
             async with self.store.db.savepoint("command"):
                 outcome = await command.handler(ctx, **arguments)
             result = "ok"
-            return outcome
+            return _kept_private(ctx, outcome)
         except UsageError as error:
             result = "usage"
             usage = command.usage(
@@ -385,6 +385,20 @@ class Dispatcher:
             extra={"room_id": ctx.room_id, "reference": reference},
         )
         return ctx.reply("error.internal", reference=Code(reference))
+
+
+def _kept_private(ctx: Context, outcome: Outcome | None) -> Outcome | None:
+    """A reply for the asker's eyes only (:attr:`Outcome.personal`, a link code) asked for
+    where others read along (a channel, a shared room) goes to their direct chat instead; the
+    room hears only where it went. The one place this rule is kept, for every front end."""
+    if outcome is None or not outcome.personal or outcome.reply is None or ctx.is_direct:
+        return outcome
+    return replace(
+        outcome,
+        reply=ctx.reply("link.sent_elsewhere"),
+        effects=(*outcome.effects, SendDirect(ctx.sender, outcome.reply)),
+        personal=False,
+    )
 
 
 def _with_note(note: Reply | None, outcome: Outcome | None) -> Outcome | None:

@@ -12,7 +12,7 @@ import re
 
 from handlers.accounts import identity_account
 from handlers.dispatch import Sender
-from handlers.effects import Outcome, SendDirectFile
+from handlers.effects import Outcome, SendDirect, SendDirectFile
 from storage import Standing
 from tests.handler_support import (
     ALICE,
@@ -33,15 +33,18 @@ CHANNEL = "discord:91234567890123456"
 CODE = re.compile(r"[A-Z2-9]{4}-[A-Z2-9]{4}")
 
 
-async def discord(city: City, account: str, body: str, *, room: str = CHANNEL) -> Outcome:
+async def discord(
+    city: City, account: str, body: str, *, room: str = CHANNEL, private: bool = True
+) -> Outcome:
     """A command from a Discord account, as the Discord front end hands it to the dispatcher:
-    with the verification of the Matrix account it is linked to, if any."""
+    with the verification of the Matrix account it is linked to, if any. ``private``: a slash
+    command, whose answer only the asker sees (not a prefix command typed in a channel)."""
     async with city.bot.db.snapshot():
         counted = await identity_account(city.bot.store, account)
     sender = Sender(
         user_id=account,
         room_id=room,
-        is_direct=False,
+        is_direct=private,
         is_moderator=False,
         verification=None if counted is None else city.known.get(counted),
     )
@@ -63,6 +66,17 @@ async def linked(city: City, account: str = DISCORD, matrix: str = ALICE) -> str
     reply = await city.ask(matrix, f"!koppel {code}")
     assert reply.startswith(says("nl", "link.done", account=account, command="!ontkoppel"))
     return reply
+
+
+async def test_a_code_asked_for_where_others_read_along_goes_to_the_direct_chat(
+    city: City,
+) -> None:
+    outcome = await discord(city, DISCORD, "!koppel", private=False)  # typed in a channel
+
+    assert not CODE.search(text(outcome.reply))
+    assert text(outcome.reply) == says("nl", "link.sent_elsewhere")
+    (sent,) = effects_of(outcome, SendDirect)
+    assert sent.user_id == DISCORD and CODE.search(text(sent.reply))
 
 
 async def test_a_discord_account_gets_a_personal_one_time_code_kept_only_as_a_hash(
