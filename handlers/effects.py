@@ -153,8 +153,7 @@ class Outcome:
     #: The reply is a short confirmation ("your vote is counted"): in a busy room the bot may
     #: join several into one message that names each person (see bot/matrix/joining.py).
     confirmation: bool = False
-    #: The reply is for the asker's eyes only (a link code): a front end that can show a reply
-    #: to one person alone (Discord's ephemeral answers) does so, and else sends it to their
-    #: direct chat. The Matrix front end sends it where the command came from: the handlers
-    #: give such replies on Matrix only in the person's direct chat.
+    #: The reply is for the asker's eyes only (a link code): asked for anywhere but the
+    #: person's direct chat or a Discord answer only they see, the dispatcher sends it to
+    #: their direct chat instead (``handlers/dispatch.py``, ``_kept_private``).
     personal: bool = False
