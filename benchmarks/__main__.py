@@ -89,7 +89,7 @@ BENCHMARKS: dict[str, Benchmark] = {
 ON_REQUEST = ("scale-rooms",)
 
 
-def _sizes(text: str) -> tuple[int, ...]:
+def parse_sizes(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
     except ValueError:
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--sizes",
-        type=_sizes,
+        type=parse_sizes,
         default=(200, 1000),
         help="scale-rooms: the numbers of rooms to measure at, e.g. 200,1000,2000 "
         "(default: 200,1000)",
