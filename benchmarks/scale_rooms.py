@@ -422,13 +422,14 @@ class World:
     async def ensure_echo_rooms(self, echo: Process) -> None:
         assert self.tester is not None and self.moderator is not None
         await echo.fact("ready")
-        if not self.echo_dm:
-            self.echo_dm = await self.tester.create_room([self.echo_user], direct=True)
-            self.echo_room = await self.api.create_room(
-                str(self.moderator.client.access_token),
-                {"name": "Echo", "invite": [self.echo_user], "preset": "public_chat"},
-            )
-            await self.tester.client.join(self.echo_room)
+        if self.echo_dm:
+            return  # made at an earlier N (a watcher made since has not seen the joins)
+        self.echo_dm = await self.tester.create_room([self.echo_user], direct=True)
+        self.echo_room = await self.api.create_room(
+            str(self.moderator.client.access_token),
+            {"name": "Echo", "invite": [self.echo_user], "preset": "public_chat"},
+        )
+        await self.tester.client.join(self.echo_room)
         await self.tester.wait_joined(self.echo_dm, self.echo_user)
         await self.tester.wait_joined(self.echo_room, self.echo_user)
 
@@ -576,16 +577,20 @@ async def _measure(world: World, size: int) -> SizeFigures:
     setup = await world.grow_to(size)
     figures = SizeFigures(size=size, rooms=await world.bot_rooms(), load=_load(), setup=setup)
     show(f"\n#### {figures.rooms} rooms (load average {figures.load})")
-    await _restarts(world, figures)
-    await _votes(world, figures)
-    await _idle(world, figures)
-    show(
-        f"  resident memory {mib(figures.rss)} MiB, CPU {figures.idle_cpu:.2f} s per "
-        f"{IDLE_SECONDS:.0f} idle s; "
-        + ", ".join(f"{kind} p50 {ms(s.p50)} ms" for kind, s in figures.votes.items())
-    )
-    await _invites_waiting(world, figures)
-    await _sigterm(world, figures)
+    for phase in (_restarts, _votes, _idle, _invites_waiting, _sigterm):
+        try:
+            if world.bot is None:  # an earlier phase failed with the bot stopped
+                bot = await world.start_bot()
+                await bot.fact("first_sync_at", ANSWER_WITHIN)
+            await phase(world, figures)
+        except Exception as error:  # one phase's failure leaves the others' figures
+            show(f"  FAILED: {phase.__name__.strip('_')}: {error!r} (its figures stay empty)")
+        if phase is _idle:
+            show(
+                f"  resident memory {mib(figures.rss)} MiB, CPU {figures.idle_cpu:.2f} s per "
+                f"{IDLE_SECONDS:.0f} idle s; "
+                + ", ".join(f"{kind} p50 {ms(s.p50)} ms" for kind, s in figures.votes.items())
+            )
     figures.load += f" → {_load()}"
     return figures
 
@@ -706,6 +711,8 @@ async def run_scale_rooms(
             ("!vote, challenge room", "echo, public room"),
             ("!vote, direct chat", "echo, direct chat"),
         ):
+            if not f.votes:
+                continue
             ratio = f.votes[kind].p50 / f.votes[echo].p50
             targets.append(
                 Target(
