@@ -264,10 +264,17 @@ def write_config(
 class Process:
     """A benchmark helper process that reports on its standard output, one JSON line a fact."""
 
-    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.args = args
         self.log_path = log_path
         self.env = env
+        self.cwd = cwd
         self.process: asyncio.subprocess.Process | None = None
         self.spawned_at = 0.0  # time.time(), to compare with what the process reports
         self.facts: dict[str, Any] = {}
@@ -284,6 +291,7 @@ class Process:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
                 env=self.env,
+                cwd=self.cwd,
             )
         self._reader = asyncio.create_task(self._read())
 
@@ -333,9 +341,10 @@ class Process:
 
 
 def bot_process(config: Path, log_path: Path, code: Path | None = None) -> Process:
-    """The bot in its own process; ``code``: the checkout it runs from (default: this one)."""
+    """The bot in its own process; ``code``: the checkout it runs from (default: this one). It
+    is also the process's working directory: ``python -m`` puts that before ``PYTHONPATH``."""
     env = None if code is None else {**os.environ, "PYTHONPATH": str(code)}
-    return Process(["-m", "benchmarks.botproc", "--config", str(config)], log_path, env)
+    return Process(["-m", "benchmarks.botproc", "--config", str(config)], log_path, env, code)
 
 
 def asker_process(
