@@ -147,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sizes",
         type=parse_sizes,
-        default=(200, 1000),
+        default=(200, 500),
         help="scale-rooms: the numbers of rooms to measure at, e.g. 200,1000,2000 "
-        "(default: 200,1000)",
+        "(default: 200,500, about 10 minutes)",
     )
     parser.add_argument(
         "--bot-code",

@@ -63,7 +63,7 @@ from benchmarks.matrix import (
 )
 from devtools.homeserver import Homeserver
 
-DEFAULT_SIZES = (200, 1000)
+DEFAULT_SIZES = (200, 500)
 ENCRYPTED_SHARE = 0.3
 #: One challenge room per this many rooms (at least one besides the measured one).
 ROOMS_PER_CHALLENGE = 200
