@@ -1,9 +1,10 @@
-"""``python -m benchmarks [engine|upkeep|latency|burst|scale|sync|busy ...]``: run the benchmarks.
+"""``python -m benchmarks [engine|upkeep|latency|burst|scale|sync|busy|scale-rooms ...]``.
 
-Without names, all seven run, in that order, against one Synapse started on 127.0.0.1 for the
+Without names, the first seven run, in that order, against one Synapse started on 127.0.0.1 for the
 run (and stopped after it). The engine and the upkeep come first: they need no homeserver, and
 run before one is started, so that nothing else takes the machine's cores from them. Everything lives in a temporary directory, removed afterwards
-unless ``--keep`` is given.
+unless ``--keep`` is given. ``scale-rooms`` (issue #24: the bot in thousands of rooms, with a
+Synapse of its own) runs only when named: ``python -m benchmarks scale-rooms --sizes 200,2000``.
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ async def _sync(run: Run, args: argparse.Namespace) -> list[Target]:
     return await run_sync_cost(run)
 
 
+async def _scale_rooms(run: Run, args: argparse.Namespace) -> list[Target]:
+    from benchmarks.scale_rooms import run_scale_rooms
+
+    return await run_scale_rooms(run, args.sizes, args.bot_code)
+
+
 BENCHMARKS: dict[str, Benchmark] = {
     "engine": _engine,
     "upkeep": _upkeep,
@@ -76,7 +83,20 @@ BENCHMARKS: dict[str, Benchmark] = {
     "scale": _scale,
     "sync": _sync,
     "busy": _busy,
+    "scale-rooms": _scale_rooms,
 }
+#: Run only when named: they take long (issue #24's city-scale rooms).
+ON_REQUEST = ("scale-rooms",)
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not sizes or min(sizes) < 20:
+        raise argparse.ArgumentTypeError("sizes are numbers of rooms, 20 or more")
+    return sizes
 
 
 def _machine() -> str:
@@ -96,7 +116,7 @@ def _machine() -> str:
 async def main_async(args: argparse.Namespace, work_dir: Path) -> list[Target]:
     run = Run(work_dir)
     try:
-        for name in args.names or list(BENCHMARKS):
+        for name in args.names or [name for name in BENCHMARKS if name not in ON_REQUEST]:
             began = time.monotonic()
             show(f"\n## {name}\n")
             run.targets += await BENCHMARKS[name](run, args)
@@ -123,6 +143,19 @@ def main(argv: list[str] | None = None) -> int:
         "--profile",
         action="store_true",
         help="engine: print a pyinstrument profile of the bot path",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=(200, 500),
+        help="scale-rooms: the numbers of rooms to measure at, e.g. 200,1000,2000 "
+        "(default: 200,500, about 10 minutes)",
+    )
+    parser.add_argument(
+        "--bot-code",
+        type=Path,
+        help="scale-rooms: run the bot from this checkout (its PYTHONPATH), e.g. another "
+        "branch's worktree, to compare before and after in the same hour",
     )
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in BENCHMARKS]

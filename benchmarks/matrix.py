@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -172,12 +173,17 @@ class Watcher:
         """Send a message; the seconds until its reply arrived here, and the reply."""
         began = time.perf_counter()
         event_id = await self.send(room_id, body)
+        arrival = await self.reply_to(event_id, within)
+        return arrival.at - began, arrival
+
+    async def reply_to(self, event_id: str, within: float = WAIT) -> Arrival:
+        """The reply to ``event_id``, once it arrived here."""
         arrival = self.replies.get(event_id)
         if arrival is None:
             waiter: asyncio.Future[Arrival] = asyncio.get_running_loop().create_future()
             self._waiters[event_id] = waiter
             arrival = await asyncio.wait_for(waiter, within)
-        return arrival.at - began, arrival
+        return arrival
 
     async def wait_joined(self, room_id: str, user_id: str, within: float = WAIT) -> None:
         await wait_until(
@@ -258,9 +264,17 @@ def write_config(
 class Process:
     """A benchmark helper process that reports on its standard output, one JSON line a fact."""
 
-    def __init__(self, args: list[str], log_path: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.args = args
         self.log_path = log_path
+        self.env = env
+        self.cwd = cwd
         self.process: asyncio.subprocess.Process | None = None
         self.spawned_at = 0.0  # time.time(), to compare with what the process reports
         self.facts: dict[str, Any] = {}
@@ -276,6 +290,8 @@ class Process:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
+                env=self.env,
+                cwd=self.cwd,
             )
         self._reader = asyncio.create_task(self._read())
 
@@ -324,8 +340,11 @@ class Process:
                 await self._reader
 
 
-def bot_process(config: Path, log_path: Path) -> Process:
-    return Process(["-m", "benchmarks.botproc", "--config", str(config)], log_path)
+def bot_process(config: Path, log_path: Path, code: Path | None = None) -> Process:
+    """The bot in its own process; ``code``: the checkout it runs from (default: this one). It
+    is also the process's working directory: ``python -m`` puts that before ``PYTHONPATH``."""
+    env = None if code is None else {**os.environ, "PYTHONPATH": str(code)}
+    return Process(["-m", "benchmarks.botproc", "--config", str(config)], log_path, env, code)
 
 
 def asker_process(

@@ -1,0 +1,50 @@
+"""The scale-rooms benchmark's helpers: reading Synapse's access log, and its ``--sizes``."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from benchmarks.__main__ import parse_sizes
+from benchmarks.scale_rooms import first_sync_served
+
+# Lines as Synapse 1.163 writes them with the access logger at INFO (paths shortened).
+LOG = """\
+2026-12-02 11:23:11,960 synapse.access.http.59089 INFO 127.0.0.1 - 59089 - {@tester:localhost} \
+Processed request: 0.020sec/0.000sec ru=(0.002sec, 0.001sec) db=(0.001sec/0.001sec/12) 5000B 200 \
+"GET /_matrix/client/v3/sync?full_state=true HTTP/1.1" "nio" [0 dbevts]
+2026-12-02 11:23:11,962 synapse.access.http.59089 INFO 127.0.0.1 - 59089 - {@scale-bot:localhost} \
+Processed request: 0.001sec/0.000sec ru=(0.001sec, 0.000sec) db=(0.000sec/0.000sec/1) 80B 200 \
+"GET /_matrix/client/v3/account/whoami HTTP/1.1" "nio" [0 dbevts]
+2026-12-02 11:23:11,963 synapse.access.http.59089 INFO 127.0.0.1 - 59089 - {@scale-bot:localhost} \
+Processed request: 0.010sec/0.000sec ru=(0.001sec, 0.000sec) db=(0.000sec/0.000sec/1) 70B 502 \
+"GET /_matrix/client/v3/sync?since=s1&full_state=true HTTP/1.1" "nio" [0 dbevts]
+2026-12-02 11:23:11,964 synapse.access.http.59089 INFO 127.0.0.1 - 59089 - {@scale-bot:localhost} \
+Processed request: 4.908sec/0.000sec ru=(0.002sec, 0.001sec) db=(0.001sec/0.001sec/12) 4312869B 200 \
+"GET /_matrix/client/v3/sync?since=s9&full_state=true&filter=%7B%7D HTTP/1.1" "nio" [0 dbevts]
+2026-12-02 11:23:11,999 synapse.access.http.59089 INFO 127.0.0.1 - 59089 - {@scale-bot:localhost} \
+Processed request: 0.004sec/0.000sec ru=(0.001sec, 0.000sec) db=(0.001sec/0.001sec/2) 190B 200 \
+"GET /_matrix/client/v3/sync?since=s10&full_state=false&timeout=30000 HTTP/1.1" "nio" [0 dbevts]
+"""
+
+
+def test_the_first_successful_sync_of_that_account_is_found() -> None:
+    served = first_sync_served(LOG, "@scale-bot:localhost")
+    assert served is not None
+    assert served.seconds == 4.908
+    assert served.size == 4_312_869
+    assert "since=s9&full_state=true" in served.path
+
+
+def test_another_accounts_sync_is_not_taken() -> None:
+    assert first_sync_served(LOG, "@someone:localhost") is None
+    tester = first_sync_served(LOG, "@tester:localhost")
+    assert tester is not None and tester.size == 5000
+
+
+def test_sizes_are_read_as_a_list_of_room_counts() -> None:
+    assert parse_sizes("200,1_000, 2000") == (200, 1000, 2000)
+    for wrong in ("", "200,lots", "5"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_sizes(wrong)
