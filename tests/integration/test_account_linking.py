@@ -54,7 +54,7 @@ class World:
         sender = Sender(
             user_id=DISCORD,
             room_id=CHANNEL,
-            is_direct=False,
+            is_direct=True,  # a slash command: its answer only the asker sees
             is_moderator=False,
             verification=found.verification,
             verification_failed=found.failed,
