@@ -15,14 +15,13 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bot.backoff import Backoff, sleep_unless
 from bot.bot_clock import BotClock
 from bot.cards import CardRefresher
 from bot.config import Config, MatrixSettings
 from bot.delivery import CarryOut, Delivery, wait_either
-from bot.discord.front_end import DiscordFrontEnd
-from bot.discord.sending import DiscordOutgoing, DiscordReachability
 from bot.healthcheck import Health
 from bot.logs import log_failure
 from bot.matrix.client import log_in, make_client
@@ -48,6 +47,9 @@ from handlers.health import StatusFigures
 from handlers.i18n import Catalogue
 from handlers.programme import place_in_space
 from storage import Database, Store
+
+if TYPE_CHECKING:
+    from bot.discord.front_end import DiscordFrontEnd
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +93,18 @@ class BotApp:
         def now() -> datetime:
             return self.dispatcher.clock()
 
-        #: The Discord front end, when the config has a [discord] section.
+        #: The Discord front end, when the config has a [discord] section (discord.py is
+        #: imported only then: a Matrix-only bot starts without it).
         self.discord: DiscordFrontEnd | None = None
+        discord_carry_out: CarryOut | None = None
         if config.discord is not None:
+            from bot.discord.front_end import DiscordFrontEnd
+            from bot.discord.sending import DiscordOutgoing
+
             self.discord = DiscordFrontEnd(
                 config.discord, self.dispatcher, wake_outbox=lambda: self.delivery.wake()
             )
+            discord_carry_out = DiscordOutgoing(self.discord).carry_out
         matrix_carry_out: CarryOut | None = None
         reachability: Reachability
         if config.matrix is not None:
@@ -109,6 +117,8 @@ class BotApp:
                 self.discord.identify = self._identify_linked
         else:
             assert self.discord is not None  # the config has [matrix], [discord] or both
+            from bot.discord.sending import DiscordReachability
+
             reachability, ready = DiscordReachability(self.discord), self.discord.started
             sync_timeout_ms = DISCORD_ALIVE_MS
         self.health = Health(
@@ -121,7 +131,7 @@ class BotApp:
         self.front_ends = FrontEnds(
             self.store,
             matrix=matrix_carry_out,
-            discord=None if self.discord is None else DiscordOutgoing(self.discord).carry_out,
+            discord=discord_carry_out,
             matrix_joining=JOIN_CONFIRMATIONS,
             clock=now,
         )

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-PREFIX = "discord:"
+from handlers.accounts import DISCORD_PREFIX as PREFIX
+
 _SNOWFLAKE = re.compile(r"[1-9][0-9]{0,19}")
 _MESSAGE = re.compile(r"discord:([1-9][0-9]{0,19})/([1-9][0-9]{0,19})")
 
