@@ -84,12 +84,18 @@ async def run_latency(run: Run) -> list[Target]:
         )
         public_room = await tester.create_room([echo_user], name="Echo")
         await tester.wait_joined(public_room, echo_user)
+        # With the challenge room's members (its moderator too): the homeserver's work on each
+        # event grows with who is in the room.
+        echo_of_three = await tester.create_room([echo_user, moderator_user], name="Echo of 3")
+        await tester.wait_joined(echo_of_three, echo_user)
+        await tester.wait_joined(echo_of_three, moderator_user)
 
         samples: dict[str, list[float]] = {
             "echo": [],
             "!vote": [],
             "!idea": [],
             "echo, public room": [],
+            "echo, room of 3": [],
             "!vote, challenge room": [],
         }
         replies: dict[str, list[dict[str, Any]]] = {kind: [] for kind in samples}
@@ -104,6 +110,7 @@ async def run_latency(run: Run) -> list[Target]:
                 ("echo", echo_room, idea),
                 ("!idea", bot_room, idea),
                 ("echo, public room", public_room, f"!vote {room_ideas[number]}"),
+                ("echo, room of 3", echo_of_three, f"!vote {room_ideas[number]}"),
                 ("!vote, challenge room", challenge_room, f"!vote {room_ideas[number]}"),
             ]
             rng.shuffle(steps)
@@ -167,6 +174,10 @@ async def run_latency(run: Run) -> list[Target]:
             ["to", "n", "p50", "p95", "mean"],
             [[k, s.count, ms(s.p50), ms(s.p95), ms(s.mean)] for k, s in at_homeserver.items()],
         )
+    )
+    in_room, of_three = summaries["!vote, challenge room"].p50, summaries["echo, room of 3"].p50
+    show(
+        f"!vote in the challenge room beside the echo bot in a room of three: {in_room / of_three:.2f}"
     )
     show(
         f"Sanity: the bot counted {counted[0][0]} votes and stored {submitted[0][0]} ideas "
