@@ -73,11 +73,10 @@ class CardRefresher:
                     continue
                 if idea.hidden:
                     # In the lane of the card's edits: after any edit still waiting there.
-                    for room_id, event_id in await self.store.cards.take_down(idea_id):
-                        redact = RedactPayload(event_id=event_id)
-                        await enqueue(
-                            self.store, redact, now, room_id=room_id, lane=card_lane(room_id)
-                        )
+                    for room_id, posted in await self.store.cards.take_down(idea_id):
+                        redact = RedactPayload(event_id=posted)
+                        lane = card_lane(room_id)
+                        await enqueue(self.store, redact, now, room_id=room_id, lane=lane)
                         edits += 1
                     continue
                 reply = card(self.catalogue, self.settings.language, idea, self.words, self.links)
