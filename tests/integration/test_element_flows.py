@@ -13,7 +13,7 @@ import pytest
 from devtools.homeserver import Homeserver
 from devtools.seed import seed_challenge
 from tests.element_support import STEP_TIMEOUT, ElementClient
-from tests.integration.test_polls import join, wait_until_handled
+from tests.integration.test_polls_on_synapse import join, wait_until_handled
 from tests.matrix_support import (
     PASSWORD,
     ModeratedBot,
