@@ -11,7 +11,7 @@ import pytest
 
 from devtools.homeserver import Homeserver
 from tests.element_support import STEP_TIMEOUT, ElementClient
-from tests.integration.test_polls import (
+from tests.integration.test_polls_on_synapse import (
     START,
     accepted_idea,
     counts,

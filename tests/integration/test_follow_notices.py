@@ -17,7 +17,7 @@ import pytest
 from bot.bot_clock import BotClock
 from devtools.homeserver import Homeserver
 from tests.handler_support import says
-from tests.integration.test_programme import a_day_ahead
+from tests.integration.test_programme_on_synapse import a_day_ahead
 from tests.matrix_support import ModeratedBot, Person, idea_number, start_bot, start_moderated_bot
 
 pytestmark = pytest.mark.integration

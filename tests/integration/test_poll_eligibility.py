@@ -14,7 +14,7 @@ from devtools.homeserver import Homeserver
 from handlers.settings import IdentitySettings
 from storage import Standing
 from tests.handler_support import says
-from tests.integration.test_polls import (
+from tests.integration.test_polls_on_synapse import (
     START,
     accepted_idea,
     counts,
