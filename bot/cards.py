@@ -8,6 +8,8 @@ a vote causes one edit.
 
 Handlers mark an idea's cards stale; once the short delay has passed, one edit per card goes
 into the outbox with the idea as it is then. A burst of votes thus makes one edit, not many.
+Edits go in a lane of their own beside the room's (:func:`bot.outbox.card_lane`): the reply to
+the next vote never waits behind the edit the last one caused.
 A hidden idea's cards are taken down instead: each card and each of its edits is redacted, so
 that its title does not stay readable in the room's edit history. Shown again, it gets a new
 card (``handlers.services.idea_cards.publish_card``).
@@ -20,11 +22,9 @@ import logging
 
 from bot.backoff import sleep_unless
 from bot.delivery import Delivery
-from bot.outbox import MessagePayload, enqueue
-from bot.outcomes import enqueue_outcome
+from bot.outbox import MessagePayload, RedactPayload, card_lane, enqueue
 from handlers.clock import Clock, system_clock
 from handlers.command_words import CommandWords
-from handlers.effects import Outcome, Redact
 from handlers.i18n import Catalogue
 from handlers.public_links import PublicLinks
 from handlers.services.idea_cards import card
@@ -74,26 +74,22 @@ class CardRefresher:
                 if idea is None or challenge is None or challenge.room_id is None:
                     continue
                 if idea.hidden:
-                    taken_down = await self.store.cards.take_down(idea_id)
-                    redactions = tuple(Redact(room, event) for room, event in taken_down)
-                    await enqueue_outcome(
-                        self.store,
-                        Outcome(effects=redactions),
-                        room_id=challenge.room_id,
-                        event_id=None,
-                        settings=self.settings,
-                        now=now,
-                    )
-                    edits += len(redactions)
+                    # In the lane of the card's edits: after any edit still waiting there.
+                    for room_id, posted in await self.store.cards.take_down(idea_id):
+                        redact = RedactPayload(event_id=posted)
+                        lane = card_lane(room_id)
+                        await enqueue(self.store, redact, now, room_id=room_id, lane=lane)
+                        edits += 1
                     continue
                 reply = card(self.catalogue, self.settings.language, idea, self.words, self.links)
-                # Its live card in each of the challenge's rooms (one a network).
+                # Its live card in each of the challenge's rooms (one a network), each edit in
+                # the room's card lane: a reply never waits behind it.
                 for room in await self.store.challenges.rooms_of(challenge.id):
                     event_id = await self.store.cards.live_in_room(idea_id, room)
                     if event_id is None:
                         continue
                     edit = MessagePayload(reply=reply, replaces=event_id, edit_of=idea_id)
-                    await enqueue(self.store, edit, now, room_id=room)
+                    await enqueue(self.store, edit, now, room_id=room, lane=card_lane(room))
                     edits += 1
         if edits:
             log.debug("Queued %d card edits", edits)

@@ -204,6 +204,12 @@ def direct_lane(user_id: str) -> str:
     return "direct:" + hashlib.sha256(user_id.encode()).hexdigest()[:16]
 
 
+def card_lane(room_id: str) -> str:
+    """The lane of the edits and take-downs of the cards in a room: in order among themselves,
+    beside the room's own lane, so that a reply never waits behind a card's edit."""
+    return "cards:" + room_id
+
+
 async def enqueue(
     store: Store,
     payload: Payload,

@@ -62,8 +62,11 @@ class OutboxRepository:
         """The lanes with rows to send, the one waiting longest first, each with its next row
         and whether that row answers someone's command."""
         rows = await self._db.fetch_all(
+            # A reply names the command it answers (``reply_to``); rows queued by earlier
+            # versions hold Matrix content that does.
             """SELECT o.lane, o.id,
-                      json_extract(o.payload, '$.content."m.relates_to"."m.in_reply_to"')
+                      json_extract(o.payload, '$.reply_to') IS NOT NULL
+                      OR json_extract(o.payload, '$.content."m.relates_to"."m.in_reply_to"')
                           IS NOT NULL AS answers
                  FROM (SELECT MIN(id) AS head FROM outbox WHERE done_at IS NULL
                         GROUP BY lane ORDER BY head LIMIT ?) h

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.cards import CardRefresher
 from bot.delivery import Delivery
 from bot.matrix.homeserver_errors import HomeserverReachability
 from bot.matrix.joining import JOIN_AT_LEAST, JOIN_CONFIRMATIONS, joinable_run, joined
@@ -22,7 +23,10 @@ from bot.outbox import (
     enqueue,
     read,
 )
+from bot.outcomes import enqueue_outcome
+from handlers.command_words import CommandWords
 from storage import Database, OutboxItem, Store
+from tests.handler_support import ALICE, BOB, CAROL, catalogue, new_challenge, open_harness, submit
 
 BUSY = "!busy:city.example"
 QUIET = "!quiet:city.example"
@@ -181,3 +185,77 @@ def test_a_row_that_does_not_fit_its_kind_is_refused_for_good() -> None:
     with pytest.raises(UnreadableRow, match="poll_id"):
         read(OutboxItem(id=2, kind="poll_end", room_id=BUSY, payload={"text": "x"}, attempts=0))
     assert isinstance(read(item(3, message("ok"))), MessagePayload)
+
+
+async def test_a_reply_never_waits_behind_the_card_edit_of_an_earlier_vote(
+    tmp_path: Path,
+) -> None:
+    """A vote in a challenge room makes the bot edit the idea's card a moment later; the reply
+    to the next vote in that room goes out at once, not after the edit (nor after the moment
+    an edit waits so that replies go first), and the edit still goes out."""
+    async with open_harness(tmp_path) as bot:
+        challenge = await new_challenge(bot)
+        room = challenge.room_id
+        assert room is not None
+        idea = await submit(bot, ALICE, "Covered bike parking")
+        async with bot.db.transaction():
+            await bot.store.cards.add("$card", idea, room)
+        sent: list[tuple[str, str]] = []  # (what, room)
+
+        async def carry_out(item: OutboxItem, txn_id: str) -> None:
+            payload = read(item)
+            assert isinstance(payload, MessagePayload)
+            sent.append(("edit" if payload.replaces == "$card" else "reply", item.room_id or ""))
+
+        ready = asyncio.Event()
+        ready.set()
+        delivery = Delivery(
+            bot.store,
+            carry_out,  # type: ignore[arg-type]
+            HomeserverReachability(None),  # type: ignore[arg-type]
+            ready,
+            joining=JOIN_CONFIRMATIONS,
+            clock=bot.clock,
+        )
+        refresher = CardRefresher(
+            bot.store,
+            catalogue(),
+            bot.settings,
+            delivery,
+            words=CommandWords(bot.settings.prefix),
+            clock=bot.clock,
+        )
+        first = await bot.say(BOB, f"!vote {idea}", room=room, direct=False)
+        async with bot.db.transaction():
+            await enqueue_outcome(
+                bot.store,
+                first,
+                room_id=room,
+                event_id="$v1",
+                settings=bot.settings,
+                now=bot.clock(),
+            )
+        async with bot.db.transaction():  # its reply sent
+            for row in await bot.store.outbox.pending():
+                await bot.store.outbox.mark_done(row.id, bot.clock())
+        bot.clock.advance(seconds=3)
+        assert await refresher.refresh_due() == 1  # the edit the first vote asked for
+        second = await bot.say(CAROL, f"!vote {idea}", room=room, direct=False)
+        async with bot.db.transaction():
+            await enqueue_outcome(
+                bot.store,
+                second,
+                room_id=room,
+                event_id="$v2",
+                settings=bot.settings,
+                now=bot.clock(),
+            )
+        stop = asyncio.Event()
+        running = asyncio.create_task(delivery.run(stop))
+        for _ in range(200):
+            if len(sent) == 2:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await running
+        assert sent == [("reply", room), ("edit", room)]
