@@ -30,6 +30,7 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     JoinedMembersResponse,
+    RoomGetStateEventResponse,
     RoomMember,
     RoomReadMarkersResponse,
     SyncResponse,
@@ -196,6 +197,11 @@ class ReplayedSyncs:
         moderator (asked once, at the first sync)."""
         return JoinedMembersResponse([RoomMember(MODERATOR, None, None)], room_id)
 
+    async def power_levels(self, room_id: str, event_type: str) -> RoomGetStateEventResponse:
+        """Stands in for ``AsyncClient.room_get_state_event``: the moderation room's levels,
+        read once at the first sync since a restart no longer brings the room's state."""
+        return RoomGetStateEventResponse({"users": {MODERATOR: 100}}, event_type, "", room_id)
+
 
 async def seed(store: Store, now: datetime) -> None:
     async with store.db.transaction():
@@ -231,6 +237,7 @@ async def bot_path(path: Path, kind: str, votes: int, catalogue: Catalogue) -> E
         client.sync = replay.sync
         client.room_read_markers = replay.read_markers
         client.joined_members = replay.joined_members
+        client.room_get_state_event = replay.power_levels
         dispatcher = Dispatcher(build_registry(), store, catalogue, settings)
         rooms, roles = Rooms(client, store, settings), ModeratorRoles(settings)
         await rooms.load()
