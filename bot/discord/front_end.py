@@ -253,7 +253,11 @@ class DiscordFrontEnd(discord.Client):
         )
         if not answered:
             self.interactions.pop(interaction.id, None)
-            await interaction.followup.send("✓", ephemeral=True, allowed_mentions=NOBODY)
+            await interaction.followup.send(
+                await self._text(interaction, "discord.done"),
+                ephemeral=True,
+                allowed_mentions=NOBODY,
+            )
 
     async def _challenge_slugs(self, _interaction: discord.Interaction, typed: str) -> list[str]:
         async with self.store.db.transaction():
@@ -357,6 +361,10 @@ class DiscordFrontEnd(discord.Client):
             "\n".join(lines), view=view, ephemeral=True, allowed_mentions=NOBODY
         )
 
+    async def _text(self, interaction: discord.Interaction, key: str) -> str:
+        """A short answer from the catalogue, in the person's language."""
+        return self.dispatcher.catalogue.plain(await self._language_of(interaction), key)
+
     async def _language_of(self, interaction: discord.Interaction) -> str:
         async with self.store.db.transaction():
             chosen = await self.store.users.language(ref(interaction.user.id))
@@ -380,7 +388,9 @@ class DiscordFrontEnd(discord.Client):
             log_failure(log, "Unexpected error with button %s", custom_id)
             if not interaction.response.is_done():
                 await interaction.response.send_message(
-                    "⚠", ephemeral=True, allowed_mentions=NOBODY
+                    await self._text(interaction, "discord.button_failed"),
+                    ephemeral=True,
+                    allowed_mentions=NOBODY,
                 )
 
     async def _button(self, interaction: discord.Interaction, parts: list[str]) -> None:
@@ -395,9 +405,7 @@ class DiscordFrontEnd(discord.Client):
             case ["review", action, number] if action in REVIEW_ACTIONS and number.isdigit():
                 if not self.is_moderator(interaction.user):
                     await interaction.response.send_message(
-                        self.dispatcher.catalogue.plain(
-                            await self._language_of(interaction), "discord.moderators_only"
-                        ),
+                        await self._text(interaction, "discord.moderators_only"),
                         ephemeral=True,
                         allowed_mentions=NOBODY,
                     )
@@ -409,7 +417,9 @@ class DiscordFrontEnd(discord.Client):
                 draft = self._drafts.get(token)
                 if draft is None or draft.user_id != interaction.user.id:
                     await interaction.response.send_message(
-                        "⌛", ephemeral=True, allowed_mentions=NOBODY
+                        await self._text(interaction, "discord.choice_expired"),
+                        ephemeral=True,
+                        allowed_mentions=NOBODY,
                     )
                     return
                 del self._drafts[token]
@@ -422,7 +432,9 @@ class DiscordFrontEnd(discord.Client):
                 await self._command(interaction, text)
             case _:
                 await interaction.response.send_message(
-                    "?", ephemeral=True, allowed_mentions=NOBODY
+                    await self._text(interaction, "discord.unknown_button"),
+                    ephemeral=True,
+                    allowed_mentions=NOBODY,
                 )
 
     @property
