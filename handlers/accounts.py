@@ -17,7 +17,7 @@ import hashlib
 import hmac
 from enum import StrEnum
 
-from storage import Store
+from storage import Link, Store
 
 DISCORD_PREFIX = "discord:"
 #: What an erased person's ideas and moderation actions are attributed to (``!forget``): the
@@ -61,9 +61,13 @@ async def identity_account(store: Store, account: str) -> str | None:
     """The Matrix account whose verification and homeserver count for ``account``: a Matrix
     account's own, a linked Discord account's Matrix account, and none for a Discord account
     that is not linked. Read-only; may run outside a transaction."""
+    return counted_account(account, None if is_matrix(account) else await store.links.of(account))
+
+
+def counted_account(account: str, link: Link | None) -> str | None:
+    """:func:`identity_account` for an account whose ``link`` was read already."""
     if is_matrix(account):
         return account
-    link = await store.links.of(account)
     return None if link is None else link.matrix_account
 
 

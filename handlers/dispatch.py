@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from handlers.accounts import can_link, identity_account
+from handlers.accounts import can_link, counted_account
 from handlers.clock import Clock, system_clock
 from handlers.command_words import CommandWords
 from handlers.context import Context
@@ -161,7 +161,7 @@ class Dispatcher:
         the Matrix account that counts for them, :func:`handlers.accounts.identity_account`),
         whether that account is on a listed server, and their link to another account."""
         link = await self.store.links.of(sender.user_id)
-        counted = await identity_account(self.store, sender.user_id)
+        counted = counted_account(sender.user_id, link)
         return Identity(
             listed=counted is not None and self.participation.is_listed(counted),
             verification=sender.verification,
