@@ -5,7 +5,7 @@ Each input is handled exactly once, in one transaction with what it causes (outb
 its key in the handled-events table, as on Matrix. An interaction is acknowledged at once
 (deferred, ephemeral: the reply concerns the asker) and answered once, by the outbox
 (:mod:`bot.discord.sending`). At start, the messages and 👍 each challenge channel and the
-review channel got while the bot was away are read back (:meth:`DiscordFrontEnd.read_back`).
+review channel got while the bot was away are read back (:mod:`bot.discord.read_back`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from discord import app_commands
 
 from bot.bot_clock import judged_at
 from bot.config import DiscordSettings
-from bot.discord.ids import message_of, message_ref, ref, snowflake_of
+from bot.discord.ids import message_ref, reaction_ref, ref
 from bot.discord.markdown import NOBODY, escape
+from bot.discord.read_back import LAST_READ, TYPED, ReadBack
 from bot.discord.slash import RegistryTranslator, build_commands, localised
 from bot.logs import log_failure
 from bot.outcomes import enqueue_outcome
@@ -42,10 +43,6 @@ from storage import Store
 
 log = logging.getLogger(__name__)
 
-#: Where the last message read in a channel is kept (state key + channel).
-LAST_READ = "discord.last_read:"
-#: How many messages of a channel are read back at most at start.
-READ_BACK_LIMIT = 500
 #: Button ids: ``cb:vote:<idea>``, ``cb:review:<action>:<idea>``, ``cb:similar:<token>:<idea>``.
 BUTTON = "cb:"
 REVIEW_ACTIONS = ("accept", "reject", "needinfo", "duplicate")
@@ -131,7 +128,7 @@ class DiscordFrontEnd(discord.Client):
         if self.started.is_set():
             return  # a reconnect: discord.py resumes the gateway itself
         try:
-            await self.read_back()
+            await ReadBack(self).run()
         finally:
             self.started.set()
             self.wake_outbox()
@@ -213,7 +210,7 @@ class DiscordFrontEnd(discord.Client):
                     )
                 await self.store.state.mark_handled(key, now)
                 if read is not None:
-                    await self._mark_read(*read)
+                    await self.mark_read(*read)
         except Exception:
             log_failure(log, "Unexpected error handling %s; passed over", key)
             async with self.store.db.transaction():
@@ -222,7 +219,7 @@ class DiscordFrontEnd(discord.Client):
         self.wake_outbox()
         return outcome is not None
 
-    async def _mark_read(self, channel_id: int, message_id: int) -> None:
+    async def mark_read(self, channel_id: int, message_id: int) -> None:
         key = f"{LAST_READ}{channel_id}"
         last = await self.store.state.get(key)
         if last is None or int(last) < message_id:
@@ -444,7 +441,7 @@ class DiscordFrontEnd(discord.Client):
     # ------------------------------------------------------------------ messages, 👍, polls
 
     async def on_message(self, message: discord.Message) -> None:
-        if message.author.bot or message.type not in _TYPED or not self._ours(message.guild):
+        if message.author.bot or message.type not in TYPED or not self._ours(message.guild):
             return
         await self.handle_message(message)
 
@@ -473,7 +470,7 @@ class DiscordFrontEnd(discord.Client):
     async def thumb(self, channel_id: int, message_id: int, user_id: int, *, live: bool) -> None:
         """A 👍 on a message: on a card, a vote. Read back at start, one already counted (its
         reaction is recorded with the vote) does nothing."""
-        reaction = _reaction_ref(channel_id, message_id, user_id)
+        reaction = reaction_ref(channel_id, message_id, user_id)
         user = self.get_user(user_id) or discord.Object(user_id)
         channel = self.get_channel(channel_id)
         sender = Sender(
@@ -491,21 +488,23 @@ class DiscordFrontEnd(discord.Client):
                 counted = await self.store.votes.has_reaction(reaction)
             if counted:
                 return
-        await self._event(key, sender, event)
+        await self.handle_event(key, sender, event)
 
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         if payload.guild_id is not None and payload.guild_id != self.settings.guild_id:
             return
         if not is_vote_reaction(str(payload.emoji)):
             return
-        reaction = _reaction_ref(payload.channel_id, payload.message_id, payload.user_id)
+        reaction = reaction_ref(payload.channel_id, payload.message_id, payload.user_id)
         sender = Sender(
             user_id=ref(payload.user_id),
             room_id=ref(payload.channel_id),
             is_direct=False,
             is_moderator=False,
         )
-        await self._event(f"{reaction}@removed@{time.time_ns()}", sender, ReactionRemoved(reaction))
+        await self.handle_event(
+            f"{reaction}@removed@{time.time_ns()}", sender, ReactionRemoved(reaction)
+        )
 
     async def on_raw_poll_vote_add(self, payload: discord.RawPollVoteActionEvent) -> None:
         await self._poll_vote(payload, added=True)
@@ -533,140 +532,13 @@ class DiscordFrontEnd(discord.Client):
             is_moderator=False,
         )
         response = f"{poll_ref}/poll/{payload.user_id}/{payload.answer_id}/{added}@{time.time_ns()}"
-        await self._event(response, sender, PollAnswered(poll_ref, response, chosen, now_ms))
+        await self.handle_event(response, sender, PollAnswered(poll_ref, response, chosen, now_ms))
 
-    async def _event(self, key: str, sender: Sender, event: IncomingEvent) -> None:
+    async def handle_event(self, key: str, sender: Sender, event: IncomingEvent) -> None:
+        """An event (a 👍, its removal, a poll answer) of ``sender``, handled once by ``key``."""
         await self.handle(
             key, sender, lambda who: self.dispatcher.handle_event(who, event), reply_to=None
         )
-
-    # ------------------------------------------------------------------ read back at start
-
-    async def read_back(self) -> int:
-        """What the challenge channels and the review channel got while the bot was away:
-        their messages after the last one read (prefix commands) and the 👍 on the cards among
-        them and before them, each handled once. Returns how many messages were read."""
-        async with self.store.db.transaction():
-            rooms = [
-                room
-                for challenge in await self.store.challenges.list(open_only=False)
-                for room in await self.store.challenges.rooms_of(challenge.id)
-            ]
-        channel_ids = {self.settings.review_channel_id}
-        channel_ids.update(room for room in map(snowflake_of, rooms) if room is not None)
-        read = 0
-        for channel_id in sorted(channel_ids):
-            channel = self.get_channel(channel_id)
-            if not isinstance(channel, discord.TextChannel):
-                continue
-            try:
-                read += await self._read_channel(channel)
-            except discord.HTTPException as error:
-                log.warning("Could not read back channel %s: %s", channel_id, error)
-        return read
-
-    async def _read_channel(self, channel: discord.TextChannel) -> int:
-        """The channel's messages, its ideas' threads' messages, the 👍 on its cards, and the
-        answers to its running poll."""
-        read = await self._read_messages(channel)
-        for thread in channel.threads:
-            read += await self._read_messages(thread)
-        await self._read_thumbs(channel)
-        await self._read_poll(channel)
-        return read
-
-    async def _read_poll(self, channel: discord.TextChannel) -> None:
-        """Answers given to the channel's running poll while the bot was away: each person's
-        answer as it stands now, once."""
-        async with self.store.db.transaction():
-            challenge = await self.store.challenges.by_room(ref(channel.id))
-            poll = None if challenge is None else await self.store.polls.running(challenge.id)
-            answers = [] if poll is None else await self.store.polls.answers(poll.id)
-            start = (
-                None
-                if poll is None
-                else await self.store.polls.start_event_in(poll.id, ref(channel.id))
-            )
-        place = message_of(start)
-        if place is None or place[0] != channel.id:
-            return
-        try:
-            message = await channel.fetch_message(place[1])
-        except discord.HTTPException:
-            return
-        if message.poll is None:
-            return
-        poll_ref = message_ref(channel.id, message.id)
-        for answer in message.poll.answers:
-            if not 1 <= answer.id <= len(answers):
-                continue
-            async for voter in answer.voters():
-                chosen = (answers[answer.id - 1].answer_id,)
-                key = f"{poll_ref}/poll/{voter.id}/{answer.id}@read-back"
-                sender = Sender(
-                    user_id=ref(voter.id),
-                    room_id=ref(channel.id),
-                    is_direct=False,
-                    is_moderator=False,
-                )
-                now_ms = int(self.dispatcher.clock().timestamp() * 1000)
-                await self._event(key, sender, PollAnswered(poll_ref, key, chosen, now_ms))
-
-    async def _read_messages(self, channel: discord.TextChannel | discord.Thread) -> int:
-        async with self.store.db.transaction():
-            last = await self.store.state.get(f"{LAST_READ}{channel.id}")
-        after = discord.Object(int(last)) if last is not None else None
-        read = 0
-        async for message in channel.history(limit=READ_BACK_LIMIT, after=after, oldest_first=True):
-            if message.author.bot or message.type not in _TYPED:
-                async with self.store.db.transaction():
-                    await self._mark_read(channel.id, message.id)
-            else:
-                await self.handle_message(message)
-            read += 1
-        return read
-
-    async def _read_thumbs(self, channel: discord.TextChannel) -> None:
-        """👍 on the channel's live cards that are not counted yet."""
-        async with self.store.db.transaction():
-            cards = await self.store.cards.in_room(ref(channel.id))
-        for card in cards:
-            place = message_of(card)
-            if place is None:
-                continue
-            try:
-                message = await channel.fetch_message(place[1])
-            except discord.HTTPException:
-                continue
-            thumbs: set[int] = set()
-            for reaction in message.reactions:
-                if not is_vote_reaction(str(reaction.emoji)):
-                    continue
-                async for user in reaction.users():
-                    if self.user is not None and user.id == self.user.id:
-                        continue
-                    thumbs.add(user.id)
-                    await self.thumb(channel.id, message.id, user.id, live=False)
-            await self._read_thumbs_taken_back(channel.id, message.id, thumbs)
-
-    async def _read_thumbs_taken_back(
-        self, channel_id: int, message_id: int, thumbs: set[int]
-    ) -> None:
-        """A 👍 that voted and was taken away while the bot was away takes its vote back."""
-        prefix = _reaction_ref(channel_id, message_id, 0).removesuffix("0")
-        async with self.store.db.transaction():
-            counted = await self.store.votes.reactions_starting(prefix)
-        for reaction in counted:
-            user = reaction.removeprefix(prefix)
-            if not user.isdigit() or int(user) in thumbs:
-                continue
-            sender = Sender(
-                user_id=ref(int(user)),
-                room_id=ref(channel_id),
-                is_direct=False,
-                is_moderator=False,
-            )
-            await self._event(f"{reaction}@gone@read-back", sender, ReactionRemoved(reaction))
 
 
 class IdeaModal(discord.ui.Modal):
@@ -730,10 +602,6 @@ class ReviewModal(discord.ui.Modal):
         await self.front._command(interaction, text)
 
 
-#: Messages a person typed (not a thread's creation, a pin, a join).
-_TYPED = (discord.MessageType.default, discord.MessageType.reply)
-
-
 def interaction_ref(interaction_id: int, user_id: int) -> str:
     """What a reply to an interaction answers: the interaction, and who asked (told directly
     when the interaction is gone, after a restart)."""
@@ -752,10 +620,6 @@ def _idea_text(prefix: str, slug: str, title: str, description: str) -> str:
     text = f"{prefix}idea {''.join(slug.split())[:48] or '-'} {words}"
     body = description.strip()
     return f"{text}\n{body}" if body else text
-
-
-def _reaction_ref(channel_id: int, message_id: int, user_id: int) -> str:
-    return f"{message_ref(channel_id, message_id)}/thumb/{user_id}"
 
 
 def _room_of(channel: Any) -> int:

@@ -38,3 +38,8 @@ def message_of(name: str | None) -> tuple[int, int] | None:
     """The (channel, message) in ``discord:<channel>/<message>``; None for anything else."""
     found = _MESSAGE.fullmatch(name or "")
     return None if found is None else (int(found[1]), int(found[2]))
+
+
+def reaction_ref(channel_id: int, message_id: int, user_id: int) -> str:
+    """A person's 👍 on a message, as the vote it gave is known by."""
+    return f"{message_ref(channel_id, message_id)}/thumb/{user_id}"
