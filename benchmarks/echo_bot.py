@@ -4,6 +4,10 @@
 benchmarks' one). It accepts every invitation, does not answer what was said before it started,
 and uses matrix-nio's own ``sync_forever``, as most matrix-nio bots do. It prints
 ``{"ready": ...}`` once it listens.
+
+``--bot-filter`` makes it sync with the bot's own filter (``bot.matrix.sync.sync_filter``): run
+as the bot's account (a device of its own, the bot stopped), it is then the floor of a reply in
+the same rooms, with the same requests, whatever Synapse's cost for an account in N rooms.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from nio import (
 from benchmarks.common import PASSWORD
 
 
-async def run(homeserver: str, user_id: str) -> None:
+async def run(homeserver: str, user_id: str, sync_filter: dict[str, object] | None) -> None:
     client = AsyncClient(
         homeserver,
         user_id,
@@ -36,7 +40,8 @@ async def run(homeserver: str, user_id: str) -> None:
     login = await client.login(PASSWORD, device_name="echo")
     if not isinstance(login, LoginResponse):
         raise SystemExit(f"echo bot could not log in: {login}")
-    await client.sync(timeout=0, full_state=True)  # what came before is not answered
+    # What came before is not answered.
+    await client.sync(timeout=0, full_state=True, sync_filter=sync_filter)
 
     async def on_message(room: MatrixRoom, event: RoomMessageText) -> None:
         if event.sender == client.user_id:
@@ -60,7 +65,7 @@ async def run(homeserver: str, user_id: str) -> None:
     client.add_event_callback(on_invite, InviteMemberEvent)
     print(json.dumps({"ready": time.time()}), flush=True)
     try:
-        await client.sync_forever(timeout=30_000)
+        await client.sync_forever(timeout=30_000, sync_filter=sync_filter)
     finally:
         await client.close()
 
@@ -69,9 +74,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--homeserver", required=True)
     parser.add_argument("--user", required=True)
+    parser.add_argument("--bot-filter", action="store_true", help="sync as the bot does")
     args = parser.parse_args()
+    sync_filter = None
+    if args.bot_filter:
+        from bot.matrix.sync import sync_filter as bot_sync_filter
+
+        sync_filter = bot_sync_filter()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(args.homeserver, args.user))
+        asyncio.run(run(args.homeserver, args.user, sync_filter))
     return 0
 
 

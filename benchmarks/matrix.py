@@ -379,11 +379,11 @@ def asker_process(
     )
 
 
-def echo_process(homeserver: Homeserver, user_id: str, log_path: Path) -> Process:
-    return Process(
-        ["-m", "benchmarks.echo_bot", "--homeserver", homeserver.url, "--user", user_id],
-        log_path,
-    )
+def echo_process(
+    homeserver: Homeserver, user_id: str, log_path: Path, *, bot_filter: bool = False
+) -> Process:
+    args = ["-m", "benchmarks.echo_bot", "--homeserver", homeserver.url, "--user", user_id]
+    return Process([*args, "--bot-filter"] if bot_filter else args, log_path)
 
 
 def read_db(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

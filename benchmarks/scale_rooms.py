@@ -16,7 +16,11 @@ accepts the invites, as it would in production. Then, per N:
    access log ("Processed request"), and that response's size.
 2. ``!vote`` command-to-reply p50 in the challenge room and in a direct chat, beside a minimal
    echo bot asked the same way at the same time in a room of the same kind (the floor).
-3. The bot's resident memory after that, and its CPU time over 30 idle seconds.
+3. The bot's resident memory after that, and its CPU time over 30 idle seconds. Then the
+   floor in the bot's own rooms: the bot stopped, the echo bot logged in as the bot's account
+   (a device of its own) and syncing with the bot's filter, asked the same way in the same
+   challenge room and direct chat. Synapse's time for an account's sync grows with the rooms
+   it is in; this floor pays it as the bot does, the echo bot of 2 is in two rooms.
 4. A start with N/2 invites waiting (people who opened a direct chat while the bot was down):
    the seconds to the first answer in a direct chat that already existed, then until every
    invite was accepted.
@@ -208,6 +212,8 @@ class SizeFigures:
     cold: list[Restart] = field(default_factory=list)
     warm: list[Restart] = field(default_factory=list)
     votes: dict[str, Summary] = field(default_factory=dict)
+    #: The echo bot as the bot's account, in the same rooms (the floor at N rooms).
+    floor: dict[str, Summary] = field(default_factory=dict)
     rss: int = 0
     idle_cpu: float = 0.0
     invites: int = 0
@@ -521,6 +527,35 @@ async def _idle(world: World, figures: SizeFigures) -> None:
     figures.idle_cpu = (after.user + after.system) - (before.user + before.system)
 
 
+async def _floor(world: World, figures: SizeFigures) -> None:
+    """The echo bot as the bot's account (the bot stopped), in the bot's challenge room and
+    direct chat; then the bot again (it answers those commands too, as ones sent while it was
+    away)."""
+    assert world.tester is not None
+    await world.stop_bot()
+    echo = echo_process(
+        world.homeserver, world.bot_user, world.directory / "echo-as-bot.log", bot_filter=True
+    )
+    await echo.start()
+    samples: dict[str, list[float]] = {"challenge room": [], "direct chat": []}
+    try:
+        await echo.fact("ready", ANSWER_WITHIN)
+        rng = random.Random(-figures.size)
+        for number in range(VOTE_WARMUP + VOTE_ROUNDS):
+            steps = [("challenge room", world.challenge_room), ("direct chat", world.tester_dm)]
+            rng.shuffle(steps)
+            for kind, room in steps:
+                seconds, _reply = await world.tester.ask(room, f"!vote {number + 1}")
+                if number >= VOTE_WARMUP:
+                    samples[kind].append(seconds)
+                await asyncio.sleep(0.03)
+    finally:
+        await echo.stop()
+    figures.floor = {kind: Summary.of(values) for kind, values in samples.items()}
+    bot = await world.start_bot()
+    await bot.fact("first_sync_at", ANSWER_WITHIN)
+
+
 async def _invites_waiting(world: World, figures: SizeFigures) -> None:
     assert world.tester is not None
     await world.stop_bot()
@@ -577,7 +612,7 @@ async def _measure(world: World, size: int) -> SizeFigures:
     setup = await world.grow_to(size)
     figures = SizeFigures(size=size, rooms=await world.bot_rooms(), load=_load(), setup=setup)
     show(f"\n#### {figures.rooms} rooms (load average {figures.load})")
-    for phase in (_restarts, _votes, _idle, _invites_waiting, _sigterm):
+    for phase in (_restarts, _votes, _idle, _floor, _invites_waiting, _sigterm):
         try:
             if world.bot is None:  # an earlier phase failed with the bot stopped
                 bot = await world.start_bot()
@@ -590,6 +625,11 @@ async def _measure(world: World, size: int) -> SizeFigures:
                 f"  resident memory {mib(figures.rss)} MiB, CPU {figures.idle_cpu:.2f} s per "
                 f"{IDLE_SECONDS:.0f} idle s; "
                 + ", ".join(f"{kind} p50 {ms(s.p50)} ms" for kind, s in figures.votes.items())
+            )
+        if phase is _floor and figures.floor:
+            show(
+                "  echo bot as the bot's account, in its rooms: "
+                + ", ".join(f"{kind} p50 {ms(s.p50)} ms" for kind, s in figures.floor.items())
             )
     figures.load += f" → {_load()}"
     return figures
@@ -616,6 +656,12 @@ def _curve(results: list[SizeFigures]) -> str:
         if not f.votes:
             return ""
         v, e = f.votes[vote].p50, f.votes[echo].p50
+        return f"{ms(v)} / {ms(e)} ms = {v / e:.2f}"
+
+    def floor(f: SizeFigures, vote: str, room: str) -> str:
+        if not f.votes or not f.floor:
+            return ""
+        v, e = f.votes[vote].p50, f.floor[room].p50
         return f"{ms(v)} / {ms(e)} ms = {v / e:.2f}"
 
     rows = [
@@ -656,6 +702,14 @@ def _curve(results: list[SizeFigures]) -> str:
         row(
             "!vote p50, direct chat / echo bot",
             lambda f: ratio(f, "!vote, direct chat", "echo, direct chat"),
+        ),
+        row(
+            "!vote p50, challenge room / echo as the bot's account, same rooms",
+            lambda f: floor(f, "!vote, challenge room", "challenge room"),
+        ),
+        row(
+            "!vote p50, direct chat / echo as the bot's account, same rooms",
+            lambda f: floor(f, "!vote, direct chat", "direct chat"),
         ),
         row("resident memory, MiB", lambda f: mib(f.rss)),
         row(f"idle CPU per {IDLE_SECONDS:.0f} s, s", lambda f: f"{f.idle_cpu:.2f}"),
@@ -707,9 +761,9 @@ async def run_scale_rooms(
                 f.invite_answer <= 2,
             )
         )
-        for kind, echo in (
-            ("!vote, challenge room", "echo, public room"),
-            ("!vote, direct chat", "echo, direct chat"),
+        for kind, echo, room in (
+            ("!vote, challenge room", "echo, public room", "challenge room"),
+            ("!vote, direct chat", "echo, direct chat", "direct chat"),
         ):
             if not f.votes:
                 continue
@@ -723,6 +777,17 @@ async def run_scale_rooms(
                     ratio <= 1.10,
                 )
             )
+            if f.floor:
+                same = f.votes[kind].p50 / f.floor[room].p50
+                targets.append(
+                    Target(
+                        "scale-rooms",
+                        f"{kind} p50 / echo as the bot's account, {f.rooms:,} rooms",
+                        f"{same:.2f}",
+                        "<= 1.10",
+                        same <= 1.10,
+                    )
+                )
         targets.append(
             Target(
                 "scale-rooms",

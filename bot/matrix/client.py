@@ -18,6 +18,7 @@ from nio import (
 
 from bot.config import Config, MatrixSettings
 from bot.logs import protect_secret
+from bot.matrix.crypto_store import CryptoStore
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ def make_client(config: Config) -> AsyncClient:
         max_timeouts=0,
         store_sync_tokens=False,
         encryption_enabled=True,
+        # nio's store, with its device keys loaded in linear time (bot.matrix.crypto_store).
+        store=CryptoStore,
         request_timeout=matrix.sync_timeout_ms / 1000 + 30,
     )
     return BotClient(
