@@ -6,16 +6,15 @@ running poll; each handled once, by the same keys as when they come live."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import discord
 
+from bot.config import DiscordSettings
 from bot.discord.ids import message_of, message_ref, reaction_ref, ref, snowflake_of
-from handlers.dispatch import Sender
-from handlers.incoming import PollAnswered, ReactionRemoved, is_vote_reaction
-
-if TYPE_CHECKING:
-    from bot.discord.front_end import DiscordFrontEnd
+from handlers.dispatch import Dispatcher, Sender
+from handlers.incoming import IncomingEvent, PollAnswered, ReactionRemoved, is_vote_reaction
+from storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +26,32 @@ READ_BACK_LIMIT = 500
 TYPED = (discord.MessageType.default, discord.MessageType.reply)
 
 
+class FrontEnd(Protocol):
+    """What a read-back asks of the Discord front end
+    (:class:`bot.discord.front_end.DiscordFrontEnd`), which handles what is read as it handles
+    what comes live. A protocol, so that this module does not import the front end back."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def settings(self) -> DiscordSettings: ...
+    @property
+    def dispatcher(self) -> Dispatcher: ...
+    @property
+    def user(self) -> discord.ClientUser | None: ...
+    def get_channel(self, id: int, /) -> Any: ...
+    async def mark_read(self, channel_id: int, message_id: int) -> None: ...
+    async def handle_message(self, message: discord.Message) -> bool: ...
+    async def thumb(
+        self, channel_id: int, message_id: int, user_id: int, *, live: bool
+    ) -> None: ...
+    async def handle_event(self, key: str, sender: Sender, event: IncomingEvent) -> None: ...
+
+
 class ReadBack:
     """One read-back, at the Discord front end's first start in this run."""
 
-    def __init__(self, front: DiscordFrontEnd) -> None:
+    def __init__(self, front: FrontEnd) -> None:
         self.front = front
 
     async def run(self) -> int:
