@@ -225,6 +225,7 @@ class BotApp:
             allowed_servers=config.bot.allowed_servers,
             metrics=self.metrics,
             clock=now,
+            answers_sent=lambda seconds: self.delivery.settled(seconds),
         )
 
     async def _status(self) -> StatusFigures:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.backoff import Backoff, sleep_unless
@@ -88,11 +88,33 @@ class Delivery:
         self.max_in_flight = max_in_flight
         self.metrics = metrics or Metrics()
         self._wake = asyncio.Event()
+        #: Lane workers that are sending, not waiting out a retry; see :meth:`settled`.
+        self._sending = 0
+        self._settled = asyncio.Event()
+        self._settled.set()
         self._secret: str | None = None
         self._backoff = Backoff("Sending to the homeserver", log)
 
     def wake(self) -> None:
         self._wake.set()
+        self._settled.clear()
+
+    async def settled(self, at_most: float) -> None:
+        """Until what was queued before now has gone out (at most ``at_most`` seconds).
+
+        Rows held back behind the replies (:data:`HOLD_BACK`) and lanes waiting out a retry do
+        not count: only what is being sent, or about to be.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(at_most):
+                await self._settled.wait()
+
+    def _note_sending(self, change: int) -> None:
+        self._sending += change
+        if self._sending == 0 and not self._wake.is_set():
+            self._settled.set()
+        else:
+            self._settled.clear()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until ``stop`` is set; nothing before the first sync (no room is known yet)."""
@@ -139,7 +161,9 @@ class Delivery:
                         held_back.append(wait)
                         continue
                     seen.pop(head, None)
-                    workers[lane] = asyncio.create_task(self._send_lane(lane, stop))
+                    workers[lane] = asyncio.create_task(self._worker(lane, stop))
+                    self._note_sending(+1)
+                self._note_sending(0)
                 if not workers and not held_back and until_empty:
                     return
                 woken = asyncio.create_task(self._wake.wait())
@@ -166,6 +190,21 @@ class Delivery:
             for worker in workers.values():
                 worker.cancel()
             await asyncio.gather(*workers.values(), return_exceptions=True)
+
+    async def _worker(self, lane: str, stop: asyncio.Event) -> None:
+        try:
+            await self._send_lane(lane, stop)
+        finally:
+            self._note_sending(-1)
+
+    @contextlib.asynccontextmanager
+    async def _waiting_out(self) -> AsyncIterator[None]:
+        """A worker waiting out a retry or an outage: it is not sending meanwhile."""
+        self._note_sending(-1)
+        try:
+            yield
+        finally:
+            self._note_sending(+1)
 
     async def _send_lane(self, lane: str, stop: asyncio.Event) -> None:
         """A lane's rows in order, each read just before it goes: one changed meanwhile
@@ -219,13 +258,15 @@ class Delivery:
                 self.metrics.send_failures.labels("retry").inc()
                 delay = error.after if error.after is not None else self._backoff.failed(str(error))
                 await self._attempted(item)
-                await sleep_unless(stop, delay)
+                async with self._waiting_out():
+                    await sleep_unless(stop, delay)
             except _SERVER_AWAY as error:
                 self.metrics.send_failures.labels("unreachable").inc()
                 network += 1
                 await self._attempted(item)
                 if network > 1:  # a connection cut once is tried again at once
-                    await self.reachability.outage(f"{type(error).__name__}: {error}", stop)
+                    async with self._waiting_out():
+                        await self.reachability.outage(f"{type(error).__name__}: {error}", stop)
             except Exception:
                 self.metrics.send_failures.labels("unexpected").inc()
                 unexpected += 1
@@ -241,7 +282,8 @@ class Delivery:
                     await self._give_up(rows, f"unexpected error, ref {reference}")
                     return
                 await self._attempted(item)
-                await sleep_unless(stop, self._backoff.failed(f"ref {reference}"))
+                async with self._waiting_out():
+                    await sleep_unless(stop, self._backoff.failed(f"ref {reference}"))
 
     async def _attempted(self, item: OutboxItem) -> None:
         async with self.store.db.transaction():

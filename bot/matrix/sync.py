@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -77,8 +79,14 @@ HANDLED_TYPES = [
 #: How far before the last checkpoint a gap fill looks; replays are harmless, misses are not.
 GAP_MARGIN_MS = 5 * 60 * 1000
 #: Read receipts wait this long after their batch: a receipt that reaches Synapse before the
-#: batch's replies delays them (it is handled first), and a busy room gets one per wait.
+#: batch's replies delays them (it is handled first), and a busy room gets one per wait. Where
+#: the bot has replied since, none is sent: the reply marks the command read.
 RECEIPT_DELAY = 0.25
+#: After a batch that was answered, the next sync waits this long at most for the answers to go
+#: out: a sync waiting at the homeserver is woken by the bot's own reply, and in thousands of
+#: rooms the work that wakes it costs more than the reply itself, at the moment the person's
+#: own sync is woken for that reply.
+ANSWERS_SENT_WITHIN = 0.5
 #: Encrypted events whose keys never came are given up after this long.
 UNDECRYPTED_KEPT_FOR = timedelta(days=7)
 MAX_UNDECRYPTED_RETRIES = 200
@@ -180,9 +188,13 @@ class SyncLoop:
         allowed_servers: tuple[str, ...] = (),
         metrics: Metrics | None = None,
         clock: Clock = system_clock,
+        answers_sent: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.clock = clock
         self.client = client
+        #: Until what the handled events queued has gone out, at most the seconds given
+        #: (:meth:`bot.delivery.Delivery.settled`).
+        self.answers_sent = answers_sent
         self.store = store
         self.events = events
         self.rooms = rooms
@@ -199,7 +211,9 @@ class SyncLoop:
         self._full_state_asked = False
         #: Direct chats whose person left in the last batch: the bot leaves them after it.
         self._left_by_person: list[tuple[str, str]] = []
-        self._unread: dict[str, str] = {}  # room -> newest handled event, not yet marked read
+        #: room -> the newest handled event not yet marked read, and when it was handled
+        #: (``time.monotonic()``)
+        self._unread: dict[str, tuple[str, float]] = {}
         self._receipts: asyncio.Task[None] | None = None
         self.first_sync_done = asyncio.Event()
 
@@ -309,6 +323,7 @@ class SyncLoop:
             await self._read_moderation_levels(self.roles.room_id)
             if self.roles.current() != before:  # the first look at a start, as a change
                 await self._moderators_changed()
+        answered = False
         for room, info in rooms:
             if stop.is_set():
                 raise Stopped  # not checkpointed: the batch comes again at the next start
@@ -329,8 +344,12 @@ class SyncLoop:
                 if await self.events.handle(room, event):
                     last_handled = event.event_id
             if last_handled is not None:
-                self._unread[room.room_id] = last_handled
+                self._unread[room.room_id] = (last_handled, time.monotonic())
+                answered = True
             self._note_person_left(room.room_id, events)
+        if answered and self.answers_sent is not None and self.first_sync_done.is_set():
+            # Before the batch's own writes, and before the next sync: see ANSWERS_SENT_WITHIN.
+            await self.answers_sent(ANSWERS_SENT_WITHIN)
         if self.client.olm:
             await self._retry_undecrypted()
         invites = self.invites.seen(response)
@@ -575,12 +594,15 @@ class SyncLoop:
             log.exception("Invites or key upkeep failed; tried again after the next sync")
 
     async def _send_receipts(self) -> None:
-        """The newest handled event of each room marked read, once the replies are on their way."""
+        """The newest handled event of each room marked read, once the replies are on their way;
+        not where the bot has sent something there since (its reply is the mark: a receipt
+        would only cost the homeserver a request, and wake every member's sync)."""
         while self._unread:
             await asyncio.sleep(RECEIPT_DELAY)
             unread, self._unread = self._unread, {}
-            for room_id, event_id in unread.items():
-                await self._mark_read(room_id, event_id)
+            for room_id, (event_id, handled_at) in unread.items():
+                if not self.rooms.sent_since(room_id, handled_at):
+                    await self._mark_read(room_id, event_id)
 
     async def _mark_read(self, room_id: str, event_id: str) -> None:
         """A read receipt: the person sees that the bot has read their command."""

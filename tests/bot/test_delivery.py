@@ -24,6 +24,7 @@ from bot.outbox import (
     read,
 )
 from bot.outcomes import enqueue_outcome
+from bot.server import Retry
 from handlers.command_words import CommandWords
 from storage import Database, OutboxItem, Store
 from tests.handler_support import ALICE, BOB, CAROL, catalogue, new_challenge, open_harness, submit
@@ -259,3 +260,91 @@ async def test_a_reply_never_waits_behind_the_card_edit_of_an_earlier_vote(
         stop.set()
         await running
         assert sent == [("reply", room), ("edit", room)]
+
+
+class Gate:
+    """A homeserver whose sends wait until let through; one room can refuse with a wait."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.sent: list[str] = []
+        self.rate_limited: set[str] = set()
+
+    async def carry_out(self, item: OutboxItem, txn_id: str) -> None:
+        if item.room_id in self.rate_limited:
+            raise Retry("rate limited", after=30)
+        await self.open.wait()
+        self.sent.append(item.payload["content"]["body"])
+
+
+async def test_settled_waits_for_what_was_queued_to_go_out(tmp_path: Path) -> None:
+    """The sync loop's next request waits for a batch's replies (bot.matrix.sync): settled
+    returns once they are sent, not before, and at once when nothing is queued."""
+    gate = Gate()
+    delivery, store, db = await delivery_over(tmp_path, gate)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    running = asyncio.create_task(delivery.run(stop))
+    try:
+        async with asyncio.timeout(1):
+            await delivery.settled(5)  # nothing queued
+        async with db.transaction():
+            await enqueue_reply(store, QUIET, "your vote counts")
+        delivery.wake()
+        waiting = asyncio.create_task(delivery.settled(5))
+        await asyncio.sleep(0.1)
+        assert not waiting.done() and gate.sent == []
+        gate.open.set()
+        async with asyncio.timeout(1):
+            await waiting
+        assert gate.sent == ["your vote counts"]
+    finally:
+        stop.set()
+        await running
+        await db.close()
+
+
+async def test_a_lane_waiting_out_a_retry_does_not_hold_up_settled(tmp_path: Path) -> None:
+    gate = Gate()
+    gate.open.set()
+    gate.rate_limited.add(BUSY)
+    delivery, store, db = await delivery_over(tmp_path, gate)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    running = asyncio.create_task(delivery.run(stop))
+    try:
+        async with db.transaction():
+            await enqueue_reply(store, BUSY, "held up by a 429")
+            await enqueue_reply(store, QUIET, "goes at once")
+        delivery.wake()
+        async with asyncio.timeout(1):  # not the 30 s of the retry
+            await delivery.settled(5)
+        assert gate.sent == ["goes at once"]
+        async with db.transaction():
+            assert await store.outbox.count_pending() == 1  # the limited one waits its turn
+    finally:
+        stop.set()
+        await running
+        await db.close()
+
+
+async def test_settled_gives_up_waiting_after_the_time_given(tmp_path: Path) -> None:
+    gate = Gate()  # never opens: a homeserver that does not answer
+    delivery, store, db = await delivery_over(tmp_path, gate)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    running = asyncio.create_task(delivery.run(stop))
+    try:
+        async with db.transaction():
+            await enqueue_reply(store, QUIET, "slow")
+        delivery.wake()
+        began = asyncio.get_running_loop().time()
+        await delivery.settled(0.2)
+        assert 0.15 <= asyncio.get_running_loop().time() - began < 1
+    finally:
+        stop.set()
+        await running
+        await db.close()
+
+
+async def enqueue_reply(store: Store, room_id: str, text: str) -> None:
+    payload = message(text)
+    payload["reply_to"] = "$command"
+    await store.outbox.enqueue("message", payload, datetime.now(UTC), room_id=room_id)
