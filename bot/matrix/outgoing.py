@@ -194,6 +194,7 @@ class Outgoing:
         )
         if not isinstance(response, RoomSendResponse):
             raise_for(response)
+        self.rooms.note_sent(room_id)
         return str(response.event_id)
 
     async def _poll_start(self, room_id: str, payload: PollStartPayload, txn_id: str) -> Record:

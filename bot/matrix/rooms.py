@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -206,6 +207,8 @@ class Rooms:
         #: are published in batches, one read and one write for many rooms.
         self._direct_added: dict[str, list[str]] = {}
         self._direct_removed: dict[str, set[str]] = {}
+        #: When the bot last sent an event to each room in this run (``time.monotonic()``).
+        self._last_sent: dict[str, float] = {}
 
     async def load(self) -> None:
         """At start: the direct chats recorded, and the secret the intents are keyed with."""
@@ -291,6 +294,16 @@ class Rooms:
         await self._record_direct(inviter, room_id)
         self._direct_added.setdefault(inviter, []).append(room_id)
 
+    def note_sent(self, room_id: str) -> None:
+        """The bot sent an event to the room just now."""
+        self._last_sent[room_id] = time.monotonic()
+
+    def sent_since(self, room_id: str, moment: float) -> bool:
+        """Whether the bot sent an event to the room at ``moment`` (``time.monotonic()``) or
+        later. Clients count a sender's own event as read by them (matrix-js-sdk synthesises
+        the receipt), so a reply marks what came before it read."""
+        return self._last_sent.get(room_id, float("-inf")) >= moment
+
     def owner_of(self, room_id: str) -> str | None:
         """Whom the room was recorded for as a direct chat, if anyone."""
         return self._owners.get(room_id)
@@ -323,6 +336,7 @@ class Rooms:
             await self.store.state.set(key, backoff.model_copy(update=declined).model_dump_json())
         del self._owners[room_id]
         self._members_known.discard(room_id)
+        self._last_sent.pop(room_id, None)
         self._direct_removed.setdefault(user_id, set()).add(room_id)
         log.info("The person left direct chat %s: leaving and forgetting it", room_id)
         try:
