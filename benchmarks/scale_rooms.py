@@ -94,6 +94,20 @@ _ACCESS_LINE = re.compile(
     r"(?P<bytes>\d+)B (?P<status>\d+) \"GET (?P<path>\S*/sync\S*)"
 )
 
+_SYNC_CPU = re.compile(
+    r"\{(?P<user>@[^}]+)\} Processed request: [\d.]+sec/[\d.]+sec "
+    r"ru=\((?P<user_cpu>[\d.]+)sec, (?P<system_cpu>[\d.]+)sec\) .*? \d+B 200 \"GET \S*/sync\?since="
+)
+
+
+def sync_cpu(log_text: str) -> dict[str, list[float]]:
+    """Synapse's CPU for each incremental sync that returned, by account, in seconds."""
+    found: dict[str, list[float]] = {}
+    for match in _SYNC_CPU.finditer(log_text):
+        seconds = float(match["user_cpu"]) + float(match["system_cpu"])
+        found.setdefault(match["user"], []).append(seconds)
+    return found
+
 
 @dataclass(frozen=True)
 class SyncServed:
@@ -214,6 +228,9 @@ class SizeFigures:
     votes: dict[str, Summary] = field(default_factory=dict)
     #: The echo bot as the bot's account, in the same rooms (the floor at N rooms).
     floor: dict[str, Summary] = field(default_factory=dict)
+    #: Synapse's CPU per incremental sync that returned, p50, while the votes ran: the bot's
+    #: account (in N rooms) and the echo bot's (in two), in seconds.
+    sync_cpu: dict[str, float] = field(default_factory=dict)
     rss: int = 0
     idle_cpu: float = 0.0
     invites: int = 0
@@ -498,6 +515,7 @@ async def _votes(world: World, figures: SizeFigures) -> None:
             "echo, direct chat": [],
         }
         rng = random.Random(figures.size)
+        offset = world.homeserver.log_size()
         for number in range(VOTE_WARMUP + VOTE_ROUNDS):
             steps = [
                 ("!vote, challenge room", world.challenge_room, f"!vote {ideas[2 * number]}"),
@@ -512,6 +530,11 @@ async def _votes(world: World, figures: SizeFigures) -> None:
                     samples[kind].append(seconds)
                 await asyncio.sleep(0.03)
         figures.votes = {kind: Summary.of(values) for kind, values in samples.items()}
+        await asyncio.sleep(0.5)  # the access log line is written as the response ends
+        cpu = sync_cpu(world.homeserver.log_since(offset))
+        for label, user in (("bot", world.bot_user), ("echo", world.echo_user)):
+            if cpu.get(user):
+                figures.sync_cpu[label] = _median(cpu[user])
     finally:
         await echo.stop()
 
@@ -710,6 +733,10 @@ def _curve(results: list[SizeFigures]) -> str:
         row(
             "!vote p50, direct chat / echo as the bot's account, same rooms",
             lambda f: floor(f, "!vote, direct chat", "direct chat"),
+        ),
+        row(
+            "Synapse's CPU per sync that returned, p50: the bot's account / the echo bot's, ms",
+            lambda f: " / ".join(ms(f.sync_cpu.get(who, float("nan"))) for who in ("bot", "echo")),
         ),
         row("resident memory, MiB", lambda f: mib(f.rss)),
         row(f"idle CPU per {IDLE_SECONDS:.0f} s, s", lambda f: f"{f.idle_cpu:.2f}"),

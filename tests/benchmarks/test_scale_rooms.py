@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from benchmarks.__main__ import parse_sizes
-from benchmarks.scale_rooms import first_sync_served
+from benchmarks.scale_rooms import first_sync_served, sync_cpu
 
 # Lines as Synapse 1.163 writes them with the access logger at INFO (paths shortened).
 LOG = """\
@@ -41,6 +41,11 @@ def test_another_accounts_sync_is_not_taken() -> None:
     assert first_sync_served(LOG, "@someone:localhost") is None
     tester = first_sync_served(LOG, "@tester:localhost")
     assert tester is not None and tester.size == 5000
+
+
+def test_the_cpu_of_each_incremental_sync_is_read_by_account() -> None:
+    """Only syncs from a position that answered 200: not the first one, not the 502."""
+    assert sync_cpu(LOG) == {"@scale-bot:localhost": [0.003, 0.001]}
 
 
 def test_sizes_are_read_as_a_list_of_room_counts() -> None:
