@@ -323,7 +323,7 @@ class SyncLoop:
             await self._read_moderation_levels(self.roles.room_id)
             if self.roles.current() != before:  # the first look at a start, as a change
                 await self._moderators_changed()
-        answered = False
+        handled_any = False
         for room, info in rooms:
             if stop.is_set():
                 raise Stopped  # not checkpointed: the batch comes again at the next start
@@ -345,9 +345,9 @@ class SyncLoop:
                     last_handled = event.event_id
             if last_handled is not None:
                 self._unread[room.room_id] = (last_handled, time.monotonic())
-                answered = True
+                handled_any = True
             self._note_person_left(room.room_id, events)
-        if answered and self.answers_sent is not None and self.first_sync_done.is_set():
+        if handled_any and self.answers_sent is not None and self.first_sync_done.is_set():
             # Before the batch's own writes, and before the next sync: see ANSWERS_SENT_WITHIN.
             await self.answers_sent(ANSWERS_SENT_WITHIN)
         if self.client.olm:
