@@ -72,7 +72,7 @@ async def _sync(run: Run, args: argparse.Namespace) -> list[Target]:
 async def _scale_rooms(run: Run, args: argparse.Namespace) -> list[Target]:
     from benchmarks.scale_rooms import run_scale_rooms
 
-    return await run_scale_rooms(run, args.sizes, args.bot_code)
+    return await run_scale_rooms(run, args.sizes, args.bot_code, args.phases)
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -87,6 +87,16 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 #: Run only when named: they take long (issue #24's city-scale rooms).
 ON_REQUEST = ("scale-rooms",)
+
+
+def parse_phases(text: str) -> tuple[str, ...]:
+    from benchmarks.scale_rooms import PHASES
+
+    phases = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [name for name in phases if name not in PHASES]
+    if unknown or not phases:
+        raise argparse.ArgumentTypeError(f"phases are some of {', '.join(PHASES)}")
+    return phases
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
@@ -156,6 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="scale-rooms: run the bot from this checkout (its PYTHONPATH), e.g. another "
         "branch's worktree, to compare before and after in the same hour",
+    )
+    parser.add_argument(
+        "--phases",
+        type=parse_phases,
+        default=None,
+        help="scale-rooms: only these of restarts,votes,idle,floor,invites,sigterm (default: "
+        "all), e.g. votes,floor for the latency figures alone",
     )
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in BENCHMARKS]

@@ -1,4 +1,5 @@
-"""The scale-rooms benchmark's helpers: reading Synapse's access log, and its ``--sizes``."""
+"""The scale-rooms benchmark's helpers: reading Synapse's access log, its ``--sizes`` and
+``--phases``, and the ratio of the bot to its own account's echo."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import argparse
 
 import pytest
 
-from benchmarks.__main__ import parse_sizes
-from benchmarks.scale_rooms import first_sync_served, sync_cpu
+from benchmarks.__main__ import parse_phases, parse_sizes
+from benchmarks.common import Summary
+from benchmarks.scale_rooms import SizeFigures, first_sync_served, sync_cpu, through_echo
 
 # Lines as Synapse 1.163 writes them with the access logger at INFO (paths shortened).
 LOG = """\
@@ -53,3 +55,24 @@ def test_sizes_are_read_as_a_list_of_room_counts() -> None:
     for wrong in ("", "200,lots", "5"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_sizes(wrong)
+
+
+def test_phases_are_read_and_checked() -> None:
+    assert parse_phases("votes, floor") == ("votes", "floor")
+    for wrong in ("", "votes,naps"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_phases(wrong)
+
+
+def test_the_bot_is_set_beside_its_own_accounts_echo_through_the_echo_bot() -> None:
+    """Each was asked in turn with the echo bot in two rooms, minutes apart: a homeserver
+    twice as slow in the second phase counts for neither."""
+    figures = SizeFigures(size=2000, rooms=2000, load="", setup=0)
+    figures.votes = {
+        "!vote, direct chat": Summary.of([0.12]),
+        "echo, direct chat": Summary.of([0.1]),
+    }
+    figures.floor = {"direct chat": Summary.of([0.22])}
+    figures.floor_echo = {"direct chat": Summary.of([0.2])}
+    ratio = through_echo(figures, "!vote, direct chat", "echo, direct chat", "direct chat")
+    assert ratio == pytest.approx(1.2 / 1.1)
