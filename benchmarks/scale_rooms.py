@@ -716,6 +716,8 @@ def _curve(results: list[SizeFigures]) -> str:
         sizes = [r.served.size for r in restarts if r.served]
         full = all("full_state=true" in r.served.path for r in restarts if r.served)
         state = "full state" if full else "not full state"
+        if not restarts:
+            return ""  # not measured (--phases)
         return f"{_seconds(times)}, {mib(max(sizes))} MiB, {state}" if sizes else "?"
 
     def ratio(f: SizeFigures, vote: str, echo: str) -> str:
@@ -753,16 +755,23 @@ def _curve(results: list[SizeFigures]) -> str:
         row("Synapse's time for the bot's first sync, warm, s", lambda f: served(f.warm)),
         row(
             "start with invites waiting → first answer in an existing DM, s",
-            lambda f: f"{f.invite_answer:.2f} ({f.invites} waiting)",
+            lambda f: f"{f.invite_answer:.2f} ({f.invites} waiting)" if f.invites else "",
         ),
-        row("  … until every invite was accepted, s", lambda f: f"{f.invites_done:.1f}"),
+        row(
+            "  … until every invite was accepted, s",
+            lambda f: f"{f.invites_done:.1f}" if f.invites else "",
+        ),
         row(
             "SIGTERM while accepting invites → exit, s",
-            lambda f: f"{f.sigterm_exit:.2f} ({f.sigterm_batch - f.sigterm_joined} waiting)",
+            lambda f: (
+                f"{f.sigterm_exit:.2f} ({f.sigterm_batch - f.sigterm_joined} waiting)"
+                if f.sigterm_batch
+                else ""
+            ),
         ),
         row(
             f"  invites of those not accepted {AFTER_SIGTERM_WITHIN:.0f} s after a restart",
-            lambda f: f"{f.never_accepted}",
+            lambda f: f"{f.never_accepted}" if f.sigterm_batch else "",
         ),
         row(
             "!vote p50, challenge room / echo bot",
