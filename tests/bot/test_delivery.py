@@ -4,7 +4,9 @@ side by side and keep their order, confirmations in a busy room are joined."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -277,14 +279,25 @@ class Gate:
         self.sent.append(item.payload["content"]["body"])
 
 
+@contextlib.asynccontextmanager
+async def running(tmp_path: Path, server: Gate) -> AsyncIterator[tuple[Delivery, Store, Database]]:
+    """The delivery loop over ``server``, running until the block ends."""
+    delivery, store, db = await delivery_over(tmp_path, server)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    loop = asyncio.create_task(delivery.run(stop))
+    try:
+        yield delivery, store, db
+    finally:
+        stop.set()
+        await loop
+        await db.close()
+
+
 async def test_settled_waits_for_what_was_queued_to_go_out(tmp_path: Path) -> None:
     """The sync loop's next request waits for a batch's replies (bot.matrix.sync): settled
     returns once they are sent, not before, and at once when nothing is queued."""
     gate = Gate()
-    delivery, store, db = await delivery_over(tmp_path, gate)  # type: ignore[arg-type]
-    stop = asyncio.Event()
-    running = asyncio.create_task(delivery.run(stop))
-    try:
+    async with running(tmp_path, gate) as (delivery, store, db):
         async with asyncio.timeout(1):
             await delivery.settled(5)  # nothing queued
         async with db.transaction():
@@ -297,20 +310,13 @@ async def test_settled_waits_for_what_was_queued_to_go_out(tmp_path: Path) -> No
         async with asyncio.timeout(1):
             await waiting
         assert gate.sent == ["your vote counts"]
-    finally:
-        stop.set()
-        await running
-        await db.close()
 
 
 async def test_a_lane_waiting_out_a_retry_does_not_hold_up_settled(tmp_path: Path) -> None:
     gate = Gate()
     gate.open.set()
     gate.rate_limited.add(BUSY)
-    delivery, store, db = await delivery_over(tmp_path, gate)  # type: ignore[arg-type]
-    stop = asyncio.Event()
-    running = asyncio.create_task(delivery.run(stop))
-    try:
+    async with running(tmp_path, gate) as (delivery, store, db):
         async with db.transaction():
             await enqueue_reply(store, BUSY, "held up by a 429")
             await enqueue_reply(store, QUIET, "goes at once")
@@ -320,28 +326,17 @@ async def test_a_lane_waiting_out_a_retry_does_not_hold_up_settled(tmp_path: Pat
         assert gate.sent == ["goes at once"]
         async with db.transaction():
             assert await store.outbox.count_pending() == 1  # the limited one waits its turn
-    finally:
-        stop.set()
-        await running
-        await db.close()
 
 
 async def test_settled_gives_up_waiting_after_the_time_given(tmp_path: Path) -> None:
     gate = Gate()  # never opens: a homeserver that does not answer
-    delivery, store, db = await delivery_over(tmp_path, gate)  # type: ignore[arg-type]
-    stop = asyncio.Event()
-    running = asyncio.create_task(delivery.run(stop))
-    try:
+    async with running(tmp_path, gate) as (delivery, store, db):
         async with db.transaction():
             await enqueue_reply(store, QUIET, "slow")
         delivery.wake()
         began = asyncio.get_running_loop().time()
         await delivery.settled(0.2)
         assert 0.15 <= asyncio.get_running_loop().time() - began < 1
-    finally:
-        stop.set()
-        await running
-        await db.close()
 
 
 async def enqueue_reply(store: Store, room_id: str, text: str) -> None:
