@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         "--phases",
         type=parse_phases,
         default=None,
-        help="scale-rooms: only these of restarts,votes,idle,floor,invites,sigterm (default: "
-        "all), e.g. votes,floor for the latency figures alone",
+        help="scale-rooms: only these of restarts,votes,idle,floor,appservice,invites,sigterm "
+        "(default: all), e.g. votes,floor for the latency figures alone",
     )
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in BENCHMARKS]

@@ -21,6 +21,11 @@ accepts the invites, as it would in production. Then, per N:
    (a device of its own) and syncing with the bot's filter, asked the same way in the same
    challenge room and direct chat. Synapse's time for an account's sync grows with the rooms
    it is in; this floor pays it as the bot does, the echo bot of 2 is in two rooms.
+   Then the same with no /sync at all: Synapse restarted with an application service
+   registered for the bot's account (``benchmarks.echo_appservice``), which Synapse pushes each
+   event of the account's rooms to and which answers as the account; Synapse is restarted
+   without it afterwards. It is the floor of a bot that is its homeserver's application
+   service, which this bot is not.
 4. A start with N/2 invites waiting (people who opened a direct chat while the bot was down):
    the seconds to the first answer in a direct chat that already existed, then until every
    invite was accepted.
@@ -42,6 +47,7 @@ import hmac
 import os
 import random
 import re
+import sqlite3
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -55,6 +61,7 @@ import yaml
 from nio import AsyncClient, AsyncClientConfig
 
 from benchmarks.common import PASSWORD, Run, Summary, Target, mib, ms, show, table
+from benchmarks.echo_appservice import registration
 from benchmarks.matrix import (
     Process,
     Watcher,
@@ -65,7 +72,7 @@ from benchmarks.matrix import (
     wait_until,
     write_config,
 )
-from devtools.homeserver import Homeserver
+from devtools.homeserver import Homeserver, free_port
 
 DEFAULT_SIZES = (200, 500)
 ENCRYPTED_SHARE = 0.3
@@ -127,7 +134,11 @@ def first_sync_served(log_text: str, user_id: str) -> SyncServed | None:
 
 
 class LoggedHomeserver(Homeserver):
-    """Synapse as the suite runs it, with its access log on: each request's own time."""
+    """Synapse as the suite runs it, with its access log on: each request's own time.
+
+    ``app_services``: registration files of application services, read at the next start."""
+
+    app_services: tuple[Path, ...] = ()
 
     def _write_config(self) -> None:
         super()._write_config()
@@ -135,6 +146,18 @@ class LoggedHomeserver(Homeserver):
         config = yaml.safe_load(path.read_text())
         config["loggers"] = {"synapse.access": {"level": "INFO"}}
         path.write_text(yaml.safe_dump(config))
+        config = yaml.safe_load(self.config_path.read_text())
+        config["app_service_config_files"] = [str(file) for file in self.app_services]
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def app_services_from_now(self) -> None:
+        """Synapse stopped: an application service registered now is sent what happens from
+        now on, not every event since the homeserver was made (the position starts at 0)."""
+        with contextlib.closing(sqlite3.connect(self.base_dir / "homeserver.db")) as db, db:
+            db.execute(
+                "UPDATE appservice_stream_position SET stream_ordering = "
+                "(SELECT COALESCE(MAX(stream_ordering), 0) FROM events)"
+            )
 
     def log_size(self) -> int:
         return self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -230,6 +253,9 @@ class SizeFigures:
     #: turn with the echo bot in two rooms (``floor_echo``, the same kinds of room).
     floor: dict[str, Summary] = field(default_factory=dict)
     floor_echo: dict[str, Summary] = field(default_factory=dict)
+    #: The same with an echo application service as the bot's account (no /sync at all).
+    appservice: dict[str, Summary] = field(default_factory=dict)
+    appservice_echo: dict[str, Summary] = field(default_factory=dict)
     #: Synapse's CPU per incremental sync that returned, p50, while the votes ran: the bot's
     #: account (in N rooms) and the echo bot's (in two), in seconds.
     sync_cpu: dict[str, float] = field(default_factory=dict)
@@ -324,9 +350,14 @@ class World:
                 await watcher.close()
         self.moderator = self.tester = None
 
-    async def restart_homeserver(self) -> None:
+    async def restart_homeserver(self, app_services: tuple[Path, ...] | None = None) -> None:
+        """Synapse stopped and started (its caches cold); with ``app_services``, registered
+        from then on (``()`` removes them)."""
         await self.close_watchers()
         await asyncio.to_thread(self.homeserver.stop)
+        if app_services is not None:
+            self.homeserver.app_services = app_services
+            self.homeserver.app_services_from_now()
         await asyncio.to_thread(self.homeserver.start, 180)
         await self.watchers()
 
@@ -552,16 +583,13 @@ async def _idle(world: World, figures: SizeFigures) -> None:
     figures.idle_cpu = (after.user + after.system) - (before.user + before.system)
 
 
-async def _floor(world: World, figures: SizeFigures) -> None:
-    """The echo bot as the bot's account (the bot stopped), in the bot's challenge room and
-    direct chat, asked in turn with the echo bot in two rooms: what an account in N rooms
-    costs a reply on this homeserver, in the same minutes. Then the bot again (it answers
-    those commands too, as ones sent while it was away)."""
+async def _in_turn(
+    world: World, as_bot: Process, seed: int
+) -> tuple[dict[str, Summary], dict[str, Summary]]:
+    """``as_bot`` (answering as the bot's account, the bot stopped) in the bot's challenge room
+    and direct chat, asked in turn with the echo bot in two rooms: the p50s of each, by kind of
+    room, for ``as_bot`` and for the echo bot."""
     assert world.tester is not None
-    await world.stop_bot()
-    as_bot = echo_process(
-        world.homeserver, world.bot_user, world.directory / "echo-as-bot.log", bot_filter=True
-    )
     echo = echo_process(world.homeserver, world.echo_user, world.directory / "echo.log")
     await as_bot.start()
     await echo.start()
@@ -574,7 +602,7 @@ async def _floor(world: World, figures: SizeFigures) -> None:
     try:
         await as_bot.fact("ready", ANSWER_WITHIN)
         await world.ensure_echo_rooms(echo)
-        rng = random.Random(-figures.size)
+        rng = random.Random(seed)
         for number in range(VOTE_WARMUP + VOTE_ROUNDS):
             steps = [
                 ("challenge room", world.challenge_room),
@@ -592,11 +620,54 @@ async def _floor(world: World, figures: SizeFigures) -> None:
         await as_bot.stop()
         await echo.stop()
     summaries = {kind: Summary.of(values) for kind, values in samples.items()}
-    figures.floor = {kind: summaries[kind] for kind in ("challenge room", "direct chat")}
-    figures.floor_echo = {
-        "challenge room": summaries["echo, public room"],
-        "direct chat": summaries["echo, direct chat"],
-    }
+    return (
+        {kind: summaries[kind] for kind in ("challenge room", "direct chat")},
+        {
+            "challenge room": summaries["echo, public room"],
+            "direct chat": summaries["echo, direct chat"],
+        },
+    )
+
+
+async def _floor(world: World, figures: SizeFigures) -> None:
+    """The echo bot as the bot's account (the bot stopped), syncing with the bot's filter, in
+    the bot's challenge room and direct chat, asked in turn with the echo bot in two rooms:
+    what an account in N rooms costs a reply on this homeserver, in the same minutes. Then the
+    bot again (it answers those commands too, as ones sent while it was away)."""
+    await world.stop_bot()
+    as_bot = echo_process(
+        world.homeserver, world.bot_user, world.directory / "echo-as-bot.log", bot_filter=True
+    )
+    figures.floor, figures.floor_echo = await _in_turn(world, as_bot, -figures.size)
+    bot = await world.start_bot()
+    await bot.fact("first_sync_at", ANSWER_WITHIN)
+
+
+async def _appservice(world: World, figures: SizeFigures) -> None:
+    """The floor without /sync: the echo bot as an application service answering as the bot's
+    account (``benchmarks.echo_appservice``; Synapse pushes it each event of the account's
+    rooms), asked in turn with the echo bot in two rooms, as :func:`_floor` is. Synapse is
+    restarted with the service registered, and again without it afterwards."""
+    await world.stop_bot()
+    port = free_port()
+    registration_file = world.directory / "echo-appservice.yaml"
+    registration(registration_file, world.bot_user, port)
+    await world.restart_homeserver(app_services=(registration_file,))
+    as_bot = Process(
+        [
+            "-m",
+            "benchmarks.echo_appservice",
+            *("--homeserver", world.homeserver.url, "--user", world.bot_user),
+            *("--port", str(port), "--registration", str(registration_file)),
+        ],
+        world.directory / "echo-appservice.log",
+    )
+    try:
+        figures.appservice, figures.appservice_echo = await _in_turn(
+            world, as_bot, figures.size + 1
+        )
+    finally:
+        await world.restart_homeserver(app_services=())
     bot = await world.start_bot()
     await bot.fact("first_sync_at", ANSWER_WITHIN)
 
@@ -658,6 +729,7 @@ PHASES = {
     "votes": _votes,
     "idle": _idle,
     "floor": _floor,
+    "appservice": _appservice,
     "invites": _invites_waiting,
     "sigterm": _sigterm,
 }
@@ -688,6 +760,15 @@ async def _measure(world: World, size: int, phases: tuple[str, ...] = tuple(PHAS
                 + ", ".join(
                     f"{kind} p50 {ms(s.p50)} / {ms(figures.floor_echo[kind].p50)} ms"
                     for kind, s in figures.floor.items()
+                )
+            )
+        if phase is _appservice and figures.appservice:
+            show(
+                "  echo application service as the bot's account / the echo bot in two rooms, "
+                "asked in turn: "
+                + ", ".join(
+                    f"{kind} p50 {ms(s.p50)} / {ms(figures.appservice_echo[kind].p50)} ms"
+                    for kind, s in figures.appservice.items()
                 )
             )
     figures.load += f" → {_load()}"
@@ -726,10 +807,11 @@ def _curve(results: list[SizeFigures]) -> str:
         v, e = f.votes[vote].p50, f.votes[echo].p50
         return f"{ms(v)} / {ms(e)} ms = {v / e:.2f}"
 
-    def account(f: SizeFigures, room: str) -> str:
-        if not f.floor:
+    def account(f: SizeFigures, room: str, *, appservice: bool = False) -> str:
+        floor, echo = (f.appservice, f.appservice_echo) if appservice else (f.floor, f.floor_echo)
+        if not floor:
             return ""
-        a, e = f.floor[room].p50, f.floor_echo[room].p50
+        a, e = floor[room].p50, echo[room].p50
         return f"{ms(a)} / {ms(e)} ms = {a / e:.2f}"
 
     def through(f: SizeFigures, vote: str, echo: str, room: str) -> str:
@@ -788,6 +870,16 @@ def _curve(results: list[SizeFigures]) -> str:
         row(
             "echo as the bot's account (N rooms) / echo bot (two rooms), in turn, direct chat",
             lambda f: account(f, "direct chat"),
+        ),
+        row(
+            "echo as an application service for the bot's account (no /sync) / echo bot, in "
+            "turn, challenge room",
+            lambda f: account(f, "challenge room", appservice=True),
+        ),
+        row(
+            "echo as an application service for the bot's account (no /sync) / echo bot, in "
+            "turn, direct chat",
+            lambda f: account(f, "direct chat", appservice=True),
         ),
         row(
             "!vote / echo as the bot's account, through the echo bot, challenge room",

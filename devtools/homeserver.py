@@ -57,7 +57,7 @@ def default_rate_limits() -> dict[str, Any]:
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never proxy localhost
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -93,7 +93,7 @@ class Homeserver:
     ) -> None:
         self.base_dir = Path(base_dir).resolve()
         self.server_name = server_name
-        self.port = port if port is not None else _free_port()
+        self.port = port if port is not None else free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # ``rate_limits`` replaces whole top-level keys, e.g. {"rc_message": {...}}.
         self.rate_limits = {**default_rate_limits(), **(rate_limits or {})}
