@@ -652,7 +652,6 @@ async def _appservice(world: World, figures: SizeFigures) -> None:
     port = free_port()
     registration_file = world.directory / "echo-appservice.yaml"
     registration(registration_file, world.bot_user, port)
-    await world.restart_homeserver(app_services=(registration_file,))
     as_bot = Process(
         [
             "-m",
@@ -663,6 +662,7 @@ async def _appservice(world: World, figures: SizeFigures) -> None:
         world.directory / "echo-appservice.log",
     )
     try:
+        await world.restart_homeserver(app_services=(registration_file,))
         figures.appservice, figures.appservice_echo = await _in_turn(
             world, as_bot, figures.size + 1
         )

@@ -9,7 +9,13 @@ import pytest
 
 from benchmarks.__main__ import parse_phases, parse_sizes
 from benchmarks.common import Summary
-from benchmarks.scale_rooms import SizeFigures, first_sync_served, sync_cpu, through_echo
+from benchmarks.scale_rooms import (
+    SizeFigures,
+    _curve,
+    first_sync_served,
+    sync_cpu,
+    through_echo,
+)
 
 # Lines as Synapse 1.163 writes them with the access logger at INFO (paths shortened).
 LOG = """\
@@ -76,3 +82,27 @@ def test_the_bot_is_set_beside_its_own_accounts_echo_through_the_echo_bot() -> N
     figures.floor_echo = {"direct chat": Summary.of([0.2])}
     ratio = through_echo(figures, "!vote, direct chat", "echo, direct chat", "direct chat")
     assert ratio == pytest.approx(1.2 / 1.1)
+
+
+def test_the_curve_sets_each_floor_beside_the_echo_bot_asked_in_turn_with_it() -> None:
+    figures = SizeFigures(size=5000, rooms=5000, load="", setup=0)
+    figures.floor = {"challenge room": Summary.of([0.13]), "direct chat": Summary.of([0.12])}
+    figures.floor_echo = {"challenge room": Summary.of([0.1]), "direct chat": Summary.of([0.1])}
+    figures.appservice = {"challenge room": Summary.of([0.099]), "direct chat": Summary.of([0.1])}
+    figures.appservice_echo = {
+        "challenge room": Summary.of([0.1]),
+        "direct chat": Summary.of([0.08]),
+    }
+    lines = _curve([figures]).splitlines()
+
+    def cell(start: str) -> str:
+        [line] = [line for line in lines if line.startswith(f"| {start}")]
+        return line.split("|")[2].strip()
+
+    assert cell("echo as the bot's account (N rooms) / echo bot (two rooms), in turn, chall") == (
+        "130.0 / 100.0 ms = 1.30"
+    )
+    service = "echo as an application service for the bot's account (no /sync) / echo bot"
+    assert cell(f"{service}, in turn, challenge room") == "99.0 / 100.0 ms = 0.99"
+    assert cell(f"{service}, in turn, direct chat") == "100.0 / 80.0 ms = 1.25"
+    assert cell("!vote p50, direct chat / echo bot") == ""  # not measured in this run
