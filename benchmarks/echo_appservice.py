@@ -66,7 +66,10 @@ class EchoService:
             self.hs_token
         ):
             return web.json_response({"errcode": "M_FORBIDDEN"}, status=403)
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"errcode": "M_NOT_JSON"}, status=400)
         events = body.get("events") if isinstance(body, dict) else None
         for event in events if isinstance(events, list) else []:
             if not isinstance(event, dict) or event.get("type") != "m.room.message":

@@ -57,6 +57,10 @@ async def test_it_answers_others_messages_sent_since_it_started_and_checks_the_t
         path = "/_matrix/app/v1/transactions/1"
         refused = await client.put(path, json={"events": [message("@a:localhost", "hi")]})
         assert refused.status == 403
+        garbled = await client.put(
+            path, data=b"{not json", headers={"Authorization": "Bearer hs-secret"}
+        )
+        assert garbled.status == 400
         events = [
             "not an event",
             message("@a:localhost", ["a list, not text"]),
