@@ -30,6 +30,8 @@ import aiohttp
 import yaml
 from aiohttp import web
 
+from benchmarks.echo_bot import echo
+
 
 def registration(path: Path, user_id: str, port: int) -> dict[str, Any]:
     """Write an application service registration for ``user_id`` listening on ``port``."""
@@ -94,16 +96,10 @@ class EchoService:
             f"{self.homeserver}/_matrix/client/v3/rooms/{room}/send/m.room.message/"
             f"{secrets.token_hex(8)}"
         )
-        content = {
-            "msgtype": "m.notice",
-            "body": body,
-            "m.relates_to": {"m.in_reply_to": {"event_id": event.get("event_id")}},
-            "m.mentions": {},
-        }
         async with self.session.put(
             url,
             params={"user_id": self.user_id},
-            json=content,
+            json=echo(body, event.get("event_id")),
             headers={"Authorization": f"Bearer {self.as_token}"},
         ) as response:
             await response.read()

@@ -31,6 +31,16 @@ from nio import (
 from benchmarks.common import PASSWORD
 
 
+def echo(body: str, event_id: object) -> dict[str, object]:
+    """The echo's answer to the message ``event_id``: its text, as a notice replying to it."""
+    return {
+        "msgtype": "m.notice",
+        "body": body,
+        "m.relates_to": {"m.in_reply_to": {"event_id": event_id}},
+        "m.mentions": {},
+    }
+
+
 async def run(homeserver: str, user_id: str, sync_filter: dict[str, object] | None) -> None:
     client = AsyncClient(
         homeserver,
@@ -46,16 +56,7 @@ async def run(homeserver: str, user_id: str, sync_filter: dict[str, object] | No
     async def on_message(room: MatrixRoom, event: RoomMessageText) -> None:
         if event.sender == client.user_id:
             return
-        await client.room_send(
-            room.room_id,
-            "m.room.message",
-            {
-                "msgtype": "m.notice",
-                "body": event.body,
-                "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}},
-                "m.mentions": {},
-            },
-        )
+        await client.room_send(room.room_id, "m.room.message", echo(event.body, event.event_id))
 
     async def on_invite(room: MatrixRoom, event: InviteMemberEvent) -> None:
         if event.state_key == client.user_id and event.membership == "invite":
